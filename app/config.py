@@ -1,0 +1,255 @@
+"""Typed settings: one object, read from ``MBF_*`` environment variables and ``.env``.
+
+Secrets can also come from files (``MBF_SECRET_KEY_FILE``, ``MBF_DATABASE_URL_FILE``,
+``MBF_REDIS_URL_FILE``) so container orchestrators can mount them. Invalid settings
+stop start-up with one message that lists every bad field (:class:`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+NetworkName = Literal["mainnet", "testnet", "signet", "regtest"]
+NETWORKS: tuple[NetworkName, ...] = ("mainnet", "testnet", "signet", "regtest")
+
+# Well-known public Esplora servers; a start-up warning says that they learn the wallet's addresses.
+PUBLIC_ESPLORA: dict[str, str] = {
+    "mainnet": "https://blockstream.info/api",
+    "testnet": "https://blockstream.info/testnet/api",
+    "signet": "https://mempool.space/signet/api",
+}
+
+# Fields that may be given as ``MBF_<NAME>_FILE`` (a path whose content is the value).
+FILE_BACKED = ("secret_key", "database_url", "redis_url")
+
+
+class ConfigError(Exception):
+    """Raised with a human-readable list of every invalid setting."""
+
+
+class _FileSecretsSource(PydanticBaseSettingsSource):
+    """Reads ``MBF_<FIELD>_FILE`` for the file-backed secret fields."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in FILE_BACKED:
+            path = os.environ.get(f"MBF_{name.upper()}_FILE")
+            if path:
+                try:
+                    values[name] = Path(path).read_text().strip()
+                except OSError as exc:
+                    raise ConfigError(f"MBF_{name.upper()}_FILE: cannot read {path}: {exc.strerror}") from exc
+        return values
+
+
+class Settings(BaseSettings):
+    """Every knob of the server. Defaults are the embedded, offline set-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MBF_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path("./data")
+    database_url: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    secret_key_file: Path | None = None
+    old_secret_keys: list[SecretStr] = Field(default_factory=list, description="retired keys, still used to decrypt")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    # GraphQL surface and query safety.
+    graphiql: bool | None = None
+    introspection: bool | None = None
+    legacy_graphql_ws: bool = False
+    max_query_depth: int = Field(12, ge=2, le=100)
+    max_query_tokens: int = Field(4000, ge=100)
+    max_aliases: int = Field(30, ge=1)
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    cors_origins: list[str] = Field(default_factory=list)
+
+    # Accounts.
+    allow_registration: bool = True
+    token_ttl_hours: int = Field(24 * 14, ge=1)
+    password_min_length: int = Field(12, ge=8)
+    login_attempts_per_minute: int = Field(10, ge=1)
+
+    # WebSocket subscriptions.
+    ws_init_timeout_s: float = Field(10.0, gt=0)
+    ws_keepalive_s: float = Field(15.0, gt=0)
+    ws_max_connections_per_user: int = Field(20, ge=1)
+    ws_max_subscriptions_per_connection: int = Field(100, ge=1)
+    ws_max_message_bytes: int = Field(64 * 1024, ge=1024)
+    subscriber_queue_size: int = Field(256, ge=1)
+    event_retention_count: int = Field(10_000, ge=10)
+    event_retention_hours: int = Field(72, ge=1)
+
+    # Chain backends.
+    chain_backend: Literal["esplora", "electrum"] = "esplora"
+    esplora_url: str | None = None
+    electrum_url: str | None = None
+    mainnet_esplora_url: str | None = None
+    testnet_esplora_url: str | None = None
+    signet_esplora_url: str | None = None
+    regtest_esplora_url: str | None = None
+    mainnet_electrum_url: str | None = None
+    testnet_electrum_url: str | None = None
+    signet_electrum_url: str | None = None
+    regtest_electrum_url: str | None = None
+    chain_timeout_s: float = Field(15.0, gt=0)
+    chain_retries: int = Field(3, ge=0, le=10)
+    chain_concurrency: int = Field(16, ge=1, le=256)
+    sync_interval_s: float = Field(300.0, ge=1)
+    default_gap_limit: int = Field(20, ge=1, le=1000)
+
+    # Prices and analytics.
+    price_providers: list[str] = Field(default_factory=lambda: ["coinbase", "kraken", "coingecko", "bitstamp"])
+    price_poll_interval_s: float = Field(60.0, ge=1)
+    price_poll_enabled: bool = True
+    price_timeout_s: float = Field(10.0, gt=0)
+    coingecko_url: str = "https://api.coingecko.com/api/v3"
+    kraken_url: str = "https://api.kraken.com/0/public"
+    coinbase_url: str = "https://api.exchange.coinbase.com"
+    bitstamp_url: str = "https://www.bitstamp.net/api/v2"
+    risk_free_rate: Decimal = Decimal("0")
+
+    # Lightning.
+    lnd_timeout_s: float = Field(10.0, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSecretsSource(settings_cls), dotenv_settings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_db_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            raw = v.get_secret_value()
+            if not raw.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+                raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return v
+
+    @field_validator(
+        "electrum_url", "mainnet_electrum_url", "testnet_electrum_url", "signet_electrum_url", "regtest_electrum_url"
+    )
+    @classmethod
+    def _check_electrum_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("tcp://", "ssl://")):
+            raise ValueError("must be tcp://host:port or ssl://host:port")
+        return v
+
+    @field_validator(
+        "esplora_url", "mainnet_esplora_url", "testnet_esplora_url", "signet_esplora_url", "regtest_esplora_url"
+    )
+    @classmethod
+    def _check_esplora_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return v.rstrip("/") if v else v
+
+    # Derived values -------------------------------------------------------------
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else not self.is_production
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.introspection if self.introspection is not None else not self.is_production
+
+    @property
+    def effective_log_format(self) -> str:
+        if self.log_format != "auto":
+            return self.log_format
+        return "json" if self.is_production else "console"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'mbf.sqlite3').resolve()}"
+
+    @property
+    def effective_redis_url(self) -> str | None:
+        return self.redis_url.get_secret_value() if self.redis_url else None
+
+    def esplora_url_for(self, network: str) -> str | None:
+        """Per-network URL first, then the general one, then a public default (not for regtest)."""
+        specific = getattr(self, f"{network}_esplora_url", None)
+        return specific or self.esplora_url or PUBLIC_ESPLORA.get(network)
+
+    def electrum_url_for(self, network: str) -> str | None:
+        return getattr(self, f"{network}_electrum_url", None) or self.electrum_url
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective configuration with every secret replaced, for ``mbf config show``."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "**********"
+            elif isinstance(value, list) and value and isinstance(value[0], SecretStr):
+                value = ["**********"] * len(value)
+            elif isinstance(value, Path | Decimal):
+                value = str(value)
+            out[name] = value
+        out["effective_database_url"] = _redact_url(self.effective_database_url)
+        return out
+
+
+def _redact_url(url: str) -> str:
+    """Hide a password in ``scheme://user:pass@host`` URLs."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings or raise :class:`ConfigError` listing every bad field and why."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "settings"
+            env_name = f"MBF_{loc.upper()}" if err["loc"] else loc
+            lines.append(f"  {env_name}: {err['msg']}")
+        raise ConfigError("Invalid configuration:\n" + "\n".join(lines)) from None

@@ -1,0 +1,10 @@
+"""All tables, imported so ``SQLModel.metadata`` is complete for alembic and the drift test.
+
+Each area adds one import line here.
+"""
+
+from sqlmodel import SQLModel
+
+from app.store.models import accounts  # noqa: F401
+
+metadata = SQLModel.metadata
