@@ -113,6 +113,7 @@ class Settings(BaseSettings):
     testnet_electrum_url: str | None = None
     signet_electrum_url: str | None = None
     regtest_electrum_url: str | None = None
+    electrum_tls_cert: str | None = Field(None, description="path or PEM of a self-signed Electrum TLS cert to trust")
     chain_timeout_s: float = Field(15.0, gt=0)
     chain_retries: int = Field(3, ge=0, le=10)
     chain_concurrency: int = Field(16, ge=1, le=256)
