@@ -58,9 +58,7 @@ class _FileSecretsSource(PydanticBaseSettingsSource):
 class Settings(BaseSettings):
     """Every knob of the server. Defaults are the embedded, offline set-up."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="MBF_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="MBF_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     env: Literal["development", "production"] = "development"
     data_dir: Path = Path("./data")
@@ -79,7 +77,7 @@ class Settings(BaseSettings):
     graphiql: bool | None = None
     introspection: bool | None = None
     legacy_graphql_ws: bool = False
-    max_query_depth: int = Field(12, ge=2, le=100)
+    max_query_depth: int = Field(12, ge=1, le=100)
     max_query_tokens: int = Field(4000, ge=100)
     max_aliases: int = Field(30, ge=1)
     max_body_bytes: int = Field(1_000_000, ge=1024)

@@ -96,20 +96,17 @@ class Subscriber:
         self.last_id = event_id
 
     def _overflow(self) -> None:
+        # Drop the oldest real events so that the marker (kept first, and only one) plus the
+        # incoming event fit in ``maxsize``.
         q = self._queue
-        if not self._gap_pending:
-            # Drop the oldest real event and put the marker in front; later overflows drop the
-            # event right after the marker so the marker stays first and unique.
+        gap = q.popleft() if self._gap_pending else None
+        while q and len(q) + 2 > self.maxsize:
             q.popleft()
             self.dropped += 1
+        if gap is None:
             self._gap_pending = True
-            q.appendleft(self._gap_event())
-        else:
-            gap = q.popleft()
-            if q:
-                q.popleft()
-                self.dropped += 1
-            q.appendleft(gap)
+            gap = self._gap_event()
+        q.appendleft(gap)
 
     def _gap_event(self, after: str | None = None) -> Event:
         return Event(type=GAP, user_id=self.user_id, payload={"after": after or self.last_id})

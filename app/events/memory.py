@@ -99,13 +99,13 @@ class EventLog:
         ]
         try:
             async with self.store.write() as s:
-                await s.execute(sa.insert(_T), rows)
+                await (await s.connection()).execute(sa.insert(_T), rows)
         except sa.exc.IntegrityError:
             # A duplicate id or an event of a deleted user: insert one by one, skip the bad ones.
             for row in rows:
                 try:
                     async with self.store.write() as s:
-                        await s.execute(sa.insert(_T), [row])
+                        await (await s.connection()).execute(sa.insert(_T), [row])
                 except sa.exc.IntegrityError:
                     log.info("event_log_row_skipped", event_id=row["id"])
 
@@ -121,7 +121,8 @@ class EventLog:
 
     async def replay(self, user_id: str, after: str, limit: int) -> list[Event]:
         await self.flush()
-        async with self.store.read() as s:
+        async with self.store.read() as session:
+            s = await session.connection()
             found = sa.select(_T.c.seq).where(_T.c.id == after, _T.c.user_id == user_id)
             seq = (await s.execute(found)).scalar()
             q = sa.select(_T.c.body).where(_T.c.user_id == user_id)
@@ -134,7 +135,8 @@ class EventLog:
         """Delete events older than the retention age and beyond the per-user count."""
         cutoff = datetime.now(UTC) - self.retention
         removed = 0
-        async with self.store.write() as s:
+        async with self.store.write() as session:
+            s = await session.connection()
             res = await s.execute(sa.delete(_T).where(_T.c.occurred_at < cutoff))
             removed += res.rowcount or 0  # type: ignore[attr-defined]
             over = (

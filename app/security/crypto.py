@@ -95,7 +95,9 @@ class Keyring:
             try:
                 material = settings.secret_key_file.read_text()
             except OSError as exc:
-                raise ConfigError(f"MBF_SECRET_KEY_FILE: cannot read {settings.secret_key_file}: {exc.strerror}") from exc
+                raise ConfigError(
+                    f"MBF_SECRET_KEY_FILE: cannot read {settings.secret_key_file}: {exc.strerror}"
+                ) from exc
         else:
             material = _load_or_create_key_file(settings.data_dir / KEY_FILE_NAME)
         retired = [_derive(k.get_secret_value()) for k in settings.old_secret_keys]

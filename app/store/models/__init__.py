@@ -5,7 +5,9 @@ Each area adds one import line here.
 
 from sqlmodel import SQLModel
 
-from app.store.models import accounts  # noqa: F401
-from app.store.models import events  # noqa: F401
+from app.store.models import (
+    accounts,  # noqa: F401
+    events,  # noqa: F401
+)
 
 metadata = SQLModel.metadata

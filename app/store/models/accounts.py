@@ -18,6 +18,7 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     role: str = Field(default="user", max_length=16)
     totp_secret_enc: str | None = Field(default=None, max_length=512)
+    totp_enabled: bool = Field(default=False)
     created_at: datetime = created_field()
 
 

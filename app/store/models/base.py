@@ -42,9 +42,7 @@ def id_field() -> Any:
 def owner_field() -> Any:
     """The owning user: every user-visible table has one, indexed, cascading on user deletion."""
     return Field(
-        sa_column=sa.Column(
-            sa.String(26), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
-        )
+        sa_column=sa.Column(sa.String(26), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     )
 
 

@@ -1,0 +1,47 @@
+# The two set-up commands of the README:
+#   make serve   install and run the server on the embedded defaults (SQLite, in-process events)
+#   make test    install the test extras and run the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+TSTAMP  = $(VENV)/.installed-test
+
+.PHONY: serve test install install-test assets lint schema bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(TSTAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+	-@$(MAKE) --no-print-directory assets
+
+install-test: $(TSTAMP)
+
+## GraphiQL's JS/CSS from npm (pinned, lockfile, integrity-checked); skipped where npm is absent.
+assets:
+	@if command -v npm >/dev/null 2>&1; then ./scripts/build-graphiql.sh; \
+	else echo "npm not found: GraphiQL assets not installed (the API works; the IDE page says how to add them)"; fi
+
+serve: install
+	$(BIN)/mbf serve
+
+test: install-test
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+lint: install-test
+	$(BIN)/ruff check . && $(BIN)/mypy app schema resolvers subscriptions
+
+schema: install
+	$(BIN)/mbf schema export
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,198 @@
+"""The ``mbf`` command line: serve, migrate, config, schema, user (+ area commands)."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(help="MyBitcoinFuture backend.", no_args_is_help=True, add_completion=False)
+migrate_app = typer.Typer(help="Database migrations (alembic).", no_args_is_help=True)
+config_app = typer.Typer(help="Effective configuration.", no_args_is_help=True)
+schema_app = typer.Typer(help="GraphQL schema.", no_args_is_help=True)
+user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+app.add_typer(migrate_app, name="migrate")
+app.add_typer(config_app, name="config")
+app.add_typer(schema_app, name="schema")
+app.add_typer(user_app, name="user")
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default MBF_HOST or 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default MBF_PORT or 8000).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (use Redis for events when > 1).")] = 1,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+) -> None:
+    """Run the server: creates the data directory, applies migrations, serves /graphql."""
+    import uvicorn
+
+    settings = settings_or_exit()
+    from app.logging import configure_logging
+
+    configure_logging(settings.log_level, settings.effective_log_format)
+    if workers > 1 and not settings.effective_redis_url:
+        typer.echo("warning: several workers without MBF_REDIS_URL do not share live events", err=True)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        reload=reload,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=30,
+        ws_max_size=settings.ws_max_message_bytes,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+def _run_store(coro_factory):  # type: ignore[no-untyped-def]
+    from app.store.db import Store
+
+    settings = settings_or_exit()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def main():  # type: ignore[no-untyped-def]
+        store = Store(settings.effective_database_url)
+        try:
+            return await coro_factory(store)
+        finally:
+            await store.dispose()
+
+    return asyncio.run(main())
+
+
+@migrate_app.command("upgrade")
+def migrate_upgrade(target: Annotated[str, typer.Argument(help="Revision (default: all heads).")] = "heads") -> None:
+    """Apply migrations up to TARGET."""
+    from app.store import migrate
+
+    _run_store(lambda store: migrate.upgrade(store, target))
+    typer.echo(f"upgraded to {target}")
+
+
+@migrate_app.command("downgrade")
+def migrate_downgrade(target: Annotated[str, typer.Argument(help="Revision, e.g. -1 or base.")]) -> None:
+    """Revert migrations down to TARGET."""
+    from app.store import migrate
+
+    _run_store(lambda store: migrate.downgrade(store, target))
+    typer.echo(f"downgraded to {target}")
+
+
+@migrate_app.command("current")
+def migrate_current() -> None:
+    """Show the database's revision(s) and whether it is at head."""
+    from app.store import migrate
+
+    async def show(store):  # type: ignore[no-untyped-def]
+        return await migrate.current_revisions(store), migrate.head_revisions()
+
+    current, heads = _run_store(show)
+    typer.echo(json.dumps({"current": sorted(current), "heads": sorted(heads), "atHead": current == heads}))
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective configuration as JSON, secrets redacted."""
+    typer.echo(json.dumps(settings_or_exit().redacted(), indent=2, default=str))
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Validate the configuration; exit 2 with every problem listed."""
+    settings = settings_or_exit()
+    from app.security.crypto import Keyring
+
+    try:
+        Keyring.from_settings(settings)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo("configuration OK")
+
+
+@schema_app.command("export")
+def schema_export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the SDL.")] = Path("schema.graphql"),
+) -> None:
+    """Write the GraphQL SDL (the file the frontend team reads) to OUTPUT, or - for stdout."""
+    from schema.schema import build_schema
+
+    sdl = build_schema(Settings(introspection=True)).as_str() + "\n"
+    if str(output) == "-":
+        sys.stdout.write(sdl)
+    else:
+        output.write_text(sdl)
+        typer.echo(f"wrote {output}")
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Argument(help="Email address (the login name).")],
+    admin: Annotated[bool, typer.Option("--admin", help="Make the user an admin.")] = False,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+) -> None:
+    """Create a user (prompts for the password unless --password-stdin)."""
+    from app.errors import DomainError
+    from app.security.crypto import Keyring
+    from app.services.accounts import AccountService
+    from app.store import migrate
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat: ") != password:
+            typer.echo("passwords differ", err=True)
+            raise typer.Exit(2)
+    settings = settings_or_exit()
+
+    async def create(store):  # type: ignore[no-untyped-def]
+        await migrate.upgrade(store)
+        return await AccountService(store, Keyring.from_settings(settings), settings).create_user(
+            email, password, admin=admin
+        )
+
+    try:
+        user = _run_store(create)
+    except DomainError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps({"id": user.id, "email": user.email, "role": user.role}))
+
+
+def _register_areas() -> None:
+    """Area commands (devchain, devlnd, wallet...) register themselves here."""
+    import importlib
+
+    for name in ("devchain", "devlnd", "wallet"):
+        try:
+            module = importlib.import_module(f"app.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"app.cli.{name}":
+                raise
+            continue
+        module.register(app)
+
+
+def main() -> None:
+    _register_areas()
+    app()

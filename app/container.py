@@ -1,0 +1,114 @@
+"""The service container: builds every service once, starts and stops them in order.
+
+Nothing else constructs services or clients; the ASGI lifespan and the CLI own a container.
+Components (anything with ``start``/``stop``/``health``) are started in registration order
+and stopped in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from app.config import Settings
+from app.security.crypto import Keyring
+from app.services.accounts import AccountService
+from app.store import migrate
+from app.store.db import Store
+from app.tasks import Supervisor
+
+log = structlog.get_logger(__name__)
+
+
+class Component(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def health(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class _Registered:
+    name: str
+    component: Component
+    critical: bool
+
+
+class Container:
+    """Owns settings, store, keyring, hub, supervisor and every service."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.started_at = time.time()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(settings.effective_database_url)
+        self.keyring = Keyring.from_settings(settings)
+        self.supervisor = Supervisor()
+        self._components: list[_Registered] = []
+        self._started: list[_Registered] = []
+
+        # Services, in dependency order. Each area adds its construction here.
+        self.accounts = AccountService(self.store, self.keyring, settings)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def register(self, name: str, component: Component, *, critical: bool = False) -> None:
+        """``critical`` components make /readyz fail when unhealthy; others only degrade it."""
+        self._components.append(_Registered(name, component, critical))
+
+    async def start(self, *, migrate_db: bool = True) -> None:
+        if migrate_db:
+            await migrate.upgrade(self.store)
+        for reg in self._components:
+            log.info("component_starting", component=reg.name)
+            await reg.component.start()
+            self._started.append(reg)
+
+    async def stop(self) -> None:
+        await self.supervisor.stop()
+        for reg in reversed(self._started):
+            try:
+                await reg.component.stop()
+            except Exception:
+                log.exception("component_stop_failed", component=reg.name)
+        self._started.clear()
+        await self.store.dispose()
+
+    async def __aenter__(self) -> Container:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- health -----------------------------------------------------------------------------------
+
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Per-component status for /readyz; ready means the database is reachable and at head."""
+        report: dict[str, Any] = {}
+        ready = True
+        try:
+            await asyncio.wait_for(self.store.ping(), timeout=3)
+            at_head = await asyncio.wait_for(migrate.is_at_head(self.store), timeout=3)
+            report["database"] = {
+                "status": "ok" if at_head else "migrations_pending",
+                "engine": "sqlite" if self.store.is_sqlite else "postgresql",
+            }
+            ready = ready and at_head
+        except Exception as exc:
+            report["database"] = {"status": "unavailable", "error": type(exc).__name__}
+            ready = False
+        for reg in self._components:
+            try:
+                status = await asyncio.wait_for(reg.component.health(), timeout=3)
+            except Exception as exc:
+                status = {"status": "unavailable", "error": type(exc).__name__}
+            report[reg.name] = status
+            if reg.critical and status.get("status") not in ("ok", "degraded"):
+                ready = False
+        return ready, report

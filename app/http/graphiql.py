@@ -1,0 +1,34 @@
+"""GraphiQL served by this server from locally installed assets (no CDN: works air-gapped).
+
+The assets come from npm (``web/package.json`` + lockfile) into ``app/http/static/graphiql``
+(``make assets``; always in the Docker image). Without them the page says how to add them.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+GRAPHIQL_DIR = STATIC_DIR / "graphiql"
+STATIC_URL = "/static/graphiql"
+
+_MISSING = """<!doctype html><html><head><meta charset="utf-8"><title>GraphiQL assets missing</title></head>
+<body style="font-family:sans-serif;max-width:42em;margin:3em auto">
+<h1>GraphiQL is not installed on this server</h1>
+<p>The API at <code>{endpoint}</code> works; only the in-browser IDE's JavaScript and CSS are missing.
+They are installed from npm at pinned, integrity-checked versions and served by this server (no CDN).</p>
+<p>To add them, run in the project directory (needs Node.js and npm):</p>
+<pre>make assets</pre>
+<p>then reload this page. The Docker image always includes them.</p></body></html>"""
+
+
+def assets_present() -> bool:
+    return (GRAPHIQL_DIR / "index.html").is_file()
+
+
+def graphiql_page(endpoint: str) -> str:
+    if not assets_present():
+        return _MISSING.format(endpoint=html.escape(endpoint))
+    page = (GRAPHIQL_DIR / "index.html").read_text()
+    return page.replace("__GRAPHQL_ENDPOINT__", html.escape(endpoint)).replace("__STATIC__", STATIC_URL)

@@ -1,0 +1,122 @@
+"""The GraphQL endpoint: Strawberry's ASGI view with our auth, error shape and GraphiQL page.
+
+This module and ``app/main.py`` are the composition root: the only parts of ``app/`` that
+import ``schema/``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from cross_web import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+
+from app.config import Settings
+from app.container import Container
+from app.http.graphiql import graphiql_page
+from app.security.tokens import bearer_from_header
+from schema.context import Context
+
+log = structlog.get_logger(__name__)
+
+_STATUS_CODES = {
+    400: "BAD_USER_INPUT",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "BAD_USER_INPUT",
+    413: "BAD_USER_INPUT",
+    415: "BAD_USER_INPUT",
+}
+
+
+def error_response(status: int, message: str, code: str, request_id: str | None) -> Response:
+    ext: dict[str, Any] = {"code": code}
+    if request_id:
+        ext["errorId"] = request_id
+    return Response(
+        json.dumps({"errors": [{"message": message, "extensions": ext}]}),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+class InvalidToken(Exception):
+    """A bearer token was sent but is unknown, expired or revoked."""
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    def __init__(self, schema: Any, container: Container, settings: Settings) -> None:
+        protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
+        if settings.legacy_graphql_ws:
+            protocols.append(GRAPHQL_WS_PROTOCOL)
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
+            allow_queries_via_get=True,
+            keep_alive=True,
+            keep_alive_interval=settings.ws_keepalive_s,
+            subscription_protocols=protocols,
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
+            max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
+        )
+        self.container = container
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive=receive)
+        request_id = (scope.get("state") or {}).get("request_id")
+        try:
+            response = await self.run(request)
+        except InvalidToken:
+            response = error_response(
+                401, "The bearer token is unknown, expired or revoked: sign in again.", "UNAUTHENTICATED", request_id
+            )
+            response.headers["www-authenticate"] = 'Bearer error="invalid_token"'
+        except HTTPException as exc:
+            status = 415 if exc.reason == "Unsupported content type" else exc.status_code
+            response = error_response(status, exc.reason, _STATUS_CODES.get(status, "BAD_USER_INPUT"), request_id)
+        await response(scope, receive, send)
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        ctx = Context(container=self.container, request=request, response=response)
+        if isinstance(request, Request):
+            header = request.headers.get("authorization")
+            token = bearer_from_header(header)
+            if header and token is None:
+                raise InvalidToken
+            if token is not None:
+                ctx.viewer = await self.container.accounts.authenticate(token)
+                if ctx.viewer is None:
+                    raise InvalidToken
+                ctx.token = token
+        return ctx
+
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
+        """Authenticate from the ``connection_init`` payload: ``{"authorization": "Bearer <token>"}``."""
+        params = context.connection_params or {}
+        raw = params.get("authorization") or params.get("Authorization")
+        if raw is None:
+            return None  # anonymous: only public subscriptions will work
+        token = bearer_from_header(raw if isinstance(raw, str) else None)
+        viewer = await self.container.accounts.authenticate(token)
+        if viewer is None:
+            raise ConnectionRejectionError({"message": "invalid or expired token", "code": "UNAUTHENTICATED"})
+        context.viewer = viewer
+        context.token = token
+        return None
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(graphiql_page(request.url.path))

@@ -1,0 +1,60 @@
+"""The ASGI application factory (``app.main:create_app``) and its lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from app.config import Settings, load_settings
+from app.container import Container
+from app.http.graphiql import STATIC_DIR, STATIC_URL
+from app.http.graphql import GraphQLApp
+from app.http.health import healthz, readyz
+from app.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.logging import configure_logging
+from schema.schema import build_schema
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> Starlette:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.effective_log_format)
+    container = container or Container(settings)
+    graphql = GraphQLApp(build_schema(settings), container, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await container.start()
+        log.info("server_ready", env=settings.env, database="sqlite" if container.store.is_sqlite else "postgresql")
+        try:
+            yield
+        finally:
+            await container.stop()
+            log.info("server_stopped")
+
+    routes: list[Route | WebSocketRoute | Mount] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+    ]
+    if settings.graphiql_enabled:
+        routes.append(Mount(STATIC_URL, StaticFiles(directory=STATIC_DIR / "graphiql", check_dir=False)))
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(RequestContextMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
+    )
+    app.state.container = container
+    app.state.settings = settings
+    return app

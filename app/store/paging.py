@@ -1,0 +1,72 @@
+"""Keyset pagination shared by every list that can grow (Relay connections at the API edge)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from app.errors import BadInput
+
+T = TypeVar("T")
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    has_next: bool
+    total: int
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None
+
+
+def encode_cursor(key: Sequence[Any]) -> str:
+    raw = json.dumps(list(key), separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+        if not isinstance(key, list):
+            raise ValueError
+        return key
+    except ValueError:
+        raise BadInput("That cursor is not one this API returned.", field="after", hint="pass an endCursor") from None
+
+
+def page_size(first: int | None) -> int:
+    if first is None:
+        return DEFAULT_PAGE
+    if first < 0 or first > MAX_PAGE:
+        raise BadInput(f"first must be between 0 and {MAX_PAGE}.", field="first")
+    return first
+
+
+def paginate_list(
+    items: Sequence[T], key: Callable[[T], Sequence[Any]], first: int | None, after: str | None
+) -> Page[T]:
+    """Page an in-memory list already sorted by ``key`` (used for small or computed lists)."""
+    size = page_size(first)
+    start = 0
+    if after:
+        target = decode_cursor(after)
+        keys = [json.loads(json.dumps(list(key(i)), default=str)) for i in items]
+        start = next((n + 1 for n, k in enumerate(keys) if k == target), None) or 0
+        if start == 0:
+            raise BadInput("That cursor does not belong to this list.", field="after")
+    chunk = list(items[start : start + size])
+    return Page(
+        items=chunk,
+        cursors=[encode_cursor(key(i)) for i in chunk],
+        has_next=start + size < len(items),
+        total=len(items),
+    )

@@ -1,0 +1,60 @@
+"""Assembles the schema from each area's root types, with the query-safety extensions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from app.config import Settings
+from resolvers.accounts import AccountMutation, AccountQuery
+from schema.errors import ContractErrors
+from schema.extensions import OperationLog
+
+# Each area appends its root types here.
+QUERIES: tuple[type, ...] = (AccountQuery,)
+MUTATIONS: tuple[type, ...] = (AccountMutation,)
+SUBSCRIPTIONS: tuple[type, ...] = ()
+
+
+class AppSchema(strawberry.Schema):
+    """Errors are logged by :class:`ContractErrors` (with ids); skip Strawberry's own logging."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        return None
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    s = settings
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        OperationLog,  # outermost: logs after ContractErrors has shaped the errors
+        ContractErrors,
+        lambda: QueryDepthLimiter(max_depth=s.max_query_depth),
+        lambda: MaxTokensLimiter(max_token_count=s.max_query_tokens),
+        lambda: MaxAliasesLimiter(max_alias_count=s.max_aliases),
+    ]
+    if not settings.introspection_enabled:
+        extensions.append(DisableIntrospection)
+    kwargs: dict[str, Any] = {}
+    if SUBSCRIPTIONS:
+        kwargs["subscription"] = merge_types("Subscription", SUBSCRIPTIONS)
+    return AppSchema(
+        query=merge_types("Query", QUERIES),
+        mutation=merge_types("Mutation", MUTATIONS),
+        extensions=extensions,  # type: ignore[arg-type]
+        config=StrawberryConfig(disable_field_suggestions=settings.is_production),
+        **kwargs,
+    )
