@@ -1,0 +1,301 @@
+"""Cost basis and gains: FIFO, LIFO, HIFO and average cost over lots in satoshis.
+
+* Every transaction is looked at across *all* of the user's wallets
+(:func:`ledger_from_wallet_txs`):
+  coins moving between the user's own wallets are a ``TRANSFER`` (not a disposal); only its fee is.
+* An acquisition costs its sats x that day's close, unless the user set a cost for the transaction.
+* A disposal's proceeds are its sats x that day's close (or a user-set value). The fee of a
+transaction
+  the user paid is a separate disposal of the fee sats (row kind ``FEE``) at the same price.
+* Lots are matched per method; one disposal that takes lots held both <= 365 and > 365 days is split
+  into a ``SHORT`` and a ``LONG`` row (held more than 365 days = long term).
+* Selling more than the known lots (history incomplete) never fails: the excess has zero cost and
+the
+  row says ``missing_basis``.
+* Amounts are rounded to cents per row (half-even); the totals are the sums of the rows.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
+
+from app.analytics.pricing import DailyPrices
+
+SATS = Decimal(100_000_000)
+CENT = Decimal("0.01")
+LONG_TERM_DAYS = 365
+
+
+class Method(StrEnum):
+    FIFO = "FIFO"
+    LIFO = "LIFO"
+    HIFO = "HIFO"
+    AVERAGE = "AVERAGE"
+
+
+class EntryKind(StrEnum):
+    ACQUISITION = "ACQUISITION"
+    DISPOSAL = "DISPOSAL"
+    TRANSFER = "TRANSFER"
+
+
+@dataclass(frozen=True)
+class WalletTx:
+    """One transaction as one of the user's wallets sees it."""
+
+    txid: str
+    wallet_id: str
+    day: date
+    net_sats: int  # change of this wallet's balance, fee included (negative when it paid)
+    fee_sats: int = 0  # the fee, when this wallet paid it
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One transaction at the level of the user (all wallets together)."""
+
+    txid: str
+    day: date
+    kind: EntryKind
+    sats: int  # coins in (acquisition) or out to others (disposal), > 0; 0 for a transfer
+    fee_sats: int = 0  # fee paid by the user (a disposal of its own)
+    wallet_ids: tuple[str, ...] = ()
+
+
+def ledger_from_wallet_txs(rows: Iterable[WalletTx]) -> list[LedgerEntry]:
+    """Group per-wallet rows by txid and classify them (sorted by day, then txid)."""
+    groups: dict[str, list[WalletTx]] = {}
+    for r in rows:
+        groups.setdefault(r.txid, []).append(r)
+    out: list[LedgerEntry] = []
+    for txid, g in groups.items():
+        net = sum(r.net_sats for r in g)
+        fee = max((r.fee_sats for r in g), default=0)
+        day = min(r.day for r in g)
+        wallets = tuple(sorted({r.wallet_id for r in g}))
+        if net > 0:
+            out.append(LedgerEntry(txid, day, EntryKind.ACQUISITION, net, 0, wallets))
+        elif net < 0:
+            spent = -net - fee
+            if spent <= 0:
+                out.append(LedgerEntry(txid, day, EntryKind.TRANSFER, 0, -net, wallets))
+            else:
+                out.append(LedgerEntry(txid, day, EntryKind.DISPOSAL, spent, fee, wallets))
+    out.sort(key=lambda e: (e.day, e.txid))
+    return out
+
+
+@dataclass(frozen=True)
+class DisposalRow:
+    txid: str
+    day: date
+    kind: str  # "SPEND" (coins sent to someone else) or "FEE" (miner fee paid)
+    sats: int
+    proceeds: Decimal
+    cost: Decimal
+    gain: Decimal
+    holding_period: str  # "SHORT" | "LONG"
+    acquired: date | None  # the earliest lot used (None when no lot was known)
+    price_estimated: bool = False
+    missing_basis: bool = False
+
+
+@dataclass
+class Lot:
+    day: date
+    sats: int
+    cost: Decimal  # remaining cost of the remaining sats
+    seq: int
+    txid: str
+
+    @property
+    def unit_cost(self) -> Decimal:
+        return self.cost / self.sats if self.sats else Decimal(0)
+
+
+@dataclass
+class CostBasisResult:
+    method: Method
+    disposals: list[DisposalRow] = field(default_factory=list)
+    open_lots: list[Lot] = field(default_factory=list)
+    holdings_sats: int = 0
+    total_cost: Decimal = Decimal(0)  # cost of what is still held
+    realized_gain: Decimal = Decimal(0)
+    current_value: Decimal = Decimal(0)
+    unrealized_gain: Decimal = Decimal(0)
+    acquisitions_cost: Decimal = Decimal(0)  # everything ever acquired
+    estimated_prices: bool = False
+    missing_basis_sats: int = 0
+
+
+def _c(x: Decimal) -> Decimal:
+    return x.quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+class _Book:
+    """Open lots with the removal order of one method."""
+
+    def __init__(self, method: Method) -> None:
+        self.method = method
+        self.fifo: deque[Lot] = deque()
+        self.stack: list[Lot] = []
+        self.heap: list[tuple[Decimal, int, Lot]] = []
+        self.pool_sats = 0
+        self.pool_cost = Decimal(0)
+
+    def add(self, lot: Lot) -> None:
+        self.pool_sats += lot.sats
+        self.pool_cost += lot.cost
+        if self.method is Method.LIFO:
+            self.stack.append(lot)
+        elif self.method is Method.HIFO:
+            heapq.heappush(self.heap, (-lot.unit_cost, lot.seq, lot))
+        else:  # FIFO, and AVERAGE keeps FIFO order for holding periods
+            self.fifo.append(lot)
+
+    def _peek(self) -> Lot | None:
+        if self.method is Method.LIFO:
+            return self.stack[-1] if self.stack else None
+        if self.method is Method.HIFO:
+            return self.heap[0][2] if self.heap else None
+        return self.fifo[0] if self.fifo else None
+
+    def _pop(self) -> None:
+        if self.method is Method.LIFO:
+            self.stack.pop()
+        elif self.method is Method.HIFO:
+            heapq.heappop(self.heap)
+        else:
+            self.fifo.popleft()
+
+    def take(self, sats: int) -> tuple[list[tuple[Lot, int, Decimal]], int]:
+        """Remove ``sats``: [(lot, sats taken, cost taken)], and the sats no lot covered."""
+        used: list[tuple[Lot, int, Decimal]] = []
+        need = sats
+        while need > 0:
+            lot = self._peek()
+            if lot is None:
+                break
+            n = min(need, lot.sats)
+            if self.method is Method.AVERAGE:
+                cost = self.pool_cost * n / self.pool_sats if self.pool_sats else Decimal(0)
+            else:
+                cost = lot.cost if n == lot.sats else lot.cost * n / lot.sats
+            lot.sats -= n
+            lot.cost -= cost if self.method is not Method.AVERAGE else Decimal(0)
+            self.pool_sats -= n
+            self.pool_cost -= cost
+            need -= n
+            used.append((lot, n, cost))
+            if lot.sats == 0:
+                self._pop()
+        return used, need
+
+    def lots(self) -> list[Lot]:
+        if self.method is Method.LIFO:
+            items = list(self.stack)
+        elif self.method is Method.HIFO:
+            items = [x[2] for x in self.heap]
+        else:
+            items = list(self.fifo)
+        items.sort(key=lambda lot: lot.seq)
+        if self.method is Method.AVERAGE and self.pool_sats:
+            # show the pooled average cost on the remaining lots
+            for lot in items:
+                lot.cost = self.pool_cost * lot.sats / self.pool_sats
+        return items
+
+
+def compute_cost_basis(
+    entries: Iterable[LedgerEntry],
+    prices: DailyPrices,
+    method: Method | str,
+    current_price: Decimal,
+    cost_overrides: Mapping[str, Decimal] | None = None,
+    proceeds_overrides: Mapping[str, Decimal] | None = None,
+) -> CostBasisResult:
+    """Run the ledger (chronological) through the lot book of ``method``."""
+    method = Method(method)
+    costs = cost_overrides or {}
+    proceeds_set = proceeds_overrides or {}
+    book = _Book(method)
+    res = CostBasisResult(method)
+    realized = Decimal(0)
+    seq = 0
+    for e in sorted(entries, key=lambda x: (x.day, x.txid)):
+        price, est = prices.close_on(e.day)
+        if e.kind is EntryKind.ACQUISITION:
+            user_cost = costs.get(e.txid)
+            cost = user_cost if user_cost is not None else price * e.sats / SATS
+            res.estimated_prices |= est and user_cost is None
+            res.acquisitions_cost += cost
+            book.add(Lot(e.day, e.sats, cost, seq, e.txid))
+            seq += 1
+            continue
+        parts: list[tuple[str, int, Decimal | None]] = []
+        if e.kind is EntryKind.DISPOSAL and e.sats > 0:
+            parts.append(("SPEND", e.sats, proceeds_set.get(e.txid)))
+        if e.fee_sats > 0:
+            parts.append(("FEE", e.fee_sats, None))
+        for kind, sats, user_proceeds in parts:
+            proceeds = user_proceeds if user_proceeds is not None else price * sats / SATS
+            used, missing = book.take(sats)
+            for row in _rows(e, kind, sats, proceeds, used, missing, est and user_proceeds is None):
+                res.disposals.append(row)
+                realized += row.gain
+            res.missing_basis_sats += missing
+            res.estimated_prices |= est and user_proceeds is None
+    lots = book.lots()
+    res.open_lots = lots
+    res.holdings_sats = sum(lot.sats for lot in lots)
+    res.total_cost = _c(sum((lot.cost for lot in lots), Decimal(0)))
+    res.realized_gain = realized
+    res.current_value = _c(current_price * res.holdings_sats / SATS)
+    res.unrealized_gain = res.current_value - res.total_cost
+    res.acquisitions_cost = _c(res.acquisitions_cost)
+    return res
+
+
+def _rows(
+    e: LedgerEntry,
+    kind: str,
+    sats: int,
+    proceeds: Decimal,
+    used: list[tuple[Lot, int, Decimal]],
+    missing: int,
+    estimated: bool,
+) -> list[DisposalRow]:
+    """One row per holding term (SHORT/LONG), plus one for sats without a known lot."""
+    terms: dict[str, tuple[int, Decimal, date]] = {}
+    for lot, n, cost in used:
+        term = "LONG" if (e.day - lot.day).days > LONG_TERM_DAYS else "SHORT"
+        prev = terms.get(term)
+        if prev is None:
+            terms[term] = (n, cost, lot.day)
+        else:
+            terms[term] = (prev[0] + n, prev[1] + cost, min(prev[2], lot.day))
+    rows: list[DisposalRow] = []
+    groups: list[tuple[str, int, Decimal, date | None, bool]] = [
+        (term, v[0], v[1], v[2], False)
+        for term, v in sorted(terms.items(), key=lambda kv: kv[0] != "LONG")
+    ]
+    if missing:
+        groups.append(("SHORT", missing, Decimal(0), None, True))
+    allocated = Decimal(0)
+    for i, (term, n, cost, acquired, no_basis) in enumerate(groups):
+        if i == len(groups) - 1:
+            p = _c(proceeds) - allocated  # the last row takes the rounding remainder
+        else:
+            p = _c(proceeds * n / sats)
+            allocated += p
+        c = _c(cost)
+        rows.append(
+            DisposalRow(e.txid, e.day, kind, n, p, c, p - c, term, acquired, estimated, no_basis)
+        )
+    return rows
