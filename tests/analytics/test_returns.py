@@ -158,7 +158,7 @@ def test_no_price_at_all_is_a_clear_error() -> None:
 
 def test_interpolation_marks_days_and_carries_edges() -> None:
     prices = DailyPrices.from_pairs([(D0 + timedelta(days=1), Decimal(100)), (D0 + timedelta(days=3), Decimal(120))])
-    days, closes, est = prices.on_calendar(D0, D0 + timedelta(days=4))
+    _days, closes, est = prices.on_calendar(D0, D0 + timedelta(days=4))
     # day 0: before the first known close -> carried back (100); day 2 midway -> 110; day 4 -> carried 120
     assert closes.tolist() == [100, 100, 110, 120, 120]
     assert est.tolist() == [True, False, True, False, True]
