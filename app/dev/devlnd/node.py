@@ -1,0 +1,138 @@
+"""``DevLnd``: run the simulated LND over real TLS gRPC, in-process (tests) or via ``mbf devlnd``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from app.dev.devlnd.servicer import DevLndServicer
+from app.dev.devlnd.state import NodeState
+from app.dev.devlnd.tls import make_cert
+from app.lightning import macaroon as mac
+from app.lightning.permissions import ADMIN_OPS, INVOICE_OPS, READONLY_OPS
+from app.lightning.proto import lnrpc
+
+DEFAULT_ROOT_KEY_ID = b"0"
+
+
+class DevLnd:
+    """A simulated LND node. Use ``async with DevLnd.start(seed=1) as node:``."""
+
+    def __init__(self, *, seed: int = 1, host: str = "127.0.0.1", port: int = 0, network: str = "regtest",
+                 alias: str = "devlnd", extra_hosts: list[str] | None = None) -> None:
+        self.state = NodeState(seed=seed, network=network, alias=alias)
+        self.host = host
+        self.port = port
+        self.latency_s = 0.0
+        cert, key = make_cert([host, *(extra_hosts or [])])
+        self.tls_cert_pem = cert.decode()
+        self._tls_key_pem = key
+        rng = self.state.rng
+        self.root_keys: dict[bytes, bytes] = {DEFAULT_ROOT_KEY_ID: rng.randbytes(32)}
+        root = self.root_keys[DEFAULT_ROOT_KEY_ID]
+        self.macaroons: dict[str, str] = {
+            name: mac.mint(root, ops, nonce=rng.randbytes(16)).hex()
+            for name, ops in (("readonly", READONLY_OPS), ("admin", ADMIN_OPS), ("invoice", INVOICE_OPS))
+        }
+        self._server: grpc.aio.Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def start(cls, **kw: Any) -> AsyncIterator[DevLnd]:
+        node = cls(**kw)
+        await node.serve()
+        try:
+            yield node
+        finally:
+            await node.close()
+
+    async def serve(self) -> None:
+        """Bind (the same port again after :meth:`stop`) and start answering."""
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        lnrpc.add_LightningServicer_to_server(DevLndServicer(self), server)
+        creds = grpc.ssl_server_credentials([(self._tls_key_pem, self.tls_cert_pem.encode())])
+        bind = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        port = server.add_secure_port(bind, creds)
+        if port == 0:
+            raise OSError(f"devlnd could not bind {bind}")
+        self.port = port
+        await server.start()
+        self._server = server
+
+    async def stop(self) -> None:
+        """The node disappears: open streams are cut, new calls fail with UNAVAILABLE."""
+        if self._server is not None:
+            await self._server.stop(grace=None)
+            self._server = None
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.serve()
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks.clear()
+        await self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def info(self) -> dict[str, Any]:
+        """What ``mbf devlnd`` prints."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "tlsCert": self.tls_cert_pem,
+            "macaroons": dict(self.macaroons),
+            "pubkey": self.state.pubkey,
+            "network": self.state.network,
+        }
+
+    # -- simulation hooks --------------------------------------------------------------------
+
+    def mine(self, blocks: int = 1) -> None:
+        self.state.mine(blocks)
+
+    def simulate_forward(self, amount_sat: int = 10_000, **kw: Any) -> Any:
+        return self.state.simulate_forward(amount_sat, **kw)
+
+    def settle_invoice(self, payment_hash: str | bytes | None = None, **kw: Any) -> Any:
+        return self.state.settle_invoice(payment_hash, **kw)
+
+    def set_channel_active(self, channel_point: str, active: bool) -> None:
+        self.state.set_channel_active(channel_point, active)
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every answer (to test client deadlines)."""
+        self.latency_s = seconds
+
+    def bake(self, ops: dict[str, tuple[str, ...]], *, caveats: tuple[str, ...] = ()) -> str:
+        """A macaroon with exactly ``ops`` (and first-party caveats), signed with the node's root key."""
+        root = self.root_keys[DEFAULT_ROOT_KEY_ID]
+        return mac.mint(root, ops, nonce=self.state.rng.randbytes(16), caveats=caveats).hex()
+
+    def autopilot(self, *, block_interval_s: float = 0, forward_interval_s: float = 0) -> None:
+        """Mine blocks / route forwards periodically (for ``mbf devlnd``)."""
+
+        async def every(seconds: float, fn: Any) -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                with contextlib.suppress(Exception):
+                    fn()
+
+        if block_interval_s > 0:
+            self._tasks.append(asyncio.create_task(every(block_interval_s, self.mine)))
+        if forward_interval_s > 0:
+            self._tasks.append(asyncio.create_task(every(forward_interval_s, self.simulate_forward)))
