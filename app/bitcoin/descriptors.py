@@ -519,8 +519,9 @@ def parse_wallet_source(
                 "Leave scriptType empty when importing a descriptor.",
             )
         return desc
-    key_text, _, rest = text.partition("/")
-    if rest:
+    key_text = text
+    _, _, after_origin = text.rpartition("]")
+    if "/" in after_origin:
         # ``xpub/0/*``-style shorthand without a script function: ask for a real descriptor.
         raise _bad(
             "A derivation path after the key is only accepted inside a descriptor.",
