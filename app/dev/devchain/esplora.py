@@ -187,7 +187,11 @@ class EsploraView:
             except ValueError as exc:
                 raise HttpError(400, "Invalid Bitcoin address") from exc
             return scripthash(spk)
-        return _hash_param(value)
+        # Esplora's REST scripthash is the plain SHA256 digest of the scriptPubKey (electrs
+        # `parse_scripthash`); the chain index uses Electrum's byte-reversed form.
+        if not HEX64.match(value):
+            raise HttpError(400, "Invalid scripthash")
+        return bytes.fromhex(value)[::-1].hex()
 
     def stats(self, sh: str) -> dict[str, Any]:
         ch = self.chain
@@ -400,7 +404,7 @@ def build_app(chain: Chain, latency_ms: int = 0) -> Starlette:
 
     def addr_info(_r: Request, kind: str, value: str) -> Response:
         sh = view.script_from(kind, value)
-        d: dict[str, Any] = {"address": value} if kind == "address" else {"scripthash": sh}
+        d: dict[str, Any] = {"address": value} if kind == "address" else {"scripthash": value.lower()}
         d.update(view.stats(sh))
         return j(d)
 
