@@ -282,8 +282,7 @@ def _rows(
             terms[term] = (prev[0] + n, prev[1] + cost, min(prev[2], lot.day))
     rows: list[DisposalRow] = []
     groups: list[tuple[str, int, Decimal, date | None, bool]] = [
-        (term, v[0], v[1], v[2], False)
-        for term, v in sorted(terms.items(), key=lambda kv: kv[0] != "LONG")
+        (term, v[0], v[1], v[2], False) for term, v in sorted(terms.items(), key=lambda kv: kv[0] != "LONG")
     ]
     if missing:
         groups.append(("SHORT", missing, Decimal(0), None, True))
@@ -295,7 +294,5 @@ def _rows(
             p = _c(proceeds * n / sats)
             allocated += p
         c = _c(cost)
-        rows.append(
-            DisposalRow(e.txid, e.day, kind, n, p, c, p - c, term, acquired, estimated, no_basis)
-        )
+        rows.append(DisposalRow(e.txid, e.day, kind, n, p, c, p - c, term, acquired, estimated, no_basis))
     return rows

@@ -90,7 +90,7 @@ class RiskReport:
 
 
 def _pct(x: float) -> str:
-    return f"{x * 100:.1f}%"
+    return f"{x * 100:.1f}%" if x == 0 or abs(x) >= 0.001 else f"{x * 100:.3f}%"
 
 
 def assess_risk(
@@ -103,9 +103,7 @@ def assess_risk(
     factors: list[RiskFactor] = []
 
     def add(name: str, score: float, detail: str, rec: str) -> None:
-        factors.append(
-            RiskFactor(name, round(min(100.0, max(0.0, score)), 1), WEIGHTS[name], detail, rec)
-        )
+        factors.append(RiskFactor(name, round(min(100.0, max(0.0, score)), 1), WEIGHTS[name], detail, rec))
 
     if total <= 0:
         for name in WEIGHTS:
@@ -146,15 +144,10 @@ def assess_risk(
     )
 
     vb = np.concatenate(
-        [
-            np.full(len(w.utxo_values), INPUT_VBYTES.get(w.script_type, DEFAULT_INPUT_VBYTES))
-            for w in wallets
-        ]
+        [np.full(len(w.utxo_values), INPUT_VBYTES.get(w.script_type, DEFAULT_INPUT_VBYTES)) for w in wallets]
         or [np.zeros(0)]
     )
-    values = np.concatenate(
-        [np.asarray(w.utxo_values, dtype=np.float64) for w in wallets] or [np.zeros(0)]
-    )
+    values = np.concatenate([np.asarray(w.utxo_values, dtype=np.float64) for w in wallets] or [np.zeros(0)])
     spend_cost = vb * fee_rate_sat_vb
     n_utxo = len(values)
     dust = int(np.sum(spend_cost >= values)) if n_utxo else 0

@@ -1,0 +1,74 @@
+"""Everything about one portfolio and timeframe in one pure call (used by the service, reports, bench)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+import numpy as np
+
+from app.analytics.costbasis import (
+    CostBasisResult,
+    EntryKind,
+    LedgerEntry,
+    Method,
+    WalletTx,
+    compute_cost_basis,
+    ledger_from_wallet_txs,
+)
+from app.analytics.performance import Performance, analyse
+from app.analytics.pricing import DailyPrices
+from app.analytics.returns import Movements
+from app.analytics.risk import RiskReport, WalletRisk, assess_risk
+
+
+def movements_from_ledger(entries: Sequence[LedgerEntry]) -> Movements:
+    """Balance changes of the user (transfers between own wallets only cost their fee)."""
+    n = len(entries)
+    days = np.empty(n, dtype="datetime64[D]")
+    net = np.empty(n, dtype=np.int64)
+    fee = np.empty(n, dtype=np.int64)
+    for i, e in enumerate(entries):
+        days[i] = np.datetime64(e.day, "D")
+        fee[i] = e.fee_sats
+        if e.kind is EntryKind.ACQUISITION:
+            net[i] = e.sats
+        elif e.kind is EntryKind.DISPOSAL:
+            net[i] = -(e.sats + e.fee_sats)
+        else:
+            net[i] = -e.fee_sats
+    return Movements(days, net, fee)
+
+
+@dataclass(frozen=True)
+class PortfolioAnalytics:
+    ledger: list[LedgerEntry]
+    performance: Performance
+    cost_basis: CostBasisResult
+    risk: RiskReport
+    wallet_balances: dict[str, int]
+
+
+def analyse_portfolio(
+    wallet_txs: Sequence[WalletTx],
+    prices: DailyPrices,
+    start: date,
+    end: date,
+    current_price: Decimal,
+    method: Method | str = Method.FIFO,
+    risk_wallets: Sequence[WalletRisk] = (),
+    fee_rate_sat_vb: float = 1.0,
+    risk_free_rate: float = 0.0,
+    cost_overrides: Mapping[str, Decimal] | None = None,
+) -> PortfolioAnalytics:
+    ledger = ledger_from_wallet_txs(wallet_txs)
+    perf = analyse(movements_from_ledger(ledger), prices, start, end, risk_free_rate)
+    cb = compute_cost_basis(ledger, prices, method, current_price, cost_overrides)
+    risk = assess_risk(risk_wallets, fee_rate_sat_vb, perf.max_drawdown.value, perf.volatility)
+    balances: dict[str, int] = {}
+    for t in wallet_txs:
+        if t.day <= end:
+            balances[t.wallet_id] = balances.get(t.wallet_id, 0) + t.net_sats
+    return PortfolioAnalytics(ledger, perf, cb, risk, balances)

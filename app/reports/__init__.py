@@ -1,0 +1,1 @@
+"""Report renderers (CSV, JSON, HTML, PDF) over one plain :class:`ReportData`."""

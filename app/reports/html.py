@@ -1,0 +1,60 @@
+"""HTML: one self-contained file (inline CSS and SVG charts, no external assets) via jinja2."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import jinja2
+
+from app.reports import svg
+from app.reports.data import (
+    ReportData,
+    fmt_btc,
+    fmt_date,
+    fmt_money,
+    fmt_pct,
+    performance_rows,
+    summary_rows,
+)
+
+
+def _template() -> jinja2.Template:
+    text = resources.files("app.reports").joinpath("templates/report.html.j2").read_text("utf-8")
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters.update(btc=fmt_btc, money=fmt_money, pct=fmt_pct, d=fmt_date)
+    return env.from_string(text)
+
+
+def charts(data: ReportData) -> dict[str, str]:
+    days, values, drawdowns = data.series
+    cur = data.currency
+    alloc = data.allocation
+    return {
+        "value": svg.series_chart(days, values, title=f"Portfolio value ({cur})"),
+        "drawdown": svg.series_chart(
+            days,
+            drawdowns,
+            color="#c0392b",
+            fill="rgba(192,57,43,0.18)",
+            y_format=lambda v: f"{v * 100:.0f}%",
+            y_max=0.0,
+            title="Drawdown from the previous peak (flows neutralised)",
+        ),
+        "allocation": svg.bar_chart(
+            [a.wallet for a in alloc],
+            [a.share for a in alloc],
+            [f"{a.share * 100:.1f}%  {fmt_btc(a.sats)} BTC" for a in alloc],
+        ),
+    }
+
+
+def render_html(data: ReportData) -> bytes:
+    html = _template().render(
+        r=data,
+        summary=summary_rows(data),
+        performance=performance_rows(data),
+        charts=charts(data),
+        cb=data.cost_basis,
+        risk=data.risk,
+    )
+    return html.encode("utf-8")
