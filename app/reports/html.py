@@ -36,7 +36,7 @@ def charts(data: ReportData) -> dict[str, str]:
             drawdowns,
             color="#c0392b",
             fill="rgba(192,57,43,0.18)",
-            y_format=lambda v: f"{v * 100:.0f}%",
+            y_format=lambda v: f"{v * 100:.0f}%" if round(v * 100) else "0%",
             y_max=0.0,
             title="Drawdown from the previous peak (flows neutralised)",
         ),

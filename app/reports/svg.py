@@ -19,20 +19,18 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     start = math.floor(lo / step) * step
     ticks = []
     v = start
-    while v <= hi + step * 0.001:
+    while True:
         ticks.append(round(v, 10))
+        if v >= hi - step * 0.001:
+            return ticks
         v += step
-    return ticks
 
 
 def _date_ticks(days: Sequence[date], n: int = 6) -> list[int]:
     if len(days) <= 1:
         return [0]
-    step = max(1, (len(days) - 1) // (n - 1))
-    idx = list(range(0, len(days), step))
-    if idx[-1] != len(days) - 1 and len(days) - 1 - idx[-1] > step // 2:
-        idx.append(len(days) - 1)
-    return idx
+    k = min(n, len(days))
+    return sorted({round(i * (len(days) - 1) / (k - 1)) for i in range(k)})
 
 
 def _short_num(v: float) -> str:
