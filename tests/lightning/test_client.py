@@ -29,7 +29,7 @@ async def test_reads(admin: LndClient, devlnd: DevLnd) -> None:
         assert c.local_balance + c.remote_balance + c.commit_fee == c.capacity
         assert c.local_policy is not None and c.local_policy.time_lock_delta == 80
         assert c.lifetime_s >= c.uptime_s > 0
-    inactive = [c for c in chans if not c.active][0]
+    inactive = next(c for c in chans if not c.active)
     assert inactive.uptime_s < inactive.lifetime_s
     assert [c.chan_id for c in await admin.list_channels(active=False)] == [inactive.chan_id]
 
