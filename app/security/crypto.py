@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -52,6 +53,7 @@ class Keyring:
         if len(current) != 32:
             raise ValueError("AES-256 keys are 32 bytes")
         self._current_id = _key_id(current)
+        self._subkey_root = hashlib.sha256(b"mbf-subkey-root" + current).digest()
         self._keys = {self._current_id: AESGCM(current)}
         for key in retired or []:
             self._keys.setdefault(_key_id(key), AESGCM(key))
@@ -82,6 +84,10 @@ class Keyring:
 
     def decrypt(self, token: str, aad: str = "") -> str:
         return self.decrypt_bytes(token, aad).decode()
+
+    def subkey(self, purpose: str) -> bytes:
+        """A 32-byte key for ``purpose`` (e.g. an HMAC for blind indexes), derived from the current key."""
+        return hmac.new(self._subkey_root, purpose.encode(), hashlib.sha256).digest()
 
     def needs_rotation(self, token: str) -> bool:
         return token.split(".", 2)[1:2] != [self._current_id]
