@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 from app.store.models import (
     accounts,  # noqa: F401
     events,  # noqa: F401
+    lightning,  # noqa: F401
     wallets,  # noqa: F401
 )
 
