@@ -45,7 +45,7 @@ class EntryKind(StrEnum):
     TRANSFER = "TRANSFER"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WalletTx:
     """One transaction as one of the user's wallets sees it."""
 
@@ -56,7 +56,7 @@ class WalletTx:
     fee_sats: int = 0  # the fee, when this wallet paid it
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LedgerEntry:
     """One transaction at the level of the user (all wallets together)."""
 
@@ -70,28 +70,39 @@ class LedgerEntry:
 
 def ledger_from_wallet_txs(rows: Iterable[WalletTx]) -> list[LedgerEntry]:
     """Group per-wallet rows by txid and classify them (sorted by day, then txid)."""
-    groups: dict[str, list[WalletTx]] = {}
+    groups: dict[str, WalletTx | list[WalletTx]] = {}
     for r in rows:
-        groups.setdefault(r.txid, []).append(r)
+        prev = groups.get(r.txid)
+        if prev is None:
+            groups[r.txid] = r
+        elif isinstance(prev, list):
+            prev.append(r)
+        else:
+            groups[r.txid] = [prev, r]
     out: list[LedgerEntry] = []
+    acq, disp, xfer = EntryKind.ACQUISITION, EntryKind.DISPOSAL, EntryKind.TRANSFER
     for txid, g in groups.items():
-        net = sum(r.net_sats for r in g)
-        fee = max((r.fee_sats for r in g), default=0)
-        day = min(r.day for r in g)
-        wallets = tuple(sorted({r.wallet_id for r in g}))
+        if isinstance(g, WalletTx):  # the common case: one wallet involved
+            net, fee, day = g.net_sats, g.fee_sats, g.day
+            wallets: tuple[str, ...] = (g.wallet_id,)
+        else:
+            net = sum(r.net_sats for r in g)
+            fee = max(r.fee_sats for r in g)
+            day = min(r.day for r in g)
+            wallets = tuple(sorted({r.wallet_id for r in g}))
         if net > 0:
-            out.append(LedgerEntry(txid, day, EntryKind.ACQUISITION, net, 0, wallets))
+            out.append(LedgerEntry(txid, day, acq, net, 0, wallets))
         elif net < 0:
             spent = -net - fee
             if spent <= 0:
-                out.append(LedgerEntry(txid, day, EntryKind.TRANSFER, 0, -net, wallets))
+                out.append(LedgerEntry(txid, day, xfer, 0, -net, wallets))
             else:
-                out.append(LedgerEntry(txid, day, EntryKind.DISPOSAL, spent, fee, wallets))
+                out.append(LedgerEntry(txid, day, disp, spent, fee, wallets))
     out.sort(key=lambda e: (e.day, e.txid))
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DisposalRow:
     txid: str
     day: date
@@ -106,17 +117,17 @@ class DisposalRow:
     missing_basis: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Lot:
     day: date
     sats: int
-    cost: Decimal  # remaining cost of the remaining sats
+    cost_units: int  # remaining cost of the remaining sats, in 1e-8 fiat units (exact fixed point)
     seq: int
     txid: str
 
     @property
-    def unit_cost(self) -> Decimal:
-        return self.cost / self.sats if self.sats else Decimal(0)
+    def cost(self) -> Decimal:
+        return _dec(self.cost_units)
 
 
 @dataclass
@@ -134,67 +145,89 @@ class CostBasisResult:
     missing_basis_sats: int = 0
 
 
+UNIT = 100_000_000  # fiat amounts run as integers of 1e-8 inside the lot book
+_UNIT_D = Decimal(UNIT)
+
+
+def _units(x: Decimal) -> int:
+    return int((x * UNIT).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def _dec(units: int) -> Decimal:
+    return Decimal(units) / _UNIT_D
+
+
 def _c(x: Decimal) -> Decimal:
     return x.quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
+def _cu(units: int) -> Decimal:
+    """Integer units (1e-8) to a Decimal rounded to cents, half-even, with integer maths only."""
+    q, r = divmod(units, 1_000_000)
+    if r > 500_000 or (r == 500_000 and q & 1):
+        q += 1
+    return Decimal(q).scaleb(-2)
+
+
 class _Book:
-    """Open lots with the removal order of one method."""
+    """Open lots with the removal order of one method (costs as exact integers of 1e-8)."""
 
     def __init__(self, method: Method) -> None:
         self.method = method
         self.fifo: deque[Lot] = deque()
         self.stack: list[Lot] = []
-        self.heap: list[tuple[Decimal, int, Lot]] = []
+        self.heap: list[tuple[float, int, Lot]] = []
         self.pool_sats = 0
-        self.pool_cost = Decimal(0)
+        self.pool_cost = 0
 
     def add(self, lot: Lot) -> None:
         self.pool_sats += lot.sats
-        self.pool_cost += lot.cost
-        if self.method is Method.LIFO:
+        self.pool_cost += lot.cost_units
+        m = self.method
+        if m is Method.LIFO:
             self.stack.append(lot)
-        elif self.method is Method.HIFO:
-            heapq.heappush(self.heap, (-lot.unit_cost, lot.seq, lot))
+        elif m is Method.HIFO:
+            heapq.heappush(self.heap, (-lot.cost_units / lot.sats if lot.sats else 0.0, lot.seq, lot))
         else:  # FIFO, and AVERAGE keeps FIFO order for holding periods
             self.fifo.append(lot)
 
-    def _peek(self) -> Lot | None:
-        if self.method is Method.LIFO:
-            return self.stack[-1] if self.stack else None
-        if self.method is Method.HIFO:
-            return self.heap[0][2] if self.heap else None
-        return self.fifo[0] if self.fifo else None
-
-    def _pop(self) -> None:
-        if self.method is Method.LIFO:
-            self.stack.pop()
-        elif self.method is Method.HIFO:
-            heapq.heappop(self.heap)
-        else:
-            self.fifo.popleft()
-
-    def take(self, sats: int) -> tuple[list[tuple[Lot, int, Decimal]], int]:
-        """Remove ``sats``: [(lot, sats taken, cost taken)], and the sats no lot covered."""
-        used: list[tuple[Lot, int, Decimal]] = []
+    def take(self, sats: int) -> tuple[list[tuple[Lot, int, int]], int]:
+        """Remove ``sats``: [(lot, sats taken, cost units taken)], and the sats no lot covered."""
+        used: list[tuple[Lot, int, int]] = []
         need = sats
+        m = self.method
+        average = m is Method.AVERAGE
         while need > 0:
-            lot = self._peek()
-            if lot is None:
-                break
-            n = min(need, lot.sats)
-            if self.method is Method.AVERAGE:
-                cost = self.pool_cost * n / self.pool_sats if self.pool_sats else Decimal(0)
+            if m is Method.LIFO:
+                if not self.stack:
+                    break
+                lot = self.stack[-1]
+            elif m is Method.HIFO:
+                if not self.heap:
+                    break
+                lot = self.heap[0][2]
             else:
-                cost = lot.cost if n == lot.sats else lot.cost * n / lot.sats
+                if not self.fifo:
+                    break
+                lot = self.fifo[0]
+            n = need if need < lot.sats else lot.sats
+            if average:
+                cost = self.pool_cost if n == self.pool_sats else self.pool_cost * n // self.pool_sats
+            else:
+                cost = lot.cost_units if n == lot.sats else lot.cost_units * n // lot.sats
+                lot.cost_units -= cost
             lot.sats -= n
-            lot.cost -= cost if self.method is not Method.AVERAGE else Decimal(0)
             self.pool_sats -= n
             self.pool_cost -= cost
             need -= n
             used.append((lot, n, cost))
             if lot.sats == 0:
-                self._pop()
+                if m is Method.LIFO:
+                    self.stack.pop()
+                elif m is Method.HIFO:
+                    heapq.heappop(self.heap)
+                else:
+                    self.fifo.popleft()
         return used, need
 
     def lots(self) -> list[Lot]:
@@ -208,7 +241,7 @@ class _Book:
         if self.method is Method.AVERAGE and self.pool_sats:
             # show the pooled average cost on the remaining lots
             for lot in items:
-                lot.cost = self.pool_cost * lot.sats / self.pool_sats
+                lot.cost_units = self.pool_cost * lot.sats // self.pool_sats
         return items
 
 
@@ -227,24 +260,38 @@ def compute_cost_basis(
     book = _Book(method)
     res = CostBasisResult(method)
     realized = Decimal(0)
+    acquired_units = 0
     seq = 0
-    for e in sorted(entries, key=lambda x: (x.day, x.txid)):
-        price, est = prices.close_on(e.day)
-        if e.kind is EntryKind.ACQUISITION:
+    items = list(entries)
+    if any(items[i].day > items[i + 1].day for i in range(len(items) - 1)):
+        items.sort(key=lambda x: (x.day, x.txid))
+    price_cache: dict[date, tuple[int, bool]] = {}
+    acq = EntryKind.ACQUISITION
+    disp = EntryKind.DISPOSAL
+    for e in items:
+        cached = price_cache.get(e.day)
+        if cached is None:
+            pd, pe = prices.close_on(e.day)
+            cached = price_cache[e.day] = (_units(pd), pe)
+        price_units, est = cached  # fiat units per BTC
+        if e.kind is acq:
             user_cost = costs.get(e.txid)
-            cost = user_cost if user_cost is not None else price * e.sats / SATS
-            res.estimated_prices |= est and user_cost is None
-            res.acquisitions_cost += cost
+            if user_cost is not None:
+                cost = _units(user_cost)
+            else:
+                cost = price_units * e.sats // UNIT
+                res.estimated_prices |= est
+            acquired_units += cost
             book.add(Lot(e.day, e.sats, cost, seq, e.txid))
             seq += 1
             continue
         parts: list[tuple[str, int, Decimal | None]] = []
-        if e.kind is EntryKind.DISPOSAL and e.sats > 0:
+        if e.kind is disp and e.sats > 0:
             parts.append(("SPEND", e.sats, proceeds_set.get(e.txid)))
         if e.fee_sats > 0:
             parts.append(("FEE", e.fee_sats, None))
         for kind, sats, user_proceeds in parts:
-            proceeds = user_proceeds if user_proceeds is not None else price * sats / SATS
+            proceeds = _units(user_proceeds) if user_proceeds is not None else price_units * sats // UNIT
             used, missing = book.take(sats)
             for row in _rows(e, kind, sats, proceeds, used, missing, est and user_proceeds is None):
                 res.disposals.append(row)
@@ -254,11 +301,11 @@ def compute_cost_basis(
     lots = book.lots()
     res.open_lots = lots
     res.holdings_sats = sum(lot.sats for lot in lots)
-    res.total_cost = _c(sum((lot.cost for lot in lots), Decimal(0)))
+    res.total_cost = _cu(sum(lot.cost_units for lot in lots))
     res.realized_gain = realized
     res.current_value = _c(current_price * res.holdings_sats / SATS)
     res.unrealized_gain = res.current_value - res.total_cost
-    res.acquisitions_cost = _c(res.acquisitions_cost)
+    res.acquisitions_cost = _cu(acquired_units)
     return res
 
 
@@ -266,13 +313,18 @@ def _rows(
     e: LedgerEntry,
     kind: str,
     sats: int,
-    proceeds: Decimal,
-    used: list[tuple[Lot, int, Decimal]],
+    proceeds: int,
+    used: list[tuple[Lot, int, int]],
     missing: int,
     estimated: bool,
 ) -> list[DisposalRow]:
     """One row per holding term (SHORT/LONG), plus one for sats without a known lot."""
-    terms: dict[str, tuple[int, Decimal, date]] = {}
+    if not missing and len(used) == 1:  # fast path: one lot
+        lot, n, cost = used[0]
+        term = "LONG" if (e.day - lot.day).days > LONG_TERM_DAYS else "SHORT"
+        p, c = _cu(proceeds), _cu(cost)
+        return [DisposalRow(e.txid, e.day, kind, n, p, c, p - c, term, lot.day, estimated, False)]
+    terms: dict[str, tuple[int, int, date]] = {}
     for lot, n, cost in used:
         term = "LONG" if (e.day - lot.day).days > LONG_TERM_DAYS else "SHORT"
         prev = terms.get(term)
@@ -280,19 +332,20 @@ def _rows(
             terms[term] = (n, cost, lot.day)
         else:
             terms[term] = (prev[0] + n, prev[1] + cost, min(prev[2], lot.day))
-    rows: list[DisposalRow] = []
-    groups: list[tuple[str, int, Decimal, date | None, bool]] = [
+    groups: list[tuple[str, int, int, date | None, bool]] = [
         (term, v[0], v[1], v[2], False) for term, v in sorted(terms.items(), key=lambda kv: kv[0] != "LONG")
     ]
     if missing:
-        groups.append(("SHORT", missing, Decimal(0), None, True))
+        groups.append(("SHORT", missing, 0, None, True))
+    rows: list[DisposalRow] = []
+    total = _cu(proceeds)
     allocated = Decimal(0)
     for i, (term, n, cost, acquired, no_basis) in enumerate(groups):
         if i == len(groups) - 1:
-            p = _c(proceeds) - allocated  # the last row takes the rounding remainder
+            p = total - allocated  # the last row takes the rounding remainder
         else:
-            p = _c(proceeds * n / sats)
+            p = _cu(proceeds * n // sats)
             allocated += p
-        c = _c(cost)
+        c = _cu(cost)
         rows.append(DisposalRow(e.txid, e.day, kind, n, p, c, p - c, term, acquired, estimated, no_basis))
     return rows

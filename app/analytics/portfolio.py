@@ -26,20 +26,15 @@ from app.analytics.risk import RiskReport, WalletRisk, assess_risk
 
 def movements_from_ledger(entries: Sequence[LedgerEntry]) -> Movements:
     """Balance changes of the user (transfers between own wallets only cost their fee)."""
-    n = len(entries)
-    days = np.empty(n, dtype="datetime64[D]")
-    net = np.empty(n, dtype=np.int64)
-    fee = np.empty(n, dtype=np.int64)
-    for i, e in enumerate(entries):
-        days[i] = np.datetime64(e.day, "D")
-        fee[i] = e.fee_sats
-        if e.kind is EntryKind.ACQUISITION:
-            net[i] = e.sats
-        elif e.kind is EntryKind.DISPOSAL:
-            net[i] = -(e.sats + e.fee_sats)
-        else:
-            net[i] = -e.fee_sats
-    return Movements(days, net, fee)
+    acq, disp = EntryKind.ACQUISITION, EntryKind.DISPOSAL
+    ordinals = [e.day.toordinal() for e in entries]
+    fee = [e.fee_sats for e in entries]
+    net = [e.sats if e.kind is acq else (-(e.sats + e.fee_sats) if e.kind is disp else -e.fee_sats) for e in entries]
+    days = (np.array(ordinals, dtype=np.int64) - _EPOCH_ORDINAL).astype("datetime64[D]")
+    return Movements(days, np.array(net, dtype=np.int64), np.array(fee, dtype=np.int64))
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 @dataclass(frozen=True)
