@@ -114,7 +114,8 @@ def main() -> None:
           f"maxDD {perf.max_drawdown.value:.2%}")  # fmt: skip
     for m in Method:
         cb = cbs[m]
-        print(f"  cost basis {m.value:<8}           {t_cb[m]:8.1f} ms (min {t_cb_min[m]:.1f})  {len(cb.disposals):,} rows, "
+        print(f"  cost basis {m.value:<8}           {t_cb[m]:8.1f} ms (min {t_cb_min[m]:.1f})  "
+              f"{len(cb.disposals):,} rows, "
               f"realized {cb.realized_gain:,.2f}, unrealized {cb.unrealized_gain:,.2f}")  # fmt: skip
     print(f"  risk                          {t_risk:8.1f} ms   score {risk.score}")
     print(f"  TOTAL analyse_portfolio (HIFO) {t_all:7.1f} ms median, {t_all_min:.1f} ms min (target < 200 ms)")
