@@ -329,6 +329,7 @@ class ElectrumServer:
         self.servers: list[asyncio.base_events.Server] = []
         chain.listeners.append(self._on_chain_event)
         self._notify_tasks: set[asyncio.Task[None]] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
 
     async def start(
         self, host: str, port: int, tls_port: int | None, ssl_ctx: ssl.SSLContext | None
@@ -350,6 +351,11 @@ class ElectrumServer:
             srv.close()
         for s in list(self.sessions):
             s.writer.close()
+        handlers = list(self._handlers)
+        for t in handlers:
+            t.cancel()
+        if handlers:
+            await asyncio.gather(*handlers, return_exceptions=True)
         for srv in self.servers:
             with contextlib.suppress(TimeoutError, Exception):
                 await asyncio.wait_for(srv.wait_closed(), 2)
@@ -357,6 +363,9 @@ class ElectrumServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = Session(self, writer)
         self.sessions.add(session)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         try:
             while True:
                 try:
@@ -373,8 +382,12 @@ class ElectrumServer:
                     await session.send(reply)
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
+        except asyncio.CancelledError:
+            pass
         finally:
             self.sessions.discard(session)
+            if task is not None:
+                self._handlers.discard(task)
             with contextlib.suppress(Exception):
                 writer.close()
 

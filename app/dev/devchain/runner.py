@@ -159,6 +159,8 @@ class DevChain:
     async def _uvicorn(self, app: Any, port: int) -> int:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # accepted sockets inherit this (Linux): no Nagle delay between header and body writes
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((self.host, port))
         sock.listen(128)
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)

@@ -128,7 +128,11 @@ class DevState:
         extra = new_fee - old.fee
         outs = [TxOut(o.value, o.spk) for o in old.vout]
         # take the extra fee from our change (an output we own), else from the largest output
-        idx = next((i for i, o in enumerate(outs) if o.spk in self.keys and o.value - extra >= DUST), None)
+        payers = {self.owner.get(c.spk) for c in coins}
+        idx = next(
+            (i for i, o in enumerate(outs) if self.owner.get(o.spk) in payers and o.value - extra >= DUST),
+            None,
+        )
         if idx is None:
             idx = max(range(len(outs)), key=lambda i: outs[i].value)
         if outs[idx].value - extra < DUST:
