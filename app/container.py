@@ -17,6 +17,7 @@ import structlog
 from app.config import Settings
 from app.security.crypto import Keyring
 from app.services.accounts import AccountService
+from app.services.wallets import WalletService
 from app.store import migrate
 from app.store.db import Store
 from app.tasks import Supervisor
@@ -54,6 +55,8 @@ class Container:
 
         # Services, in dependency order. Each area adds its construction here.
         self.accounts = AccountService(self.store, self.keyring, settings)
+        self.wallets = WalletService(self.store, self.keyring, settings, getattr(self, "hub", None))
+        self.register("wallets", self.wallets)
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -20,12 +20,13 @@ from strawberry.types import ExecutionContext
 
 from app.config import Settings
 from resolvers.accounts import AccountMutation, AccountQuery
+from resolvers.wallets import WalletMutation, WalletQuery
 from schema.errors import ContractErrors
 from schema.extensions import OperationLog
 
 # Each area appends its root types here.
-QUERIES: tuple[type, ...] = (AccountQuery,)
-MUTATIONS: tuple[type, ...] = (AccountMutation,)
+QUERIES: tuple[type, ...] = (AccountQuery, WalletQuery)
+MUTATIONS: tuple[type, ...] = (AccountMutation, WalletMutation)
 SUBSCRIPTIONS: tuple[type, ...] = ()
 
 
