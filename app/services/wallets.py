@@ -1,0 +1,811 @@
+"""Watch-only wallets: import, multisig creation, addresses, labels (BIP-329).
+
+The wallet area owns keys, descriptors, derived addresses and labels; the chain-sync area
+(``app/services/sync_jobs.py``) owns transactions, UTXOs, balances and sync jobs. They meet at
+three small interfaces, all implemented here:
+
+- :meth:`WalletService.sync_target` / :meth:`WalletService.all_wallets` — the ``WalletSource``
+  protocol that sync uses to derive a wallet's scripts (fast derivation, bytes only);
+- :meth:`WalletService.reveal` — the ``RevealHook`` that sync calls inside its write
+  transaction: it derives and stores more addresses when used ones approach the end of the
+  gap window and refreshes the address caches (used / balance / tx count);
+- :meth:`WalletService.connect_sync` — the port through which an import asks sync to start the
+  wallet's first sync (``request_sync(user_id, wallet_id)``); without it the wallet stays
+  ``PENDING``.
+
+Key material (descriptors, cosigner xpubs) is stored only encrypted (``aad=user_id``) and never
+logged: log lines carry wallet ids and script types only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, func, select
+
+from app.bitcoin.addresses import address_from_script, script_from_address, scripthash
+from app.bitcoin.derive import ScriptPubKeyDeriver, secp256k1_backend
+from app.bitcoin.descriptors import Chain, WalletDescriptor, parse_descriptors, parse_wallet_source
+from app.bitcoin.multisig import Cosigner, CosignerSpec, build_multisig
+from app.bitcoin.networks import Network
+from app.bitcoin.scripts import ScriptType
+from app.config import Settings
+from app.errors import BadInput, Conflict, NotFound
+from app.events.envelope import Event
+from app.security.crypto import Keyring
+from app.store.db import Store, Tx
+from app.store.models.base import utcnow
+from app.store.models.wallets import (
+    KIND_MULTISIG,
+    KIND_SINGLE,
+    Wallet,
+    WalletAddress,
+    WalletLabel,
+)
+from app.store.paging import Page, decode_cursor, encode_cursor, page_size
+
+log = structlog.get_logger(__name__)
+
+MAX_GAP_LIMIT = 1000
+MAX_NAME = 100
+MAX_LABEL = 1000
+MAX_LABEL_LINES = 100_000
+LABEL_TYPES = ("tx", "addr", "pubkey", "input", "output", "xpub")
+_TXID = re.compile(r"^[0-9a-f]{64}$")
+_OUTPOINT = re.compile(r"^([0-9a-f]{64}):(\d{1,6})$")
+
+StartSync = Callable[[str, str], Awaitable[Any]]
+
+
+# ------------------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True, slots=True)
+class ImportWalletInput:
+    name: str
+    source: str
+    network: Network
+    script_type: ScriptType | None = None
+    gap_limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MultisigWalletInput:
+    name: str
+    network: Network
+    threshold: int
+    cosigners: Sequence[CosignerSpec]
+    script_type: ScriptType | None = None
+    gap_limit: int | None = None
+
+
+# ------------------------------------------------------------------------------------- outputs
+
+
+@dataclass(frozen=True, slots=True)
+class WalletView:
+    """A wallet as the API shows it (public descriptor with checksum, never the raw row)."""
+
+    id: str
+    user_id: str
+    name: str
+    network: Network
+    kind: str
+    script_type: ScriptType
+    threshold: int | None
+    key_count: int
+    gap_limit: int
+    descriptor: str  # <0;1> form with checksum
+    receive_descriptor: str
+    change_descriptor: str
+    cosigners: list[Cosigner]
+    created_at: datetime
+    sync_status: str
+    sync_error: str | None
+    last_synced_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AddressView:
+    wallet_id: str
+    address: str
+    chain: Chain
+    index: int
+    script_pubkey: str
+    scripthash: str
+    used: bool
+    reserved: bool
+    balance: int
+    tx_count: int
+    label: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LabelView:
+    type: str
+    ref: str
+    label: str
+    spendable: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WalletSyncTarget:
+    """What sync needs (same attributes as ``app.services.sync_jobs.SyncTarget``)."""
+
+    user_id: str
+    wallet_id: str
+    network: str  # lower case: mainnet/testnet/signet/regtest
+    gap_limit: int
+    derive: Callable[[int, int, int], Sequence[bytes]]  # (chain, start, count) -> scriptPubKeys
+
+
+# ------------------------------------------------------------------------------------- service
+
+
+class WalletService:
+    def __init__(
+        self,
+        store: Store,
+        keyring: Keyring,
+        settings: Settings,
+        hub: Any | None = None,
+        *,
+        start_sync: StartSync | None = None,
+    ) -> None:
+        self.store = store
+        self.keyring = keyring
+        self.settings = settings
+        self.hub = hub
+        self._start_sync = start_sync
+        self._fingerprint_key = keyring.subkey("wallet-fingerprint")
+        self._descriptors: dict[str, tuple[str, WalletDescriptor]] = {}  # id -> (enc, parsed)
+
+    # -- component lifecycle (the container calls these) -----------------------------------
+
+    async def start(self) -> None:
+        backend = secp256k1_backend()
+        if backend != "libsecp256k1":
+            log.warning(
+                "secp256k1_fallback",
+                backend=backend,
+                detail="embit could not load its bundled libsecp256k1; address derivation and sync "
+                "will be much slower. Install a platform with a prebuilt library or libsecp256k1.",
+            )
+
+    async def stop(self) -> None:
+        return None
+
+    async def health(self) -> dict[str, Any]:
+        backend = secp256k1_backend()
+        return {"status": "ok" if backend == "libsecp256k1" else "degraded", "secp256k1": backend}
+
+    def connect_sync(self, start_sync: StartSync) -> None:
+        """Called by the container once the sync service exists: imports then start a first sync."""
+        self._start_sync = start_sync
+
+    # -- create ------------------------------------------------------------------------------
+
+    async def import_wallet(self, user_id: str, inp: ImportWalletInput) -> WalletView:
+        name = _clean_name(inp.name)
+        gap = self._gap_limit(inp.gap_limit)
+        desc = parse_wallet_source(inp.source, inp.network, inp.script_type)
+        cosigners = _cosigners_of(desc) if desc.is_multisig else []
+        return await self._create(user_id, name, desc, cosigners, gap)
+
+    async def create_multisig_wallet(self, user_id: str, inp: MultisigWalletInput) -> WalletView:
+        name = _clean_name(inp.name)
+        gap = self._gap_limit(inp.gap_limit)
+        desc, cosigners = build_multisig(inp.network, inp.threshold, inp.cosigners, inp.script_type)
+        return await self._create(user_id, name, desc, cosigners, gap)
+
+    def _gap_limit(self, gap: int | None) -> int:
+        if gap is None:
+            return self.settings.default_gap_limit
+        if not 1 <= gap <= MAX_GAP_LIMIT:
+            raise BadInput(f"gapLimit must be between 1 and {MAX_GAP_LIMIT}.", field="gapLimit")
+        return gap
+
+    def fingerprint(self, user_id: str, desc: WalletDescriptor) -> str:
+        """Keyed hash of the canonical descriptor: equal for the same wallet, opaque otherwise."""
+        msg = f"{user_id}\n{desc.network.value}\n{desc.canonical()}".encode()
+        return hmac.new(self._fingerprint_key, msg, hashlib.sha256).hexdigest()
+
+    async def _create(
+        self,
+        user_id: str,
+        name: str,
+        desc: WalletDescriptor,
+        cosigners: list[Cosigner],
+        gap: int,
+    ) -> WalletView:
+        fingerprint = self.fingerprint(user_id, desc)
+        wallet = Wallet(
+            user_id=user_id,
+            name=name,
+            network=desc.network.value,
+            kind=KIND_MULTISIG if desc.is_multisig else KIND_SINGLE,
+            script_type=desc.script_type.value,
+            threshold=desc.threshold,
+            key_count=len(desc.keys),
+            gap_limit=gap,
+            descriptor_enc=self.keyring.encrypt(desc.multipath_descriptor, aad=user_id),
+            cosigners_enc=(
+                self.keyring.encrypt(json.dumps([c.to_dict() for c in cosigners]), aad=user_id) if cosigners else None
+            ),
+            fingerprint=fingerprint,
+            next_receive_index=gap,
+            next_change_index=gap,
+        )
+        rows = _derive_rows(user_id, wallet.id, desc, Chain.RECEIVE, 0, gap)
+        rows += _derive_rows(user_id, wallet.id, desc, Chain.CHANGE, 0, gap)
+        try:
+            async with self.store.write() as s:
+                existing = await s.exec(
+                    select(Wallet.id).where(Wallet.user_id == user_id, Wallet.fingerprint == fingerprint)
+                )
+                if existing.first() is not None:
+                    raise _duplicate()
+                s.add(wallet)
+                await s.flush()
+                s.add_all(rows)
+                s.on_commit(lambda: self._after_create(user_id, wallet.id))
+        except IntegrityError:
+            raise _duplicate() from None
+        self._descriptors[wallet.id] = (wallet.descriptor_enc, desc)
+        log.info(
+            "wallet_imported",
+            wallet=wallet.id,
+            kind=wallet.kind,
+            script_type=wallet.script_type,
+            network=wallet.network,
+        )
+        return self._view(wallet, desc, cosigners)
+
+    async def _after_create(self, user_id: str, wallet_id: str) -> None:
+        await self._publish(user_id, wallet_id, {"walletId": wallet_id, "change": "created"})
+        if self._start_sync is not None:
+            try:
+                await self._start_sync(user_id, wallet_id)
+            except Exception:  # the import succeeded; the sync status tells the rest
+                log.exception("wallet_first_sync_request_failed", wallet=wallet_id)
+
+    # -- read ------------------------------------------------------------------------------
+
+    async def get_wallet(self, user_id: str, wallet_id: str) -> WalletView:
+        async with self.store.read() as s:
+            row = await _owned(s, user_id, wallet_id)
+        return self._view_of(row)
+
+    async def list_wallets(self, user_id: str, first: int | None = None, after: str | None = None) -> Page[WalletView]:
+        size = page_size(first)
+        async with self.store.read() as s:
+            q = select(Wallet).where(Wallet.user_id == user_id)
+            if after:
+                key = decode_cursor(after)
+                if len(key) != 2:
+                    raise BadInput("That cursor does not belong to this list.", field="after")
+                created, wid = datetime.fromisoformat(str(key[0])), str(key[1])
+                q = q.where(
+                    sa.or_(
+                        col(Wallet.created_at) > created,
+                        sa.and_(col(Wallet.created_at) == created, col(Wallet.id) > wid),
+                    )
+                )
+            q = q.order_by(col(Wallet.created_at), col(Wallet.id)).limit(size + 1)
+            rows = list((await s.exec(q)).all())
+            total = (await s.exec(select(func.count()).select_from(Wallet).where(Wallet.user_id == user_id))).one()
+        has_next = len(rows) > size
+        rows = rows[:size]
+        return Page(
+            items=[self._view_of(r) for r in rows],
+            cursors=[encode_cursor([r.created_at.isoformat(), r.id]) for r in rows],
+            has_next=has_next,
+            total=int(total),
+        )
+
+    async def descriptor(self, user_id: str, wallet_id: str) -> WalletDescriptor:
+        """The wallet's parsed descriptor (for other services: PSBTs, address checks)."""
+        async with self.store.read() as s:
+            row = await _owned(s, user_id, wallet_id)
+        return self._descriptor(row)
+
+    def _descriptor(self, row: Wallet) -> WalletDescriptor:
+        cached = self._descriptors.get(row.id)
+        if cached is not None and cached[0] == row.descriptor_enc:
+            return cached[1]
+        text = self.keyring.decrypt(row.descriptor_enc, aad=row.user_id)
+        desc = parse_descriptors(text, Network(row.network))
+        self._descriptors[row.id] = (row.descriptor_enc, desc)
+        return desc
+
+    def _cosigners(self, row: Wallet) -> list[Cosigner]:
+        if not row.cosigners_enc:
+            return []
+        data = json.loads(self.keyring.decrypt(row.cosigners_enc, aad=row.user_id))
+        return [Cosigner.from_dict(d) for d in data]
+
+    def _view_of(self, row: Wallet) -> WalletView:
+        return self._view(row, self._descriptor(row), self._cosigners(row))
+
+    @staticmethod
+    def _view(row: Wallet, desc: WalletDescriptor, cosigners: list[Cosigner]) -> WalletView:
+        return WalletView(
+            id=row.id,
+            user_id=row.user_id,
+            name=row.name,
+            network=Network(row.network),
+            kind=row.kind,
+            script_type=ScriptType(row.script_type),
+            threshold=row.threshold,
+            key_count=row.key_count,
+            gap_limit=row.gap_limit,
+            descriptor=desc.multipath_descriptor,
+            receive_descriptor=desc.receive_descriptor,
+            change_descriptor=desc.change_descriptor,
+            cosigners=cosigners,
+            created_at=row.created_at,
+            sync_status=row.sync_status,
+            sync_error=row.sync_error,
+            last_synced_at=row.last_synced_at,
+        )
+
+    # -- update / delete ------------------------------------------------------------------
+
+    async def rename_wallet(self, user_id: str, wallet_id: str, name: str) -> WalletView:
+        clean = _clean_name(name)
+        async with self.store.write() as s:
+            row = await _owned(s, user_id, wallet_id)
+            row.name = clean
+            s.add(row)
+            s.on_commit(lambda: self._publish(user_id, wallet_id, {"walletId": wallet_id, "change": "renamed"}))
+        return self._view_of(row)
+
+    async def delete_wallet(self, user_id: str, wallet_id: str) -> bool:
+        async with self.store.write() as s:
+            await _owned(s, user_id, wallet_id)
+            # Children go too (ON DELETE CASCADE); explicit deletes keep SQLite without FK
+            # enforcement correct as well.
+            for table in (WalletAddress, WalletLabel):
+                await s.exec(sa.delete(table).where(col(table.wallet_id) == wallet_id))  # type: ignore[call-overload]
+            await s.exec(sa.delete(Wallet).where(col(Wallet.id) == wallet_id, col(Wallet.user_id) == user_id))  # type: ignore[call-overload]
+            s.on_commit(lambda: self._publish(user_id, wallet_id, {"walletId": wallet_id, "change": "deleted"}))
+        self._descriptors.pop(wallet_id, None)
+        log.info("wallet_deleted", wallet=wallet_id)
+        return True
+
+    # -- addresses ------------------------------------------------------------------------
+
+    async def next_receive_address(self, user_id: str, wallet_id: str) -> AddressView:
+        """The first receive address neither used nor handed out before; marks it reserved.
+
+        When every stored receive address is used or reserved, ``gap_limit`` more are derived,
+        so the window the sync scans (see :meth:`sync_target`) always covers handed-out ones.
+        """
+        async with self.store.write() as s:
+            wallet = await _owned(s, user_id, wallet_id, for_update=True)
+            q = (
+                select(WalletAddress)
+                .where(
+                    WalletAddress.wallet_id == wallet_id,
+                    WalletAddress.chain == int(Chain.RECEIVE),
+                    col(WalletAddress.used).is_(False),
+                    col(WalletAddress.reserved).is_(False),
+                )
+                .order_by(col(WalletAddress.index))
+                .limit(1)
+            )
+            addr = (await s.exec(q)).first()
+            if addr is None:
+                start = wallet.next_receive_index
+                rows = _derive_rows(
+                    user_id, wallet_id, self._descriptor(wallet), Chain.RECEIVE, start, wallet.gap_limit
+                )
+                s.add_all(rows)
+                wallet.next_receive_index = start + wallet.gap_limit
+                s.add(wallet)
+                addr = rows[0]
+            addr.reserved = True
+            addr.reserved_at = utcnow()
+            s.add(addr)
+            label = await _address_labels(s, wallet_id, [addr.address])
+        return _address_view(addr, label.get(addr.address))
+
+    async def addresses(
+        self,
+        user_id: str,
+        wallet_id: str,
+        *,
+        chain: Chain | None = None,
+        used: bool | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Page[AddressView]:
+        """Derived addresses ordered by (chain, index), optionally filtered."""
+        size = page_size(first)
+        async with self.store.read() as s:
+            await _owned(s, user_id, wallet_id)
+            conds: list[Any] = [WalletAddress.wallet_id == wallet_id, WalletAddress.user_id == user_id]
+            if chain is not None:
+                conds.append(WalletAddress.chain == int(chain))
+            if used is not None:
+                conds.append(col(WalletAddress.used).is_(used))
+            q = select(WalletAddress).where(*conds)
+            if after:
+                key = decode_cursor(after)
+                if len(key) != 2 or not all(isinstance(k, int) for k in key):
+                    raise BadInput("That cursor does not belong to this list.", field="after")
+                c, i = key
+                q = q.where(
+                    sa.or_(
+                        col(WalletAddress.chain) > c,
+                        sa.and_(col(WalletAddress.chain) == c, col(WalletAddress.index) > i),
+                    )
+                )
+            q = q.order_by(col(WalletAddress.chain), col(WalletAddress.index)).limit(size + 1)
+            rows = list((await s.exec(q)).all())
+            total = (await s.exec(select(func.count()).select_from(WalletAddress).where(*conds))).one()
+            has_next = len(rows) > size
+            rows = rows[:size]
+            labels = await _address_labels(s, wallet_id, [r.address for r in rows])
+        return Page(
+            items=[_address_view(r, labels.get(r.address)) for r in rows],
+            cursors=[encode_cursor([r.chain, r.index]) for r in rows],
+            has_next=has_next,
+            total=int(total),
+        )
+
+    # -- labels (BIP-329) -----------------------------------------------------------------
+
+    async def set_label(self, user_id: str, wallet_id: str, ref: str, label: str) -> LabelView:
+        """Label an address, a transaction (txid) or an output (``txid:vout``); empty removes it."""
+        async with self.store.write() as s:
+            wallet = await _owned(s, user_id, wallet_id)
+            type_, ref_norm = _label_ref(ref.strip(), Network(wallet.network))
+            text = _clean_label(label, field="label")
+            existing = (
+                await s.exec(
+                    select(WalletLabel).where(
+                        WalletLabel.wallet_id == wallet_id,
+                        WalletLabel.type == type_,
+                        WalletLabel.ref == ref_norm,
+                    )
+                )
+            ).first()
+            if not text:
+                if existing is not None:
+                    await s.delete(existing)
+            elif existing is None:
+                s.add(WalletLabel(user_id=user_id, wallet_id=wallet_id, type=type_, ref=ref_norm, label=text))
+            else:
+                existing.label, existing.updated_at = text, utcnow()
+                s.add(existing)
+            s.on_commit(lambda: self._publish(user_id, wallet_id, {"walletId": wallet_id, "change": "labels"}))
+        return LabelView(type_, ref_norm, text)
+
+    async def labels(self, user_id: str, wallet_id: str, type_: str | None = None) -> dict[tuple[str, str], str]:
+        """``{(type, ref): label}`` of a wallet, e.g. for transaction and UTXO labels."""
+        async with self.store.read() as s:
+            await _owned(s, user_id, wallet_id)
+            q = select(WalletLabel).where(WalletLabel.wallet_id == wallet_id, WalletLabel.user_id == user_id)
+            if type_ is not None:
+                q = q.where(WalletLabel.type == type_)
+            return {(r.type, r.ref): r.label for r in (await s.exec(q)).all()}
+
+    async def export_labels(self, user_id: str, wallet_id: str) -> str:
+        """BIP-329 JSON Lines: one ``{"type","ref","label"[,"spendable"]}`` object per line."""
+        async with self.store.read() as s:
+            await _owned(s, user_id, wallet_id)
+            rows = (
+                await s.exec(
+                    select(WalletLabel)
+                    .where(WalletLabel.wallet_id == wallet_id, WalletLabel.user_id == user_id)
+                    .order_by(col(WalletLabel.type), col(WalletLabel.ref))
+                )
+            ).all()
+        lines = []
+        for r in rows:
+            obj: dict[str, Any] = {"type": r.type, "ref": r.ref, "label": r.label}
+            if r.spendable is not None:
+                obj["spendable"] = r.spendable
+            lines.append(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+        return "".join(line + "\n" for line in lines)
+
+    async def import_labels(self, user_id: str, wallet_id: str, jsonl: str) -> int:
+        """Validate every line first (error names the line), then upsert all in one transaction."""
+        async with self.store.read() as s:
+            wallet = await _owned(s, user_id, wallet_id)
+        records = parse_label_lines(jsonl, Network(wallet.network))
+        now = utcnow()
+        async with self.store.write() as s:
+            await _owned(s, user_id, wallet_id)
+            existing = {
+                (r.type, r.ref): r
+                for r in (await s.exec(select(WalletLabel).where(WalletLabel.wallet_id == wallet_id))).all()
+            }
+            for rec in records.values():
+                row = existing.get((rec.type, rec.ref))
+                if row is None:
+                    row = WalletLabel(user_id=user_id, wallet_id=wallet_id, type=rec.type, ref=rec.ref, label=rec.label)
+                    existing[(rec.type, rec.ref)] = row
+                row.label, row.spendable, row.updated_at = rec.label, rec.spendable, now
+                s.add(row)
+            s.on_commit(lambda: self._publish(user_id, wallet_id, {"walletId": wallet_id, "change": "labels"}))
+        return len(records)
+
+    # -- the chain-sync area's interfaces -------------------------------------------------
+
+    async def all_wallets(self) -> list[tuple[str, str]]:
+        """Every wallet as (user_id, wallet_id), for the periodic sync scheduler."""
+        async with self.store.read() as s:
+            rows = (await s.exec(select(Wallet.user_id, Wallet.id))).all()
+        return [(u, w) for u, w in rows]
+
+    async def sync_target(self, user_id: str, wallet_id: str) -> WalletSyncTarget:
+        """Derivation for sync: ``derive(chain, start, count)`` returns scriptPubKey bytes.
+
+        ``gap_limit`` is widened so that every receive address handed out by
+        :meth:`next_receive_address` beyond the last used one stays inside the scanned window.
+        """
+        async with self.store.read() as s:
+            row = await _owned(s, user_id, wallet_id)
+            last_used = (
+                await s.exec(
+                    select(func.max(WalletAddress.index)).where(
+                        WalletAddress.wallet_id == wallet_id,
+                        WalletAddress.chain == int(Chain.RECEIVE),
+                        col(WalletAddress.used).is_(True),
+                    )
+                )
+            ).one()
+            last_reserved = (
+                await s.exec(
+                    select(func.max(WalletAddress.index)).where(
+                        WalletAddress.wallet_id == wallet_id,
+                        WalletAddress.chain == int(Chain.RECEIVE),
+                        col(WalletAddress.reserved).is_(True),
+                    )
+                )
+            ).one()
+        desc = self._descriptor(row)
+        derivers = {c: ScriptPubKeyDeriver(desc, c) for c in Chain}
+
+        def derive(chain: int, start: int, count: int) -> Sequence[bytes]:
+            return derivers[Chain(chain)].script_pubkeys(start, count)
+
+        gap = row.gap_limit
+        if last_reserved is not None:
+            gap += max(0, int(last_reserved) - (-1 if last_used is None else int(last_used)))
+        return WalletSyncTarget(user_id, wallet_id, Network(row.network).value.lower(), gap, derive)
+
+    async def reveal(self, s: Tx, user_id: str, wallet_id: str, used: dict[int, int]) -> None:
+        """RevealHook, inside sync's write transaction: extend the stored windows past the last
+        used index per chain by ``gap_limit``, refresh address caches from ``wallet_scripts`` and
+        mark the wallet synced."""
+        from app.store.models.chain import WalletScript  # the chain area's table
+
+        wallet = await _owned(s, user_id, wallet_id, for_update=True)
+        desc = self._descriptor(wallet)
+        for chain in Chain:
+            attr = "next_receive_index" if chain is Chain.RECEIVE else "next_change_index"
+            stored = int(getattr(wallet, attr))
+            want = used.get(int(chain), -1) + 1 + wallet.gap_limit
+            if want > stored:
+                s.add_all(_derive_rows(user_id, wallet_id, desc, chain, stored, want - stored))
+                setattr(wallet, attr, want)
+        await s.flush()
+        stats = {
+            (w.chain, w.index): w
+            for w in (
+                await s.exec(
+                    select(WalletScript).where(WalletScript.wallet_id == wallet_id, WalletScript.user_id == user_id)
+                )
+            ).all()
+        }
+        if stats:
+            rows = (await s.exec(select(WalletAddress).where(WalletAddress.wallet_id == wallet_id))).all()
+            for a in rows:
+                st = stats.get((a.chain, a.index))
+                if st is None:
+                    continue
+                if (a.used, a.balance, a.tx_count) != (st.used, st.balance, st.tx_count):
+                    a.used, a.balance, a.tx_count = st.used, st.balance, st.tx_count
+                    s.add(a)
+        wallet.sync_status, wallet.sync_error, wallet.last_synced_at = "SYNCED", None, utcnow()
+        s.add(wallet)
+
+    # -- events ---------------------------------------------------------------------------
+
+    async def _publish(self, user_id: str, wallet_id: str, payload: dict[str, Any]) -> None:
+        if self.hub is None:
+            return
+        await self.hub.publish(Event(type="walletUpdated", user_id=user_id, subject=wallet_id, payload=payload))
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+def _duplicate() -> Conflict:
+    return Conflict(
+        "You already have this wallet (same keys and script type).",
+        field="source",
+        hint="Open the existing wallet instead, or rename it.",
+    )
+
+
+def _clean_name(name: str) -> str:
+    clean = " ".join((name or "").split())
+    if not clean:
+        raise BadInput("Give the wallet a name.", field="name")
+    if len(clean) > MAX_NAME:
+        raise BadInput(f"The name is too long (at most {MAX_NAME} characters).", field="name")
+    return clean
+
+
+def _cosigners_of(desc: WalletDescriptor) -> list[Cosigner]:
+    """Cosigner list of a multisig imported as a descriptor (names are generated)."""
+    from app.bitcoin.keys import format_path
+
+    out = []
+    for i, k in enumerate(desc.keys):
+        origin = k.origin
+        out.append(
+            Cosigner(
+                name=f"Cosigner {i + 1}",
+                xpub=k.xpub.to_base58(),
+                fingerprint=origin.fingerprint.hex() if origin else "",
+                derivation_path=format_path(origin.path) if origin else "",
+            )
+        )
+    return out
+
+
+def _derive_rows(
+    user_id: str, wallet_id: str, desc: WalletDescriptor, chain: Chain, start: int, count: int
+) -> list[WalletAddress]:
+    spks = ScriptPubKeyDeriver(desc, chain).script_pubkeys(start, count)
+    return [
+        WalletAddress(
+            user_id=user_id,
+            wallet_id=wallet_id,
+            chain=int(chain),
+            index=start + n,
+            script_pubkey=spk.hex(),
+            scripthash=scripthash(spk),
+            address=address_from_script(spk, desc.network),
+        )
+        for n, spk in enumerate(spks)
+    ]
+
+
+async def _owned(s: Tx, user_id: str, wallet_id: str, *, for_update: bool = False) -> Wallet:
+    """The user's wallet, or NotFound (also for another user's wallet)."""
+    q = select(Wallet).where(Wallet.id == wallet_id, Wallet.user_id == user_id)
+    if for_update:
+        q = q.with_for_update()
+    row = (await s.exec(q)).first()
+    if row is None:
+        raise NotFound("No such wallet.", field="id")
+    return row
+
+
+async def _address_labels(s: Tx, wallet_id: str, addresses: list[str]) -> dict[str, str]:
+    if not addresses:
+        return {}
+    rows = (
+        await s.exec(
+            select(WalletLabel).where(
+                WalletLabel.wallet_id == wallet_id,
+                WalletLabel.type == "addr",
+                col(WalletLabel.ref).in_(addresses),
+            )
+        )
+    ).all()
+    return {r.ref: r.label for r in rows}
+
+
+def _address_view(row: WalletAddress, label: str | None) -> AddressView:
+    return AddressView(
+        wallet_id=row.wallet_id,
+        address=row.address,
+        chain=Chain(row.chain),
+        index=row.index,
+        script_pubkey=row.script_pubkey,
+        scripthash=row.scripthash,
+        used=row.used,
+        reserved=row.reserved,
+        balance=row.balance,
+        tx_count=row.tx_count,
+        label=label,
+    )
+
+
+def _clean_label(label: Any, *, field: str) -> str:
+    if not isinstance(label, str):
+        raise BadInput("The label must be a string.", field=field)
+    text = label.strip()
+    if len(text) > MAX_LABEL:
+        raise BadInput(f"The label is too long (at most {MAX_LABEL} characters).", field=field)
+    return text
+
+
+def _label_ref(ref: str, network: Network) -> tuple[str, str]:
+    """Infer the BIP-329 type of a ``setLabel`` reference: txid, ``txid:vout`` or an address."""
+    low = ref.lower()
+    if _TXID.match(low):
+        return "tx", low
+    if _OUTPOINT.match(low):
+        return "output", low
+    try:
+        script_from_address(ref, network, field="ref")
+    except BadInput:
+        raise BadInput(
+            "ref must be a transaction id, an output (txid:vout) or an address of this wallet's network.",
+            field="ref",
+        ) from None
+    return "addr", ref if not low.startswith(("bc1", "tb1", "bcrt1")) else low
+
+
+def parse_label_lines(jsonl: str, network: Network) -> dict[tuple[str, str], LabelView]:
+    """Parse and validate BIP-329 JSONL; raises BadInput(field="jsonl") naming the first bad line.
+
+    Later lines win over earlier ones for the same (type, ref). Blank lines are skipped.
+    """
+    records: dict[tuple[str, str], LabelView] = {}
+    lines = jsonl.splitlines()
+    if len(lines) > MAX_LABEL_LINES:
+        raise BadInput(f"At most {MAX_LABEL_LINES} labels per import.", field="jsonl")
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+
+        def bad(msg: str, n: int = n) -> BadInput:
+            return BadInput(f"Line {n}: {msg} Nothing was imported.", field="jsonl")
+
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            raise bad("not valid JSON.") from None
+        if not isinstance(obj, dict):
+            raise bad("expected a JSON object.")
+        type_, ref, label = obj.get("type"), obj.get("ref"), obj.get("label", "")
+        if type_ not in LABEL_TYPES:
+            raise bad(f"type must be one of {', '.join(LABEL_TYPES)}.")
+        if not isinstance(ref, str) or not ref:
+            raise bad("ref must be a non-empty string.")
+        if not isinstance(label, str):
+            raise bad("label must be a string.")
+        if len(label) > MAX_LABEL:
+            raise bad(f"label is longer than {MAX_LABEL} characters.")
+        spendable = obj.get("spendable")
+        if spendable is not None and (type_ != "output" or not isinstance(spendable, bool)):
+            raise bad("spendable is a boolean, only for outputs.")
+        ref = ref.strip()
+        if type_ == "tx":
+            if not _TXID.match(ref.lower()):
+                raise bad("a tx ref is a 64-character hex transaction id.")
+            ref = ref.lower()
+        elif type_ in ("output", "input"):
+            if not _OUTPOINT.match(ref.lower()):
+                raise bad(f"an {type_} ref is txid:index.")
+            ref = ref.lower()
+        elif type_ == "addr":
+            try:
+                script_from_address(ref, network)
+            except BadInput:
+                raise bad(f"{ref[:100]!r} is not an address of the {network.value} network.") from None
+            if ref.lower().startswith(("bc1", "tb1", "bcrt1")):
+                ref = ref.lower()
+        elif len(ref) > 200:
+            raise bad("ref is too long.")
+        records[(type_, ref)] = LabelView(type_, ref, label.strip(), spendable)
+    return records

@@ -1,0 +1,243 @@
+"""Wallet types: Wallet, Address, Balance, Cosigner, Label, their inputs and enums.
+
+Chain-sync fields: ``balance``, ``syncStatus``, ``syncError`` and ``lastSyncedAt`` resolve through
+the chain-sync service (``info.context.container.sync``: ``state()``) when it is present, and fall
+back to the wallet row (``PENDING``, zero balance) otherwise. ``transactions`` and ``utxos`` are
+the chain-sync area's: add them to :class:`Wallet` as resolvers over ``container.sync`` (the
+wallet's id is ``self.id``, its owner ``self._view.user_id``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from app.bitcoin.descriptors import Chain
+from app.bitcoin.multisig import Cosigner as CosignerData
+from app.bitcoin.networks import Network
+from app.bitcoin.scripts import ScriptType
+from app.services.wallets import AddressView, LabelView, WalletView
+from schema.context import Context
+from schema.pagination import Connection, to_connection
+from schema.scalars import Sats
+
+NetworkEnum = strawberry.enum(Network, name="Network", description="Bitcoin network of a wallet.")
+ScriptTypeEnum = strawberry.enum(
+    ScriptType,
+    name="ScriptType",
+    description="Output type: single-sig P2PKH, P2SH_P2WPKH, P2WPKH, P2TR; multisig P2SH, P2SH_P2WSH, P2WSH.",
+)
+AddressChainEnum = strawberry.enum(Chain, name="AddressChain", description="RECEIVE (0) or CHANGE (1).")
+
+
+@strawberry.enum(description="Single-signature or multisig wallet.")
+class WalletKind(Enum):
+    SINGLE = "SINGLE"
+    MULTISIG = "MULTISIG"
+
+
+@strawberry.enum(description="Where the wallet's chain data stands.")
+class SyncStatus(Enum):
+    PENDING = "PENDING"  # imported, never synced yet
+    SYNCING = "SYNCING"
+    SYNCED = "SYNCED"
+    ERROR = "ERROR"  # the last sync failed; see syncError
+
+
+def sync_status_of(value: str | None) -> SyncStatus:
+    if value in ("SYNCING", "SYNCED", "ERROR"):
+        return SyncStatus(value)
+    return SyncStatus.PENDING  # "NEVER", "PENDING", unknown
+
+
+@strawberry.type(description="One signer of a multisig wallet.")
+class Cosigner:
+    name: str
+    xpub: str = strawberry.field(description="Canonical xpub/tpub (SLIP-132 prefixes are normalised).")
+    fingerprint: str = strawberry.field(description="Master key fingerprint, 8 hex characters.")
+    derivation_path: str = strawberry.field(description="Path from the master key, e.g. m/48h/0h/0h/2h.")
+
+    @classmethod
+    def from_data(cls, c: CosignerData) -> Cosigner:
+        return cls(name=c.name, xpub=c.xpub, fingerprint=c.fingerprint, derivation_path=c.derivation_path)
+
+
+@strawberry.type
+class Balance:
+    confirmed: Sats  # type: ignore[valid-type]
+    unconfirmed: Sats  # type: ignore[valid-type]
+    total: Sats  # type: ignore[valid-type]
+
+
+@strawberry.type(description="A derived address of a wallet.")
+class Address:
+    address: str
+    index: int
+    chain: AddressChainEnum  # type: ignore[valid-type]
+    used: bool = strawberry.field(description="Has received funds (as of the last sync).")
+    reserved: bool = strawberry.field(description="Handed out by nextReceiveAddress.")
+    balance: Sats  # type: ignore[valid-type]
+    tx_count: int
+    label: str | None
+    script_pubkey: str = strawberry.field(description="Hex scriptPubKey.")
+    scripthash: str = strawberry.field(description="Electrum/Esplora script hash (reversed SHA-256, hex).")
+
+    @classmethod
+    def from_view(cls, a: AddressView) -> Address:
+        return cls(
+            address=a.address,
+            index=a.index,
+            chain=a.chain,
+            used=a.used,
+            reserved=a.reserved,
+            balance=a.balance,  # type: ignore[arg-type]
+            tx_count=a.tx_count,
+            label=a.label,
+            script_pubkey=a.script_pubkey,
+            scripthash=a.scripthash,
+        )
+
+
+@strawberry.type(description="A BIP-329 label.")
+class Label:
+    type: str = strawberry.field(description="tx, addr, output (also pubkey, input, xpub on import).")
+    ref: str
+    label: str
+
+    @classmethod
+    def from_view(cls, v: LabelView) -> Label:
+        return cls(type=v.type, ref=v.ref, label=v.label)
+
+
+@strawberry.type(description="A watch-only wallet.")
+class Wallet:
+    id: strawberry.ID
+    name: str
+    network: NetworkEnum  # type: ignore[valid-type]
+    kind: WalletKind
+    script_type: ScriptTypeEnum  # type: ignore[valid-type]
+    descriptor: str = strawberry.field(
+        description="Public output descriptor for both chains (<0;1> form) with checksum."
+    )
+    receive_descriptor: str = strawberry.field(description="Receive chain (/0/*) descriptor with checksum.")
+    change_descriptor: str = strawberry.field(description="Change chain (/1/*) descriptor with checksum.")
+    threshold: int | None = strawberry.field(description="Signatures needed (multisig only).")
+    cosigners: list[Cosigner]
+    gap_limit: int
+    created_at: datetime
+    _view: strawberry.Private[WalletView]
+
+    @classmethod
+    def from_view(cls, v: WalletView) -> Wallet:
+        return cls(
+            id=strawberry.ID(v.id),
+            name=v.name,
+            network=v.network,
+            kind=WalletKind(v.kind),
+            script_type=v.script_type,
+            descriptor=v.descriptor,
+            receive_descriptor=v.receive_descriptor,
+            change_descriptor=v.change_descriptor,
+            threshold=v.threshold,
+            cosigners=[Cosigner.from_data(c) for c in v.cosigners],
+            gap_limit=v.gap_limit,
+            created_at=v.created_at,
+            _view=v,
+        )
+
+    async def _sync_state(self, info: Info[Context, None]) -> Any | None:
+        sync = getattr(info.context.container, "sync", None)
+        if sync is None:
+            return None
+        key = f"wallet_sync_state:{self._view.id}"
+        loaders = info.context.loaders
+        if key not in loaders:
+            loaders[key] = await sync.state(self._view.user_id, self._view.id)
+        return loaders[key]
+
+    @strawberry.field(description="Confirmed and unconfirmed balance as of the last sync.")
+    async def balance(self, info: Info[Context, None]) -> Balance:
+        st = await self._sync_state(info)
+        confirmed = int(getattr(st, "confirmed", 0) or 0)
+        unconfirmed = int(getattr(st, "unconfirmed", 0) or 0)
+        return Balance(confirmed=confirmed, unconfirmed=unconfirmed, total=confirmed + unconfirmed)  # type: ignore[arg-type]
+
+    @strawberry.field
+    async def sync_status(self, info: Info[Context, None]) -> SyncStatus:
+        st = await self._sync_state(info)
+        if st is None or getattr(st, "status", "NEVER") == "NEVER":
+            return sync_status_of(self._view.sync_status)
+        return sync_status_of(st.status)
+
+    @strawberry.field(description="The last sync error, if the last sync failed.")
+    async def sync_error(self, info: Info[Context, None]) -> str | None:
+        st = await self._sync_state(info)
+        if st is not None and getattr(st, "status", None) == "ERROR":
+            return str(st.last_error or "")
+        return self._view.sync_error
+
+    @strawberry.field
+    async def last_synced_at(self, info: Info[Context, None]) -> datetime | None:
+        st = await self._sync_state(info)
+        return (getattr(st, "last_synced_at", None) if st is not None else None) or self._view.last_synced_at
+
+    @strawberry.field(description="Derived addresses ordered by chain then index.")
+    async def addresses(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        chain: AddressChainEnum | None = None,  # type: ignore[valid-type]
+        used: bool | None = None,
+    ) -> Connection[Address]:
+        page = await info.context.container.wallets.addresses(
+            self._view.user_id,
+            self._view.id,
+            chain=Chain(chain) if chain is not None else None,
+            used=used,
+            first=first,
+            after=after,
+        )
+        return to_connection(page, Address.from_view)
+
+
+@strawberry.input(description="Import a watch-only wallet from an extended public key or descriptor(s).")
+class ImportWalletInput:
+    name: str
+    source: str = strawberry.field(
+        description=(
+            "xpub/ypub/zpub (tpub/upub/vpub), optionally with [fingerprint/path] origin, or an output "
+            "descriptor (<0;1>/* form, or receive and change descriptors on two lines)."
+        )
+    )
+    network: NetworkEnum = Network.MAINNET  # type: ignore[valid-type]
+    script_type: ScriptTypeEnum | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="Needed only when the source does not imply it (plain xpub/tpub)."
+    )
+    gap_limit: int | None = strawberry.field(default=None, description="Default 20.")
+
+
+@strawberry.input
+class CosignerInput:
+    xpub: str = strawberry.field(description="xpub/tpub or Ypub/Zpub/Upub/Vpub, optionally with [origin].")
+    name: str | None = None
+    fingerprint: str | None = strawberry.field(default=None, description="Master fingerprint (8 hex).")
+    derivation_path: str | None = strawberry.field(
+        default=None, description="Defaults to BIP48 m/48'/coin'/0'/2' (P2WSH), /1' (P2SH_P2WSH), m/45' (P2SH)."
+    )
+
+
+@strawberry.input(description="Create a sorted-multisig (BIP67, sortedmulti) watch-only wallet.")
+class CreateMultisigWalletInput:
+    name: str
+    threshold: int
+    cosigners: list[CosignerInput]
+    network: NetworkEnum = Network.MAINNET  # type: ignore[valid-type]
+    script_type: ScriptTypeEnum | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="P2WSH (default), P2SH_P2WSH or P2SH."
+    )
+    gap_limit: int | None = None
