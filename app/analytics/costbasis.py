@@ -43,6 +43,7 @@ class EntryKind(StrEnum):
     ACQUISITION = "ACQUISITION"
     DISPOSAL = "DISPOSAL"
     TRANSFER = "TRANSFER"
+    MOVE_OUT = "MOVE_OUT"  # to the user's own wallet outside the scope: lots leave, no gain
 
 
 @dataclass(slots=True)
@@ -68,8 +69,15 @@ class LedgerEntry:
     wallet_ids: tuple[str, ...] = ()
 
 
-def ledger_from_wallet_txs(rows: Iterable[WalletTx]) -> list[LedgerEntry]:
-    """Group per-wallet rows by txid and classify them (sorted by day, then txid)."""
+def ledger_from_wallet_txs(rows: Iterable[WalletTx], scope: set[str] | None = None) -> list[LedgerEntry]:
+    """Group per-wallet rows by txid and classify them (sorted by day, then txid).
+
+    With ``scope`` (a subset of the user's wallet ids, e.g. one portfolio), the entries are seen
+    from that subset: coins arriving from the user's other wallets are acquisitions at the day's
+    price, coins leaving to them are ``MOVE_OUT`` (lots leave without a gain); only coins to or
+    from other people are disposals/acquisitions as usual."""
+    if scope is not None:
+        return _scoped_ledger(list(rows), scope)
     groups: dict[str, WalletTx | list[WalletTx]] = {}
     for r in rows:
         prev = groups.get(r.txid)
@@ -99,6 +107,31 @@ def ledger_from_wallet_txs(rows: Iterable[WalletTx]) -> list[LedgerEntry]:
             else:
                 out.append(LedgerEntry(txid, day, disp, spent, fee, wallets))
     out.sort(key=lambda e: (e.day, e.txid))
+    return out
+
+
+def _scoped_ledger(rows: list[WalletTx], scope: set[str]) -> list[LedgerEntry]:
+    user_level = {e.txid: e for e in ledger_from_wallet_txs(rows)}
+    inside = ledger_from_wallet_txs([r for r in rows if r.wallet_id in scope])
+    out: list[LedgerEntry] = []
+    for e in inside:
+        whole = user_level.get(e.txid)
+        if whole is None or e.kind is EntryKind.TRANSFER:
+            out.append(e)
+            continue
+        if e.kind is EntryKind.DISPOSAL:
+            # what the user as a whole sent to others; the rest went to the user's other wallets
+            to_others = whole.sats if whole.kind is EntryKind.DISPOSAL else 0
+            to_own = max(0, e.sats - to_others)
+            if to_others:
+                out.append(
+                    LedgerEntry(e.txid, e.day, EntryKind.DISPOSAL, min(to_others, e.sats), e.fee_sats, e.wallet_ids)
+                )
+            if to_own:
+                fee = 0 if to_others else e.fee_sats
+                out.append(LedgerEntry(e.txid, e.day, EntryKind.MOVE_OUT, to_own, fee, e.wallet_ids))
+        else:
+            out.append(e)
     return out
 
 
@@ -285,6 +318,8 @@ def compute_cost_basis(
             book.add(Lot(e.day, e.sats, cost, seq, e.txid))
             seq += 1
             continue
+        if e.kind is EntryKind.MOVE_OUT and e.sats > 0:
+            book.take(e.sats)  # the basis travels with the coins: no disposal
         parts: list[tuple[str, int, Decimal | None]] = []
         if e.kind is disp and e.sats > 0:
             parts.append(("SPEND", e.sats, proceeds_set.get(e.txid)))

@@ -26,10 +26,13 @@ from app.analytics.risk import RiskReport, WalletRisk, assess_risk
 
 def movements_from_ledger(entries: Sequence[LedgerEntry]) -> Movements:
     """Balance changes of the user (transfers between own wallets only cost their fee)."""
-    acq, disp = EntryKind.ACQUISITION, EntryKind.DISPOSAL
+    acq = EntryKind.ACQUISITION
+    out_kinds = (EntryKind.DISPOSAL, EntryKind.MOVE_OUT)
     ordinals = [e.day.toordinal() for e in entries]
     fee = [e.fee_sats for e in entries]
-    net = [e.sats if e.kind is acq else (-(e.sats + e.fee_sats) if e.kind is disp else -e.fee_sats) for e in entries]
+    net = [
+        e.sats if e.kind is acq else (-(e.sats + e.fee_sats) if e.kind in out_kinds else -e.fee_sats) for e in entries
+    ]
     days = (np.array(ordinals, dtype=np.int64) - _EPOCH_ORDINAL).astype("datetime64[D]")
     return Movements(days, np.array(net, dtype=np.int64), np.array(fee, dtype=np.int64))
 
@@ -57,13 +60,16 @@ def analyse_portfolio(
     fee_rate_sat_vb: float = 1.0,
     risk_free_rate: float = 0.0,
     cost_overrides: Mapping[str, Decimal] | None = None,
+    scope: set[str] | None = None,
 ) -> PortfolioAnalytics:
-    ledger = ledger_from_wallet_txs(wallet_txs)
+    """``wallet_txs``: every row of the user's wallets; ``scope``: the portfolio's wallet ids
+    (None = all of them)."""
+    ledger = ledger_from_wallet_txs(wallet_txs, scope)
     perf = analyse(movements_from_ledger(ledger), prices, start, end, risk_free_rate)
     cb = compute_cost_basis(ledger, prices, method, current_price, cost_overrides)
     risk = assess_risk(risk_wallets, fee_rate_sat_vb, perf.max_drawdown.value, perf.volatility)
     balances: dict[str, int] = {}
     for t in wallet_txs:
-        if t.day <= end:
+        if t.day <= end and (scope is None or t.wallet_id in scope):
             balances[t.wallet_id] = balances.get(t.wallet_id, 0) + t.net_sats
     return PortfolioAnalytics(ledger, perf, cb, risk, balances)

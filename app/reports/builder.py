@@ -50,7 +50,7 @@ def build_report_data(
         price, est = prices.close_on(e.day)
         if e.kind is EntryKind.ACQUISITION:
             sats = e.sats
-        elif e.kind is EntryKind.DISPOSAL:
+        elif e.kind in (EntryKind.DISPOSAL, EntryKind.MOVE_OUT):
             sats = -(e.sats + e.fee_sats)
         else:
             sats = -e.fee_sats

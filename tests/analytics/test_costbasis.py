@@ -180,3 +180,24 @@ def test_acquisition_on_a_day_without_price_is_estimated() -> None:
 def test_empty_history() -> None:
     res = compute_cost_basis([], PRICES, "FIFO", NOW)
     assert (res.holdings_sats, res.total_cost, res.realized_gain, res.unrealized_gain) == (0, 0, 0, 0)
+
+
+def test_portfolio_scope_sees_moves_to_own_wallets_as_moves_not_disposals() -> None:
+    # Only w1 is in the portfolio. The 0.2 BTC move w1 -> w2 leaves the portfolio (MOVE_OUT: lots leave
+    # at cost, no gain), its fee is still a disposal; the sale to someone else stays a disposal.
+    scoped = ledger_from_wallet_txs(ROWS, scope={"w1"})
+    kinds = [(e.txid, e.kind, e.sats, e.fee_sats) for e in scoped]
+    assert kinds == [
+        ("a", EntryKind.ACQUISITION, BTC, 0),
+        ("b", EntryKind.ACQUISITION, BTC, 0),
+        ("sell", EntryKind.DISPOSAL, 3 * BTC // 2, 10_000),
+        ("move", EntryKind.MOVE_OUT, BTC // 5, 5_000),
+    ]
+    res = compute_cost_basis(scoped, PRICES, Method.FIFO, NOW, OVERRIDES)
+    # w1 had A (1 BTC, 7000) + B (1 BTC, 9500) = 2 BTC; sold 1.5 BTC + 10,000 sats fee (FIFO as above,
+    # but C is not in scope), then 0.2 BTC moved out + 5,000 sats fee:
+    # left 2 BTC - 1.5 - 0.0001 - 0.2 - 0.00005 = 0.29985 BTC = 29,985,000 sats of B
+    assert res.holdings_sats == 29_985_000
+    # B cost per sat 0.000095: 29,985,000 x 0.000095 = 2848.575 -> 2848.58
+    assert res.total_cost == D("2848.58")
+    assert [r.kind for r in res.disposals] == ["SPEND", "SPEND", "FEE", "FEE"]
