@@ -15,8 +15,10 @@ from typing import Any, Protocol
 import structlog
 
 from app.config import Settings
+from app.events.factory import make_hub
 from app.security.crypto import Keyring
 from app.services.accounts import AccountService
+from app.services.lightning import LightningService
 from app.services.wallets import WalletService
 from app.store import migrate
 from app.store.db import Store
@@ -52,11 +54,15 @@ class Container:
         self.supervisor = Supervisor()
         self._components: list[_Registered] = []
         self._started: list[_Registered] = []
+        self.hub = make_hub(settings, self.store)  # events: started first, stopped last
+        self.register("events", self.hub)
 
         # Services, in dependency order. Each area adds its construction here.
         self.accounts = AccountService(self.store, self.keyring, settings)
         self.wallets = WalletService(self.store, self.keyring, settings, getattr(self, "hub", None))
         self.register("wallets", self.wallets)
+        self.lightning = LightningService(self.store, self.keyring, getattr(self, "hub", None), settings)
+        self.register("lightning", self.lightning)
 
     # -- lifecycle ------------------------------------------------------------------------------
 

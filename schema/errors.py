@@ -81,6 +81,11 @@ class ContractErrors(SchemaExtension):
         if errors:
             result.errors = [format_error(e) for e in errors]  # type: ignore[attr-defined]
 
+    def on_stream_result(self, result: object) -> Iterator[None]:  # type: ignore[override]
+        """Each result of a subscription (or other streamed operation), before it is sent."""
+        self._process(result)
+        yield
+
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result

@@ -20,14 +20,16 @@ from strawberry.types import ExecutionContext
 
 from app.config import Settings
 from resolvers.accounts import AccountMutation, AccountQuery
+from resolvers.lightning import LightningMutation, LightningQuery
 from resolvers.wallets import WalletMutation, WalletQuery
 from schema.errors import ContractErrors
 from schema.extensions import OperationLog
+from subscriptions.live import LiveSubscription
 
 # Each area appends its root types here.
-QUERIES: tuple[type, ...] = (AccountQuery, WalletQuery)
-MUTATIONS: tuple[type, ...] = (AccountMutation, WalletMutation)
-SUBSCRIPTIONS: tuple[type, ...] = ()
+QUERIES: tuple[type, ...] = (AccountQuery, WalletQuery, LightningQuery)
+MUTATIONS: tuple[type, ...] = (AccountMutation, WalletMutation, LightningMutation)
+SUBSCRIPTIONS: tuple[type, ...] = (LiveSubscription,)
 
 
 class AppSchema(strawberry.Schema):

@@ -57,7 +57,7 @@ def serve(
         reload=reload,
         log_level=settings.log_level,
         timeout_graceful_shutdown=30,
-        ws_max_size=settings.ws_max_message_bytes,
+        ws_max_size=settings.ws_max_message_bytes * 4,  # the handler closes 4400 above 1x
         proxy_headers=True,
         server_header=False,
     )

@@ -14,10 +14,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
+import structlog
+
 from app.events.envelope import GAP, Event, id_floor
+
+log = structlog.get_logger(__name__)
 
 
 class Subscriber:
@@ -33,6 +37,7 @@ class Subscriber:
         "_gap_pending",
         "_queue",
         "_waiter",
+        "callback",
         "delivered",
         "dropped",
         "include_public",
@@ -60,6 +65,7 @@ class Subscriber:
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
         self._gap_pending = False
+        self.callback: Callable[[Event], None] | None = None
         # Resume cursor: the id of the last *logged* (user) event handed to the reader; before
         # the first one, an id floor at subscription time so a replay covers "since I subscribed".
         self.start_id: str = id_floor(int(time.time() * 1000) - 1)
@@ -74,6 +80,12 @@ class Subscriber:
 
     def push(self, event: Event) -> None:
         if self._closed:
+            return
+        if self.callback is not None:
+            try:
+                self.callback(event)
+            except Exception:  # a listener's bug must not break the publisher
+                log.exception("event_listener_failed", event_type=event.type)
             return
         q = self._queue
         if len(q) >= self.maxsize:
@@ -193,6 +205,22 @@ class LocalFanout:
         self._by_user.setdefault(user_id, set()).add(sub)
         if include_public:
             self._public.add(sub)
+        return sub
+
+    def listen(
+        self,
+        user_id: str | None,
+        callback: Callable[[Event], None],
+        *,
+        types: Collection[str] | None = None,
+        include_public: bool = False,
+    ) -> Subscriber:
+        """Call ``callback(event)`` synchronously on delivery instead of queueing (no reader task).
+
+        The callback must be quick and must not raise; ``close()`` the handle to stop.
+        """
+        sub = self.subscribe(user_id, types=types, include_public=include_public, maxsize=1)
+        sub.callback = callback
         return sub
 
     def _remove(self, sub: Subscriber) -> None:

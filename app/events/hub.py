@@ -6,7 +6,7 @@ from collections.abc import Collection
 from typing import Protocol
 
 from app.events.envelope import Event
-from app.events.fanout import Subscriber
+from app.events.fanout import LocalFanout, Subscriber
 
 
 class EventHub(Protocol):
@@ -16,6 +16,8 @@ class EventHub(Protocol):
     database) and ``app.events.redis.RedisHub`` (``MBF_REDIS_URL``, replay log in Redis Streams).
     Build one with ``app.events.factory.make_hub``.
     """
+
+    fanout: LocalFanout  # this process's subscribers (``fanout.listen`` for callbacks)
 
     async def start(self) -> None: ...
 

@@ -35,7 +35,7 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
         port=0,
         log_level="warning",
         lifespan="on",
-        ws_max_size=settings.ws_max_message_bytes,
+        ws_max_size=settings.ws_max_message_bytes * 4,
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)

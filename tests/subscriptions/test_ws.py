@@ -1,0 +1,341 @@
+"""GraphQL subscriptions over a real WebSocket against uvicorn: delivery, resume, isolation,
+ownership, the protocol's close codes, limits, token lifetime, keep-alive, shared execution."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from app.events.envelope import Event
+from app.store.models.accounts import AuthSession
+from app.store.models.base import utcnow
+from subscriptions import live as live_module
+from subscriptions.transport import LiveConnections, connections_of
+from tests.subscriptions.wsclient import EVENTS, LEGACY_WS, WS
+from tests.support.server import GraphQLClient, LiveServer
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {
+        "ws_init_timeout_s": 0.5,
+        "ws_keepalive_s": 0.3,
+        "ws_max_connections_per_user": 3,
+        "ws_max_subscriptions_per_connection": 3,
+        "ws_max_message_bytes": 4096,
+    }
+
+
+async def connect(server: LiveServer, token: str | None) -> WS:
+    ws = await WS.open(server.ws_url)
+    assert (await ws.init(token))["type"] == "connection_ack"
+    return ws
+
+
+async def publish(server: LiveServer, event: Event) -> None:
+    await server.container.hub.publish(event)
+
+
+async def settle() -> None:
+    """Let the server's subscription tasks start (a start-up wait, not a timing assertion)."""
+    await asyncio.sleep(0.2)
+
+
+async def scalar(server: LiveServer, query: Any) -> Any:
+    async with server.container.store.read() as s:
+        return (await (await s.connection()).execute(query)).scalar()
+
+
+async def user_id_of(gql: GraphQLClient, token: str) -> str:
+    body = await gql("{ viewer { id } }", token=token)
+    return str(body["data"]["viewer"]["id"])
+
+
+async def test_events_live_and_isolated_per_user(server: LiveServer, gql: GraphQLClient, user_token: str) -> None:
+    bob_token = await gql.register("bob@example.com")
+    alice, bob = await user_id_of(gql, user_token), await user_id_of(gql, bob_token)
+    a, b = await connect(server, user_token), await connect(server, bob_token)
+    await a.subscribe("1", EVENTS)
+    await b.subscribe("1", EVENTS)
+    await settle()
+    e = Event(type="walletUpdated", user_id=alice, subject="w1", payload={"balance": 2_100_000_000_000_000})
+    await publish(server, e)
+    await publish(server, Event(type="walletUpdated", user_id=bob, subject="w2", payload={"n": 2}))
+    got = await a.recv()
+    assert got["type"] == "next" and got["id"] == "1"
+    ev = got["payload"]["data"]["events"]
+    assert ev["id"] == e.id and ev["type"] == "walletUpdated" and ev["subject"] == "w1"
+    assert ev["payload"] == {"balance": 2_100_000_000_000_000}
+    got_b = await b.recv()
+    assert got_b["payload"]["data"]["events"]["payload"] == {"n": 2}  # Bob sees only his own
+    await a.close()
+    await b.close()
+
+
+async def test_events_resume_after_id_then_live(server: LiveServer, gql: GraphQLClient, user_token: str) -> None:
+    alice = await user_id_of(gql, user_token)
+    sent = [Event(type="walletUpdated", user_id=alice, payload={"n": n}) for n in range(5)]
+    for e in sent:
+        await publish(server, e)
+    ws = await connect(server, user_token)
+    await ws.subscribe("r", EVENTS, {"after": sent[1].id})
+    got = [(await ws.recv())["payload"]["data"]["events"]["id"] for _ in range(3)]
+    assert got == [e.id for e in sent[2:]]
+    await settle()
+    later = Event(type="transactionReceived", user_id=alice, payload={"n": 5})
+    await publish(server, later)
+    assert (await ws.recv())["payload"]["data"]["events"]["id"] == later.id
+    # A bad cursor is a user error, not a crash.
+    await ws.subscribe("bad", EVENTS, {"after": "nope"})
+    msg = await ws.recv()
+    assert msg["id"] == "bad"
+    errors = msg["payload"] if msg["type"] == "error" else msg["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    await ws.close()
+
+
+WALLET = "subscription($w: ID!) { walletUpdated(walletId: $w) { id type payload } }"
+
+
+async def test_another_users_object_is_not_found_and_streams_nothing(
+    server: LiveServer, gql: GraphQLClient, user_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Until the wallets table lands, point the ownership check at a real owner-scoped table.
+    monkeypatch.setitem(live_module.OWNED_TABLES, "wallet", "auth_sessions")
+    bob_token = await gql.register("bob@example.com")
+    bob = await user_id_of(gql, bob_token)
+    bobs_object = await scalar(server, sa.select(AuthSession.id).where(AuthSession.user_id == bob))
+    alice_object = await scalar(server, sa.select(AuthSession.id).where(AuthSession.user_id != bob))
+    ws = await connect(server, user_token)
+    await ws.subscribe("x", WALLET, {"w": bobs_object})
+    msg = await ws.recv()
+    assert msg["id"] == "x" and msg["type"] in ("next", "error")
+    errors = msg["payload"]["errors"] if msg["type"] == "next" else msg["payload"]
+    assert errors[0]["extensions"]["code"] == "NOT_FOUND"
+    if msg["type"] == "next":
+        assert (await ws.recv()) == {"id": "x", "type": "complete"}
+    # Bob's events for that object never reach Alice, whatever the arguments say.
+    await ws.subscribe("own", WALLET, {"w": alice_object})
+    await settle()
+    await publish(server, Event(type="walletUpdated", user_id=bob, subject=bobs_object, payload={"n": 1}))
+    alice = await user_id_of(gql, user_token)
+    mine = Event(type="walletUpdated", user_id=alice, subject=alice_object, payload={"n": 2})
+    await publish(server, Event(type="walletUpdated", user_id=alice, subject="other", payload={"n": 3}))
+    await publish(server, mine)
+    got = await ws.recv()
+    assert got["id"] == "own" and got["payload"]["data"]["walletUpdated"]["id"] == mine.id
+    await ws.close()
+
+
+async def test_unauthenticated_user_subscription_and_public_prices(server: LiveServer, user_token: str) -> None:
+    anon = await connect(server, None)
+    await anon.subscribe("e", EVENTS)
+    msg = await anon.recv()
+    errors = msg["payload"] if msg["type"] == "error" else msg["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+    await anon.subscribe("p", 'subscription { priceUpdated(currency: "usd") { type subject payload } }')
+    await settle()
+    await publish(server, Event(type="priceUpdated", user_id=None, subject="EUR", payload={"value": "1"}))
+    await publish(server, Event(type="priceUpdated", user_id=None, subject="USD", payload={"value": "2"}))
+    msg = await anon.recv()
+    while msg["id"] == "e":  # the `complete` of the failed subscription
+        msg = await anon.recv()
+    assert msg["id"] == "p" and msg["payload"]["data"]["priceUpdated"]["payload"] == {"value": "2"}
+    await anon.close()
+
+
+async def test_shared_execution_one_group_many_sockets(
+    server: LiveServer, gql: GraphQLClient, user_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(live_module.OWNED_TABLES, "wallet", "auth_sessions")
+    bob_token = await gql.register("bob@example.com")
+    alice = await user_id_of(gql, user_token)
+    wallet = await scalar(server, sa.select(AuthSession.id).where(AuthSession.user_id == alice))
+    socks = [await connect(server, t) for t in (user_token, user_token, bob_token)]
+    price = 'subscription { priceUpdated(currency: "USD") { payload } }'
+    for i, ws in enumerate(socks):
+        await ws.subscribe(f"e{i}", EVENTS)
+        await ws.subscribe(f"p{i}", price)
+    for i, ws in enumerate(socks[:2]):
+        await ws.subscribe(f"w{i}", WALLET, {"w": wallet})
+    await settle()
+    registry = connections_of(server.container)
+    assert registry is not None
+    # priceUpdated: one execution for everyone (public); walletUpdated: one for Alice's two
+    # sockets; events(after:) is never shared (each has its own cursor).
+    groups = list(registry.groups.values())
+    assert sorted((g.key[0] or "public", len(g.members)) for g in groups) == sorted(
+        [("public", 3), (alice, 2)]
+    )
+    await publish(server, Event(type="priceUpdated", user_id=None, subject="USD", payload={"v": 1}))
+    for ws in socks:
+        msg = await ws.recv()
+        assert msg["id"].startswith("p") and msg["payload"]["data"]["priceUpdated"]["payload"] == {"v": 1}
+    e = Event(type="walletUpdated", user_id=alice, subject=wallet, payload={"n": 1})
+    await publish(server, e)
+    for ws in socks[:2]:
+        got = {m["id"][0]: m for m in [await ws.recv(), await ws.recv()]}  # events + walletUpdated
+        assert got["w"]["payload"]["data"]["walletUpdated"]["id"] == e.id
+        assert got["e"]["payload"]["data"]["events"]["id"] == e.id
+    assert [g.results for g in groups] == [1, 1]  # executed once per event, not per subscriber
+    # Completing one subscriber keeps the others; the last one out ends the execution.
+    for i, ws in enumerate(socks):
+        await ws.send({"id": f"p{i}", "type": "complete"})
+    await settle()
+    assert [g.key[0] for g in registry.groups.values()] == [alice]
+    for ws in socks:
+        await ws.close()
+    await settle()
+    assert registry.groups == {}
+    assert registry.all == set()
+
+
+# -- protocol rules -----------------------------------------------------------------------------
+
+
+async def test_init_timeout_4408(server: LiveServer) -> None:
+    ws = await WS.open(server.ws_url)
+    assert (await ws.closed())[0] == 4408
+
+
+async def test_duplicate_init_4429(server: LiveServer, user_token: str) -> None:
+    ws = await connect(server, user_token)
+    await ws.send({"type": "connection_init", "payload": {}})
+    assert (await ws.closed())[0] == 4429
+
+
+async def test_subscribe_before_ack_4401(server: LiveServer) -> None:
+    ws = await WS.open(server.ws_url)
+    await ws.subscribe("1", EVENTS)
+    assert (await ws.closed())[0] == 4401
+
+
+async def test_duplicate_operation_id_4409(server: LiveServer, user_token: str) -> None:
+    ws = await connect(server, user_token)
+    await ws.subscribe("same", EVENTS)
+    await ws.subscribe("same", EVENTS)
+    assert (await ws.closed())[0] == 4409
+
+
+async def test_invalid_token_4403(server: LiveServer) -> None:
+    ws = await WS.open(server.ws_url)
+    await ws.send({"type": "connection_init", "payload": {"authorization": "Bearer nope"}})
+    assert (await ws.closed())[0] == 4403
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "not json",
+        b"\x00\x01binary",
+        json.dumps([1, 2, 3]),
+        json.dumps({"type": 5}),
+        json.dumps({"type": "subscribe", "id": "1", "payload": "x"}),
+        json.dumps({"type": "subscribe", "id": 7, "payload": {"query": "{x}"}}),
+        json.dumps({"type": "subscribe", "id": "1", "payload": {"query": "{x}", "variables": [1]}}),
+        json.dumps({"type": "whatever"}),
+        json.dumps({"type": "connection_ack"}),
+        "x" * 5000,  # over ws_max_message_bytes
+        json.dumps({"type": "ping", "payload": {"pad": "é" * 3000}}, ensure_ascii=False),  # bytes > limit
+    ],
+)
+async def test_garbage_and_oversized_frames_4400(server: LiveServer, user_token: str, frame: str | bytes) -> None:
+    ws = await connect(server, user_token)
+    await ws.send(frame)
+    assert (await ws.closed())[0] == 4400
+    # The server is unaffected.
+    again = await connect(server, user_token)
+    await again.send({"type": "ping"})
+    assert (await again.recv())["type"] == "pong"
+    await again.close()
+
+
+async def test_syntax_error_in_subscription_closes_4400(server: LiveServer, user_token: str) -> None:
+    ws = await connect(server, user_token)
+    await ws.subscribe("1", "subscription { events(")
+    assert (await ws.closed())[0] == 4400
+
+
+async def test_subscription_limit_then_flood_4429(server: LiveServer, user_token: str) -> None:
+    ws = await connect(server, user_token)
+    for i in range(3):
+        await ws.subscribe(f"ok{i}", EVENTS)
+    await ws.subscribe("over", EVENTS)
+    msg = await ws.recv()
+    assert msg["type"] == "error" and msg["id"] == "over"
+    for i in range(2000):  # thousands of subscribe messages on one socket
+        try:
+            await ws.subscribe(f"flood{i}", EVENTS)
+        except Exception:
+            break
+    assert (await ws.closed())[0] == 4429
+    other = await connect(server, user_token)  # server unaffected
+    await other.close()
+
+
+async def test_connection_limit_per_user_4429(server: LiveServer, gql: GraphQLClient, user_token: str) -> None:
+    socks = [await connect(server, user_token) for _ in range(3)]
+    extra = await WS.open(server.ws_url)
+    await extra.send({"type": "connection_init", "payload": {"authorization": f"Bearer {user_token}"}})
+    assert (await extra.closed())[0] == 4429
+    bob = await connect(server, await gql.register("bob@example.com"))  # other users unaffected
+    await socks[0].close()
+    await settle()
+    again = await connect(server, user_token)  # a slot is free again
+    for ws in [*socks[1:], bob, again]:
+        await ws.close()
+
+
+async def test_keepalive_pings(server: LiveServer, user_token: str) -> None:
+    ws = await connect(server, user_token)
+    raw = await asyncio.wait_for(ws.conn.recv(), 5)
+    assert json.loads(raw) == {"type": "ping"}
+    await ws.close()
+
+
+async def test_token_expiry_closes_4403_at_expiry(server: LiveServer, gql: GraphQLClient, user_token: str) -> None:
+    async with server.container.store.write() as s:
+        soon = utcnow() + timedelta(seconds=1.5)
+        await (await s.connection()).execute(sa.update(AuthSession).values(expires_at=soon))
+    ws = await connect(server, user_token)
+    await ws.subscribe("1", EVENTS)
+    code, reason = await ws.closed(wait_s=10)
+    assert code == 4403 and "expired" in reason.lower()
+
+
+async def test_logout_closes_4403(
+    server: LiveServer, gql: GraphQLClient, user_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(LiveConnections, "recheck_s", 0.3)
+    ws = await connect(server, user_token)
+    await ws.subscribe("1", EVENTS)
+    await settle()
+    assert (await gql("mutation { logout }"))["data"]["logout"] is True
+    code, _ = await ws.closed(wait_s=10)
+    assert code == 4403
+
+
+async def test_revocation_event_closes_4403_immediately(
+    server: LiveServer, gql: GraphQLClient, user_token: str
+) -> None:
+    alice = await user_id_of(gql, user_token)
+    ws = await connect(server, user_token)
+    session_id = await scalar(server, sa.select(AuthSession.id).where(AuthSession.user_id == alice))
+    await publish(server, Event(type="sessionRevoked", user_id=alice, subject="another-session", payload={}))
+    await ws.send({"type": "ping"})
+    assert (await ws.recv())["type"] == "pong"  # another session's revocation: still open
+    await publish(server, Event(type="sessionRevoked", user_id=alice, subject=session_id, payload={}))
+    assert (await ws.closed())[0] == 4403
+
+
+async def test_legacy_protocol_refused_unless_enabled(server: LiveServer) -> None:
+    try:
+        ws = await WS.open(server.ws_url, LEGACY_WS)
+    except Exception:
+        return  # handshake refused: fine
+    assert (await ws.closed())[0] == 4406

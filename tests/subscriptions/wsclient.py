@@ -1,0 +1,65 @@
+"""A small graphql-transport-ws / graphql-ws client over a real WebSocket (``websockets``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+TRANSPORT_WS = "graphql-transport-ws"
+LEGACY_WS = "graphql-ws"
+
+
+class WS:
+    def __init__(self, conn: ClientConnection) -> None:
+        self.conn = conn
+
+    @classmethod
+    async def open(cls, url: str, protocol: str = TRANSPORT_WS) -> WS:
+        conn = await connect(url, subprotocols=[protocol], max_size=None, open_timeout=10)  # type: ignore[list-item]
+        return cls(conn)
+
+    async def send(self, message: Any) -> None:
+        await self.conn.send(message if isinstance(message, str | bytes) else json.dumps(message))
+
+    async def recv(self, wait_s: float = 10.0) -> dict[str, Any]:
+        """Next message, answering and skipping the server's keep-alive pings."""
+        while True:
+            raw = await asyncio.wait_for(self.conn.recv(), wait_s)
+            msg: dict[str, Any] = json.loads(raw)
+            if msg.get("type") == "ping":
+                await self.send({"type": "pong"})
+                continue
+            if msg.get("type") == "ka":
+                continue
+            return msg
+
+    async def init(self, token: str | None = None) -> dict[str, Any]:
+        payload = {"authorization": f"Bearer {token}"} if token else {}
+        await self.send({"type": "connection_init", "payload": payload})
+        return await self.recv()
+
+    async def subscribe(self, op_id: str, query: str, variables: dict[str, Any] | None = None) -> None:
+        await self.send(
+            {"id": op_id, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}}
+        )
+
+    async def closed(self, wait_s: float = 10.0) -> tuple[int | None, str]:
+        """Wait until the server closes; returns (code, reason)."""
+        try:
+            async with asyncio.timeout(wait_s):
+                while True:
+                    await self.conn.recv()
+        except ConnectionClosed as exc:
+            rcvd = exc.rcvd
+            return (rcvd.code, rcvd.reason) if rcvd else (None, "")
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+EVENTS = "subscription($after: String) { events(after: $after) { id type subject occurredAt payload } }"
