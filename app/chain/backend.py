@@ -191,6 +191,10 @@ class ChainBackend(Protocol):
         """Headers of the best chain at ``heights`` (missing heights are left out)."""
         ...
 
+    async def block_hashes(self, heights: Sequence[int]) -> dict[int, str]:
+        """Best-chain block hashes at ``heights`` (enough to detect a reorg)."""
+        ...
+
     async def histories(
         self, scripthashes: Sequence[str], known: Mapping[str, KnownHistory] | None = None
     ) -> dict[str, ScripthashHistory | None]:

@@ -79,9 +79,7 @@ def tls_context(cert: str | None) -> ssl.SSLContext:
 class _Connection:
     """One socket: writes requests, a reader task resolves futures and dispatches notifications."""
 
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, owner: ElectrumBackend
-    ) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, owner: ElectrumBackend) -> None:
         self.reader = reader
         self.writer = writer
         self.owner = owner
@@ -184,6 +182,9 @@ class ElectrumBackend:
         self._tip_listeners: list[TipListener] = []
         self._sh_listeners: list[ScripthashListener] = []
         self._watched: set[str] = set()
+        # Latest status of each subscribed scripthash, kept current by notifications while the
+        # connection lives: an incremental sync with nothing new needs no round trip at all.
+        self._status: dict[str, str | None] = {}
         self._last_tip: BlockRef | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._closing = False
@@ -198,9 +199,7 @@ class ElectrumBackend:
         try:
             ctx = tls_context(self.tls_cert) if self.tls else None
         except (OSError, ssl.SSLError, ValueError) as exc:
-            raise UpstreamUnavailable(
-                f"Electrum server {self.url}: cannot load the TLS certificate: {exc}"
-            ) from None
+            raise UpstreamUnavailable(f"Electrum server {self.url}: cannot load the TLS certificate: {exc}") from None
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(
@@ -252,6 +251,7 @@ class ElectrumBackend:
             return
         log.warning("electrum_disconnected", server=self.url, why=why)
         self._conn = None
+        self._status.clear()
         if (self._tip_listeners or self._watched) and (self._keeper is None or self._keeper.done()):
             self._keeper = asyncio.create_task(self._reconnect_loop(), name="electrum-reconnect")
 
@@ -276,9 +276,7 @@ class ElectrumBackend:
             shs = sorted(self._watched)
             for i in range(0, len(shs), MAX_BATCH):
                 chunk = shs[i : i + MAX_BATCH]
-                results = await self._batch_on(
-                    conn, [("blockchain.scripthash.subscribe", [sh]) for sh in chunk]
-                )
+                results = await self._batch_on(conn, [("blockchain.scripthash.subscribe", [sh]) for sh in chunk])
                 # A status may have changed while we were away: tell the listeners.
                 for sh, status in zip(chunk, results, strict=True):
                     if not isinstance(status, BaseException):
@@ -301,9 +299,7 @@ class ElectrumBackend:
             conn.pending.pop(rid, None)
             raise Transient(f"{method} timed out after {self.timeout_s}s") from None
 
-    async def _batch_on(
-        self, conn: _Connection, calls: Sequence[tuple[str, list[Any]]]
-    ) -> list[Any | BaseException]:
+    async def _batch_on(self, conn: _Connection, calls: Sequence[tuple[str, list[Any]]]) -> list[Any | BaseException]:
         loop = asyncio.get_running_loop()
         ids = [next(self._ids) for _ in calls]
         futs: list[asyncio.Future[Any]] = []
@@ -312,16 +308,13 @@ class ElectrumBackend:
             conn.pending[rid] = fut
             futs.append(fut)
         payload = [
-            {"jsonrpc": "2.0", "id": rid, "method": m, "params": p}
-            for rid, (m, p) in zip(ids, calls, strict=True)
+            {"jsonrpc": "2.0", "id": rid, "method": m, "params": p} for rid, (m, p) in zip(ids, calls, strict=True)
         ]
         self.requests += len(calls)
         self.round_trips += 1
         await conn.send(payload)
         try:
-            done = await asyncio.wait_for(
-                asyncio.gather(*futs, return_exceptions=True), self.timeout_s
-            )
+            done = await asyncio.wait_for(asyncio.gather(*futs, return_exceptions=True), self.timeout_s)
         except TimeoutError:
             for rid in ids:
                 conn.pending.pop(rid, None)
@@ -340,13 +333,9 @@ class ElectrumBackend:
                 return await self._call_on(conn, method, params or [])
 
         try:
-            return await with_retries(
-                once, retries=self.retries, server=self.url, breaker=self._breaker
-            )
+            return await with_retries(once, retries=self.retries, server=self.url, breaker=self._breaker)
         except RpcError as exc:
-            raise UpstreamUnavailable(
-                f"Electrum server {self.url}: {method} failed: {exc.message}"
-            ) from None
+            raise UpstreamUnavailable(f"Electrum server {self.url}: {method} failed: {exc.message}") from None
 
     async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any | BaseException]:
         """Many requests as JSON arrays (chunks of ``MAX_BATCH``, sent concurrently).
@@ -362,9 +351,7 @@ class ElectrumBackend:
                     conn = await self._connection()
                     return await self._batch_on(conn, part)
 
-            return await with_retries(
-                once, retries=self.retries, server=self.url, breaker=self._breaker
-            )
+            return await with_retries(once, retries=self.retries, server=self.url, breaker=self._breaker)
 
         parts = [calls[i : i + MAX_BATCH] for i in range(0, len(calls), MAX_BATCH)]
         results = await asyncio.gather(*(chunk(p) for p in parts))
@@ -390,6 +377,7 @@ class ElectrumBackend:
         return ref
 
     def _dispatch_sh(self, scripthash: str, status: str | None) -> None:
+        self._status[scripthash] = status
         for listener in list(self._sh_listeners):
             self._spawn(listener(scripthash, status))
 
@@ -425,15 +413,14 @@ class ElectrumBackend:
 
     async def statuses(self, scripthashes: Sequence[str]) -> dict[str, str | None]:
         """Current status hashes (``blockchain.scripthash.subscribe``, batched)."""
-        results = await self.batch(
-            [("blockchain.scripthash.subscribe", [sh]) for sh in scripthashes]
-        )
+        results = await self.batch([("blockchain.scripthash.subscribe", [sh]) for sh in scripthashes])
         out: dict[str, str | None] = {}
         for sh, res in zip(scripthashes, results, strict=True):
             if isinstance(res, BaseException):
                 raise UpstreamUnavailable(f"Electrum server {self.url}: subscribe failed: {res}")
             out[sh] = res
         self._watched.update(scripthashes)
+        self._status.update(out)
         return out
 
     async def histories(
@@ -444,8 +431,11 @@ class ElectrumBackend:
         if known:
             # One batched round trip for the statuses; fetch only what changed.
             with_known = [sh for sh in todo if sh in known]
+            alive = self._conn is not None and not self._conn.closed
+            cached = {sh: self._status[sh] for sh in with_known if alive and sh in self._status}
+            ask = [sh for sh in with_known if sh not in cached]
             if with_known:
-                current = await self.statuses(with_known)
+                current = {**cached, **(await self.statuses(ask) if ask else {})}
                 for sh in with_known:
                     if current[sh] == known[sh].status:
                         out[sh] = None
@@ -454,10 +444,7 @@ class ElectrumBackend:
         for sh, res in zip(todo, results, strict=True):
             if isinstance(res, BaseException):
                 raise UpstreamUnavailable(f"Electrum server {self.url}: get_history failed: {res}")
-            entries = [
-                HistoryEntry(e["tx_hash"], int(e["height"]), int(e["fee"]) if "fee" in e else None)
-                for e in res
-            ]
+            entries = [HistoryEntry(e["tx_hash"], int(e["height"]), int(e["fee"]) if "fee" in e else None) for e in res]
             out[sh] = ScripthashHistory(sh, entries, {}, history_status(entries))
         return out
 
@@ -481,10 +468,7 @@ class ElectrumBackend:
 
     async def utxos(self, scripthash: str) -> list[Utxo]:
         res = await self.call("blockchain.scripthash.listunspent", [scripthash])
-        return [
-            Utxo(u["tx_hash"], int(u["tx_pos"]), int(u["value"]), max(0, int(u["height"])))
-            for u in res
-        ]
+        return [Utxo(u["tx_hash"], int(u["tx_pos"]), int(u["value"]), max(0, int(u["height"]))) for u in res]
 
     async def fee_estimates(self) -> FeeEstimates:
         targets = [1, 2, 3, 6, 12, 24, 144]
@@ -499,20 +483,12 @@ class ElectrumBackend:
         async def once() -> Any:
             async with self._sem:
                 conn = await self._connection()
-                return await self._call_on(
-                    conn, "blockchain.transaction.broadcast", [raw_hex.strip()]
-                )
+                return await self._call_on(conn, "blockchain.transaction.broadcast", [raw_hex.strip()])
 
         try:
-            return str(
-                await with_retries(
-                    once, retries=self.retries, server=self.url, breaker=self._breaker
-                )
-            )
+            return str(await with_retries(once, retries=self.retries, server=self.url, breaker=self._breaker))
         except RpcError as exc:
-            raise BadInput(
-                f"The chain server refused the transaction: {exc.message}", field="tx"
-            ) from None
+            raise BadInput(f"The chain server refused the transaction: {exc.message}", field="tx") from None
 
     async def subscribe_tip(self, listener: TipListener) -> None:
         self._tip_listeners.append(listener)

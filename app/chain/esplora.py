@@ -5,6 +5,9 @@ timeouts, retries with backoff and jitter on connection errors / 5xx / 429, and 
 to ``UpstreamUnavailable`` (naming the server and the reason) or ``BadInput`` (a broadcast the
 server refused).
 
+Scripthashes: the protocol's are Electrum's (``sha256(script)`` byte-reversed); the REST paths
+take the digest in its natural order, as electrs and BDK do (:func:`rest_scripthash`).
+
 History paging: ``GET /scripthash/:h/txs`` returns the mempool transactions plus the newest
 25 confirmed ones; ``GET /scripthash/:h/txs/chain/:last_seen`` pages further back. With a
 :class:`KnownHistory`, paging stops at the first confirmed transaction already known.
@@ -47,9 +50,7 @@ def parse_esplora_tx(d: Mapping[str, Any]) -> ChainTx:
     for vin in d["vin"]:
         prevout = vin.get("prevout")
         if vin.get("is_coinbase"):
-            inputs.append(
-                TxInput("0" * 64, 0xFFFFFFFF, int(vin.get("sequence", 0xFFFFFFFF)), None, None)
-            )
+            inputs.append(TxInput("0" * 64, 0xFFFFFFFF, int(vin.get("sequence", 0xFFFFFFFF)), None, None))
             continue
         inputs.append(
             TxInput(
@@ -78,6 +79,12 @@ def parse_esplora_tx(d: Mapping[str, Any]) -> ChainTx:
     if tx.is_coinbase:
         tx.fee = 0
     return tx
+
+
+def rest_scripthash(scripthash: str) -> str:
+    """Esplora's REST API wants the plain SHA256 digest of the scriptPubKey (electrs' order),
+    the reverse of the Electrum scripthash that the rest of the app uses."""
+    return bytes.fromhex(scripthash)[::-1].hex()
 
 
 def _entry(tx: ChainTx) -> HistoryEntry:
@@ -147,14 +154,11 @@ class EsploraBackend:
                 )
             if resp.status_code >= 400:
                 raise UpstreamUnavailable(
-                    f"Chain server {self.url} answered HTTP {resp.status_code} on {path}: "
-                    f"{resp.text.strip()[:200]}"
+                    f"Chain server {self.url} answered HTTP {resp.status_code} on {path}: {resp.text.strip()[:200]}"
                 )
             return resp
 
-        return await with_retries(
-            once, retries=self.retries, server=self.url, breaker=self._breaker
-        )
+        return await with_retries(once, retries=self.retries, server=self.url, breaker=self._breaker)
 
     async def _json(self, path: str, *, ok_404: bool = False) -> Any:
         resp = await self._request("GET", path, ok_404=ok_404)
@@ -163,9 +167,7 @@ class EsploraBackend:
         try:
             return resp.json()
         except json.JSONDecodeError:
-            raise UpstreamUnavailable(
-                f"Chain server {self.url} sent invalid JSON on {path}"
-            ) from None
+            raise UpstreamUnavailable(f"Chain server {self.url} sent invalid JSON on {path}") from None
 
     async def _text(self, path: str, *, ok_404: bool = False) -> str | None:
         resp = await self._request("GET", path, ok_404=ok_404)
@@ -189,9 +191,7 @@ class EsploraBackend:
         block = await self._json(f"/block/{block_hash}", ok_404=True)
         if block is None:
             return None
-        return BlockHeader(
-            height, block_hash, int(block["timestamp"]), block.get("previousblockhash") or ""
-        )
+        return BlockHeader(height, block_hash, int(block["timestamp"]), block.get("previousblockhash") or "")
 
     async def block_headers(self, heights: Sequence[int]) -> dict[int, BlockHeader]:
         wanted = sorted(set(heights))
@@ -201,18 +201,14 @@ class EsploraBackend:
     async def block_hashes(self, heights: Sequence[int]) -> dict[int, str]:
         """Just the hashes (one request per height): enough to detect a reorg."""
         wanted = sorted(set(heights))
-        found = await asyncio.gather(
-            *(self._text(f"/block-height/{h}", ok_404=True) for h in wanted)
-        )
+        found = await asyncio.gather(*(self._text(f"/block-height/{h}", ok_404=True) for h in wanted))
         return {h: v for h, v in zip(wanted, found, strict=True) if v}
 
     # -- scripthashes --------------------------------------------------------------------
 
-    async def history(
-        self, scripthash: str, known: KnownHistory | None = None
-    ) -> ScripthashHistory:
+    async def history(self, scripthash: str, known: KnownHistory | None = None) -> ScripthashHistory:
         """One scripthash: first page, then chain pages until the end or a known tx."""
-        base = f"/scripthash/{scripthash}/txs"
+        base = f"/scripthash/{rest_scripthash(scripthash)}/txs"
         known_conf = known.confirmed if known else {}
         txs: dict[str, ChainTx] = {}
         page: list[dict[str, Any]] = await self._json(base)
@@ -252,7 +248,7 @@ class EsploraBackend:
         return out
 
     async def utxos(self, scripthash: str) -> list[Utxo]:
-        data = await self._json(f"/scripthash/{scripthash}/utxo")
+        data = await self._json(f"/scripthash/{rest_scripthash(scripthash)}/utxo")
         return [
             Utxo(
                 u["txid"],

@@ -120,9 +120,7 @@ class ChainBackends:
             if backend is None:
                 backend = self.build(network)
                 self._backends[network] = backend
-                log.info(
-                    "chain_backend_ready", network=network, backend=backend.name, server=backend.url
-                )
+                log.info("chain_backend_ready", network=network, backend=backend.name, server=backend.url)
             return backend
 
     def active(self) -> dict[str, ChainBackend]:

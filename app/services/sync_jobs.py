@@ -1,0 +1,492 @@
+"""Sync jobs: one background job per wallet, a periodic scheduler, Electrum notifications,
+resume after restart, and the read side (balances, transactions, UTXOs, per-address stats).
+
+- ``request_sync`` records a job (``sync_jobs``) and runs it in the container's supervised task
+  group under the name ``sync:<wallet id>``; while a wallet has an active job, a second request
+  returns that job.
+- A job reads the wallet's stored state, scans the backend (:mod:`app.services.sync`), then writes
+  the new view, the job's outcome and the wallet's sync state in ONE transaction; events are
+  published after the commit.
+- An unreachable backend fails the job with a message and sets the wallet's ``syncStatus`` to
+  ``ERROR`` with ``lastError``; the wallet itself is untouched.
+- Jobs found QUEUED/RUNNING at start-up (a crash or restart) are run again: a sync is idempotent
+  and its results were either fully written or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+import structlog
+from sqlmodel import col, select
+
+from app.chain.backend import BlockRef, ChainBackend
+from app.chain.factory import ChainBackends
+from app.config import Settings
+from app.errors import NotFound, UpstreamUnavailable
+from app.events.envelope import Event
+from app.events.hub import EventHub
+from app.services.sync import Deriver, ScanProgress, WalletScanner, load_stored, save_result
+from app.store.db import Store
+from app.store.models.chain import (
+    ACTIVE_TX_STATUSES,
+    JOB_ACTIVE,
+    JOB_FAILED,
+    JOB_QUEUED,
+    JOB_RUNNING,
+    JOB_SUCCEEDED,
+    SyncJob,
+    WalletOutput,
+    WalletScript,
+    WalletSyncState,
+    WalletTx,
+)
+from app.tasks import Supervisor
+
+log = structlog.get_logger(__name__)
+
+PROGRESS_EVERY_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class SyncTarget:
+    """What a sync needs to know about a wallet (provided by the wallets area)."""
+
+    user_id: str
+    wallet_id: str
+    network: str  # lower case: mainnet/testnet/signet/regtest
+    gap_limit: int
+    derive: Deriver  # (chain, start, count) -> scriptPubKeys
+
+
+class WalletSource(Protocol):
+    """The wallets area, as sync sees it."""
+
+    async def sync_target(self, user_id: str, wallet_id: str) -> SyncTarget:
+        """The wallet's derivation and settings; ``NotFound`` for another user's wallet."""
+        ...
+
+    async def all_wallets(self) -> list[tuple[str, str]]:
+        """Every wallet as (user_id, wallet_id), for the periodic scheduler."""
+        ...
+
+
+class RevealHook(Protocol):
+    async def __call__(self, s: Any, user_id: str, wallet_id: str, used: dict[int, int]) -> None:
+        """Inside the sync's write transaction: the highest used index per chain."""
+
+
+@dataclass(slots=True)
+class Balance:
+    confirmed: int
+    unconfirmed: int
+
+    @property
+    def total(self) -> int:
+        return self.confirmed + self.unconfirmed
+
+
+class SyncService:
+    def __init__(
+        self,
+        store: Store,
+        backends: ChainBackends,
+        wallets: WalletSource,
+        supervisor: Supervisor,
+        settings: Settings,
+        hub: EventHub | None = None,
+        *,
+        reveal: RevealHook | None = None,
+        scheduler: bool = True,
+    ) -> None:
+        self.store = store
+        self.backends = backends
+        self.wallets = wallets
+        self.supervisor = supervisor
+        self.settings = settings
+        self.hub = hub
+        self.reveal = reveal
+        self.scheduler_enabled = scheduler
+        self._again: set[str] = set()  # wallets whose scripts changed while a job was running
+        self._watch: dict[str, set[tuple[str, str]]] = {}  # scripthash -> {(user, wallet)}
+        self._tip_watch: set[str] = set()  # networks whose tip we follow
+        self.last_result: dict[str, Any] = {}  # wallet_id -> SyncResult (benches, tests)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        async with self.store.read() as s:
+            active = (await s.exec(select(SyncJob).where(col(SyncJob.status).in_(JOB_ACTIVE)))).all()
+        for job in active:
+            log.info("sync_job_resumed", job=job.id, wallet=job.wallet_id)
+            self._spawn(job.id, job.user_id, job.wallet_id)
+        if self.scheduler_enabled:
+            self.supervisor.spawn("sync:scheduler", self._scheduler, restart=True)
+
+    async def stop(self) -> None:
+        """Jobs run in the supervisor, which the container stops first."""
+
+    async def health(self) -> dict[str, Any]:
+        async with self.store.read() as s:
+            running = (
+                await s.exec(select(sa.func.count()).select_from(SyncJob).where(col(SyncJob.status).in_(JOB_ACTIVE)))
+            ).one()
+        return {"status": "ok", "activeJobs": int(running), "watchedScripts": len(self._watch)}
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    async def request_sync(self, user_id: str, wallet_id: str, *, kind: str = "incremental") -> SyncJob:
+        """Start a sync of the wallet, or return the one already queued/running."""
+        await self.wallets.sync_target(user_id, wallet_id)  # NotFound for others' wallets
+        async with self.store.write() as s:
+            job = (
+                await s.exec(
+                    select(SyncJob)
+                    .where(
+                        SyncJob.user_id == user_id,
+                        SyncJob.wallet_id == wallet_id,
+                        col(SyncJob.status).in_(JOB_ACTIVE),
+                    )
+                    .order_by(col(SyncJob.created_at).desc())
+                )
+            ).first()
+            if job is not None:
+                return job
+            job = SyncJob(user_id=user_id, wallet_id=wallet_id, kind=kind, status=JOB_QUEUED)
+            s.add(job)
+            state = await s.get(WalletSyncState, wallet_id)
+            if state is None:
+                state = WalletSyncState(wallet_id=wallet_id, user_id=user_id)
+            state.status = "SYNCING"
+            state.phase = "queued"
+            s.add(state)
+        self._spawn(job.id, user_id, wallet_id)
+        return job
+
+    def _spawn(self, job_id: str, user_id: str, wallet_id: str) -> None:
+        self.supervisor.spawn(f"sync:{wallet_id}", lambda: self._run_job(job_id, user_id, wallet_id))
+
+    async def get_job(self, user_id: str, job_id: str) -> SyncJob:
+        async with self.store.read() as s:
+            job = await s.get(SyncJob, job_id)
+        if job is None or job.user_id != user_id:
+            raise NotFound("No such sync job.", field="id")
+        return job
+
+    async def wait(self, user_id: str, job_id: str, timeout: float = 300.0) -> SyncJob:
+        """Wait for a job to finish (CLI, tests)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = await self.get_job(user_id, job_id)
+            if job.status not in JOB_ACTIVE or time.monotonic() > deadline:
+                return job
+            await asyncio.sleep(0.05)
+
+    async def sync_now(self, user_id: str, wallet_id: str, *, full: bool = False) -> SyncJob:
+        """Request a sync and wait for it."""
+        job = await self.request_sync(user_id, wallet_id, kind="full" if full else "incremental")
+        return await self.wait(user_id, job.id)
+
+    async def _run_job(self, job_id: str, user_id: str, wallet_id: str) -> None:
+        now = datetime.now(UTC)
+        async with self.store.write() as s:
+            job = await s.get(SyncJob, job_id)
+            if job is None or job.status not in JOB_ACTIVE:
+                return
+            job.status, job.started_at, job.phase = JOB_RUNNING, now, "starting"
+            s.add(job)
+            full = job.kind == "full"
+        self._again.discard(wallet_id)
+        try:
+            target = await self.wallets.sync_target(user_id, wallet_id)
+            backend = await self.backends.get(target.network)
+            async with self.store.read() as s:
+                stored = await load_stored(s, user_id, wallet_id)
+            last_sent = 0.0
+
+            async def progress(p: ScanProgress) -> None:
+                nonlocal last_sent
+                if p.phase == "scanning" and time.monotonic() - last_sent < PROGRESS_EVERY_S:
+                    return
+                last_sent = time.monotonic()
+                await self._publish(
+                    "walletSyncProgress",
+                    user_id,
+                    wallet_id,
+                    {
+                        "walletId": wallet_id,
+                        "jobId": job_id,
+                        "phase": p.phase,
+                        "addressesScanned": p.addresses_scanned,
+                        "txsFound": p.txs_found,
+                    },
+                )
+
+            scanner = WalletScanner(
+                backend,
+                target.derive,
+                target.gap_limit,
+                stored,
+                full=full,
+                progress=progress,
+                batch_size=self.settings.chain_concurrency * 4,
+            )
+            result = await scanner.run()
+        except (UpstreamUnavailable, NotFound) as exc:
+            await self._fail(job_id, user_id, wallet_id, exc.message)
+            return
+        except asyncio.CancelledError:
+            raise  # shutdown: the job stays RUNNING and is resumed at the next start
+        except Exception as exc:
+            log.exception("sync_failed", wallet=wallet_id)
+            await self._fail(job_id, user_id, wallet_id, f"internal error: {type(exc).__name__}")
+            return
+
+        self.last_result[wallet_id] = result
+        used: dict[int, int] = {}
+        for (c, i), sv in result.scripts.items():
+            if sv.used:
+                used[c] = max(used.get(c, -1), i)
+        async with self.store.write() as s:
+            await save_result(s, user_id, wallet_id, result, backend=backend.name, addresses_scanned=scanner.scanned)
+            if self.reveal is not None and not result.unchanged:
+                await self.reveal(s, user_id, wallet_id, used)
+            job = await s.get(SyncJob, job_id)
+            if job is not None:
+                job.status, job.phase = JOB_SUCCEEDED, "done"
+                job.addresses_scanned = scanner.scanned
+                job.txs_found = len(result.active_txs)
+                job.finished_at = datetime.now(UTC)
+                s.add(job)
+            s.on_commit(lambda: self._after_sync(user_id, wallet_id, job_id, result))
+        if backend.supports_subscriptions:
+            await self._watch_wallet(backend, user_id, wallet_id, result)
+        if wallet_id in self._again:
+            self._again.discard(wallet_id)
+            asyncio.get_running_loop().call_soon(
+                lambda: asyncio.ensure_future(self._request_quietly(user_id, wallet_id))
+            )
+
+    async def _after_sync(self, user_id: str, wallet_id: str, job_id: str, result: Any) -> None:
+        if result.unchanged:
+            if result.changed:  # a new tip: confirmations moved
+                await self._publish(
+                    "walletUpdated",
+                    user_id,
+                    wallet_id,
+                    {"walletId": wallet_id, "tipHeight": result.tip_height},
+                )
+            return
+        for txid in result.new_txids:
+            v = result.txs[txid]
+            await self._publish(
+                "transactionReceived",
+                user_id,
+                wallet_id,
+                {
+                    "walletId": wallet_id,
+                    "txid": txid,
+                    "netAmount": v.net_amount,
+                    "direction": v.direction,
+                    "blockHeight": v.height,
+                },
+            )
+        await self._publish(
+            "walletSyncProgress",
+            user_id,
+            wallet_id,
+            {
+                "walletId": wallet_id,
+                "jobId": job_id,
+                "phase": "done",
+                "addressesScanned": len(result.scripthashes),
+                "txsFound": len(result.active_txs),
+            },
+        )
+        if result.changed or result.new_txids:
+            await self._publish(
+                "walletUpdated",
+                user_id,
+                wallet_id,
+                {
+                    "walletId": wallet_id,
+                    "balance": {
+                        "confirmed": result.confirmed,
+                        "unconfirmed": result.unconfirmed,
+                        "total": result.confirmed + result.unconfirmed,
+                    },
+                    "txCount": len(result.active_txs),
+                    "tipHeight": result.tip_height,
+                },
+            )
+
+    async def _fail(self, job_id: str, user_id: str, wallet_id: str, message: str) -> None:
+        log.warning("sync_job_failed", job=job_id, wallet=wallet_id, error=message)
+        async with self.store.write() as s:
+            job = await s.get(SyncJob, job_id)
+            if job is not None:
+                job.status, job.error, job.finished_at = JOB_FAILED, message, datetime.now(UTC)
+                s.add(job)
+            state = await s.get(WalletSyncState, wallet_id)
+            if state is None:
+                state = WalletSyncState(wallet_id=wallet_id, user_id=user_id)
+            state.status, state.last_error, state.phase = "ERROR", message, "failed"
+            state.updated_at = datetime.now(UTC)
+            s.add(state)
+            s.on_commit(
+                lambda: self._publish(
+                    "walletSyncProgress",
+                    user_id,
+                    wallet_id,
+                    {"walletId": wallet_id, "jobId": job_id, "phase": "failed", "error": message},
+                )
+            )
+
+    async def _publish(self, type_: str, user_id: str, wallet_id: str, payload: dict[str, Any]) -> None:
+        if self.hub is None:
+            return
+        try:
+            await self.hub.publish(Event(type=type_, user_id=user_id, subject=wallet_id, payload=payload))
+        except Exception:
+            log.exception("sync_event_publish_failed", type=type_)
+
+    async def _request_quietly(self, user_id: str, wallet_id: str) -> None:
+        try:
+            await self.request_sync(user_id, wallet_id)
+        except NotFound:
+            self._unwatch(wallet_id)
+        except Exception:
+            log.exception("sync_request_failed", wallet=wallet_id)
+
+    # -- scheduler and notifications --------------------------------------------------------
+
+    async def _scheduler(self) -> None:
+        interval = self.settings.sync_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            for user_id, wallet_id in await self.wallets.all_wallets():
+                await self._request_quietly(user_id, wallet_id)
+
+    async def _watch_wallet(self, backend: ChainBackend, user_id: str, wallet_id: str, result: Any) -> None:
+        """Electrum: subscribe to the wallet's scripts; a notification triggers a resync."""
+        shs = result.scripthashes
+        new = [sh for sh in shs if (user_id, wallet_id) not in self._watch.get(sh, set())]
+        for sh in shs:
+            self._watch.setdefault(sh, set()).add((user_id, wallet_id))
+        try:
+            if new:
+                await backend.subscribe_scripthashes(new, self._on_scripthash)
+            if backend.network not in self._tip_watch:
+                self._tip_watch.add(backend.network)
+                network = backend.network
+
+                async def on_tip(ref: BlockRef) -> None:
+                    await self._on_tip(network, ref)
+
+                await backend.subscribe_tip(on_tip)
+        except UpstreamUnavailable as exc:
+            log.warning("sync_subscribe_failed", wallet=wallet_id, error=exc.message)
+
+    def _unwatch(self, wallet_id: str) -> None:
+        for subs in self._watch.values():
+            for pair in [p for p in subs if p[1] == wallet_id]:
+                subs.discard(pair)
+
+    async def _on_scripthash(self, scripthash: str, status: str | None) -> None:
+        for user_id, wallet_id in list(self._watch.get(scripthash, ())):
+            if self.supervisor.running(f"sync:{wallet_id}"):
+                self._again.add(wallet_id)
+            else:
+                await self._request_quietly(user_id, wallet_id)
+
+    async def _on_tip(self, network: str, ref: BlockRef) -> None:
+        """A new block: confirmations changed; wallets with unconfirmed txs may have new ones."""
+        wallets = {pair for subs in self._watch.values() for pair in subs}
+        for user_id, wallet_id in wallets:
+            with contextlib.suppress(Exception):
+                target = await self.wallets.sync_target(user_id, wallet_id)
+                if target.network == network:
+                    await self._request_quietly(user_id, wallet_id)
+
+    # -- read side ----------------------------------------------------------------------------
+
+    async def state(self, user_id: str, wallet_id: str) -> WalletSyncState:
+        async with self.store.read() as s:
+            st = await s.get(WalletSyncState, wallet_id)
+        if st is None or st.user_id != user_id:
+            return WalletSyncState(wallet_id=wallet_id, user_id=user_id)
+        return st
+
+    async def states(self, user_id: str, wallet_ids: Sequence[str]) -> dict[str, WalletSyncState]:
+        async with self.store.read() as s:
+            rows = await s.exec(
+                select(WalletSyncState).where(
+                    WalletSyncState.user_id == user_id, col(WalletSyncState.wallet_id).in_(list(wallet_ids))
+                )
+            )
+            found = {r.wallet_id: r for r in rows}
+        return {w: found.get(w) or WalletSyncState(wallet_id=w, user_id=user_id) for w in wallet_ids}
+
+    async def balance(self, user_id: str, wallet_id: str) -> Balance:
+        st = await self.state(user_id, wallet_id)
+        return Balance(st.confirmed, st.unconfirmed)
+
+    async def transactions(
+        self,
+        user_id: str,
+        wallet_id: str,
+        *,
+        first: int = 50,
+        after: tuple[int, str] | None = None,
+        include_inactive: bool = True,
+    ) -> tuple[list[WalletTx], int]:
+        """Newest first: mempool, then by height descending; ``after`` = (sort key, txid)."""
+        order_key = sa.func.coalesce(col(WalletTx.height), 2**31 - 1)
+        async with self.store.read() as s:
+            q = select(WalletTx).where(WalletTx.user_id == user_id, WalletTx.wallet_id == wallet_id)
+            count_q = (
+                select(sa.func.count())
+                .select_from(WalletTx)
+                .where(WalletTx.user_id == user_id, WalletTx.wallet_id == wallet_id)
+            )
+            if not include_inactive:
+                q = q.where(col(WalletTx.status).in_(ACTIVE_TX_STATUSES))
+                count_q = count_q.where(col(WalletTx.status).in_(ACTIVE_TX_STATUSES))
+            if after is not None:
+                key, txid = after
+                q = q.where(sa.or_(order_key < key, sa.and_(order_key == key, col(WalletTx.txid) < txid)))
+            q = q.order_by(order_key.desc(), col(WalletTx.txid).desc()).limit(first)
+            rows = list((await s.exec(q)).all())
+            total = int((await s.exec(count_q)).one())
+        return rows, total
+
+    @staticmethod
+    def tx_sort_key(tx: WalletTx) -> tuple[int, str]:
+        return (tx.height if tx.height is not None else 2**31 - 1, tx.txid)
+
+    async def utxos(self, user_id: str, wallet_id: str) -> list[WalletOutput]:
+        async with self.store.read() as s:
+            rows = await s.exec(
+                select(WalletOutput)
+                .where(
+                    WalletOutput.user_id == user_id,
+                    WalletOutput.wallet_id == wallet_id,
+                    col(WalletOutput.spent_by).is_(None),
+                )
+                .order_by(col(WalletOutput.value).desc(), col(WalletOutput.txid))
+            )
+            return list(rows.all())
+
+    async def script_stats(self, user_id: str, wallet_id: str) -> dict[tuple[int, int], WalletScript]:
+        async with self.store.read() as s:
+            rows = await s.exec(
+                select(WalletScript).where(WalletScript.user_id == user_id, WalletScript.wallet_id == wallet_id)
+            )
+            return {(r.chain, r.index): r for r in rows}

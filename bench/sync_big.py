@@ -1,0 +1,214 @@
+"""Full scan of the devchain ``big`` scenario: ours (Esplora and Electrum) vs bdkpython's Esplora
+``full_scan`` on the same server and descriptor; then incremental syncs with nothing new.
+
+The devchain runs in its own process (``mbf devchain``), so the server's CPU is not ours.
+
+    .venv/bin/python bench/sync_big.py [--latency-ms 20] [--concurrency 16] [--scenario big]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.bitcoin.derive import ScriptPubKeyDeriver  # noqa: E402
+from app.bitcoin.descriptors import Chain, parse_wallet_source  # noqa: E402
+from app.bitcoin.networks import Network  # noqa: E402
+from app.chain.backend import ChainBackend  # noqa: E402
+from app.chain.electrum import ElectrumBackend  # noqa: E402
+from app.chain.esplora import EsploraBackend  # noqa: E402
+from app.services.sync import (  # noqa: E402
+    StoredScript,
+    StoredTx,
+    StoredWallet,
+    SyncResult,
+    WalletScanner,
+    decode_io,
+)
+
+
+def start_devchain(scenario: str, latency_ms: int, data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    proc = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/mbf"),
+            "devchain",
+            "--scenario",
+            scenario,
+            "--latency-ms",
+            str(latency_ms),
+            "--data-dir",
+            str(data_dir),
+            "--electrum-tls-port",
+            "-1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MBF_LOG_LEVEL": "warning"},
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        proc.kill()
+        raise SystemExit("devchain did not start")
+    return proc, json.loads(line)
+
+
+def deriver(descriptor: str) -> Any:
+    d = parse_wallet_source(descriptor, Network.REGTEST)
+    chains = [ScriptPubKeyDeriver(d, Chain.RECEIVE), ScriptPubKeyDeriver(d, Chain.CHANGE)]
+    return lambda c, start, n: chains[c].script_pubkeys(start, n)
+
+
+def as_stored(r: SyncResult) -> StoredWallet:
+    """What the store would hold after saving ``r`` (as load_stored would read it back)."""
+    st = StoredWallet(tip_height=r.tip_height, tip_hash=r.tip_hash)
+    for key, sv in r.scripts.items():
+        st.scripts[key] = StoredScript(sv.ref, sv.status, sv.tx_count, sv.used)
+    for txid, v in r.txs.items():
+        st.txs[txid] = StoredTx(
+            txid,
+            v.status,
+            v.height,
+            v.block_hash,
+            v.block_time,
+            v.first_seen,
+            decode_io(txid, v.io, v.weight, v.fee),
+            v.replaced_by,
+            v.received,
+            v.sent,
+            v.net_amount,
+            v.direction,
+        )
+    return st
+
+
+def figures(r: SyncResult) -> dict[str, int]:
+    act = r.active_txs
+    return {
+        "confirmed": r.confirmed,
+        "unconfirmed": r.unconfirmed,
+        "txCount": len(act),
+        "confirmedTxCount": sum(1 for t in act if t.status == "confirmed"),
+        "utxoCount": len(r.utxos),
+    }
+
+
+async def ours(backend: ChainBackend, descriptor: str, gap: int, batch: int) -> tuple[float, SyncResult, WalletScanner]:
+    t = time.perf_counter()
+    scanner = WalletScanner(backend, deriver(descriptor), gap, StoredWallet(), batch_size=batch)
+    result = await scanner.run()
+    return time.perf_counter() - t, result, scanner
+
+
+async def incremental(
+    backend: ChainBackend, descriptor: str, gap: int, batch: int, prev: SyncResult
+) -> tuple[float, SyncResult]:
+    stored = as_stored(prev)
+    t = time.perf_counter()
+    scanner = WalletScanner(backend, deriver(descriptor), gap, stored, batch_size=batch)
+    result = await scanner.run()
+    return time.perf_counter() - t, result
+
+
+def bdk_full_scan(url: str, descriptor: str, gap: int, parallel: int) -> tuple[float, int, int]:
+    import bdkpython as bdk
+
+    d = parse_wallet_source(descriptor, Network.REGTEST)
+    recv = bdk.Descriptor(d.receive_descriptor, bdk.NetworkKind.TEST)
+    change = bdk.Descriptor(d.change_descriptor, bdk.NetworkKind.TEST)
+    wallet = bdk.Wallet(recv, change, bdk.Network.REGTEST, bdk.Persister.new_in_memory())
+    client = bdk.EsploraClient(url)
+    t = time.perf_counter()
+    request = wallet.start_full_scan().build()
+    update = client.full_scan(request, gap, parallel)
+    wallet.apply_update(update)
+    dt = time.perf_counter() - t
+    bal = wallet.balance()
+    return dt, bal.total.to_sat(), len(wallet.transactions())
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scenario", default="big")
+    ap.add_argument("--latency-ms", type=int, default=20)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--gap", type=int, default=20)
+    ap.add_argument("--skip-bdk", action="store_true")
+    args = ap.parse_args()
+    data_dir = Path(os.environ.get("MBF_BENCH_DIR", Path(tempfile.gettempdir()) / "mbf-bench"))
+    proc, info = start_devchain(args.scenario, args.latency_ms, data_dir)
+    try:
+        w = info["wallets"][0]
+        desc, expected = w["descriptor"], w["expected"]
+        print(
+            f"scenario={args.scenario} wallet={w['name']} ({w['scriptType']}) latency={args.latency_ms}ms "
+            f"concurrency={args.concurrency} gap={args.gap}"
+        )
+        print(f"expected: {expected}")
+        batch = args.concurrency * 4
+
+        esplora = EsploraBackend(info["esplora"], network="regtest", concurrency=args.concurrency, timeout_s=60)
+        dt_e, r_e, sc_e = await ours(esplora, desc, args.gap, batch)
+        ok = figures(r_e) == expected
+        print(
+            f"ours  esplora  full scan: {dt_e:7.2f}s  requests={r_e.requests}  scripts={sc_e.scanned}  "
+            f"txs={len(r_e.active_txs)}  {'OK' if ok else 'MISMATCH ' + str(figures(r_e))}"
+        )
+        inc = []
+        for _ in range(3):
+            dt, r = await incremental(esplora, desc, args.gap, batch, r_e)
+            inc.append((dt, r.requests))
+        print("ours  esplora  incremental (nothing new): " + ", ".join(f"{dt * 1000:.0f}ms/{n} req" for dt, n in inc))
+        await esplora.close()
+
+        el = ElectrumBackend(
+            f"tcp://{info['electrum']['host']}:{info['electrum']['port']}",
+            network="regtest",
+            concurrency=args.concurrency,
+            timeout_s=60,
+        )
+        dt_x, r_x, _sc_x = await ours(el, desc, args.gap, batch)
+        ok = figures(r_x) == expected
+        print(
+            f"ours  electrum full scan: {dt_x:7.2f}s  requests={r_x.requests} round_trips={el.round_trips}  "
+            f"txs={len(r_x.active_txs)}  {'OK' if ok else 'MISMATCH ' + str(figures(r_x))}"
+        )
+        inc = []
+        for _ in range(3):
+            before = el.round_trips
+            dt, r = await incremental(el, desc, args.gap, batch, r_x)
+            inc.append((dt, el.round_trips - before))
+        print(
+            "ours  electrum incremental (nothing new): "
+            + ", ".join(f"{dt * 1000:.0f}ms/{n} round trips" for dt, n in inc)
+        )
+        await el.close()
+
+        if not args.skip_bdk:
+            dt_b, total_b, ntx_b = await asyncio.to_thread(
+                bdk_full_scan, info["esplora"], desc, args.gap, args.concurrency
+            )
+            print(
+                f"bdk   esplora  full scan: {dt_b:7.2f}s  total={total_b} txs={ntx_b} "
+                f"(parallel_requests={args.concurrency})"
+            )
+            print(f"ratio bdk/ours (esplora): {dt_b / dt_e:.2f}x  (>= 1.0 means ours is at least as fast)")
+            print(f"ratio bdk-esplora/ours-electrum: {dt_b / dt_x:.2f}x")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
