@@ -131,6 +131,8 @@ class Settings(BaseSettings):
 
     # Lightning.
     lnd_timeout_s: float = Field(10.0, gt=0)
+    lnd_stream_min_backoff_s: float = Field(0.5, gt=0, description="first wait before reopening an LND stream")
+    lnd_stream_max_backoff_s: float = Field(30.0, gt=0, description="longest wait between reopen attempts")
 
     @classmethod
     def settings_customise_sources(
