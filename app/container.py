@@ -19,6 +19,9 @@ from app.events.factory import make_hub
 from app.security.crypto import Keyring
 from app.services.accounts import AccountService
 from app.services.lightning import LightningService
+from app.services.portfolios import PortfolioService
+from app.services.prices import PriceService
+from app.services.reports import ReportService
 from app.services.wallets import WalletService
 from app.store import migrate
 from app.store.db import Store
@@ -63,6 +66,11 @@ class Container:
         self.register("wallets", self.wallets)
         self.lightning = LightningService(self.store, self.keyring, getattr(self, "hub", None), settings)
         self.register("lightning", self.lightning)
+        self.prices = PriceService(self.store, getattr(self, "hub", None), settings)
+        self.register("prices", self.prices)
+        self.portfolios = PortfolioService(self.store, getattr(self, "hub", None), self.prices, settings)
+        self.reports = ReportService(self.store, getattr(self, "hub", None), self.portfolios, settings)
+        self.register("reports", self.reports)
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from app.http.graphiql import STATIC_DIR, STATIC_URL
 from app.http.graphql import GraphQLApp
 from app.http.health import healthz, readyz
 from app.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.http.reports import download_report
 from app.logging import configure_logging
 from schema.schema import build_schema
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         Route("/readyz", readyz, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
+        Route("/reports/{report_id}/download", download_report, methods=["GET"]),
     ]
     if settings.graphiql_enabled:
         routes.append(Mount(STATIC_URL, StaticFiles(directory=STATIC_DIR / "graphiql", check_dir=False)))

@@ -1,0 +1,31 @@
+"""``GET /reports/{id}/download``: a finished report file, for its owner (bearer token) only."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from app.errors import NotFound
+from app.security.tokens import bearer_from_header
+
+
+async def download_report(request: Request) -> Response:
+    container = request.app.state.container
+    token = bearer_from_header(request.headers.get("authorization"))
+    viewer = await container.accounts.authenticate(token) if token else None
+    if viewer is None:
+        return JSONResponse(
+            {"error": "UNAUTHENTICATED", "message": "Send the same bearer token as for /graphql."},
+            status_code=401,
+            headers={"www-authenticate": "Bearer"},
+        )
+    try:
+        path, media, name = await container.reports.file(viewer.user_id, request.path_params["report_id"])
+    except NotFound as exc:
+        return JSONResponse({"error": "NOT_FOUND", "message": exc.message}, status_code=404)
+    return FileResponse(
+        path,
+        media_type=media,
+        filename=name,
+        headers={"cache-control": "private, no-store", "x-content-type-options": "nosniff"},
+    )

@@ -1,0 +1,549 @@
+"""Portfolios: CRUD, the implicit "all wallets" view, valuation, value history, performance,
+cost basis and risk — all owner-scoped (another user's ids answer ``NotFound``).
+
+The chain data (``wallet_txs``, ``wallet_outputs``, ``wallet_sync_state``) belongs to the sync area;
+it is read here with plain SQL, always filtered by ``user_id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from app.analytics.costbasis import CostBasisResult, Method, WalletTx
+from app.analytics.performance import Performance
+from app.analytics.portfolio import PortfolioAnalytics, analyse_portfolio
+from app.analytics.pricing import from_day64
+from app.analytics.risk import RiskReport, WalletRisk
+from app.config import Settings
+from app.errors import BadInput, NotFound
+from app.events.envelope import Event
+from app.events.hub import EventHub
+from app.ids import new_id
+from app.prices.provider import Price
+from app.services.prices import PriceService
+from app.store.db import Store
+from app.store.models.portfolios import CostOverride, Portfolio, PortfolioWallet
+
+log = structlog.get_logger(__name__)
+
+ALL_ID = "all"
+ALL_NAME = "All wallets"
+TIMEFRAMES = ("D1", "W1", "M1", "M3", "YTD", "Y1", "Y3", "ALL")
+DEFAULT_FEE_RATE = 10.0  # sat/vB when no chain backend gives an estimate
+SATS = Decimal(100_000_000)
+
+PORTFOLIOS: sa.Table = Portfolio.__table__  # type: ignore[attr-defined]
+MEMBERS: sa.Table = PortfolioWallet.__table__  # type: ignore[attr-defined]
+OVERRIDES: sa.Table = CostOverride.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class WalletInfo:
+    id: str
+    name: str
+    kind: str
+    script_type: str
+    network: str
+
+
+@dataclass(frozen=True)
+class PortfolioView:
+    id: str
+    name: str
+    base_currency: str
+    wallet_ids: tuple[str, ...]
+    implicit: bool
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Balance:
+    confirmed: int
+    unconfirmed: int
+
+    @property
+    def total(self) -> int:
+        return self.confirmed + self.unconfirmed
+
+
+@dataclass(frozen=True)
+class ValuePoint:
+    day: date
+    balance: int
+    price: Decimal
+    value: Decimal
+    estimated: bool
+
+
+@dataclass
+class PortfolioData:
+    """Everything read from the database for one portfolio (owner-scoped)."""
+
+    view: PortfolioView
+    wallets: list[WalletInfo]
+    txs: list[WalletTx]  # every row of every wallet of the user (for transfer detection)
+    balances: dict[str, Balance]
+    utxos: dict[str, list[int]]
+    used_addresses: dict[str, int]
+    reused_addresses: dict[str, int]
+    cost_overrides: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def scope(self) -> set[str]:
+        return set(self.view.wallet_ids)
+
+    @property
+    def first_day(self) -> date | None:
+        days = [t.day for t in self.txs if t.wallet_id in self.scope]
+        return min(days) if days else None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    data: PortfolioData
+    timeframe: str
+    start: date
+    end: date
+    currency: str
+    spot: Price
+    result: PortfolioAnalytics
+    notes: list[str]
+
+    @property
+    def performance(self) -> Performance:
+        return self.result.performance
+
+
+def timeframe_range(timeframe: str, today: date, first_day: date | None) -> tuple[date, date]:
+    tf = timeframe.upper()
+    if tf not in TIMEFRAMES:
+        raise BadInput(f"Unknown timeframe {timeframe!r}.", field="timeframe", hint=", ".join(TIMEFRAMES))
+    days = {"D1": 1, "W1": 7, "M1": 30, "M3": 91, "Y1": 365, "Y3": 3 * 365}
+    if tf in days:
+        return today - timedelta(days=days[tf]), today
+    if tf == "YTD":
+        return date(today.year, 1, 1) - timedelta(days=1), today  # from the close of Dec 31
+    start = first_day - timedelta(days=1) if first_day else today - timedelta(days=1)
+    return min(start, today - timedelta(days=1)), today
+
+
+class PortfolioService:
+    def __init__(
+        self,
+        store: Store,
+        hub: EventHub | None,
+        prices: PriceService,
+        settings: Settings,
+        fee_rate: Callable[[], Awaitable[float | None]] | None = None,
+    ) -> None:
+        self.store = store
+        self.hub = hub
+        self.prices = prices
+        self.settings = settings
+        self.fee_rate = fee_rate
+        self._last_values: dict[str, Decimal] = {}
+        prices.on_price_moved.append(self.revalue)
+
+    # -- CRUD -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_name(name: str) -> str:
+        name = (name or "").strip()
+        if not name:
+            raise BadInput("A portfolio needs a name.", field="name")
+        if len(name) > 100:
+            raise BadInput("The name is longer than 100 characters.", field="name")
+        return name
+
+    async def _owned_wallets(self, user_id: str, wallet_ids: Sequence[str] | None = None) -> list[WalletInfo]:
+        q = "SELECT id, name, kind, script_type, network FROM wallets WHERE user_id = :uid"
+        async with self.store.read() as s:
+            rows = (await (await s.connection()).execute(sa.text(q), {"uid": user_id})).all()
+        wallets = [WalletInfo(*r) for r in rows]
+        if wallet_ids is None:
+            return sorted(wallets, key=lambda w: w.name.lower())
+        by_id = {w.id: w for w in wallets}
+        missing = [w for w in wallet_ids if w not in by_id]
+        if missing:
+            raise NotFound(
+                f"No wallet with id {missing[0]!r}.",
+                field="walletIds",
+                hint="Use the ids from `wallets`; a portfolio can only hold your own wallets.",
+            )
+        return [by_id[w] for w in dict.fromkeys(wallet_ids)]
+
+    async def create(
+        self, user_id: str, name: str, wallet_ids: Sequence[str], base_currency: str = "USD"
+    ) -> PortfolioView:
+        name = self._check_name(name)
+        cur = self.prices.normalise(base_currency)
+        wallets = await self._owned_wallets(user_id, wallet_ids)
+        now = datetime.now(UTC)
+        pid = new_id()
+        async with self.store.write() as s:
+            conn = await s.connection()
+            await conn.execute(
+                sa.insert(PORTFOLIOS).values(
+                    id=pid, user_id=user_id, name=name, base_currency=cur, created_at=now, updated_at=now
+                )
+            )
+            if wallets:
+                await conn.execute(
+                    sa.insert(MEMBERS), [{"portfolio_id": pid, "wallet_id": w.id, "user_id": user_id} for w in wallets]
+                )
+        return PortfolioView(pid, name, cur, tuple(w.id for w in wallets), False, now)
+
+    async def update(
+        self,
+        user_id: str,
+        portfolio_id: str,
+        name: str | None = None,
+        wallet_ids: Sequence[str] | None = None,
+        base_currency: str | None = None,
+    ) -> PortfolioView:
+        if portfolio_id == ALL_ID:
+            raise BadInput("The implicit 'All wallets' view cannot be changed.", field="id")
+        current = await self.get(user_id, portfolio_id)
+        values: dict[str, Any] = {"updated_at": datetime.now(UTC)}
+        if name is not None:
+            values["name"] = self._check_name(name)
+        if base_currency is not None:
+            values["base_currency"] = self.prices.normalise(base_currency)
+        wallets = await self._owned_wallets(user_id, wallet_ids) if wallet_ids is not None else None
+        async with self.store.write() as s:
+            conn = await s.connection()
+            await conn.execute(
+                sa.update(PORTFOLIOS)
+                .where(PORTFOLIOS.c.id == portfolio_id, PORTFOLIOS.c.user_id == user_id)
+                .values(**values)
+            )
+            if wallets is not None:
+                await conn.execute(
+                    sa.delete(MEMBERS).where(MEMBERS.c.portfolio_id == portfolio_id, MEMBERS.c.user_id == user_id)
+                )
+                if wallets:
+                    await conn.execute(
+                        sa.insert(MEMBERS),
+                        [{"portfolio_id": portfolio_id, "wallet_id": w.id, "user_id": user_id} for w in wallets],
+                    )
+        del current
+        return await self.get(user_id, portfolio_id)
+
+    async def delete(self, user_id: str, portfolio_id: str) -> bool:
+        if portfolio_id == ALL_ID:
+            raise BadInput("The implicit 'All wallets' view cannot be deleted.", field="id")
+        async with self.store.write() as s:
+            res = await (await s.connection()).execute(
+                sa.delete(PORTFOLIOS).where(PORTFOLIOS.c.id == portfolio_id, PORTFOLIOS.c.user_id == user_id)
+            )
+        if not res.rowcount:
+            raise NotFound("No portfolio with this id.", field="id")
+        self._last_values.pop(portfolio_id, None)
+        return True
+
+    async def list_portfolios(self, user_id: str) -> list[PortfolioView]:
+        async with self.store.read() as s:
+            conn = await s.connection()
+            rows = (
+                await conn.execute(
+                    sa.select(PORTFOLIOS).where(PORTFOLIOS.c.user_id == user_id).order_by(PORTFOLIOS.c.created_at)
+                )
+            ).all()
+            members = (
+                await conn.execute(
+                    sa.select(MEMBERS.c.portfolio_id, MEMBERS.c.wallet_id).where(MEMBERS.c.user_id == user_id)
+                )
+            ).all()
+        by_pid: dict[str, list[str]] = {}
+        for pid, wid in members:
+            by_pid.setdefault(pid, []).append(wid)
+        implicit = await self._implicit(user_id)
+        return [implicit] + [
+            PortfolioView(r.id, r.name, r.base_currency, tuple(sorted(by_pid.get(r.id, []))), False, r.created_at)
+            for r in rows
+        ]
+
+    async def _implicit(self, user_id: str) -> PortfolioView:
+        wallets = await self._owned_wallets(user_id)
+        return PortfolioView(ALL_ID, ALL_NAME, "USD", tuple(w.id for w in wallets), True, None)
+
+    async def get(self, user_id: str, portfolio_id: str) -> PortfolioView:
+        if portfolio_id == ALL_ID:
+            return await self._implicit(user_id)
+        async with self.store.read() as s:
+            conn = await s.connection()
+            r = (
+                await conn.execute(
+                    sa.select(PORTFOLIOS).where(PORTFOLIOS.c.id == portfolio_id, PORTFOLIOS.c.user_id == user_id)
+                )
+            ).first()
+            if r is None:
+                raise NotFound("No portfolio with this id.", field="id")
+            wids = (
+                await conn.execute(
+                    sa.select(MEMBERS.c.wallet_id).where(
+                        MEMBERS.c.portfolio_id == portfolio_id, MEMBERS.c.user_id == user_id
+                    )
+                )
+            ).all()
+        return PortfolioView(r.id, r.name, r.base_currency, tuple(sorted(w for (w,) in wids)), False, r.created_at)
+
+    async def set_cost(self, user_id: str, txid: str, cost: Decimal, currency: str) -> None:
+        """The user's own acquisition cost for an incoming transaction (``None``-free upsert)."""
+        if cost < 0:
+            raise BadInput("A cost cannot be negative.", field="cost")
+        cur = self.prices.normalise(currency)
+        async with self.store.write() as s:
+            conn = await s.connection()
+            await conn.execute(sa.delete(OVERRIDES).where(OVERRIDES.c.user_id == user_id, OVERRIDES.c.txid == txid))
+            await conn.execute(
+                sa.insert(OVERRIDES).values(
+                    id=new_id(), user_id=user_id, txid=txid, cost=cost, currency=cur, created_at=datetime.now(UTC)
+                )
+            )
+
+    # -- data loading -----------------------------------------------------------------------------
+
+    async def _query(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        """Rows from the sync area's tables; none when those tables do not exist yet."""
+        try:
+            async with self.store.read() as s:
+                return list((await (await s.connection()).execute(sa.text(sql), params)).all())
+        except sa.exc.DBAPIError as exc:
+            log.warning("chain_tables_unavailable", error=type(exc).__name__)
+            return []
+
+    async def load(self, user_id: str, portfolio_id: str) -> PortfolioData:
+        view = await self.get(user_id, portfolio_id)
+        all_wallets = await self._owned_wallets(user_id)
+        scope = set(view.wallet_ids)
+        params = {"uid": user_id}
+        tx_rows = await self._query(
+            "SELECT txid, wallet_id, status, block_time, first_seen, net_amount, fee, sent FROM wallet_txs "
+            "WHERE user_id = :uid AND status IN ('confirmed', 'mempool')",
+            params,
+        )
+        txs: list[WalletTx] = []
+        for txid, wid, _status, block_time, first_seen, net, fee, sent in tx_rows:
+            when = _as_dt(block_time) or _as_dt(first_seen) or datetime.now(UTC)
+            paid = int(fee or 0) if int(sent or 0) > 0 and int(net) < 0 else 0
+            txs.append(WalletTx(txid, wid, when.astimezone(UTC).date(), int(net), paid))
+        txs.sort(key=lambda t: (t.day, t.txid))
+        balances: dict[str, Balance] = {}
+        for wid, conf, unconf in await self._query(
+            "SELECT wallet_id, confirmed, unconfirmed FROM wallet_sync_state WHERE user_id = :uid", params
+        ):
+            balances[wid] = Balance(int(conf or 0), int(unconf or 0))
+        utxos: dict[str, list[int]] = {}
+        for wid, value in await self._query(
+            "SELECT wallet_id, value FROM wallet_outputs WHERE user_id = :uid AND spent_by IS NULL", params
+        ):
+            utxos.setdefault(wid, []).append(int(value))
+        used: dict[str, int] = {}
+        reused: dict[str, int] = {}
+        for wid, _chain, _index, n in await self._query(
+            'SELECT wallet_id, chain, "index", COUNT(*) FROM wallet_outputs WHERE user_id = :uid '
+            'GROUP BY wallet_id, chain, "index"',
+            params,
+        ):
+            used[wid] = used.get(wid, 0) + 1
+            if int(n) > 1:
+                reused[wid] = reused.get(wid, 0) + 1
+        overrides: dict[str, Decimal] = {}
+        async with self.store.read() as s:
+            for txid, cost in (
+                await (await s.connection()).execute(
+                    sa.select(OVERRIDES.c.txid, OVERRIDES.c.cost).where(OVERRIDES.c.user_id == user_id)
+                )
+            ).all():
+                overrides[txid] = Decimal(cost)
+        wallets = [w for w in all_wallets if w.id in scope]
+        return PortfolioData(view, wallets, txs, balances, utxos, used, reused, overrides)
+
+    # -- valuation --------------------------------------------------------------------------------
+
+    def balance_of(self, data: PortfolioData) -> Balance:
+        conf = unconf = 0
+        for w in data.wallets:
+            b = data.balances.get(w.id)
+            if b is None:  # not synced through the sync state: sum of its transactions
+                conf += sum(t.net_sats for t in data.txs if t.wallet_id == w.id)
+            else:
+                conf += b.confirmed
+                unconf += b.unconfirmed
+        return Balance(conf, unconf)
+
+    async def balance(self, user_id: str, portfolio_id: str) -> Balance:
+        return self.balance_of(await self.load(user_id, portfolio_id))
+
+    async def value(
+        self, user_id: str, portfolio_id: str, currency: str | None = None
+    ) -> tuple[Decimal, Price, Balance]:
+        data = await self.load(user_id, portfolio_id)
+        price = await self.prices.spot(currency or data.view.base_currency)
+        bal = self.balance_of(data)
+        return (price.value * bal.total / SATS).quantize(Decimal("0.01")), price, bal
+
+    async def analyse(
+        self,
+        user_id: str,
+        portfolio_id: str,
+        timeframe: str = "ALL",
+        method: str = "FIFO",
+        currency: str | None = None,
+        data: PortfolioData | None = None,
+    ) -> Analysis:
+        data = data or await self.load(user_id, portfolio_id)
+        cur = self.prices.normalise(currency or data.view.base_currency)
+        try:
+            m = Method(method.upper())
+        except ValueError:
+            raise BadInput(
+                f"Unknown cost basis method {method!r}.", field="method", hint="FIFO, LIFO, HIFO or AVERAGE"
+            ) from None
+        today = datetime.now(UTC).date()
+        first = data.first_day
+        start, end = timeframe_range(timeframe, today, first)
+        all_first = min((t.day for t in data.txs), default=start)
+        prices = await self.prices.daily_prices(cur, min(start, all_first), end)
+        spot = await self.prices.spot(cur)
+        fee_rate = DEFAULT_FEE_RATE
+        if self.fee_rate is not None:
+            try:
+                fee_rate = (await self.fee_rate()) or DEFAULT_FEE_RATE
+            except Exception:
+                fee_rate = DEFAULT_FEE_RATE
+        risk_wallets = [
+            WalletRisk(
+                w.id,
+                w.name,
+                w.kind.upper() == "MULTISIG",
+                w.script_type.upper(),
+                max(0, (data.balances.get(w.id) or Balance(0, 0)).confirmed),
+                max(0, (data.balances.get(w.id) or Balance(0, 0)).unconfirmed),
+                data.utxos.get(w.id, []),
+                data.used_addresses.get(w.id, 0),
+                data.reused_addresses.get(w.id, 0),
+            )
+            for w in data.wallets
+        ]
+        result = analyse_portfolio(
+            data.txs,
+            prices,
+            start,
+            end,
+            spot.value,
+            m,
+            risk_wallets,
+            fee_rate,
+            float(self.settings.risk_free_rate),
+            data.cost_overrides,
+            scope=data.scope,
+        )
+        notes: list[str] = []
+        if not data.wallets:
+            notes.append("This portfolio has no wallets: every figure is zero.")
+        elif first is None:
+            notes.append("The wallets of this portfolio have no transactions yet.")
+        elif first > start:
+            notes.append(
+                f"The timeframe starts on {start.isoformat()}, before the first transaction "
+                f"({first.isoformat()}): the value is zero until then."
+            )
+        if result.performance.partial:
+            notes.append(
+                f"{result.performance.estimated_days} day(s) have no recorded {cur} close: their prices are "
+                "interpolated from the nearest known closes (partial result)."
+            )
+        return Analysis(data, timeframe.upper(), start, end, cur, spot, result, notes)
+
+    async def value_history(
+        self, user_id: str, portfolio_id: str, timeframe: str, currency: str | None = None
+    ) -> tuple[list[ValuePoint], Analysis]:
+        a = await self.analyse(user_id, portfolio_id, timeframe, currency=currency)
+        s = a.performance.series
+        points: list[ValuePoint] = []
+        if s is not None:
+            for d, b, c, v, e in zip(s.days, s.balance_sats, s.closes, s.values, s.estimated, strict=True):
+                points.append(
+                    ValuePoint(
+                        from_day64(d),
+                        int(b),
+                        Decimal(str(round(float(c), 2))),
+                        Decimal(str(round(float(v), 2))),
+                        bool(e),
+                    )
+                )
+        return points, a
+
+    async def cost_basis(self, user_id: str, portfolio_id: str, method: str) -> CostBasisResult:
+        return (await self.analyse(user_id, portfolio_id, "ALL", method)).result.cost_basis
+
+    async def risk(self, user_id: str, portfolio_id: str, timeframe: str = "Y1") -> RiskReport:
+        return (await self.analyse(user_id, portfolio_id, timeframe)).result.risk
+
+    # -- re-valuation on price moves --------------------------------------------------------------
+
+    async def revalue(self, price: Price) -> int:
+        """Publish ``portfolioValueChanged`` for every portfolio in ``price.currency`` whose value moved."""
+        if self.hub is None:
+            return 0
+        async with self.store.read() as s:
+            conn = await s.connection()
+            rows = (
+                await conn.execute(
+                    sa.select(PORTFOLIOS.c.id, PORTFOLIOS.c.user_id).where(PORTFOLIOS.c.base_currency == price.currency)
+                )
+            ).all()
+            members = (await conn.execute(sa.select(MEMBERS.c.portfolio_id, MEMBERS.c.wallet_id))).all()
+        balances: dict[str, int] = {}
+        for wid, conf, unconf in await self._query(
+            "SELECT wallet_id, confirmed, unconfirmed FROM wallet_sync_state", {}
+        ):
+            balances[wid] = int(conf or 0) + int(unconf or 0)
+        by_pid: dict[str, list[str]] = {}
+        for pid, wid in members:
+            by_pid.setdefault(pid, []).append(wid)
+        published = 0
+        for pid, uid in rows:
+            sats = sum(balances.get(w, 0) for w in by_pid.get(pid, []))
+            value = (price.value * sats / SATS).quantize(Decimal("0.01"))
+            if self._last_values.get(pid) == value:
+                continue
+            self._last_values[pid] = value
+            await self.hub.publish(
+                Event(
+                    type="portfolioValueChanged",
+                    user_id=uid,
+                    subject=pid,
+                    payload={
+                        "portfolioId": pid,
+                        "value": str(value),
+                        "currency": price.currency,
+                        "balance": sats,
+                        "price": str(price.value),
+                        "priceAt": price.at.isoformat(),
+                        "source": price.source,
+                    },
+                )
+            )
+            published += 1
+        return published
+
+
+def _as_dt(v: Any) -> datetime | None:
+    if v is None:
+        return None
+    if isinstance(v, datetime):
+        return v if v.tzinfo else v.replace(tzinfo=UTC)
+    if isinstance(v, str):
+        d = datetime.fromisoformat(v)
+        return d if d.tzinfo else d.replace(tzinfo=UTC)
+    return None

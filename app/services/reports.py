@@ -1,0 +1,262 @@
+"""Reports: a background job per request (progress events), files under ``data_dir/reports/<user>/``,
+listed by ``reports`` and downloaded at ``GET /reports/{id}/download`` with the same bearer token.
+
+Progress is published as ``reportProgress`` events (``subject`` = report id) on the viewer's topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from app.config import Settings
+from app.errors import BadInput, DomainError, NotFound
+from app.events.envelope import Event
+from app.events.hub import EventHub
+from app.ids import new_id
+from app.reports.builder import build_report_data
+from app.reports.csv import render_csv
+from app.reports.json import render_json
+from app.services.portfolios import TIMEFRAMES, PortfolioService
+from app.store.db import Store
+from app.store.models.portfolios import (
+    REPORT_FAILED,
+    REPORT_QUEUED,
+    REPORT_RUNNING,
+    REPORT_SUCCEEDED,
+    Report,
+)
+
+log = structlog.get_logger(__name__)
+
+REPORTS: sa.Table = Report.__table__  # type: ignore[attr-defined]
+FORMATS = {
+    "CSV": ("zip", "application/zip"),
+    "JSON": ("json", "application/json"),
+    "HTML": ("html", "text/html; charset=utf-8"),
+    "PDF": ("pdf", "application/pdf"),
+}
+
+
+@dataclass(frozen=True)
+class ReportView:
+    id: str
+    portfolio_id: str | None
+    timeframe: str
+    format: str
+    status: str
+    progress: float
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def download_url(self) -> str | None:
+        return f"/reports/{self.id}/download" if self.status == REPORT_SUCCEEDED else None
+
+
+def _view(r: Any) -> ReportView:
+    return ReportView(
+        r.id, r.portfolio_id, r.timeframe, r.format, r.status, float(r.progress), r.error, r.created_at, r.finished_at
+    )
+
+
+class ReportService:
+    def __init__(self, store: Store, hub: EventHub | None, portfolios: PortfolioService, settings: Settings) -> None:
+        self.store = store
+        self.hub = hub
+        self.portfolios = portfolios
+        self.settings = settings
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def root(self) -> Path:
+        return Path(self.settings.data_dir) / "reports"
+
+    async def start(self) -> None:
+        # Jobs cut short by a restart are marked failed (the user can generate again).
+        async with self.store.write() as s:
+            await (await s.connection()).execute(
+                sa.update(REPORTS)
+                .where(REPORTS.c.status.in_([REPORT_QUEUED, REPORT_RUNNING]))
+                .values(status=REPORT_FAILED, error="interrupted by a server restart", finished_at=datetime.now(UTC))
+            )
+
+    async def stop(self) -> None:
+        for t in list(self._tasks.values()):
+            t.cancel()
+        for t in list(self._tasks.values()):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+
+    async def health(self) -> dict[str, Any]:
+        return {"status": "ok", "running": len(self._tasks)}
+
+    async def generate(self, user_id: str, portfolio_id: str, timeframe: str, fmt: str) -> ReportView:
+        fmt = fmt.upper()
+        if fmt not in FORMATS:
+            raise BadInput(f"Unknown report format {fmt!r}.", field="format", hint="CSV, JSON, HTML or PDF")
+        tf = timeframe.upper()
+        if tf not in TIMEFRAMES:
+            raise BadInput(f"Unknown timeframe {timeframe!r}.", field="timeframe", hint=", ".join(TIMEFRAMES))
+        await self.portfolios.get(user_id, portfolio_id)  # NotFound for unknown / others' ids
+        rid = new_id()
+        now = datetime.now(UTC)
+        async with self.store.write() as s:
+            await (await s.connection()).execute(
+                sa.insert(REPORTS).values(
+                    id=rid,
+                    user_id=user_id,
+                    portfolio_id=None if portfolio_id == "all" else portfolio_id,
+                    timeframe=tf,
+                    format=fmt,
+                    status=REPORT_QUEUED,
+                    progress=0.0,
+                    created_at=now,
+                )
+            )
+        self._tasks[rid] = asyncio.create_task(self._run(rid, user_id, portfolio_id, tf, fmt), name=f"report-{rid}")
+        self._tasks[rid].add_done_callback(lambda _t, r=rid: self._tasks.pop(r, None))  # type: ignore[misc]
+        return await self.get(user_id, rid)
+
+    async def wait(self, report_id: str) -> None:
+        """Wait for a running job (tests, CLI)."""
+        task = self._tasks.get(report_id)
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await task
+
+    async def _progress(self, rid: str, user_id: str, status: str, progress: float, **extra: Any) -> None:
+        values: dict[str, Any] = {"status": status, "progress": progress, **extra}
+        async with self.store.write() as s:
+            await (await s.connection()).execute(sa.update(REPORTS).where(REPORTS.c.id == rid).values(**values))
+        if self.hub is not None:
+            await self.hub.publish(
+                Event(
+                    type="reportProgress",
+                    user_id=user_id,
+                    subject=rid,
+                    payload={"reportId": rid, "status": status, "progress": progress, "error": extra.get("error")},
+                )
+            )
+
+    async def _run(self, rid: str, user_id: str, portfolio_id: str, tf: str, fmt: str) -> None:
+        try:
+            await self._progress(rid, user_id, REPORT_RUNNING, 0.05)
+            data = await self.portfolios.load(user_id, portfolio_id)
+            await self._progress(rid, user_id, REPORT_RUNNING, 0.2)
+            analysis = await self.portfolios.analyse(user_id, portfolio_id, tf, data=data)
+            await self._progress(rid, user_id, REPORT_RUNNING, 0.6)
+            owner = await self._owner_email(user_id)
+            prices = await self.portfolios.prices.daily_prices(
+                analysis.currency, min([analysis.start, *[t.day for t in data.txs]]), analysis.end
+            )
+            report = build_report_data(
+                title="Bitcoin portfolio report",
+                portfolio_name=data.view.name,
+                owner=owner,
+                currency=analysis.currency,
+                timeframe=tf,
+                start=analysis.start,
+                end=analysis.end,
+                generated_at=datetime.now(UTC),
+                spot=analysis.spot,
+                analytics=analysis.result,
+                prices=prices,
+                wallet_names={w.id: w.name for w in data.wallets},
+            )
+            report.notes[:0] = [n for n in analysis.notes if n not in report.notes and "interpolated" not in n]
+            body = await asyncio.to_thread(_render, fmt, report)
+            await self._progress(rid, user_id, REPORT_RUNNING, 0.9)
+            ext = FORMATS[fmt][0]
+            folder = self.root / user_id
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{rid}.{ext}"
+            tmp = path.with_suffix(".part")
+            await asyncio.to_thread(tmp.write_bytes, body)
+            tmp.replace(path)
+            await self._progress(
+                rid,
+                user_id,
+                REPORT_SUCCEEDED,
+                1.0,
+                path=str(path.relative_to(self.root)),
+                finished_at=datetime.now(UTC),
+            )
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await self._progress(
+                    rid, user_id, REPORT_FAILED, 0.0, error="cancelled (server stopping)", finished_at=datetime.now(UTC)
+                )
+            raise
+        except Exception as exc:
+            msg = exc.message if isinstance(exc, DomainError) else "The report could not be generated."
+            if not isinstance(exc, DomainError):
+                log.exception("report_failed", report_id=rid)
+            await self._progress(rid, user_id, REPORT_FAILED, 0.0, error=msg, finished_at=datetime.now(UTC))
+
+    async def _owner_email(self, user_id: str) -> str:
+        async with self.store.read() as s:
+            row = (
+                await (await s.connection()).execute(sa.text("SELECT email FROM users WHERE id = :id"), {"id": user_id})
+            ).first()
+        return row[0] if row else ""
+
+    async def get(self, user_id: str, report_id: str) -> ReportView:
+        async with self.store.read() as s:
+            r = (
+                await (await s.connection()).execute(
+                    sa.select(REPORTS).where(REPORTS.c.id == report_id, REPORTS.c.user_id == user_id)
+                )
+            ).first()
+        if r is None:
+            raise NotFound("No report with this id.", field="id")
+        return _view(r)
+
+    async def list_reports(self, user_id: str) -> list[ReportView]:
+        async with self.store.read() as s:
+            rows = (
+                await (await s.connection()).execute(
+                    sa.select(REPORTS).where(REPORTS.c.user_id == user_id).order_by(REPORTS.c.created_at.desc())
+                )
+            ).all()
+        return [_view(r) for r in rows]
+
+    async def file(self, user_id: str, report_id: str) -> tuple[Path, str, str]:
+        """(path, media type, download file name) of a finished report of the user's."""
+        async with self.store.read() as s:
+            r = (
+                await (await s.connection()).execute(
+                    sa.select(REPORTS).where(REPORTS.c.id == report_id, REPORTS.c.user_id == user_id)
+                )
+            ).first()
+        if r is None or r.status != REPORT_SUCCEEDED or not r.path:
+            raise NotFound("No finished report with this id.", field="id")
+        path = (self.root / r.path).resolve()
+        if self.root.resolve() not in path.parents or not path.is_file():
+            raise NotFound("The report file is gone; generate it again.", field="id")
+        ext, media = FORMATS[r.format]
+        name = f"bitcoin-report-{r.timeframe.lower()}-{r.created_at:%Y%m%d}.{ext}"
+        return path, media, name
+
+
+def _render(fmt: str, report: Any) -> bytes:
+    if fmt == "CSV":
+        return render_csv(report)
+    if fmt == "JSON":
+        return render_json(report)
+    if fmt == "HTML":
+        from app.reports.html import render_html
+
+        return render_html(report)
+    from app.reports.pdf import render_pdf
+
+    return render_pdf(report)
