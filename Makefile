@@ -25,6 +25,7 @@ install: $(STAMP)
 	-@$(MAKE) --no-print-directory assets
 
 install-test: $(TSTAMP)
+	-@$(MAKE) --no-print-directory assets
 
 ## GraphiQL's JS/CSS from npm (pinned, lockfile, integrity-checked); skipped where npm is absent.
 assets:
@@ -44,4 +45,4 @@ schema: install
 	$(BIN)/mbf schema export
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/graphiql/node_modules app/http/static/graphiql

@@ -1,7 +1,8 @@
 """GraphiQL served by this server from locally installed assets (no CDN: works air-gapped).
 
-The assets come from npm (``web/package.json`` + lockfile) into ``app/http/static/graphiql``
-(``make assets``; always in the Docker image). Without them the page says how to add them.
+The assets come from npm (``web/graphiql/package.json`` + lockfile, built by ``scripts/build-graphiql.sh``)
+into ``app/http/static/graphiql`` (``make assets``; always in the Docker image). Without them the page
+says how to add them. See ``docs/graphiql.md``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,77 @@
+# syntax=docker/dockerfile:1
+#
+# MyBitcoinFuture backend image.
+#   docker build -t mybitcoinfuture .
+#   docker run -d -p 8000:8000 -v mbf-data:/data --name mbf mybitcoinfuture
+#
+# Stages: `assets` installs GraphiQL from npm (pinned by web/graphiql/package-lock.json, integrity-checked by
+# `npm ci`) and lays it out in app/http/static/graphiql; `build` builds the wheel (with those assets and the
+# migrations inside) and installs it into a venv; `runtime` is a slim Python with only that venv, run as a
+# non-root user, data in the /data volume.
+
+ARG PYTHON_VERSION=3.11
+ARG NODE_VERSION=20
+
+# ---------------------------------------------------------------------------------------------------------
+FROM node:${NODE_VERSION}-bookworm-slim AS assets
+WORKDIR /src
+COPY web/graphiql/ web/graphiql/
+COPY scripts/build-graphiql.sh scripts/build-graphiql.sh
+RUN --mount=type=cache,target=/root/.npm \
+    bash scripts/build-graphiql.sh \
+ && test -s app/http/static/graphiql/index.html
+
+# ---------------------------------------------------------------------------------------------------------
+FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+RUN python -m venv /opt/mbf \
+ && /opt/mbf/bin/pip install --upgrade pip setuptools wheel
+COPY pyproject.toml README.md ./
+COPY app/ app/
+COPY schema/ schema/
+COPY resolvers/ resolvers/
+COPY subscriptions/ subscriptions/
+COPY migrations/ migrations/
+COPY --from=assets /src/app/http/static/graphiql/ app/http/static/graphiql/
+# Build the wheel (package data: migrations, GraphiQL assets, bundled price history), install it with its
+# dependencies (binary wheels preferred; there is no compiler here, so only pure-Python sdists such as embit's
+# build), then check that the installed package is whole: migrations and GraphiQL found where the app looks.
+RUN /opt/mbf/bin/pip wheel --no-deps --wheel-dir /wheels . \
+ && /opt/mbf/bin/pip install --prefer-binary /wheels/*.whl \
+ && cd / \
+ && /opt/mbf/bin/python -c "import pathlib, app.store.migrate as m, app.http.graphiql as g; \
+assert (m.MIGRATIONS_DIR / 'env.py').is_file() and any((m.MIGRATIONS_DIR / 'versions').glob('0001_*.py')), m.MIGRATIONS_DIR; \
+assert g.assets_present(), g.GRAPHIQL_DIR" \
+ && /opt/mbf/bin/mbf --help >/dev/null
+
+# ---------------------------------------------------------------------------------------------------------
+FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
+LABEL org.opencontainers.image.title="MyBitcoinFuture backend" \
+      org.opencontainers.image.description="Self-hosted watch-only bitcoin portfolio backend (GraphQL)" \
+      org.opencontainers.image.licenses="MIT"
+ENV PATH=/opt/mbf/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    MBF_DATA_DIR=/data \
+    MBF_HOST=0.0.0.0 \
+    MBF_PORT=8000
+RUN groupadd --system --gid 10001 mbf \
+ && useradd --system --uid 10001 --gid mbf --home-dir /data --no-create-home --shell /usr/sbin/nologin mbf \
+ && mkdir -p /data /app \
+ && chown mbf:mbf /data \
+ && chmod 0700 /data
+COPY --from=build /opt/mbf /opt/mbf
+# An empty working directory: settings read `.env` from here, and nothing is there unless you mount it.
+WORKDIR /app
+USER 10001:10001
+VOLUME /data
+EXPOSE 8000
+# Liveness only (process up and serving); /readyz reports the database and other dependencies.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('MBF_PORT', '8000'), timeout=4).read()"]
+# SIGTERM: in-flight requests finish (up to 30 s) and WebSockets close properly; use `docker stop -t 35`.
+STOPSIGNAL SIGTERM
+CMD ["mbf", "serve"]
