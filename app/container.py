@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from app.chain.factory import ChainBackends
 from app.config import Settings
 from app.events.factory import make_hub
 from app.security.crypto import Keyring
@@ -22,6 +23,7 @@ from app.services.lightning import LightningService
 from app.services.portfolios import PortfolioService
 from app.services.prices import PriceService
 from app.services.reports import ReportService
+from app.services.sync_jobs import SyncService
 from app.services.wallets import WalletService
 from app.store import migrate
 from app.store.db import Store
@@ -64,6 +66,13 @@ class Container:
         self.accounts = AccountService(self.store, self.keyring, settings)
         self.wallets = WalletService(self.store, self.keyring, settings, getattr(self, "hub", None))
         self.register("wallets", self.wallets)
+        self.chain = ChainBackends(settings)  # chain servers per network, created on first use
+        self.register("chain", self.chain)
+        self.sync = SyncService(
+            self.store, self.chain, self.wallets, self.supervisor, settings, self.hub, reveal=self.wallets.reveal
+        )
+        self.wallets.connect_sync(self.sync.request_sync)
+        self.register("sync", self.sync)
         self.lightning = LightningService(self.store, self.keyring, getattr(self, "hub", None), settings)
         self.register("lightning", self.lightning)
         self.prices = PriceService(self.store, getattr(self, "hub", None), settings)

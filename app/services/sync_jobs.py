@@ -55,15 +55,27 @@ log = structlog.get_logger(__name__)
 PROGRESS_EVERY_S = 0.5
 
 
-@dataclass(frozen=True, slots=True)
-class SyncTarget:
+class SyncTarget(Protocol):
     """What a sync needs to know about a wallet (provided by the wallets area)."""
 
-    user_id: str
-    wallet_id: str
-    network: str  # lower case: mainnet/testnet/signet/regtest
-    gap_limit: int
-    derive: Deriver  # (chain, start, count) -> scriptPubKeys
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def wallet_id(self) -> str: ...
+
+    @property
+    def network(self) -> str:
+        """Lower case: mainnet/testnet/signet/regtest."""
+        ...
+
+    @property
+    def gap_limit(self) -> int: ...
+
+    @property
+    def derive(self) -> Deriver:
+        """(chain, start, count) -> scriptPubKeys."""
+        ...
 
 
 class WalletSource(Protocol):
@@ -161,12 +173,6 @@ class SyncService:
                 return job
             job = SyncJob(user_id=user_id, wallet_id=wallet_id, kind=kind, status=JOB_QUEUED)
             s.add(job)
-            state = await s.get(WalletSyncState, wallet_id)
-            if state is None:
-                state = WalletSyncState(wallet_id=wallet_id, user_id=user_id)
-            state.status = "SYNCING"
-            state.phase = "queued"
-            s.add(state)
         self._spawn(job.id, user_id, wallet_id)
         return job
 
@@ -203,6 +209,11 @@ class SyncService:
             job.status, job.started_at, job.phase = JOB_RUNNING, now, "starting"
             s.add(job)
             full = job.kind == "full"
+            state = await s.get(WalletSyncState, wallet_id)
+            if state is None:
+                state = WalletSyncState(wallet_id=wallet_id, user_id=user_id)
+            state.status, state.phase, state.updated_at = "SYNCING", "starting", now
+            s.add(state)
         self._again.discard(wallet_id)
         try:
             target = await self.wallets.sync_target(user_id, wallet_id)
@@ -254,18 +265,12 @@ class SyncService:
         for (c, i), sv in result.scripts.items():
             if sv.used:
                 used[c] = max(used.get(c, -1), i)
-        async with self.store.write() as s:
-            await save_result(s, user_id, wallet_id, result, backend=backend.name, addresses_scanned=scanner.scanned)
-            if self.reveal is not None and not result.unchanged:
-                await self.reveal(s, user_id, wallet_id, used)
-            job = await s.get(SyncJob, job_id)
-            if job is not None:
-                job.status, job.phase = JOB_SUCCEEDED, "done"
-                job.addresses_scanned = scanner.scanned
-                job.txs_found = len(result.active_txs)
-                job.finished_at = datetime.now(UTC)
-                s.add(job)
-            s.on_commit(lambda: self._after_sync(user_id, wallet_id, job_id, result))
+        try:
+            await self._save(job_id, user_id, wallet_id, result, backend.name, scanner.scanned, used)
+        except Exception as exc:  # e.g. the wallet was deleted while it synced
+            log.warning("sync_save_failed", wallet=wallet_id, error=type(exc).__name__)
+            await self._fail(job_id, user_id, wallet_id, f"could not store the results: {type(exc).__name__}")
+            return
         if backend.supports_subscriptions:
             await self._watch_wallet(backend, user_id, wallet_id, result)
         if wallet_id in self._again:
@@ -273,6 +278,30 @@ class SyncService:
             asyncio.get_running_loop().call_soon(
                 lambda: asyncio.ensure_future(self._request_quietly(user_id, wallet_id))
             )
+
+    async def _save(
+        self,
+        job_id: str,
+        user_id: str,
+        wallet_id: str,
+        result: Any,
+        backend: str,
+        scanned: int,
+        used: dict[int, int],
+    ) -> None:
+        """The wallet's results, the job's outcome and the reveal, in ONE transaction."""
+        async with self.store.write() as s:
+            await save_result(s, user_id, wallet_id, result, backend=backend, addresses_scanned=scanned)
+            if self.reveal is not None and not result.unchanged:
+                await self.reveal(s, user_id, wallet_id, used)
+            job = await s.get(SyncJob, job_id)
+            if job is not None:
+                job.status, job.phase = JOB_SUCCEEDED, "done"
+                job.addresses_scanned = scanned
+                job.txs_found = len(result.active_txs)
+                job.finished_at = datetime.now(UTC)
+                s.add(job)
+            s.on_commit(lambda: self._after_sync(user_id, wallet_id, job_id, result))
 
     async def _after_sync(self, user_id: str, wallet_id: str, job_id: str, result: Any) -> None:
         if result.unchanged:
@@ -329,6 +358,12 @@ class SyncService:
 
     async def _fail(self, job_id: str, user_id: str, wallet_id: str, message: str) -> None:
         log.warning("sync_job_failed", job=job_id, wallet=wallet_id, error=message)
+        try:
+            await self._record_failure(job_id, user_id, wallet_id, message)
+        except Exception as exc:  # the wallet is gone: nothing to record
+            log.info("sync_failure_not_recorded", wallet=wallet_id, error=type(exc).__name__)
+
+    async def _record_failure(self, job_id: str, user_id: str, wallet_id: str, message: str) -> None:
         async with self.store.write() as s:
             job = await s.get(SyncJob, job_id)
             if job is not None:

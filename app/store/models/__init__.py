@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 
 from app.store.models import (
     accounts,  # noqa: F401
+    chain,  # noqa: F401
     events,  # noqa: F401
     lightning,  # noqa: F401
     portfolios,  # noqa: F401
