@@ -83,7 +83,7 @@ class Address:
     balance: Sats  # type: ignore[valid-type]
     tx_count: int
     label: str | None
-    script_pubkey: str = strawberry.field(description="Hex scriptPubKey.")
+    script_pubkey: str = strawberry.field(name="scriptPubKey", description="Hex scriptPubKey.")
     scripthash: str = strawberry.field(description="Electrum/Esplora script hash (reversed SHA-256, hex).")
 
     @classmethod
