@@ -187,7 +187,7 @@ class PriceService:
         )
         async with self.store.read() as s:
             row = (await (await s.connection()).execute(q)).first()
-        return None if row is None else DailyClose(cur, row[0], Decimal(row[1]), row[2])
+        return None if row is None else DailyClose(cur, row[0], _clean(row[1]), row[2])
 
     async def _stored(self, cur: str, start: date, end: date) -> list[DailyClose]:
         q = (
@@ -197,7 +197,7 @@ class PriceService:
         )
         async with self.store.read() as s:
             rows = (await (await s.connection()).execute(q)).all()
-        return [DailyClose(cur, d, Decimal(c), src) for d, c, src in rows]
+        return [DailyClose(cur, d, _clean(c), src) for d, c, src in rows]
 
     async def _backfill(self, cur: str, start: date, end: date, have: set[date]) -> None:
         key = (cur, start, end)
@@ -303,3 +303,10 @@ class PriceService:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("price_poll_failed")
             await asyncio.sleep(self.settings.price_poll_interval_s)
+
+
+def _clean(value: object) -> Decimal:
+    """A stored Numeric(28, 8) without its trailing zeros (never in exponent notation)."""
+    d = Decimal(str(value))
+    n = d.normalize()
+    return n.quantize(Decimal(1)) if n == n.to_integral_value() else n

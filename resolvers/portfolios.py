@@ -1,0 +1,108 @@
+"""Portfolio, price and report root fields (thin: one service call each)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from app.errors import BadInput
+from schema.context import Context
+from schema.types.portfolios import (
+    CreatePortfolioInput,
+    GenerateReportInput,
+    Portfolio,
+    Price,
+    Report,
+    SetTransactionCostInput,
+    UpdatePortfolioInput,
+)
+
+
+@strawberry.type
+class PortfolioQuery:
+    @strawberry.field(description="Your portfolios, the implicit 'All wallets' view (id \"all\") first.")
+    async def portfolios(self, info: Info[Context, None]) -> list[Portfolio]:
+        ctx = info.context
+        return [Portfolio.of(v) for v in await ctx.container.portfolios.list_portfolios(ctx.require_viewer().user_id)]
+
+    @strawberry.field(description='One portfolio; `"all"` is the view of all your wallets.')
+    async def portfolio(self, info: Info[Context, None], id: strawberry.ID) -> Portfolio:
+        ctx = info.context
+        return Portfolio.of(await ctx.container.portfolios.get(ctx.require_viewer().user_id, str(id)))
+
+    @strawberry.field(description="The BTC price in `currency` now, or the close of the UTC day of `at`.")
+    async def price(self, info: Info[Context, None], currency: str = "USD", at: datetime | None = None) -> Price:
+        ctx = info.context
+        ctx.require_viewer()
+        return Price.of(await ctx.container.prices.price_at(currency, at))
+
+    @strawberry.field(description="Daily closes from `from` to `to` (inclusive, UTC days); missing days are absent.")
+    async def price_history(
+        self,
+        info: Info[Context, None],
+        currency: str,
+        from_: Annotated[date, strawberry.argument(name="from")],
+        to: date | None = None,
+    ) -> list[Price]:
+        ctx = info.context
+        ctx.require_viewer()
+        end = to or datetime.now(UTC).date()
+        if from_ > end:
+            raise BadInput("'from' must not be after 'to'.", field="from")
+        rows = await ctx.container.prices.history(currency, from_, end)
+        return [Price.of_close(r) for r in rows]
+
+    @strawberry.field(description="Your generated reports, newest first.")
+    async def reports(self, info: Info[Context, None]) -> list[Report]:
+        ctx = info.context
+        return [Report.of(r) for r in await ctx.container.reports.list_reports(ctx.require_viewer().user_id)]
+
+    @strawberry.field
+    async def report(self, info: Info[Context, None], id: strawberry.ID) -> Report:
+        ctx = info.context
+        return Report.of(await ctx.container.reports.get(ctx.require_viewer().user_id, str(id)))
+
+
+@strawberry.type
+class PortfolioMutation:
+    @strawberry.mutation(description="Group some of your wallets (a wallet may be in several portfolios).")
+    async def create_portfolio(self, info: Info[Context, None], input: CreatePortfolioInput) -> Portfolio:
+        ctx = info.context
+        view = await ctx.container.portfolios.create(
+            ctx.require_viewer().user_id, input.name, [str(w) for w in input.wallet_ids], input.base_currency
+        )
+        return Portfolio.of(view)
+
+    @strawberry.mutation(description="Rename, change the wallets (replaces the set) or the base currency.")
+    async def update_portfolio(self, info: Info[Context, None], input: UpdatePortfolioInput) -> Portfolio:
+        ctx = info.context
+        view = await ctx.container.portfolios.update(
+            ctx.require_viewer().user_id,
+            str(input.id),
+            name=input.name,
+            wallet_ids=None if input.wallet_ids is None else [str(w) for w in input.wallet_ids],
+            base_currency=input.base_currency,
+        )
+        return Portfolio.of(view)
+
+    @strawberry.mutation
+    async def delete_portfolio(self, info: Info[Context, None], id: strawberry.ID) -> bool:
+        ctx = info.context
+        return await ctx.container.portfolios.delete(ctx.require_viewer().user_id, str(id))
+
+    @strawberry.mutation(description="Start a report job; follow `reports`/`report(id)` or `reportProgress` events.")
+    async def generate_report(self, info: Info[Context, None], input: GenerateReportInput) -> Report:
+        ctx = info.context
+        view = await ctx.container.reports.generate(
+            ctx.require_viewer().user_id, str(input.portfolio_id), input.timeframe.value, input.format.value
+        )
+        return Report.of(view)
+
+    @strawberry.mutation(description="Your own acquisition cost for an incoming transaction (cost basis).")
+    async def set_transaction_cost(self, info: Info[Context, None], input: SetTransactionCostInput) -> bool:
+        ctx = info.context
+        await ctx.container.portfolios.set_cost(ctx.require_viewer().user_id, input.txid, input.cost, input.currency)
+        return True
