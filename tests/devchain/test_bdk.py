@@ -73,3 +73,91 @@ async def test_bdk_electrum_full_scan_matches_expected(devchain_small: ThreadedD
         got = await asyncio.to_thread(_sync_electrum, url, w)
         exp = _expected(w)
         assert {k: got[k] for k in exp} == exp, w["name"]
+
+
+def _sync(chain: ThreadedDevChain, wallet: Any, kind: str) -> dict[str, int]:
+    req = wallet.start_full_scan().build()
+    if kind == "esplora":
+        update = bdk.EsploraClient(chain.esplora_url).full_scan(req, 20, 4)
+    else:
+        update = bdk.ElectrumClient(f"tcp://{chain.electrum_host}:{chain.electrum_port}").full_scan(req, 20, 10, True)
+    wallet.apply_update(update)
+    return _figures(wallet)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["esplora", "electrum"])
+async def test_bdk_follows_reorg(tmp_path: Any, kind: str) -> None:
+    from app.dev.devchain.runner import start_in_thread
+
+    with start_in_thread(scenario="reorg", seed=1, data_dir=tmp_path) as chain:
+        wallets = {w["name"]: (w, _wallet(w)) for w in chain.info["wallets"]}
+        for w, wallet in wallets.values():
+            got = await asyncio.to_thread(_sync, chain, wallet, kind)
+            assert {k: got[k] for k in _expected(w)} == _expected(w)
+        result = await chain.reorg(3)
+        assert result["dropped"]
+        info = chain.info
+        status = {t: chain.state.chain.status(t) for t in chain.state.chain.txs}
+        for w in info["wallets"]:
+            _old, wallet = wallets[w["name"]]
+            await asyncio.to_thread(_sync, chain, wallet, kind)
+            # the incremental wallet follows the new chain: tip and confirmation heights
+            tip = wallet.latest_checkpoint()
+            assert tip.height == info["tip"]["height"] and str(tip.hash) == info["tip"]["hash"]
+            for ctx in wallet.transactions():
+                txid = str(ctx.transaction.compute_txid())
+                pos = ctx.chain_position
+                if txid in result["dropped"]:
+                    # the double spend never touches the wallet, so BDK cannot see the conflict:
+                    # it keeps the dropped tx as unconfirmed, as it would against a real Esplora
+                    assert pos.is_unconfirmed()
+                elif status[txid].confirmed:
+                    assert pos.is_confirmed()
+                    assert pos.confirmation_block_time.block_id.height == status[txid].height
+                else:
+                    assert pos.is_unconfirmed()
+            # a fresh wallet sees exactly the expected figures
+            got = await asyncio.to_thread(_sync, chain, _wallet(w), kind)
+            assert {k: got[k] for k in _expected(w)} == _expected(w), w["name"]
+
+
+@pytest.mark.slow
+async def test_bdk_over_electrum_tls(devchain_small: ThreadedDevChain) -> None:
+    w = devchain_small.info["wallets"][4]  # the 2-of-3 multisig
+
+    def run() -> dict[str, int]:
+        wallet = _wallet(w)
+        client = bdk.ElectrumClient(
+            f"ssl://{devchain_small.electrum_host}:{devchain_small.electrum_tls_port}", validate_domain=False
+        )
+        wallet.apply_update(client.full_scan(wallet.start_full_scan().build(), 20, 10, True))
+        return _figures(wallet)
+
+    got = await asyncio.to_thread(run)
+    exp = _expected(w)
+    assert {k: got[k] for k in exp} == exp
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["esplora", "electrum"])
+async def test_bdk_sees_replacement(tmp_path: Any, kind: str) -> None:
+    from app.dev.devchain.runner import start_in_thread
+
+    with start_in_thread(scenario="rbf", seed=1, data_dir=tmp_path) as chain:
+        alice_info = chain.info["wallets"][0]
+        alice = _wallet(alice_info)
+        await asyncio.to_thread(_sync, chain, alice, kind)
+        old = chain.info["scenarioMeta"]["replaceable"]
+        new = await chain.replace()
+        # BDK orders conflicting unconfirmed txs by "last seen" with 1-second resolution
+        await asyncio.sleep(1.1)
+        await asyncio.to_thread(_sync, chain, alice, kind)
+        txids = {str(c.transaction.compute_txid()) for c in alice.transactions()}
+        assert new in txids and old not in txids
+        exp = _expected(next(w for w in chain.info["wallets"] if w["name"] == "alice"))
+        got = _figures(alice)
+        assert {k: got[k] for k in exp} == exp
+        await chain.mine()
+        await asyncio.to_thread(_sync, chain, alice, kind)
+        assert alice.balance().untrusted_pending.to_sat() + alice.balance().trusted_pending.to_sat() == 0
