@@ -1,7 +1,7 @@
 """portfolios, prices, cost overrides, reports
 
 Revision ID: 0006_portfolios
-Revises: 0002_wallets (temporarily; becomes 0003_chain_sync when it lands)
+Revises: 0003_chain_sync
 Create Date: 2026-11-25 18:09:13.524812
 """
 
