@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_portfolios"
-down_revision: str | Sequence[str] | None = "0002_wallets"
+down_revision: str | Sequence[str] | None = "0003_chain_sync"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
