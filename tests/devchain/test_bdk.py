@@ -4,6 +4,7 @@ and see the balances and transaction counts the dev chain printed."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import Any
 
 import pytest
@@ -161,3 +162,69 @@ async def test_bdk_sees_replacement(tmp_path: Any, kind: str) -> None:
         await chain.mine()
         await asyncio.to_thread(_sync, chain, alice, kind)
         assert alice.balance().untrusted_pending.to_sat() + alice.balance().trusted_pending.to_sat() == 0
+
+
+@pytest.mark.slow
+async def test_bdk_signed_transactions_are_accepted(devchain: Any, electrum_client: Any) -> None:
+    """Another implementation's signatures (all five script types) pass the dev chain's validation,
+    through POST /tx and blockchain.transaction.broadcast."""
+    dest = bdk.Address("bcrt1qq6hag67dl53wl99vzg42z8eyzfz2xlkvwk6f7m", bdk.Network.REGTEST)
+
+    def sign_and_broadcast(w: Any, via: str) -> str:
+        net = bdk.NetworkKind.TEST
+        wallet = bdk.Wallet(
+            bdk.Descriptor(w.private_descriptor(0), net),
+            bdk.Descriptor(w.private_descriptor(1), net),
+            bdk.Network.REGTEST,
+            bdk.Persister.new_in_memory(),
+        )
+        esplora = bdk.EsploraClient(devchain.esplora_url)
+        wallet.apply_update(esplora.full_scan(wallet.start_full_scan().build(), 20, 4))
+        psbt = (
+            bdk.TxBuilder()
+            .add_recipient(dest.script_pubkey(), bdk.Amount.from_sat(100_000))
+            .fee_rate(bdk.FeeRate.from_sat_per_vb(3))
+            .finish(wallet)
+        )
+        assert wallet.sign(psbt)
+        tx = psbt.extract_tx()
+        if via == "esplora":
+            esplora.broadcast(tx)
+        else:
+            bdk.ElectrumClient(f"tcp://{devchain.electrum_host}:{devchain.electrum_port}").transaction_broadcast(tx)
+        return str(tx.compute_txid())
+
+    for n, w in enumerate(devchain.state.wallets):
+        txid = await asyncio.to_thread(sign_and_broadcast, w, "esplora" if n % 2 == 0 else "electrum")
+        assert txid in devchain.state.chain.mempool
+    client = await electrum_client(devchain)
+    dest_sh = hashlib.sha256(bytes(dest.script_pubkey().to_bytes())).digest()[::-1].hex()
+    hist = await client.request("blockchain.scripthash.get_history", dest_sh)
+    assert len(hist) == len(devchain.state.wallets)
+    await devchain.mine()
+    hist = await client.request("blockchain.scripthash.get_history", dest_sh)
+    assert {h["height"] for h in hist} == {devchain.state.chain.height}
+
+
+@pytest.mark.slow
+async def test_bdk_electrum_client_calls(devchain_small: ThreadedDevChain) -> None:
+    def run() -> dict[str, Any]:
+        c = bdk.ElectrumClient(f"tcp://{devchain_small.electrum_host}:{devchain_small.electrum_port}")
+        c.ping()
+        sub = c.block_headers_subscribe()
+        return {
+            "features": c.server_features(),
+            "fee": c.estimate_fee(2),
+            "relay": c.relay_fee(),
+            "height": sub.height,
+            "header_prev": str(c.block_header(sub.height).prev_blockhash),
+            "header_merkle": str(c.block_header(sub.height).merkle_root),
+        }
+
+    got = await asyncio.to_thread(run)
+    info = devchain_small.info
+    assert got["height"] == info["tip"]["height"]
+    tip = devchain_small.state.chain.tip
+    assert (got["header_prev"], got["header_merkle"]) == (tip.header.prev_hash, tip.header.merkle_root)
+    assert got["fee"] > 0 and got["relay"] > 0
+    assert str(got["features"].genesis_hash) == info["genesisHash"]

@@ -186,6 +186,21 @@ class Wallet:
             desc = f"wsh(sortedmulti(2,{','.join(keys)}))"
         return str(add_checksum(desc))
 
+    def private_descriptor(self, chain: int) -> str:
+        """The descriptor with tprvs (all cosigners), for tests that sign with another wallet library."""
+        keys = [f"{a.origin}{a.xprv.to_base58(version=REGTEST['xprv'])}/{chain}/*" for a in self.accounts]
+        if self.kind == "p2wpkh":
+            desc = f"wpkh({keys[0]})"
+        elif self.kind == "p2sh-p2wpkh":
+            desc = f"sh(wpkh({keys[0]}))"
+        elif self.kind == "p2pkh":
+            desc = f"pkh({keys[0]})"
+        elif self.kind == "p2tr":
+            desc = f"tr({keys[0]})"
+        else:
+            desc = f"wsh(sortedmulti(2,{','.join(keys)}))"
+        return str(add_checksum(desc))
+
     def public_info(self) -> dict[str, object]:
         first = self.accounts[0]
         return {
