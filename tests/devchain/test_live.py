@@ -171,3 +171,28 @@ async def test_latency_is_applied(tmp_path: Path, electrum_client: Any) -> None:
         rpc_elapsed = time.perf_counter() - t0
     # a lower bound only: the delay is added to every answer
     assert http_elapsed >= 0.15 and rpc_elapsed >= 0.15
+
+
+async def test_block_timer_mines_and_notifies(devchain: DevChain, electrum_client: Any) -> None:
+    client = await electrum_client(devchain)
+    tip = await client.request("blockchain.headers.subscribe")
+    devchain.set_block_interval(0.05)
+    try:
+        first = await client.notification()
+        second = await client.notification()
+    finally:
+        devchain.set_block_interval(None)
+    assert first["params"][0]["height"] == tip["height"] + 1
+    assert second["params"][0]["height"] == tip["height"] + 2
+    assert devchain.state.chain.mempool == {}
+
+
+async def test_reorg_without_drop_keeps_every_transaction(devchain: DevChain) -> None:
+    ch = devchain.state.chain
+    before = set(ch.txs)
+    result = await devchain.reorg(2, drop=False)
+    assert result["dropped"] == [] and result["conflict"] is None
+    old_coinbases = {t for t in before if ch.get_tx(t) is None}
+    assert all(t not in ch.txs or ch.txs[t].is_coinbase is False for t in old_coinbases)
+    # only the two orphaned coinbases are gone
+    assert len(old_coinbases) == 2

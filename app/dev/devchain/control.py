@@ -69,7 +69,10 @@ def build_control_app(dc: DevChain) -> Starlette:
         return {"txid": txid}
 
     async def reorg(p: dict[str, Any]) -> Any:
-        return await dc.reorg(_int(p, "depth", 3))
+        drop = p.get("drop", True)
+        if isinstance(drop, str):
+            drop = drop.lower() not in ("0", "false", "no")
+        return await dc.reorg(_int(p, "depth", 3), drop=bool(drop))
 
     async def replace(p: dict[str, Any]) -> Any:
         old = p.get("txid")

@@ -245,9 +245,9 @@ class DevChain:
         await self._flush()
         return tx.txid
 
-    async def reorg(self, depth: int = 3) -> dict[str, Any]:
+    async def reorg(self, depth: int = 3, drop: bool = True) -> dict[str, Any]:
         async with self._lock:
-            result = self.state.reorg(depth)
+            result = self.state.reorg(depth, drop=drop)
         self.last_reorg = result
         await self._flush()
         return result
@@ -334,8 +334,8 @@ class ThreadedDevChain:
     async def send(self, address: str, sats: int) -> str:
         return await self._acall(self._chain.send(address, sats))  # type: ignore[no-any-return]
 
-    async def reorg(self, depth: int = 3) -> dict[str, Any]:
-        return await self._acall(self._chain.reorg(depth))  # type: ignore[no-any-return]
+    async def reorg(self, depth: int = 3, drop: bool = True) -> dict[str, Any]:
+        return await self._acall(self._chain.reorg(depth, drop))  # type: ignore[no-any-return]
 
     async def replace(self, txid: str | None = None) -> str:
         return await self._acall(self._chain.replace(txid))  # type: ignore[no-any-return]
@@ -347,13 +347,10 @@ def start_in_thread(**kwargs: Any) -> Generator[ThreadedDevChain, None, None]:
     import threading
 
     loop = asyncio.new_event_loop()
-    ready: asyncio.Future[DevChain] | None = None
-    stop = threading.Event()
     started = threading.Event()
     box: dict[str, Any] = {}
 
     async def main() -> None:
-        nonlocal ready
         stop_async = asyncio.Event()
         box["stop"] = stop_async
         try:
@@ -370,7 +367,6 @@ def start_in_thread(**kwargs: Any) -> Generator[ThreadedDevChain, None, None]:
         loop.run_until_complete(main())
         loop.close()
 
-    del ready, stop
     thread = threading.Thread(target=run, name="devchain", daemon=True)
     thread.start()
     started.wait(300)
