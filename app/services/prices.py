@@ -163,7 +163,8 @@ class PriceService:
         if end >= today:
             try:
                 spot = await self.spot(currency)
-                pairs.append((today, spot.value))
+                if spot.age_seconds() < 2 * 86400:  # a stale fallback is not today's price
+                    pairs.append((today, spot.value))
             except UpstreamUnavailable:
                 pass
         if not pairs:
