@@ -63,7 +63,7 @@ class Container:
         self.register("events", self.hub)
 
         # Services, in dependency order. Each area adds its construction here.
-        self.accounts = AccountService(self.store, self.keyring, settings)
+        self.accounts = AccountService(self.store, self.keyring, settings, hub=self.hub)
         self.wallets = WalletService(self.store, self.keyring, settings, getattr(self, "hub", None))
         self.register("wallets", self.wallets)
         self.chain = ChainBackends(settings)  # chain servers per network, created on first use

@@ -58,6 +58,9 @@ def serve(
         log_level=settings.log_level,
         timeout_graceful_shutdown=30,
         ws_max_size=settings.ws_max_message_bytes * 4,  # the handler closes 4400 above 1x
+        # Small JSON frames: compression would cost ~20 KB of zlib state per socket and a
+        # compression per socket per frame (defeating the shared serialisation).
+        ws_per_message_deflate=False,
         proxy_headers=True,
         server_header=False,
     )

@@ -17,6 +17,8 @@ from sqlmodel import col, func, select
 
 from app.config import Settings
 from app.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated
+from app.events.envelope import Event
+from app.events.hub import EventHub
 from app.security.crypto import Keyring
 from app.security.passwords import hash_password, needs_rehash, verify_password
 from app.security.ratelimit import SlidingWindowLimiter
@@ -60,10 +62,13 @@ class TotpSetup:
 
 
 class AccountService:
-    def __init__(self, store: Store, keyring: Keyring, settings: Settings) -> None:
+    def __init__(
+        self, store: Store, keyring: Keyring, settings: Settings, hub: EventHub | None = None
+    ) -> None:
         self.store = store
         self.keyring = keyring
         self.settings = settings
+        self.hub = hub  # logout publishes ``sessionRevoked`` (live sockets close with 4403)
         self._login_limiter = SlidingWindowLimiter(settings.login_attempts_per_minute, 60.0)
 
     # -- validation -------------------------------------------------------------------
@@ -173,6 +178,12 @@ class AccountService:
                 .where(col(AuthSession.id) == viewer.session_id, col(AuthSession.revoked_at).is_(None))
                 .values(revoked_at=utcnow())
             )
+            if self.hub is not None:
+                revoked = Event(
+                    type="sessionRevoked", user_id=viewer.user_id, subject=viewer.session_id, payload={}
+                )
+                hub = self.hub
+                s.on_commit(lambda: hub.publish(revoked))
         return bool(result.rowcount)
 
     async def get_user(self, user_id: str) -> User:

@@ -308,14 +308,24 @@ async def test_token_expiry_closes_4403_at_expiry(server: LiveServer, gql: Graph
     assert code == 4403 and "expired" in reason.lower()
 
 
-async def test_logout_closes_4403(
+async def test_logout_closes_4403_at_once(server: LiveServer, gql: GraphQLClient, user_token: str) -> None:
+    ws = await connect(server, user_token)
+    await ws.subscribe("1", EVENTS)
+    await settle()
+    assert (await gql("mutation { logout }"))["data"]["logout"] is True
+    code, reason = await ws.closed(wait_s=10)
+    assert code == 4403 and "revoked" in reason.lower()
+
+
+async def test_revocation_without_event_is_found_by_the_recheck(
     server: LiveServer, gql: GraphQLClient, user_token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(LiveConnections, "recheck_s", 0.3)
     ws = await connect(server, user_token)
     await ws.subscribe("1", EVENTS)
     await settle()
-    assert (await gql("mutation { logout }"))["data"]["logout"] is True
+    async with server.container.store.write() as s:  # e.g. revoked by another tool
+        await (await s.connection()).execute(sa.update(AuthSession).values(revoked_at=utcnow()))
     code, _ = await ws.closed(wait_s=10)
     assert code == 4403
 
