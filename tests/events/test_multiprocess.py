@@ -1,0 +1,135 @@
+"""Two ``mbf serve`` processes on different ports, one database, one Redis: a mutation on one
+reaches a subscriber on the other; both report the Redis hub in /readyz."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.subscriptions.wsclient import EVENTS, WS
+from tests.support.services import REDIS_URL, require
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+MBF = str(Path(sys.executable).with_name("mbf"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], wait_s: float = 60) -> dict[str, object]:
+    deadline = time.time() + wait_s
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mbf serve exited with {proc.returncode}")
+        try:
+            r = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+            if r.status_code == 200:
+                body: dict[str, object] = r.json()
+                return body
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("mbf serve did not become ready")
+
+
+@pytest.fixture
+def two_servers(tmp_path: Path) -> Iterator[tuple[int, int, list[dict[str, object]]]]:
+    require("redis")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MBF_")}
+    env.update(
+        MBF_DATA_DIR=str(tmp_path),
+        MBF_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'shared.sqlite3'}",
+        MBF_REDIS_URL=REDIS_URL,
+        MBF_SECRET_KEY="2" * 64,
+        MBF_PRICE_POLL_ENABLED="false",
+        MBF_LOG_LEVEL="warning",
+    )
+    procs: list[subprocess.Popen[bytes]] = []
+    ports: list[int] = []
+    ready: list[dict[str, object]] = []
+    try:
+        for _ in range(2):  # one after the other: the first applies the migrations
+            port = free_port()
+            proc = subprocess.Popen([MBF, "serve", "--port", str(port)], env=env, cwd=tmp_path)
+            procs.append(proc)
+            ready.append(wait_ready(port, proc))
+            ports.append(port)
+        yield ports[0], ports[1], ready
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def gql(port: int, query: str, token: str | None = None, **variables: object) -> dict[str, object]:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(timeout=20) as c:
+        r = await c.post(f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables},
+                         headers=headers)
+    body: dict[str, object] = r.json()
+    assert not body.get("errors"), body
+    return body
+
+
+async def test_a_mutation_on_one_process_reaches_a_subscriber_on_the_other(
+    two_servers: tuple[int, int, list[dict[str, object]]],
+) -> None:
+    port_a, port_b, ready = two_servers
+    for body in ready:
+        events = body["components"]["events"]  # type: ignore[index]
+        assert events["backend"] == "redis" and events["status"] == "ok"
+
+    creds = {"email": "multi@example.com", "password": "correct horse battery staple"}
+    reg = await gql(port_a, "mutation($i: RegisterInput!) { register(input: $i) { token } }", i=creds)
+    token1 = reg["data"]["register"]["token"]  # type: ignore[index]
+    login = await gql(port_a, "mutation($i: LoginInput!) { login(input: $i) { token } }", i=creds)
+    token2 = login["data"]["login"]["token"]  # type: ignore[index]
+
+    watcher = await WS.open(f"ws://127.0.0.1:{port_b}/graphql")  # session 2, on process B
+    assert (await watcher.init(token2))["type"] == "connection_ack"
+    await watcher.subscribe("ev", EVENTS)
+    doomed = await WS.open(f"ws://127.0.0.1:{port_b}/graphql")  # session 1, on process B
+    assert (await doomed.init(token1))["type"] == "connection_ack"
+    await doomed.subscribe("ev", EVENTS)
+    await asyncio.sleep(0.3)  # let B start the subscriptions
+
+    # The mutation runs on process A ...
+    assert (await gql(port_a, "mutation { logout }", token1))["data"] == {"logout": True}
+    # ... its event reaches the subscriber on process B,
+    msg = await watcher.recv(wait_s=15)
+    assert msg["type"] == "next"
+    event = msg["payload"]["data"]["events"]
+    assert event["type"] == "sessionRevoked"
+    # ... and B closes the revoked session's socket with 4403 at once.
+    assert (await doomed.closed(wait_s=15))[0] == 4403
+
+    # A subscriber that reconnects to the *other* process resumes from the id it saw.
+    await watcher.close()
+    again = await WS.open(f"ws://127.0.0.1:{port_a}/graphql")
+    assert (await again.init(token2))["type"] == "connection_ack"
+    await again.subscribe("ev", EVENTS, {"after": event["id"]})
+    await asyncio.sleep(0.3)
+    reg2 = await gql(port_b, "mutation($i: LoginInput!) { login(input: $i) { token } }", i=creds)
+    token3 = reg2["data"]["login"]["token"]  # type: ignore[index]
+    await gql(port_b, "mutation { logout }", token3)
+    nxt = await again.recv(wait_s=15)
+    assert nxt["payload"]["data"]["events"]["type"] == "sessionRevoked"
+    assert nxt["payload"]["data"]["events"]["id"] != event["id"]
+    await again.close()
