@@ -1,0 +1,320 @@
+"""Wallet sync against the dev chain over Esplora and Electrum (TCP and TLS), on SQLite and
+PostgreSQL: balances, transaction lists, UTXOs and directions equal the scenario's expected
+figures, including after new payments, blocks, a reorg and an RBF replacement."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.bitcoin.networks import Network
+from app.container import Container
+from app.dev.devchain.runner import DevChain
+from app.services.wallets import ImportWalletInput
+from app.store.models.chain import TX_CONFIRMED, TX_MEMPOOL, TX_REPLACED
+from tests.conftest import make_settings
+
+BACKENDS = ["esplora", "electrum"]
+
+
+def chain_settings(chain: DevChain, backend: str, tls: bool = False) -> dict[str, Any]:
+    if backend == "esplora":
+        return {"regtest_esplora_url": chain.esplora_url}
+    if tls:
+        return {
+            "chain_backend": "electrum",
+            "regtest_electrum_url": f"ssl://{chain.electrum_host}:{chain.electrum_tls_port}",
+            "electrum_tls_cert": chain.tls_cert_pem.decode(),
+        }
+    return {"chain_backend": "electrum", "regtest_electrum_url": f"tcp://{chain.electrum_host}:{chain.electrum_port}"}
+
+
+async def start_container(tmp_path: Path, database_url: str, **overrides: Any) -> Container:
+    settings = make_settings(tmp_path, database_url, sync_interval_s=3600, chain_retries=1, **overrides)
+    c = Container(settings)
+    await c.start()
+    return c
+
+
+async def new_user(c: Container, email: str = "alice@example.com") -> str:
+    user = await c.accounts.create_user(email, "correct horse battery staple")
+    return str(user.id)
+
+
+async def import_all(c: Container, user_id: str, chain: DevChain) -> dict[str, str]:
+    """Import every scenario wallet; returns name -> wallet id."""
+    ids = {}
+    for w in chain.info["wallets"]:
+        view = await c.wallets.import_wallet(
+            user_id, ImportWalletInput(name=w["name"], source=w["descriptor"], network=Network.REGTEST)
+        )
+        ids[w["name"]] = view.id
+    return ids
+
+
+async def wait_synced(c: Container, user_id: str, wallet_id: str, timeout: float = 60) -> Any:
+    """Wait until the wallet's current sync job (the import's, or a notification's) is done."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = await c.sync.state(user_id, wallet_id)
+        busy = c.supervisor.running(f"sync:{wallet_id}")
+        if st.status in ("SYNCED", "ERROR") and not busy:
+            return st
+        assert time.monotonic() < deadline, f"wallet {wallet_id} did not finish syncing: {st.status}"
+        await asyncio.sleep(0.05)
+
+
+async def figures(c: Container, user_id: str, wallet_id: str) -> dict[str, int]:
+    st = await c.sync.state(user_id, wallet_id)
+    txs, _ = await c.sync.transactions(user_id, wallet_id, first=100_000)
+    active = [t for t in txs if t.status in (TX_CONFIRMED, TX_MEMPOOL)]
+    utxos = await c.sync.utxos(user_id, wallet_id)
+    return {
+        "confirmed": st.confirmed,
+        "unconfirmed": st.unconfirmed,
+        "txCount": len(active),
+        "confirmedTxCount": sum(1 for t in active if t.status == TX_CONFIRMED),
+        "utxoCount": len(utxos),
+    }
+
+
+async def check_consistency(c: Container, user_id: str, wallet_id: str) -> None:
+    """What a user would cross-check: the history sums to the balance, UTXOs sum to it too."""
+    st = await c.sync.state(user_id, wallet_id)
+    txs, total = await c.sync.transactions(user_id, wallet_id, first=100_000)
+    assert total == len(txs)
+    active = [t for t in txs if t.status in (TX_CONFIRMED, TX_MEMPOOL)]
+    assert sum(t.net_amount for t in active) == st.confirmed + st.unconfirmed
+    assert sum(u.value for u in await c.sync.utxos(user_id, wallet_id)) == st.confirmed + st.unconfirmed
+    for t in active:
+        assert t.direction in ("INCOMING", "OUTGOING", "SELF")
+        assert (t.direction == "INCOMING") == (t.net_amount > 0 or t.sent == 0)
+        if t.direction == "SELF":
+            assert t.fee is not None and t.net_amount == -t.fee
+        if t.status == TX_CONFIRMED:
+            assert t.height and t.block_hash and t.block_time
+        assert t.vsize > 0
+
+
+@pytest.fixture
+async def small(tmp_path: Path) -> AsyncIterator[DevChain]:
+    async with DevChain.start(scenario="small", seed=1, data_dir=tmp_path) as chain:
+        yield chain
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_first_sync_matches_the_scenario(
+    small: DevChain, backend: str, any_engine: str, database_url: str, tmp_path: Path
+) -> None:
+    c = await start_container(tmp_path, database_url, **chain_settings(small, backend))
+    try:
+        user = await new_user(c)
+        ids = await import_all(c, user, small)  # each import starts its first sync
+        by_name = {w["name"]: w for w in small.info["wallets"]}
+        for name, wallet_id in ids.items():
+            st = await wait_synced(c, user, wallet_id)
+            assert st.status == "SYNCED", st.last_error
+            assert st.last_synced_at is not None and st.tip_height == small.info["tip"]["height"]
+            assert await figures(c, user, wallet_id) == by_name[name]["expected"], name
+            await check_consistency(c, user, wallet_id)
+
+        # Transactions between two wallets of the same user: the sender sees OUTGOING, the
+        # receiver INCOMING, and the two views differ exactly by the fee the sender paid.
+        views: dict[str, dict[str, Any]] = {}
+        for name, wallet_id in ids.items():
+            txs, _ = await c.sync.transactions(user, wallet_id, first=100_000)
+            for t in txs:
+                views.setdefault(t.txid, {})[name] = t
+        shared = {txid: v for txid, v in views.items() if len(v) == 2}
+        assert shared, "the scenario has wallet-to-wallet payments"
+        checked = 0
+        for v in shared.values():
+            a, b = v.values()
+            if a.status not in (TX_CONFIRMED, TX_MEMPOOL) or bool(a.sent) == bool(b.sent):
+                continue  # both paid in (a joint spend), or both only received (e.g. one funding tx)
+            checked += 1
+            sender, receiver = (a, b) if a.sent else (b, a)
+            assert sender.direction == "OUTGOING" and receiver.direction == "INCOMING"
+            assert sender.net_amount + receiver.net_amount == -(sender.fee or 0)
+        assert checked > 0
+
+        # Addresses: the wallets area's per-address cache follows the sync.
+        alice = ids[small.info["wallets"][0]["name"]]
+        page = await c.wallets.addresses(user, alice, first=500)
+        used = [a for a in page.items if a.used]  # type: ignore[attr-defined]
+        assert used and all(a.tx_count > 0 for a in used)
+        assert sum(a.balance for a in page.items) == (await c.sync.balance(user, alice)).total  # type: ignore[attr-defined]
+
+        # Incremental sync with nothing new: nothing changes, nothing is rewritten.
+        before = {w: await figures(c, user, w) for w in ids.values()}
+        for wallet_id in ids.values():
+            job = await c.sync.sync_now(user, wallet_id)
+            assert job.status == "SUCCEEDED"
+            assert c.sync.last_result[wallet_id].unchanged
+        assert {w: await figures(c, user, w) for w in ids.values()} == before
+    finally:
+        await c.stop()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_payment_block_and_other_users(small: DevChain, backend: str, database_url: str, tmp_path: Path) -> None:
+    c = await start_container(tmp_path, database_url, **chain_settings(small, backend))
+    try:
+        alice, bob = await new_user(c), await new_user(c, "bob@example.com")
+        w = small.info["wallets"][0]
+        a_id = (await import_all(c, alice, small))[w["name"]]
+        await wait_synced(c, alice, a_id)
+        before = await c.sync.balance(alice, a_id)
+
+        # Bob cannot see or sync Alice's wallet.
+        from app.errors import NotFound
+
+        with pytest.raises(NotFound):
+            await c.sync.request_sync(bob, a_id)
+        assert (await c.sync.transactions(bob, a_id))[1] == 0
+
+        addr = await c.wallets.next_receive_address(alice, a_id)
+        txid = await small.send(addr.address, 123_456)
+        job = await c.sync.sync_now(alice, a_id)
+        assert job.status == "SUCCEEDED"
+        txs, _ = await c.sync.transactions(alice, a_id, first=5)
+        assert txs[0].txid == txid and txs[0].status == TX_MEMPOOL and txs[0].height is None
+        assert txs[0].net_amount == 123_456 and txs[0].direction == "INCOMING"
+        after = await c.sync.balance(alice, a_id)
+        assert after.unconfirmed == before.unconfirmed + 123_456 and after.confirmed == before.confirmed
+        # The dev chain's own figures only know the addresses it handed out itself: add ours.
+        exp = dict(small.expected(w["name"]))
+        exp.update(unconfirmed=exp["unconfirmed"] + 123_456, txCount=exp["txCount"] + 1, utxoCount=exp["utxoCount"] + 1)
+        assert await figures(c, alice, a_id) == exp
+
+        await small.mine()
+        await c.sync.sync_now(alice, a_id)
+        tx = next(t for t in (await c.sync.transactions(alice, a_id, first=1000))[0] if t.txid == txid)
+        assert tx.status == TX_CONFIRMED and tx.height == small.chain.height and tx.block_time is not None
+        exp = dict(small.expected(w["name"]))
+        exp.update(
+            confirmed=exp["confirmed"] + 123_456,
+            txCount=exp["txCount"] + 1,
+            confirmedTxCount=exp["confirmedTxCount"] + 1,
+            utxoCount=exp["utxoCount"] + 1,
+        )
+        assert await figures(c, alice, a_id) == exp
+        addresses = await c.wallets.addresses(alice, a_id, first=500)
+        got = next(a for a in addresses.items if a.address == addr.address)  # type: ignore[attr-defined]
+        assert got.used and got.tx_count == 1 and got.balance == 123_456
+        await check_consistency(c, alice, a_id)
+    finally:
+        await c.stop()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_reorg(backend: str, database_url: str, tmp_path: Path) -> None:
+    async with DevChain.start(scenario="reorg", seed=1, data_dir=tmp_path) as chain:
+        c = await start_container(tmp_path, database_url, **chain_settings(chain, backend))
+        try:
+            user = await new_user(c)
+            ids = await import_all(c, user, chain)
+            for wallet_id in ids.values():
+                await wait_synced(c, user, wallet_id)
+            old = {
+                n: {t.txid: t for t in (await c.sync.transactions(user, w, first=10_000))[0]} for n, w in ids.items()
+            }
+            await chain.reorg(depth=3)
+            for name, wallet_id in ids.items():
+                job = await c.sync.sync_now(user, wallet_id)
+                assert job.status == "SUCCEEDED", job.error
+                assert await figures(c, user, wallet_id) == chain.expected(name), name
+                await check_consistency(c, user, wallet_id)
+                # Every transaction that was in a replaced block is now back in the mempool, in
+                # the new chain (new block hash), or marked as gone - never still confirmed in
+                # a block that left the chain.
+                for t in (await c.sync.transactions(user, wallet_id, first=10_000))[0]:
+                    if t.status == TX_CONFIRMED:
+                        assert chain.chain.block_at(t.height).hash == t.block_hash
+                moved = [
+                    t
+                    for t in (await c.sync.transactions(user, wallet_id, first=10_000))[0]
+                    if t.txid in old[name] and old[name][t.txid].block_hash != t.block_hash
+                ]
+                assert all(t.status in (TX_MEMPOOL, TX_CONFIRMED, "evicted", TX_REPLACED) for t in moved)
+        finally:
+            await c.stop()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_rbf_replacement(backend: str, database_url: str, tmp_path: Path) -> None:
+    async with DevChain.start(scenario="rbf", seed=1, data_dir=tmp_path) as chain:
+        c = await start_container(tmp_path, database_url, **chain_settings(chain, backend))
+        try:
+            user = await new_user(c)
+            ids = await import_all(c, user, chain)
+            for wallet_id in ids.values():
+                await wait_synced(c, user, wallet_id)
+            old_txid = chain.state.meta["replaceable"]
+            new_txid = await chain.replace(old_txid)
+            for name, wallet_id in ids.items():
+                await c.sync.sync_now(user, wallet_id)
+                assert await figures(c, user, wallet_id) == chain.expected(name), name
+                await check_consistency(c, user, wallet_id)
+            alice_id = ids[chain.info["wallets"][0]["name"]]
+            txs = {t.txid: t for t in (await c.sync.transactions(user, alice_id, first=10_000))[0]}
+            assert txs[old_txid].status == TX_REPLACED and txs[old_txid].replaced_by == new_txid
+            assert txs[new_txid].status == TX_MEMPOOL and txs[new_txid].direction == "OUTGOING"
+            assert (txs[new_txid].fee or 0) > (txs[old_txid].fee or 0)
+        finally:
+            await c.stop()
+
+
+async def test_electrum_tls_and_notifications(small: DevChain, database_url: str, tmp_path: Path) -> None:
+    """Over TLS with the server's self-signed cert pinned; a payment triggers a resync by itself."""
+    c = await start_container(tmp_path, database_url, **chain_settings(small, "electrum", tls=True))
+    try:
+        user = await new_user(c)
+        w = small.info["wallets"][1]
+        wallet_id = (await import_all(c, user, small))[w["name"]]
+        st = await wait_synced(c, user, wallet_id)
+        assert st.status == "SYNCED", st.last_error
+        assert await figures(c, user, wallet_id) == w["expected"]
+        addr = await c.wallets.next_receive_address(user, wallet_id)
+        await small.send(addr.address, 50_000)
+        deadline = time.monotonic() + 30
+        while await figures(c, user, wallet_id) != small.expected(w["name"]):
+            assert time.monotonic() < deadline, "no resync after the scripthash notification"
+            await asyncio.sleep(0.05)
+    finally:
+        await c.stop()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_unreachable_backend_is_a_status_not_a_failed_import(
+    backend: str, database_url: str, tmp_path: Path
+) -> None:
+    overrides = (
+        {"regtest_esplora_url": "http://127.0.0.1:9"}
+        if backend == "esplora"
+        else {"chain_backend": "electrum", "regtest_electrum_url": "tcp://127.0.0.1:9"}
+    )
+    c = await start_container(tmp_path, database_url, **overrides)
+    try:
+        user = await new_user(c)
+        view = await c.wallets.import_wallet(
+            user,
+            ImportWalletInput(
+                name="w",
+                source="wpkh(tpubD6NzVbkrYhZ4XgiXtGrdW5XDAPFCL9h7we1vwNCpn8tGbBcgfVYjXyhWo4E1xkh56hjod1RhGjxbaTLV3X4FyWuejifB9jusQ46QzG87VKp/0/*)",
+                network=Network.REGTEST,
+            ),
+        )
+        st = await wait_synced(c, user, view.id)
+        assert st.status == "ERROR"
+        assert "127.0.0.1:9" in (st.last_error or "")
+        assert (await c.wallets.get_wallet(user, view.id)).name == "w"
+        job = await c.sync.sync_now(user, view.id)
+        assert job.status == "FAILED" and job.error
+    finally:
+        await c.stop()
