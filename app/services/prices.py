@@ -173,6 +173,11 @@ class PriceService:
             if before is not None:
                 pairs.append((before.day, before.close))
         if not pairs:
+            # last resort: the (stale) spot price, on the day it is from; every day is then estimated
+            with contextlib.suppress(UpstreamUnavailable):
+                spot = await self.spot(currency)
+                pairs.append(((spot.at - timedelta(seconds=1)).date(), spot.value))
+        if not pairs:
             raise BadInput(
                 f"No {currency.upper()} price is known for this period.",
                 field="timeframe",
