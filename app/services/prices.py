@@ -267,13 +267,15 @@ class PriceService:
     async def poll_once(self) -> list[Price]:
         """Fetch every currency in use; publish and re-value for those whose price moved."""
         moved: list[Price] = []
+        errors: list[str] = []
         for cur in sorted(await self.currencies_in_use()):
             try:
                 price = await self.spot(cur, fresh=True)
             except (UpstreamUnavailable, BadInput) as exc:
-                self.last_error = exc.message
+                errors.append(f"{cur}: {exc.message}")
                 continue
-            self.last_error = None
+            if price.age_seconds() > 2 * 86400:
+                errors.append(f"{cur}: only a stale price ({price.source}, {price.at.isoformat()})")
             if self._last_published.get(cur) == price.value:
                 continue
             self._last_published[cur] = price.value
@@ -297,6 +299,7 @@ class PriceService:
                     await callback(price)
                 except Exception:
                     log.exception("revalue_failed", currency=cur)
+        self.last_error = "; ".join(errors) or None
         return moved
 
     async def _poll_forever(self) -> None:
