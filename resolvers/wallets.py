@@ -30,7 +30,13 @@ class WalletQuery:
         self, info: Info[Context, None], first: int | None = None, after: str | None = None
     ) -> Connection[Wallet]:
         ctx = info.context
-        page = await ctx.container.wallets.list_wallets(ctx.require_viewer().user_id, first, after)
+        user_id = ctx.require_viewer().user_id
+        page = await ctx.container.wallets.list_wallets(user_id, first, after)
+        sync = getattr(ctx.container, "sync", None)
+        if sync is not None and page.items:  # one query for every wallet's sync state (no N+1)
+            states = await sync.states(user_id, [w.id for w in page.items])
+            for wallet_id, state in states.items():
+                ctx.loaders[f"wallet_sync_state:{wallet_id}"] = state
         return to_connection(page, Wallet.from_view)
 
     @strawberry.field(description="One of the viewer's wallets (NOT_FOUND otherwise).")

@@ -180,3 +180,25 @@ async def test_wallets_connection_pages(gql: GraphQLClient, user_token: str) -> 
             break
         after = conn["pageInfo"]["endCursor"]
     assert seen == [w["id"] for w in ids]
+
+
+async def test_changes_publish_wallet_updated(server: LiveServer, gql: GraphQLClient, user_token: str) -> None:
+    import asyncio
+
+    viewer = await gql("{ viewer { id } }")
+    user_id = viewer["data"]["viewer"]["id"]
+    sub = server.container.hub.subscribe(user_id, types=["walletUpdated"])
+    try:
+        w = await import_wallet(gql, source=ZPUB)
+        await gql('mutation($id: ID!) { renameWallet(id: $id, name: "n") { id } }', {"id": w["id"]})
+        await gql(SET_LABEL, {"w": w["id"], "r": FIRST, "l": "x"})
+        await gql("mutation($id: ID!) { deleteWallet(id: $id) }", {"id": w["id"]})
+        changes = []
+        while len(changes) < 4:
+            event = await asyncio.wait_for(sub.__anext__(), 10)
+            if event.payload.get("change"):  # sync results publish walletUpdated too
+                assert event.subject == w["id"] and event.payload["walletId"] == w["id"]
+                changes.append(event.payload["change"])
+        assert changes == ["created", "renamed", "labels", "deleted"]
+    finally:
+        sub.close()
