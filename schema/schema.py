@@ -22,14 +22,15 @@ from app.config import Settings
 from resolvers.accounts import AccountMutation, AccountQuery
 from resolvers.lightning import LightningMutation, LightningQuery
 from resolvers.portfolios import PortfolioMutation, PortfolioQuery
+from resolvers.sync import SyncMutation, SyncQuery
 from resolvers.wallets import WalletMutation, WalletQuery
 from schema.errors import ContractErrors
 from schema.extensions import OperationLog
 from subscriptions.live import LiveSubscription
 
 # Each area appends its root types here.
-QUERIES: tuple[type, ...] = (AccountQuery, WalletQuery, LightningQuery, PortfolioQuery)
-MUTATIONS: tuple[type, ...] = (AccountMutation, WalletMutation, LightningMutation, PortfolioMutation)
+QUERIES: tuple[type, ...] = (AccountQuery, WalletQuery, SyncQuery, LightningQuery, PortfolioQuery)
+MUTATIONS: tuple[type, ...] = (AccountMutation, WalletMutation, SyncMutation, LightningMutation, PortfolioMutation)
 SUBSCRIPTIONS: tuple[type, ...] = (LiveSubscription,)
 
 

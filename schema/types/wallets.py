@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -24,6 +24,9 @@ from app.services.wallets import AddressView, LabelView, WalletView
 from schema.context import Context
 from schema.pagination import Connection, to_connection
 from schema.scalars import Sats
+
+if TYPE_CHECKING:
+    from schema.types.chain import SyncProgress, Transaction, Utxo
 
 NetworkEnum = strawberry.enum(Network, name="Network", description="Bitcoin network of a wallet.")
 ScriptTypeEnum = strawberry.enum(
@@ -184,6 +187,30 @@ class Wallet:
     async def last_synced_at(self, info: Info[Context, None]) -> datetime | None:
         st = await self._sync_state(info)
         return (getattr(st, "last_synced_at", None) if st is not None else None) or self._view.last_synced_at
+
+    # -- chain-sync fields (schema/types/chain.py resolves them through container.sync) ----------
+
+    @strawberry.field(description="The wallet's transactions, newest first (mempool, then by height).")
+    async def transactions(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[Transaction, strawberry.lazy("schema.types.chain")]]:
+        from schema.types.chain import wallet_transactions
+
+        return await wallet_transactions(info, self._view.user_id, self._view.id, first, after)
+
+    @strawberry.field(description="Unspent outputs, largest first (unconfirmed ones included).")
+    async def utxos(self, info: Info[Context, None]) -> list[Annotated[Utxo, strawberry.lazy("schema.types.chain")]]:
+        from schema.types.chain import wallet_utxos
+
+        return await wallet_utxos(info, self._view.user_id, self._view.id, self._view.network)
+
+    @strawberry.field(description="Progress of the current sync, or the outcome of the last one.")
+    async def sync_progress(
+        self, info: Info[Context, None]
+    ) -> Annotated[SyncProgress, strawberry.lazy("schema.types.chain")]:
+        from schema.types.chain import wallet_sync_progress
+
+        return await wallet_sync_progress(info, self._view.user_id, self._view.id)
 
     @strawberry.field(description="Derived addresses ordered by chain then index.")
     async def addresses(

@@ -1,0 +1,227 @@
+"""Chain-sync types: Transaction, Utxo, SyncJob, SyncProgress, and the Wallet fields that
+resolve through the sync service (``info.context.container.sync``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from app.bitcoin.addresses import address_from_script
+from app.bitcoin.descriptors import Chain
+from app.bitcoin.networks import Network
+from app.store.models.chain import SyncJob as SyncJobRow
+from app.store.models.chain import WalletOutput, WalletTx
+from app.store.paging import Page, decode_cursor, encode_cursor, page_size
+from schema.context import Context
+from schema.pagination import Connection, to_connection
+from schema.scalars import Sats
+from schema.types.wallets import AddressChainEnum
+
+
+@strawberry.enum(description="A transaction from the wallet's view.")
+class TxDirection(Enum):
+    INCOMING = "INCOMING"
+    OUTGOING = "OUTGOING"
+    SELF = "SELF"
+
+
+@strawberry.enum(description="Where a transaction stands. Only CONFIRMED and MEMPOOL count in balances.")
+class TxStatus(Enum):
+    CONFIRMED = "confirmed"
+    MEMPOOL = "mempool"
+    REPLACED = "replaced"  # a conflicting transaction (RBF) took its place; see replacedBy
+    EVICTED = "evicted"  # dropped from the mempool or reorged out with no replacement seen
+
+
+@strawberry.enum(description="State of a sync job.")
+class SyncJobStatus(Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+@strawberry.type(description="A background sync of one wallet.")
+class SyncJob:
+    id: strawberry.ID
+    wallet_id: strawberry.ID
+    status: SyncJobStatus
+    kind: str = strawberry.field(description="incremental or full")
+    phase: str | None
+    addresses_scanned: int
+    txs_found: int
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_row(cls, j: SyncJobRow) -> SyncJob:
+        return cls(
+            id=strawberry.ID(j.id),
+            wallet_id=strawberry.ID(j.wallet_id),
+            status=SyncJobStatus(j.status),
+            kind=j.kind,
+            phase=j.phase,
+            addresses_scanned=j.addresses_scanned,
+            txs_found=j.txs_found,
+            error=j.error,
+            created_at=j.created_at,
+            started_at=j.started_at,
+            finished_at=j.finished_at,
+        )
+
+
+@strawberry.type(description="Progress and outcome of the wallet's current or last sync.")
+class SyncProgress:
+    phase: str | None
+    addresses_scanned: int
+    txs_found: int
+    tip_height: int | None
+    backend: str | None
+    last_error: str | None
+
+
+@strawberry.type(description="A transaction of a wallet, from the wallet's view.")
+class Transaction:
+    txid: str
+    status: TxStatus
+    block_height: int | None
+    block_hash: str | None
+    block_time: datetime | None
+    first_seen: datetime
+    confirmations: int
+    fee: Sats | None = strawberry.field(description="Fee of the transaction (sat), when known.")  # type: ignore[valid-type]
+    fee_paid: bool = strawberry.field(description="The wallet paid (part of) the fee: it spent inputs.")
+    vsize: int
+    net_amount: Sats = strawberry.field(  # type: ignore[valid-type]
+        description="Received minus sent by this wallet (sat, signed; includes the fee when the wallet paid it)."
+    )
+    received: Sats  # type: ignore[valid-type]
+    sent: Sats  # type: ignore[valid-type]
+    direction: TxDirection
+    replaced_by: str | None
+    label: str | None
+
+    @classmethod
+    def from_row(cls, t: WalletTx, tip_height: int | None, label: str | None) -> Transaction:
+        conf = 0
+        if t.status == "confirmed" and t.height and tip_height:
+            conf = max(0, tip_height - t.height + 1)
+        return cls(
+            txid=t.txid,
+            status=TxStatus(t.status),
+            block_height=t.height,
+            block_hash=t.block_hash,
+            block_time=t.block_time,
+            first_seen=t.first_seen,
+            confirmations=conf,
+            fee=t.fee,  # type: ignore[arg-type]
+            fee_paid=t.sent > 0,
+            vsize=t.vsize,
+            net_amount=t.net_amount,  # type: ignore[arg-type]
+            received=t.received,  # type: ignore[arg-type]
+            sent=t.sent,  # type: ignore[arg-type]
+            direction=TxDirection(t.direction),
+            replaced_by=t.replaced_by,
+            label=label,
+        )
+
+
+@strawberry.type(description="An unspent output of the wallet (mempool outputs included).")
+class Utxo:
+    txid: str
+    vout: int
+    value: Sats  # type: ignore[valid-type]
+    address: str
+    chain: AddressChainEnum  # type: ignore[valid-type]
+    index: int
+    block_height: int | None
+    confirmations: int
+    label: str | None
+
+    @classmethod
+    def from_row(cls, o: WalletOutput, network: Network, tip_height: int | None, label: str | None) -> Utxo:
+        conf = max(0, tip_height - o.height + 1) if (o.height and tip_height) else 0
+        return cls(
+            txid=o.txid,
+            vout=o.vout,
+            value=o.value,  # type: ignore[arg-type]
+            address=address_from_script(bytes.fromhex(o.script_pubkey), network),
+            chain=Chain(o.chain),
+            index=o.index,
+            block_height=o.height,
+            confirmations=conf,
+            label=label,
+        )
+
+
+# -- Wallet fields (called from schema/types/wallets.py) ---------------------------------------
+
+
+async def _labels(info: Info[Context, None], user_id: str, wallet_id: str) -> dict[tuple[str, str], str]:
+    key = f"wallet_labels:{wallet_id}"
+    loaders = info.context.loaders
+    if key not in loaders:
+        loaders[key] = await info.context.container.wallets.labels(user_id, wallet_id)
+    labels: dict[tuple[str, str], str] = loaders[key]
+    return labels
+
+
+async def _tip(info: Info[Context, None], user_id: str, wallet_id: str) -> int | None:
+    key = f"wallet_sync_state:{wallet_id}"
+    loaders = info.context.loaders
+    if key not in loaders:
+        loaders[key] = await info.context.container.sync.state(user_id, wallet_id)
+    tip: int | None = loaders[key].tip_height
+    return tip
+
+
+async def wallet_transactions(
+    info: Info[Context, None], user_id: str, wallet_id: str, first: int | None, after: str | None
+) -> Connection[Transaction]:
+    sync = info.context.container.sync
+    size = page_size(first)
+    cursor: tuple[int, str] | None = None
+    if after:
+        key = decode_cursor(after)
+        if len(key) != 2 or not isinstance(key[0], int) or not isinstance(key[1], str):
+            from app.errors import BadInput
+
+            raise BadInput("That cursor is not one this API returned.", field="after")
+        cursor = (key[0], key[1])
+    rows, total = await sync.transactions(user_id, wallet_id, first=size + 1, after=cursor)
+    has_next = len(rows) > size
+    rows = rows[:size]
+    tip = await _tip(info, user_id, wallet_id)
+    labels = await _labels(info, user_id, wallet_id)
+    page: Page[Any] = Page(
+        items=rows,
+        cursors=[encode_cursor(list(sync.tx_sort_key(t))) for t in rows],
+        has_next=has_next,
+        total=total,
+    )
+    return to_connection(page, lambda t: Transaction.from_row(t, tip, labels.get(("tx", t.txid))))
+
+
+async def wallet_utxos(info: Info[Context, None], user_id: str, wallet_id: str, network: Network) -> list[Utxo]:
+    rows = await info.context.container.sync.utxos(user_id, wallet_id)
+    tip = await _tip(info, user_id, wallet_id)
+    labels = await _labels(info, user_id, wallet_id)
+    return [Utxo.from_row(o, network, tip, labels.get(("output", f"{o.txid}:{o.vout}"))) for o in rows]
+
+
+async def wallet_sync_progress(info: Info[Context, None], user_id: str, wallet_id: str) -> SyncProgress:
+    st = await info.context.container.sync.state(user_id, wallet_id)
+    return SyncProgress(
+        phase=st.phase,
+        addresses_scanned=st.addresses_scanned,
+        txs_found=st.txs_found,
+        tip_height=st.tip_height,
+        backend=st.backend,
+        last_error=st.last_error,
+    )
