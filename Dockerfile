@@ -55,6 +55,7 @@ LABEL org.opencontainers.image.title="MyBitcoinFuture backend" \
 ENV PATH=/opt/mbf/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    MBF_ENV=production \
     MBF_DATA_DIR=/data \
     MBF_HOST=0.0.0.0 \
     MBF_PORT=8000
