@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -130,6 +130,8 @@ class SyncService:
         self._watch: dict[str, set[tuple[str, str]]] = {}  # scripthash -> {(user, wallet)}
         self._tip_watch: set[str] = set()  # networks whose tip we follow
         self.last_result: dict[str, Any] = {}  # wallet_id -> SyncResult (benches, tests)
+        # In-process listeners of every event this service publishes (the CLI's progress bar).
+        self.listeners: list[Callable[[Event], Awaitable[None]]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -385,10 +387,13 @@ class SyncService:
             )
 
     async def _publish(self, type_: str, user_id: str, wallet_id: str, payload: dict[str, Any]) -> None:
+        event = Event(type=type_, user_id=user_id, subject=wallet_id, payload=payload)
+        for listener in self.listeners:
+            await listener(event)
         if self.hub is None:
             return
         try:
-            await self.hub.publish(Event(type=type_, user_id=user_id, subject=wallet_id, payload=payload))
+            await self.hub.publish(event)
         except Exception:
             log.exception("sync_event_publish_failed", type=type_)
 

@@ -1,0 +1,127 @@
+"""`mbf wallet sync`: sync one wallet (or all of a user's) with the chain, with a progress bar.
+
+Works on the database directly (no server needed), with the chain servers of the configuration
+(``MBF_CHAIN_BACKEND``, ``MBF_<NETWORK>_ESPLORA_URL`` ...). ``--json`` prints one JSON object
+per wallet for scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import typer
+
+
+def register(wallet_app: typer.Typer) -> None:
+    wallet_app.command("sync")(wallet_sync)
+
+
+def wallet_sync(
+    user: Annotated[str, typer.Option("--user", "-u", help="Email of the user who owns the wallet.")],
+    wallet_id: Annotated[str | None, typer.Argument(help="Wallet id; without it, every wallet of the user.")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Rescan every address instead of asking what changed.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a progress bar.")] = False,
+) -> None:
+    """Sync watch-only wallets with the chain now and print their balances."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from sqlmodel import select
+
+    from app.chain.factory import ChainBackends
+    from app.cli.main import settings_or_exit
+    from app.events.envelope import Event
+    from app.security.crypto import Keyring
+    from app.services.sync_jobs import SyncService
+    from app.services.wallets import WalletService
+    from app.store import migrate
+    from app.store.db import Store
+    from app.store.models.accounts import User
+    from app.tasks import Supervisor
+
+    settings = settings_or_exit()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    console = Console(stderr=as_json)
+    failed = False
+
+    async def main() -> None:
+        nonlocal failed
+        store = Store(settings.effective_database_url)
+        supervisor = Supervisor()
+        backends = ChainBackends(settings)
+        try:
+            await migrate.upgrade(store)
+            async with store.read() as s:
+                row = (await s.exec(select(User).where(User.email == user.strip().lower()))).first()
+            if row is None:
+                typer.echo(f"error: no user {user!r}", err=True)
+                raise typer.Exit(2)
+            wallets = WalletService(store, Keyring.from_settings(settings), settings)
+            sync = SyncService(store, backends, wallets, supervisor, settings, reveal=wallets.reveal, scheduler=False)
+            ids = [wallet_id] if wallet_id else [w.id for w in (await wallets.list_wallets(row.id, first=500)).items]
+            for wid in ids:
+                view = await wallets.get_wallet(row.id, wid)
+                with Progress(
+                    SpinnerColumn(),
+                    TextColumn("[bold]{task.description}"),
+                    BarColumn(),
+                    TextColumn("{task.fields[phase]}: {task.fields[addresses]} addresses, {task.fields[txs]} txs"),
+                    TimeElapsedColumn(),
+                    console=console,
+                    disable=as_json,
+                    transient=False,
+                ) as progress:
+                    task = progress.add_task(view.name, total=None, phase="starting", addresses=0, txs=0)
+
+                    async def on_event(ev: Event, task: Any = task, progress: Any = progress) -> None:
+                        if ev.type == "walletSyncProgress":
+                            p = ev.payload
+                            progress.update(
+                                task,
+                                phase=p.get("phase", ""),
+                                addresses=p.get("addressesScanned", 0),
+                                txs=p.get("txsFound", 0),
+                            )
+
+                    sync.listeners = [on_event]
+                    job = await sync.sync_now(row.id, wid, full=full)
+                    progress.update(task, total=1, completed=1)
+                st = await sync.state(row.id, wid)
+                out = {
+                    "walletId": wid,
+                    "name": view.name,
+                    "job": job.status,
+                    "error": job.error,
+                    "confirmed": st.confirmed,
+                    "unconfirmed": st.unconfirmed,
+                    "total": st.confirmed + st.unconfirmed,
+                    "txCount": st.tx_count,
+                    "utxoCount": st.utxo_count,
+                    "tipHeight": st.tip_height,
+                }
+                if job.status != "SUCCEEDED":
+                    failed = True
+                if as_json:
+                    typer.echo(json.dumps(out))
+                elif job.status == "SUCCEEDED":
+                    console.print(
+                        f"  balance {out['total']:,} sat (confirmed {st.confirmed:,}, unconfirmed {st.unconfirmed:,}), "
+                        f"{st.tx_count} transactions, {st.utxo_count} UTXOs, tip {st.tip_height}"
+                    )
+                else:
+                    console.print(f"  [red]sync failed:[/] {job.error}")
+        finally:
+            await supervisor.stop()
+            await backends.stop()
+            await store.dispose()
+
+    from app.errors import DomainError
+
+    try:
+        asyncio.run(main())
+    except DomainError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    if failed:
+        raise typer.Exit(1)
