@@ -269,7 +269,9 @@ async def _clients(url: str, n: int, conn: Any) -> None:
     conn.send(("ready", n))
     while True:
         cmd = await loop.run_in_executor(None, conn.recv)
-        if cmd == "collect":
+        if cmd == "count":
+            conn.send(("count", counter[0]))
+        elif cmd == "collect":
             conn.send(("lat", lat[:], counter[0]))
             lat.clear()
             counter[0] = 0
@@ -302,6 +304,25 @@ class Clients:
             if not a.poll(300):
                 raise RuntimeError("clients did not connect in time")
             a.recv()
+
+    def count(self) -> int:
+        for a in self.pipes:
+            a.send("count")
+        return sum(a.recv()[1] for a in self.pipes)
+
+    def wait_for(self, expected: int, stall_s: float = 3.0, max_s: float = 60.0) -> None:
+        """Until every frame arrived, or nothing arrived for ``stall_s`` (bounded by ``max_s``)."""
+        start = last_change = time.time()
+        last = -1
+        while time.time() - start < max_s:
+            n = self.count()
+            if n >= expected:
+                return
+            if n != last:
+                last, last_change = n, time.time()
+            elif time.time() - last_change > stall_s:
+                return
+            time.sleep(0.2)
 
     def collect(self) -> tuple[list[float], int]:
         lat: list[float] = []
@@ -347,7 +368,7 @@ def load_phase(name: str, publisher: Server, subscriber: Server, subs: int, rate
     cpu0, t0 = subscriber.cpu_s(), time.time()
     cpu_pub0 = publisher.cpu_s() if publisher is not subscriber else 0.0
     reply = publisher.command(f"pub {rate} {seconds}")
-    time.sleep(1.0)  # let the last frames arrive (bounded)
+    clients.wait_for(int(reply.split()[1]) * subs)  # let the last frames arrive (bounded)
     wall = time.time() - t0
     cpu = subscriber.cpu_s() - cpu0
     cpu_pub = publisher.cpu_s() - cpu_pub0 if publisher is not subscriber else 0.0
@@ -373,7 +394,7 @@ def load_phase(name: str, publisher: Server, subscriber: Server, subs: int, rate
     print(
         f"{name:>8}: {subs} subs x {sent} events ({rate:g}/s): received {received}/{sent * subs}, "
         f"p50 {out['p50_ms']:.1f} ms, p99 {out['p99_ms']:.1f} ms, max {out['max_ms']:.1f} ms, "
-        f"server CPU {out['server_cpu_pct']:.0f}%"
+        f"server CPU {out['server_cpu_pct']:.0f}% (load avg {os.getloadavg()[0]:.1f})"
         + (f" (publisher {out['publisher_cpu_pct']:.0f}%)" if out["publisher_cpu_pct"] is not None else "")
         + f", RSS/conn {out['rss_per_conn_kb']:.1f} KB",
         flush=True,
@@ -411,7 +432,7 @@ def main() -> None:
         server_main(args)
         return
     _raise_nofile()
-    print(f"cpus={os.cpu_count()} python={sys.version.split()[0]}", flush=True)
+    print(f"cpus={os.cpu_count()} python={sys.version.split()[0]} load avg={os.getloadavg()}", flush=True)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         s = Server(Path(tmp) / "shared")

@@ -1,0 +1,39 @@
+"""The legacy ``graphql-ws`` subprotocol, only when ``MBF_LEGACY_GRAPHQL_WS`` is on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.events.envelope import Event
+from tests.subscriptions.test_ws import settle, user_id_of
+from tests.subscriptions.wsclient import EVENTS, LEGACY_WS, WS
+from tests.support.server import GraphQLClient, LiveServer
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"legacy_graphql_ws": True}
+
+
+async def test_legacy_protocol_when_enabled(server: LiveServer, gql: GraphQLClient, user_token: str) -> None:
+    alice = await user_id_of(gql, user_token)
+    ws = await WS.open(server.ws_url, LEGACY_WS)
+    assert ws.conn.subprotocol == LEGACY_WS
+    await ws.send({"type": "connection_init", "payload": {"authorization": f"Bearer {user_token}"}})
+    assert (await ws.recv())["type"] == "connection_ack"
+    await ws.send({"id": "1", "type": "start", "payload": {"query": EVENTS}})
+    await settle()
+    e = Event(type="walletUpdated", user_id=alice, payload={"n": 1})
+    await server.container.hub.publish(e)
+    msg = await ws.recv()
+    assert msg["type"] == "data" and msg["payload"]["data"]["events"]["id"] == e.id
+    await ws.close()
+
+
+async def test_legacy_protocol_rejects_a_bad_token(server: LiveServer) -> None:
+    ws = await WS.open(server.ws_url, LEGACY_WS)
+    await ws.send({"type": "connection_init", "payload": {"authorization": "Bearer nope"}})
+    msg = await ws.recv()
+    assert msg["type"] == "connection_error"
