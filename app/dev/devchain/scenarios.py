@@ -38,6 +38,10 @@ class Sim:
         self.rng = rng
         self.coins: dict[str, dict[tuple[str, int], Coin]] = {w.name: {} for w in st.wallets}
         self.coins["faucet"] = {}
+        # coins of unconfirmed txs, per owner, and which owners' coins each unconfirmed tx created
+        self.pending: dict[str, dict[tuple[str, int], Coin]] = {name: {} for name in self.coins}
+        self.pending_by_tx: dict[str, list[tuple[str, tuple[str, int]]]] = {}
+        self.receive_used: dict[str, list[bytes]] = {w.name: [] for w in st.wallets}
         self.unconfirmed: set[str] = set()
         self.immature: list[tuple[int, Coin]] = []
         self.ledger: dict[tuple[str, int], LedgerEntry] = {}
@@ -50,10 +54,12 @@ class Sim:
         spk = w.new_address(chain)
         self.st.keys[spk] = w.keys[spk]
         self.st.owner[spk] = w.name
+        if chain == 0:
+            self.receive_used[w.name].append(spk)
         return spk
 
     def reuse(self, w: Wallet) -> bytes:
-        used = [s for s, (c, _i) in w.spks.items() if c == 0]
+        used = self.receive_used[w.name]
         if not used:
             return self.addr(w)
         return self.rng.choice(used)
@@ -73,10 +79,10 @@ class Sim:
     # ---------------------------------------------------------------- coins
 
     def spendable(self, name: str, allow_unconfirmed: bool = False) -> list[Coin]:
-        coins = self.coins[name].values()
+        coins = list(self.coins[name].values())
         if allow_unconfirmed:
-            return list(coins)
-        return [c for c in coins if c.txid not in self.unconfirmed]
+            coins += self.pending[name].values()
+        return coins
 
     def submit(self, tx: Tx) -> Tx:
         st = self.st
@@ -84,12 +90,18 @@ class Sim:
         self.unconfirmed.add(tx.txid)
         for inp in tx.vin:
             key = (inp.txid, inp.vout)
-            for name, coins in self.coins.items():
-                if key in coins:
-                    del coins[key]
-                    if name != "faucet":
-                        self.wallet_txs[name].add(tx.txid)
+            owner = None
+            for name in self.coins:
+                if key in self.coins[name]:
+                    del self.coins[name][key]
+                    owner = name
                     break
+                if key in self.pending[name]:
+                    del self.pending[name][key]
+                    owner = name
+                    break
+            if owner is not None and owner != "faucet":
+                self.wallet_txs[owner].add(tx.txid)
             entry = self.ledger.get(key)
             if entry is not None:
                 entry.spent_by = tx.txid
@@ -97,7 +109,8 @@ class Sim:
             owner = st.owner.get(o.spk)
             if owner is None:
                 continue
-            self.coins[owner][(tx.txid, n)] = Coin(tx.txid, n, o.value, o.spk)
+            self.pending[owner][(tx.txid, n)] = Coin(tx.txid, n, o.value, o.spk)
+            self.pending_by_tx.setdefault(tx.txid, []).append((owner, (tx.txid, n)))
             if owner != "faucet":
                 self.wallet_txs[owner].add(tx.txid)
                 self.ledger[(tx.txid, n)] = LedgerEntry(owner, tx.txid, n, o.value)
@@ -112,6 +125,10 @@ class Sim:
         self.immature.append((tip.height, Coin(cb_txid, 0, cb.vout[0].value, cb.vout[0].spk)))
         for txid in tip.txids:
             self.unconfirmed.discard(txid)
+            for owner, key in self.pending_by_tx.pop(txid, []):
+                coin = self.pending[owner].pop(key, None)
+                if coin is not None:
+                    self.coins[owner][key] = coin
         next_height = tip.height + 1
         while self.immature and next_height - self.immature[0][0] >= COINBASE_MATURITY:
             _h, coin = self.immature.pop(0)
@@ -135,7 +152,20 @@ class Sim:
         if coins is None:
             pool = self.spendable(payer, allow_unconfirmed or payer == "faucet")
             if payer == "faucet":
-                pool.sort(key=lambda c: -c.value)
+                best = max(pool, key=lambda c: c.value) if pool else None
+                if best is not None and best.value >= 2 * target + 100_000:
+                    pool = [best]
+                else:
+                    pool.sort(key=lambda c: -c.value)
+            elif len(pool) > 12:
+                # a random handful first, then (rarely needed) the largest of the rest
+                head = self.rng.sample(pool, 12)
+                if sum(c.value for c in head) < 2 * target + 100_000:
+                    chosen = {(c.txid, c.vout) for c in head}
+                    rest = [c for c in pool if (c.txid, c.vout) not in chosen]
+                    rest.sort(key=lambda c: -c.value)
+                    head += rest
+                pool = head
             else:
                 self.rng.shuffle(pool)
             coins = []
@@ -154,9 +184,9 @@ class Sim:
             change_spk = st.faucet_spk if payer == "faucet" else self.addr(st.wallet(payer), 1)
             vs = estimate_vsize([kind] * len(coins), [o.spk for o in outs] + [change_spk])
             fee = int(vs * feerate) + 1
-            rest = total - target - fee
-            if rest >= DUST:
-                outputs.insert(self.rng.randrange(len(outputs) + 1), TxOut(rest, change_spk))
+            change_value = total - target - fee
+            if change_value >= DUST:
+                outputs.insert(self.rng.randrange(len(outputs) + 1), TxOut(change_value, change_spk))
         vs = estimate_vsize([kind] * len(coins), [o.spk for o in outputs])
         if total - sum(o.value for o in outputs) < vs:
             raise ScenarioError("fee too low")
@@ -282,7 +312,7 @@ def gen_small(seed: int) -> tuple[DevState, Sim]:
     sim.fund([TxOut(_btc(rng, 0.1, 0.3), sim.addr(bob)), TxOut(20_000, sim.external())])
     sim.pay(dave.name, [TxOut(_btc(rng, 0.01, 0.02), sim.addr(carol))])
     parent = sim.pay(erin.name, [TxOut(_btc(rng, 0.01, 0.02), sim.external())], rbf=True)
-    change = [c for c in sim.coins[erin.name].values() if c.txid == parent.txid]
+    change = [c for c in sim.pending[erin.name].values() if c.txid == parent.txid]
     if change:
         sim.pay(erin.name, [TxOut(change[0].value // 3, sim.external())], coins=change)
     st.meta["replaceable"] = parent.txid
