@@ -1,7 +1,8 @@
 """Benchmarks for a timeframe: buy-and-hold of the starting value, and weekly DCA of the money put
 in.
 
-* Buy and hold: the value at the start of the timeframe kept in bitcoin with no further flows;
+* Buy and hold: the value at the start of the timeframe kept in bitcoin with no further flows
+  (undefined when the timeframe starts with nothing);
   return = ``P_N / P_0 - 1``; final value = ``V_0 x P_N / P_0``.
 * DCA: the same money the user put in (the starting value plus every external deposit) bought in
   equal parts every 7 days from the first day (day 0, 7, 14, ...) and held to the end;
@@ -26,7 +27,8 @@ class BenchmarkResult:
 
 
 def buy_and_hold(closes: np.ndarray, start_value: float) -> BenchmarkResult:
-    if len(closes) == 0 or closes[0] <= 0:
+    if len(closes) == 0 or closes[0] <= 0 or start_value <= 0:
+        # nothing held at the start: there is nothing to buy and hold
         return BenchmarkResult("Buy and hold", None, start_value, start_value)
     ratio = float(closes[-1] / closes[0])
     return BenchmarkResult("Buy and hold", ratio - 1.0, start_value, start_value * ratio)

@@ -7,6 +7,7 @@ it is read here with plain SQL, always filtered by ``user_id``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -94,6 +95,7 @@ class PortfolioData:
     used_addresses: dict[str, int]
     reused_addresses: dict[str, int]
     cost_overrides: dict[str, Decimal] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # txid -> BIP-329 tx label
 
     @property
     def scope(self) -> set[str]:
@@ -357,6 +359,14 @@ class PortfolioService:
             if int(n) > 1:
                 reused[wid] = reused.get(wid, 0) + 1
         overrides: dict[str, Decimal] = {}
+        labels: dict[str, str] = {}
+        for txid, label in await self._query(
+            "SELECT ref, label FROM wallet_labels WHERE user_id = :uid AND type = 'tx'", params
+        ):
+            labels[txid] = label
+            cost = cost_from_label(label)
+            if cost is not None:
+                overrides[txid] = cost
         async with self.store.read() as s:
             for txid, cost in (
                 await (await s.connection()).execute(
@@ -365,7 +375,7 @@ class PortfolioService:
             ).all():
                 overrides[txid] = Decimal(cost)
         wallets = [w for w in all_wallets if w.id in scope]
-        return PortfolioData(view, wallets, txs, balances, utxos, used, reused, overrides)
+        return PortfolioData(view, wallets, txs, balances, utxos, used, reused, overrides, labels)
 
     # -- valuation --------------------------------------------------------------------------------
 
@@ -536,6 +546,21 @@ class PortfolioService:
             )
             published += 1
         return published
+
+
+_COST_LABEL = re.compile(r"(?i)\bcost\s*[:=]\s*([0-9][0-9,]*(?:\.[0-9]+)?)")
+
+
+def cost_from_label(label: str) -> Decimal | None:
+    """A user-set acquisition cost written in a transaction label: ``cost: 1234.56`` / ``cost=1234.56``
+    (in the portfolio's currency). The ``setTransactionCost`` mutation takes precedence."""
+    m = _COST_LABEL.search(label or "")
+    if m is None:
+        return None
+    try:
+        return Decimal(m.group(1).replace(",", ""))
+    except ArithmeticError:
+        return None
 
 
 def _as_dt(v: Any) -> datetime | None:

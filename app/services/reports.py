@@ -172,6 +172,7 @@ class ReportService:
                 analytics=analysis.result,
                 prices=prices,
                 wallet_names={w.id: w.name for w in data.wallets},
+                labels=data.labels,
             )
             report.notes[:0] = [n for n in analysis.notes if n not in report.notes and "interpolated" not in n]
             body = await asyncio.to_thread(_render, fmt, report)

@@ -9,6 +9,7 @@ scripts and inputs spending them, valued at the bundled daily close, and a plain
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -173,3 +174,36 @@ async def test_cost_basis_and_risk_on_the_scenario(synced: tuple[Container, str,
     }
     # the scenario reuses addresses: the factor sees it
     assert next(f for f in risk.factors if f.name == "address_reuse").score > 0
+
+
+async def test_user_set_costs_and_reports_on_the_scenario(
+    synced: tuple[Container, str, DevChain, dict[str, str]], tmp_path: Path
+) -> None:
+    c, uid, _chain, _ids = synced
+    a = await c.portfolios.analyse(uid, "all", "ALL", "FIFO")
+    acquisitions = [e for e in a.result.ledger if e.kind.value == "ACQUISITION"]
+    first, second = acquisitions[0], acquisitions[1]
+    base = a.result.cost_basis.acquisitions_cost
+    close1, _ = (await c.prices.daily_prices("USD", first.day, first.day)).close_on(first.day)
+    close2, _ = (await c.prices.daily_prices("USD", second.day, second.day)).close_on(second.day)
+    at_close1 = (close1 * first.sats / Decimal(100_000_000)).quantize(Decimal("0.00000001"))
+    at_close2 = (close2 * second.sats / Decimal(100_000_000)).quantize(Decimal("0.00000001"))
+    # a cost written in a BIP-329 label of the first acquisition, and one set by the mutation's service
+    await c.wallets.set_label(uid, first.wallet_ids[0], first.txid, "Bought OTC, cost: 1,000.50")
+    await c.portfolios.set_cost(uid, second.txid, Decimal("2000"), "USD")
+    b = await c.portfolios.analyse(uid, "all", "ALL", "FIFO")
+    expected = base - at_close1 - at_close2 + Decimal("1000.50") + Decimal("2000")
+    assert abs(b.result.cost_basis.acquisitions_cost - expected) <= Decimal("0.01")
+
+    # reports over the scenario: every format finishes and is stored under data_dir/reports/<user>/
+    for fmt in ("PDF", "HTML", "CSV", "JSON"):
+        r = await c.reports.generate(uid, "all", "ALL", fmt)
+        await c.reports.wait(r.id)
+        done = await c.reports.get(uid, r.id)
+        assert done.status == "SUCCEEDED", done
+        path, _media, _name = await c.reports.file(uid, r.id)
+        assert path.parent.name == uid and path.stat().st_size > 1000
+        keep = Path(os.environ.get("REPORT_SAMPLES_DIR", tmp_path))  # set it to look at the files
+        (keep / f"mbf-devchain-report.{path.suffix.lstrip('.')}").write_bytes(path.read_bytes())
+    html = (Path(os.environ.get("REPORT_SAMPLES_DIR", tmp_path)) / "mbf-devchain-report.html").read_text()
+    assert "Bought OTC, cost: 1,000.50" in html or first.day < b.start
