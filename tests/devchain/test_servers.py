@@ -264,3 +264,38 @@ async def test_electrum_tls(devchain_small: ThreadedDevChain, electrum_client: A
     assert (await client.request("server.version", "t", "1.4"))[1] == "1.4"
     tip = await client.request("blockchain.headers.subscribe")
     assert tip["height"] == devchain_small.info["tip"]["height"]
+
+
+async def test_header_checkpoint_proof(devchain_small: ThreadedDevChain, electrum_client: Any) -> None:
+    client = await electrum_client(devchain_small)
+    cp = devchain_small.info["tip"]["height"] - 2
+    for height in (0, 57, cp):
+        res = await client.request("blockchain.block.header", height, cp)
+        header = bytes.fromhex(res["header"])
+        leaf = hashlib.sha256(hashlib.sha256(header).digest()).digest()
+        branch = [bytes.fromhex(b)[::-1] for b in res["branch"]]
+        assert merkle_root_from_branch(leaf, branch, height)[::-1].hex() == res["root"]
+    hdrs = await client.request("blockchain.block.headers", 10, 5, cp)
+    assert hdrs["count"] == 5 and hdrs["root"] == res["root"]
+    r = await client.send_raw(b'{"jsonrpc":"2.0","id":5,"method":"blockchain.block.header","params":[10,5]}')
+    assert r["error"]["code"] == 1
+
+
+async def test_outspends(devchain_small: ThreadedDevChain, http: httpx.AsyncClient) -> None:
+    ch = devchain_small.state.chain
+    bhash = (await http.get("/block-height/105")).text
+    txid = (await http.get(f"/block/{bhash}/txid/1")).text
+    outspends = (await http.get(f"/tx/{txid}/outspends")).json()
+    tx = (await http.get(f"/tx/{txid}")).json()
+    assert len(outspends) == len(tx["vout"])
+    for n, o in enumerate(outspends):
+        sp = ch.spender(txid, n)
+        if sp is None:
+            assert o == {"spent": False}
+        else:
+            assert o["spent"] and o["txid"] == sp[0] and o["vin"] == sp[1]
+            spender = (await http.get(f"/tx/{sp[0]}")).json()
+            assert spender["vin"][sp[1]]["txid"] == txid and spender["vin"][sp[1]]["vout"] == n
+            assert o["status"] == spender["status"]
+        assert (await http.get(f"/tx/{txid}/outspend/{n}")).json() == o
+    assert any(o["spent"] for o in outspends)

@@ -12,7 +12,7 @@ from typing import Any
 
 from app.dev.devchain.chain import GENESIS_HASH, Chain, ChainEvent, RejectError
 from app.dev.devchain.esplora import FEE_ESTIMATES
-from app.dev.devchain.primitives import merkle_branch, parse_tx, scripthash
+from app.dev.devchain.primitives import merkle_branch, merkle_root, parse_tx, scripthash
 
 PROTOCOL = "1.4"
 SERVER_VERSION = "mbf-devchain 0.1"
@@ -173,21 +173,34 @@ class ElectrumService:
 
     def m_blockchain_block_header(self, session: Session | None, height: Any, cp_height: Any = 0) -> Any:
         h = _int_arg(height, "height")
-        if cp_height:
-            raise RPCError(BAD_REQUEST, "checkpoint proofs are not supported by the dev chain")
-        return self.header_hex(h)
+        cp = _int_arg(cp_height, "cp_height")
+        header = self.header_hex(h)
+        if not cp:
+            return header
+        return {"header": header, **self.checkpoint_proof(h, cp)}
 
     def m_blockchain_block_headers(
         self, session: Session | None, start_height: Any, count: Any, cp_height: Any = 0
     ) -> dict[str, Any]:
         start = _int_arg(start_height, "start_height")
         n = min(_int_arg(count, "count"), MAX_HEADERS)
-        if cp_height:
-            raise RPCError(BAD_REQUEST, "checkpoint proofs are not supported by the dev chain")
+        cp = _int_arg(cp_height, "cp_height")
         hexes = []
         for h in range(start, min(start + n, self.chain.height + 1)):
             hexes.append(self.header_hex(h))
-        return {"count": len(hexes), "hex": "".join(hexes), "max": MAX_HEADERS}
+        res: dict[str, Any] = {"count": len(hexes), "hex": "".join(hexes), "max": MAX_HEADERS}
+        if cp and hexes:
+            res.update(self.checkpoint_proof(start + len(hexes) - 1, cp))
+        return res
+
+    def checkpoint_proof(self, height: int, cp_height: int) -> dict[str, Any]:
+        """Merkle proof of a header against the root of all block hashes up to cp_height."""
+        if height > cp_height or cp_height > self.chain.height:
+            raise RPCError(BAD_REQUEST, f"header height {height} must be <= cp_height {cp_height} <= chain height")
+        leaves = [bytes.fromhex(self.chain.active[i])[::-1] for i in range(cp_height + 1)]
+        branch = merkle_branch(leaves, height)
+        root = merkle_root(leaves)
+        return {"branch": [b[::-1].hex() for b in branch], "root": root[::-1].hex()}
 
     def m_blockchain_estimatefee(self, session: Session | None, number: Any, mode: Any = None) -> float:
         n = _int_arg(number, "number")
