@@ -51,3 +51,4 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
     # Route stdlib loggers (uvicorn, alembic, sqlalchemy) at the same level and stream.
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
