@@ -45,14 +45,22 @@ class LightningQuery:
 
 @strawberry.type
 class LightningMutation:
-    @strawberry.mutation(description="Check the node with GetInfo, then save it (certificate and macaroon "
-                                     "encrypted). Nothing is saved if any check fails.")
-    async def connect_lightning_node(self, info: Info[Context, Any], input: ConnectLightningNodeInput
-                                     ) -> LightningNode:
-        row = await service(info).connect(_user(info), ConnectNodeInput(
-            name=input.name, host=input.host, port=input.port, tls_cert=input.tls_cert, macaroon=input.macaroon,
-            network=input.network.value,
-        ))
+    @strawberry.mutation(
+        description="Check the node with GetInfo, then save it (certificate and macaroon "
+        "encrypted). Nothing is saved if any check fails."
+    )
+    async def connect_lightning_node(self, info: Info[Context, Any], input: ConnectLightningNodeInput) -> LightningNode:
+        row = await service(info).connect(
+            _user(info),
+            ConnectNodeInput(
+                name=input.name,
+                host=input.host,
+                port=input.port,
+                tls_cert=input.tls_cert,
+                macaroon=input.macaroon,
+                network=input.network.value,
+            ),
+        )
         return LightningNode.of(row)
 
     @strawberry.mutation
@@ -60,39 +68,55 @@ class LightningMutation:
         return await service(info).disconnect(_user(info), str(id))
 
     @strawberry.mutation(description="Connect the node to a peer (pubkey@host:port).")
-    async def connect_lightning_peer(self, info: Info[Context, Any], input: ConnectLightningPeerInput
-                                     ) -> LightningPeer | None:
+    async def connect_lightning_peer(
+        self, info: Info[Context, Any], input: ConnectLightningPeerInput
+    ) -> LightningPeer | None:
         peer = await service(info).connect_peer(_user(info), str(input.node_id), input.peer)
         return LightningPeer.of(peer) if peer else None
 
     @strawberry.mutation(description="Fund a channel; returns it pending. Progress arrives on channelEvents.")
     async def open_channel(self, info: Info[Context, Any], input: OpenChannelInput) -> PendingChannel:
         pending = await service(info).open_channel(
-            _user(info), str(input.node_id), peer=input.peer, capacity=int(input.capacity),
-            push_amount=int(input.push_amount), private=input.private, sat_per_vbyte=input.sat_per_vbyte,
+            _user(info),
+            str(input.node_id),
+            peer=input.peer,
+            capacity=int(input.capacity),
+            push_amount=int(input.push_amount),
+            private=input.private,
+            sat_per_vbyte=input.sat_per_vbyte,
         )
         return PendingChannel.of(pending)
 
     @strawberry.mutation(description="Cooperative close, or unilateral with `force: true`.")
     async def close_channel(self, info: Info[Context, Any], input: CloseChannelInput) -> ClosingChannel:
         closing = await service(info).close_channel(
-            _user(info), str(input.node_id), channel_point=input.channel_point, force=input.force,
+            _user(info),
+            str(input.node_id),
+            channel_point=input.channel_point,
+            force=input.force,
             sat_per_vbyte=input.sat_per_vbyte,
         )
-        return ClosingChannel(channel_point=closing.channel_point, closing_txid=closing.closing_txid,
-                              force=closing.force)
+        return ClosingChannel(
+            channel_point=closing.channel_point, closing_txid=closing.closing_txid, force=closing.force
+        )
 
     @strawberry.mutation(description="Set base fee, fee rate and time-lock delta on one channel or all.")
-    async def update_channel_policy(self, info: Info[Context, Any], input: UpdateChannelPolicyInput
-                                    ) -> UpdateChannelPolicyPayload:
+    async def update_channel_policy(
+        self, info: Info[Context, Any], input: UpdateChannelPolicyInput
+    ) -> UpdateChannelPolicyPayload:
         failures = await service(info).update_channel_policy(
-            _user(info), str(input.node_id), channel_point=input.channel_point,
-            base_fee_msat=int(input.base_fee_msat), fee_rate_ppm=input.fee_rate_ppm,
+            _user(info),
+            str(input.node_id),
+            channel_point=input.channel_point,
+            base_fee_msat=int(input.base_fee_msat),
+            fee_rate_ppm=input.fee_rate_ppm,
             time_lock_delta=input.time_lock_delta,
         )
-        return UpdateChannelPolicyPayload(failed_updates=[
-            PolicyUpdateFailure(channel_point=f.channel_point, reason=f.reason, message=f.message) for f in failures
-        ])
+        return UpdateChannelPolicyPayload(
+            failed_updates=[
+                PolicyUpdateFailure(channel_point=f.channel_point, reason=f.reason, message=f.message) for f in failures
+            ]
+        )
 
     @strawberry.mutation
     async def create_invoice(self, info: Info[Context, Any], input: CreateInvoiceInput) -> Invoice:
@@ -100,6 +124,10 @@ class LightningMutation:
             raise BadInput("Give amount or amountMsat, not both.", field="amountMsat")
         msat = int(input.amount_msat) if input.amount_msat is not None else int(input.amount or 0) * 1000
         inv = await service(info).create_invoice(
-            _user(info), str(input.node_id), amount_msat=msat, memo=input.memo, expiry_s=input.expiry,
+            _user(info),
+            str(input.node_id),
+            amount_msat=msat,
+            memo=input.memo,
+            expiry_s=input.expiry,
         )
         return Invoice.of(inv)

@@ -11,6 +11,7 @@ missing permission without a round trip.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -259,28 +260,26 @@ class LndClient:
     async def list_channels(
         self, *, active: bool | None = None, with_policy: bool = True, our_pubkey: str | None = None
     ) -> list[m.Channel]:
-        req = ln.ListChannelsRequest(
-            active_only=active is True, inactive_only=active is False, peer_alias_lookup=True
-        )
+        req = ln.ListChannelsRequest(active_only=active is True, inactive_only=active is False, peer_alias_lookup=True)
         r = await self.call("ListChannels", req)
         chans = list(r.channels)
         for c in chans:
             if not c.peer_alias and c.remote_pubkey not in self._alias_cache:
                 await self.node_alias(c.remote_pubkey)
-        policies: list[m.ChannelPolicy | None] = [None] * len(chans)
-        if with_policy and chans:
-            me = our_pubkey or (await self.get_info()).pubkey
-            sem = asyncio.Semaphore(8)
+        out = [self._channel_from(c, c.peer_alias or self._alias_cache.get(c.remote_pubkey, ""), None) for c in chans]
+        if with_policy and out:
+            out = await self.with_policies(out, our_pubkey or (await self.get_info()).pubkey)
+        return out
 
-            async def one(i: int, chan_id: int) -> None:
-                async with sem:
-                    policies[i] = await self.local_policy(chan_id, me)
+    async def with_policies(self, channels: list[m.Channel], our_pubkey: str) -> list[m.Channel]:
+        """The channels with ``local_policy`` filled from GetChanInfo (8 calls at a time)."""
+        sem = asyncio.Semaphore(8)
 
-            await asyncio.gather(*(one(i, c.chan_id) for i, c in enumerate(chans)))
-        return [
-            self._channel_from(c, c.peer_alias or self._alias_cache.get(c.remote_pubkey, ""), policies[i])
-            for i, c in enumerate(chans)
-        ]
+        async def one(c: m.Channel) -> m.Channel:
+            async with sem:
+                return dataclasses.replace(c, local_policy=await self.local_policy(c.chan_id, our_pubkey))
+
+        return list(await asyncio.gather(*(one(c) for c in channels)))
 
     async def pending_channels(self) -> list[m.PendingChannel]:
         r = await self.call("PendingChannels", ln.PendingChannelsRequest())
@@ -399,8 +398,12 @@ class LndClient:
             o["fee"] += f.fee_msat  # the fee is earned on the outgoing channel
         per = tuple(
             m.ChannelForwardingStats(
-                chan_id=cid, fee_msat=s["fee"], volume_in_msat=s["vin"], volume_out_msat=s["vout"],
-                count_in=s["cin"], count_out=s["cout"],
+                chan_id=cid,
+                fee_msat=s["fee"],
+                volume_in_msat=s["vin"],
+                volume_out_msat=s["vout"],
+                count_in=s["cin"],
+                count_out=s["cout"],
             )
             for cid, s in sorted(stats.items(), key=lambda kv: -kv[1]["fee"])
         )
@@ -452,7 +455,10 @@ class LndClient:
         r = await self.call(
             "ListPayments",
             ln.ListPaymentsRequest(
-                index_offset=index_offset, max_payments=limit, reversed=reverse, include_incomplete=True,
+                index_offset=index_offset,
+                max_payments=limit,
+                reversed=reverse,
+                include_incomplete=True,
                 count_total_payments=True,
             ),
         )
@@ -471,23 +477,38 @@ class LndClient:
             for p in r.payments
         )
         return m.PaymentPage(
-            payments=pays, first_index_offset=r.first_index_offset, last_index_offset=r.last_index_offset,
+            payments=pays,
+            first_index_offset=r.first_index_offset,
+            last_index_offset=r.last_index_offset,
             total=r.total_num_payments,
         )
 
     async def list_peers(self) -> list[m.Peer]:
         r = await self.call("ListPeers", ln.ListPeersRequest())
         return [
-            m.Peer(pubkey=p.pub_key, address=p.address, inbound=p.inbound, ping_time_us=p.ping_time,
-                   sat_sent=p.sat_sent, sat_recv=p.sat_recv)
+            m.Peer(
+                pubkey=p.pub_key,
+                address=p.address,
+                inbound=p.inbound,
+                ping_time_us=p.ping_time,
+                sat_sent=p.sat_sent,
+                sat_recv=p.sat_recv,
+            )
             for p in r.peers
         ]
 
     async def liquidity(self, channels: list[m.Channel] | None = None) -> list[m.Liquidity]:
         chans = channels if channels is not None else await self.list_channels(with_policy=False)
         return [
-            m.Liquidity(chan_id=c.chan_id, channel_point=c.channel_point, peer_alias=c.peer_alias,
-                        outbound=c.local_balance, inbound=c.remote_balance, capacity=c.capacity, active=c.active)
+            m.Liquidity(
+                chan_id=c.chan_id,
+                channel_point=c.channel_point,
+                peer_alias=c.peer_alias,
+                outbound=c.local_balance,
+                inbound=c.remote_balance,
+                capacity=c.capacity,
+                active=c.active,
+            )
             for c in chans
         ]
 
@@ -561,8 +582,9 @@ class LndClient:
         """CloseChannel until LND reports the closing transaction broadcast (``close_pending``)."""
         cp = parse_channel_point(channel_point)
         if force and sat_per_vbyte:
-            raise BadInput("A force close uses the fee fixed in the commitment; leave satPerVbyte empty.",
-                           field="satPerVbyte")
+            raise BadInput(
+                "A force close uses the fee fixed in the commitment; leave satPerVbyte empty.", field="satPerVbyte"
+            )
         req = ln.CloseChannelRequest(channel_point=cp, force=force, sat_per_vbyte=sat_per_vbyte or 0)
         stream = self.stream("CloseChannel", req, field="channelPoint")
         try:
@@ -570,12 +592,17 @@ class LndClient:
                 async for upd in stream:
                     kind = upd.WhichOneof("update")
                     if kind == "close_pending":
-                        return m.PendingClose(channel_point=channel_point,
-                                              closing_txid=bytes(reversed(upd.close_pending.txid)).hex(), force=force)
+                        return m.PendingClose(
+                            channel_point=channel_point,
+                            closing_txid=bytes(reversed(upd.close_pending.txid)).hex(),
+                            force=force,
+                        )
                     if kind == "chan_close":
-                        return m.PendingClose(channel_point=channel_point,
-                                              closing_txid=bytes(reversed(upd.chan_close.closing_txid)).hex(),
-                                              force=force)
+                        return m.PendingClose(
+                            channel_point=channel_point,
+                            closing_txid=bytes(reversed(upd.chan_close.closing_txid)).hex(),
+                            force=force,
+                        )
         except TimeoutError:
             raise UpstreamUnavailable(f"The Lightning node at {self.target} did not start closing in time.") from None
         finally:
@@ -597,8 +624,11 @@ class LndClient:
             raise BadInput("The fee rate cannot be negative.", field="feeRatePpm")
         if time_lock_delta <= 0:
             raise BadInput("The time-lock delta must be positive.", field="timeLockDelta")
-        kw: dict[str, Any] = {"base_fee_msat": base_fee_msat, "fee_rate_ppm": fee_rate_ppm,
-                              "time_lock_delta": time_lock_delta}
+        kw: dict[str, Any] = {
+            "base_fee_msat": base_fee_msat,
+            "fee_rate_ppm": fee_rate_ppm,
+            "time_lock_delta": time_lock_delta,
+        }
         if channel_point:
             kw["chan_point"] = parse_channel_point(channel_point)
         else:
@@ -627,7 +657,9 @@ class LndClient:
             field="amount",
         )
         return m.AddedInvoice(
-            payment_hash=bytes(r.r_hash).hex(), payment_request=r.payment_request, add_index=r.add_index,
+            payment_hash=bytes(r.r_hash).hex(),
+            payment_request=r.payment_request,
+            add_index=r.add_index,
             payment_addr=bytes(r.payment_addr).hex(),
         )
 
@@ -639,8 +671,7 @@ class LndClient:
             which = u.WhichOneof("channel")
             if which == "open_channel":
                 c = u.open_channel
-                yield m.ChannelEvent(kind, c.channel_point,
-                                     channel=self._channel_from(c, c.peer_alias or "", None))
+                yield m.ChannelEvent(kind, c.channel_point, channel=self._channel_from(c, c.peer_alias or "", None))
             elif which == "closed_channel":
                 cc = self._closed_from(u.closed_channel)
                 yield m.ChannelEvent(kind, cc.channel_point, closed=cc)
@@ -663,8 +694,13 @@ class LndClient:
     async def transactions(self, on_open: OnOpen | None = None) -> AsyncIterator[m.ChainTransaction]:
         async for t in self.stream("SubscribeTransactions", ln.GetTransactionsRequest(), on_open=on_open):
             yield m.ChainTransaction(
-                txid=t.tx_hash, amount=t.amount, confirmations=t.num_confirmations, block_height=t.block_height,
-                total_fees=t.total_fees, at=_ts(t.time_stamp), label=t.label,
+                txid=t.tx_hash,
+                amount=t.amount,
+                confirmations=t.num_confirmations,
+                block_height=t.block_height,
+                total_fees=t.total_fees,
+                at=_ts(t.time_stamp),
+                label=t.label,
             )
 
 

@@ -187,8 +187,9 @@ def decode(raw: bytes) -> Macaroon:
     if r.pos != len(raw):
         raise MacaroonError("trailing bytes after the signature")
     loc = head.get(_LOCATION)
-    return Macaroon(identifier=head[_IDENTIFIER], signature=sig, location=loc.decode() if loc else None,
-                    caveats=tuple(caveats))
+    return Macaroon(
+        identifier=head[_IDENTIFIER], signature=sig, location=loc.decode() if loc else None, caveats=tuple(caveats)
+    )
 
 
 def _field(ftype: int, value: bytes) -> bytes:
@@ -296,20 +297,35 @@ def signature_for(root_key: bytes, identifier: bytes, caveat_ids: list[bytes]) -
     return sig
 
 
-def mint(root_key: bytes, ops: dict[str, tuple[str, ...]], *, nonce: bytes, storage_id: bytes = b"0",
-         location: str = "lnd", caveats: tuple[str, ...] = ()) -> Macaroon:
+def mint(
+    root_key: bytes,
+    ops: dict[str, tuple[str, ...]],
+    *,
+    nonce: bytes,
+    storage_id: bytes = b"0",
+    location: str = "lnd",
+    caveats: tuple[str, ...] = (),
+) -> Macaroon:
     """A macaroon as LND bakes it (used by devlnd; production code only decodes)."""
     identifier = encode_id(MacaroonId(nonce=nonce, storage_id=storage_id, ops=ops))
     cavs = tuple(Caveat(id=c.encode()) for c in caveats)
-    return Macaroon(identifier=identifier, signature=signature_for(root_key, identifier, [c.id for c in cavs]),
-                    location=location, caveats=cavs)
+    return Macaroon(
+        identifier=identifier,
+        signature=signature_for(root_key, identifier, [c.id for c in cavs]),
+        location=location,
+        caveats=cavs,
+    )
 
 
 def add_first_party_caveat(m: Macaroon, condition: str) -> Macaroon:
     """Attenuate without the root key: ``new_sig = HMAC(old_sig, condition)``."""
     cid = condition.encode()
-    return Macaroon(identifier=m.identifier, signature=_hmac(m.signature, cid), location=m.location,
-                    caveats=(*m.caveats, Caveat(id=cid)))
+    return Macaroon(
+        identifier=m.identifier,
+        signature=_hmac(m.signature, cid),
+        location=m.location,
+        caveats=(*m.caveats, Caveat(id=cid)),
+    )
 
 
 def verify_signature(m: Macaroon, root_key: bytes) -> bool:

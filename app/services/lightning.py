@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -341,15 +342,25 @@ class LightningService:
                 s.add(fresh)
         return info
 
-    async def channels(self, row: LightningNode, *, active: bool | None = None) -> list[m.Channel]:
-        client = (await self._runtime(row)).client
-        chans = await client.list_channels(active=active, our_pubkey=row.pubkey)
-        return sorted(chans, key=lambda c: c.chan_id)
-
     async def channel_page(
-        self, row: LightningNode, *, active: bool | None, first: int | None, after: str | None
+        self,
+        row: LightningNode,
+        *,
+        active: bool | None,
+        first: int | None,
+        after: str | None,
+        with_policy: bool = True,
     ) -> Page[m.Channel]:
-        return paginate_list(await self.channels(row, active=active), lambda c: (str(c.chan_id),), first, after)
+        """Open channels by short channel id; local policies (one GetChanInfo each) only for the page."""
+        client = (await self._runtime(row)).client
+        chans = sorted(
+            await client.list_channels(active=active, with_policy=False, our_pubkey=row.pubkey),
+            key=lambda c: c.chan_id,
+        )
+        page = paginate_list(chans, lambda c: (str(c.chan_id),), first, after)
+        if with_policy and page.items:
+            page = dataclasses.replace(page, items=await client.with_policies(page.items, row.pubkey))
+        return page
 
     async def pending_channels(self, row: LightningNode) -> list[m.PendingChannel]:
         return await (await self._runtime(row)).client.pending_channels()

@@ -33,6 +33,11 @@ else:
     from schema.types.wallets import NetworkEnum  # the one GraphQL `Network` enum
 
 
+def selects(fields: Any, name: str) -> bool:
+    """Whether ``name`` is selected anywhere below these fields (fragments included)."""
+    return any(getattr(f, "name", None) == name or selects(getattr(f, "selections", None) or [], name) for f in fields)
+
+
 def service(info: Info[Context, Any]) -> LightningService:
     return info.context.container.lightning  # type: ignore[no-any-return]
 
@@ -101,9 +106,14 @@ class ChannelPolicy:
 
     @classmethod
     def of(cls, p: m.ChannelPolicy) -> ChannelPolicy:
-        return cls(base_fee_msat=p.base_fee_msat, fee_rate_ppm=p.fee_rate_ppm,
-                   time_lock_delta=p.time_lock_delta, min_htlc_msat=p.min_htlc_msat,
-                   max_htlc_msat=p.max_htlc_msat, disabled=p.disabled)
+        return cls(
+            base_fee_msat=p.base_fee_msat,
+            fee_rate_ppm=p.fee_rate_ppm,
+            time_lock_delta=p.time_lock_delta,
+            min_htlc_msat=p.min_htlc_msat,
+            max_htlc_msat=p.max_htlc_msat,
+            disabled=p.disabled,
+        )
 
 
 @strawberry.type
@@ -129,12 +139,22 @@ class Channel:
     @classmethod
     def of(cls, c: m.Channel) -> Channel:
         return cls(
-            channel_point=c.channel_point, chan_id=str(c.chan_id), remote_pubkey=c.remote_pubkey,
-            peer_alias=c.peer_alias, capacity=c.capacity, local_balance=c.local_balance,
-            remote_balance=c.remote_balance, commit_fee=c.commit_fee,
-            unsettled_balance=c.unsettled_balance, total_sent=c.total_sent,
-            total_received=c.total_received, active=c.active, private=c.private, initiator=c.initiator,
-            uptime=c.uptime_s, lifetime=c.lifetime_s,
+            channel_point=c.channel_point,
+            chan_id=str(c.chan_id),
+            remote_pubkey=c.remote_pubkey,
+            peer_alias=c.peer_alias,
+            capacity=c.capacity,
+            local_balance=c.local_balance,
+            remote_balance=c.remote_balance,
+            commit_fee=c.commit_fee,
+            unsettled_balance=c.unsettled_balance,
+            total_sent=c.total_sent,
+            total_received=c.total_received,
+            active=c.active,
+            private=c.private,
+            initiator=c.initiator,
+            uptime=c.uptime_s,
+            lifetime=c.lifetime_s,
             local_policy=ChannelPolicy.of(c.local_policy) if c.local_policy else None,
         )
 
@@ -156,10 +176,17 @@ class PendingChannel:
     @classmethod
     def of(cls, p: m.PendingChannel) -> PendingChannel:
         return cls(
-            kind=PendingChannelKind(p.kind), channel_point=p.channel_point, remote_pubkey=p.remote_pubkey,
-            capacity=p.capacity, local_balance=p.local_balance, remote_balance=p.remote_balance,
-            private=p.private, closing_txid=p.closing_txid, limbo_balance=p.limbo_balance,
-            maturity_height=p.maturity_height, blocks_til_maturity=p.blocks_til_maturity,
+            kind=PendingChannelKind(p.kind),
+            channel_point=p.channel_point,
+            remote_pubkey=p.remote_pubkey,
+            capacity=p.capacity,
+            local_balance=p.local_balance,
+            remote_balance=p.remote_balance,
+            private=p.private,
+            closing_txid=p.closing_txid,
+            limbo_balance=p.limbo_balance,
+            maturity_height=p.maturity_height,
+            blocks_til_maturity=p.blocks_til_maturity,
         )
 
 
@@ -180,10 +207,16 @@ class ClosedChannel:
     @classmethod
     def of(cls, c: m.ClosedChannel) -> ClosedChannel:
         return cls(
-            channel_point=c.channel_point, chan_id=str(c.chan_id), remote_pubkey=c.remote_pubkey,
-            capacity=c.capacity, settled_balance=c.settled_balance,
-            time_locked_balance=c.time_locked_balance, close_height=c.close_height,
-            closing_txid=c.closing_txid, close_type=ChannelCloseType(c.close_type), open_initiator=c.open_initiator,
+            channel_point=c.channel_point,
+            chan_id=str(c.chan_id),
+            remote_pubkey=c.remote_pubkey,
+            capacity=c.capacity,
+            settled_balance=c.settled_balance,
+            time_locked_balance=c.time_locked_balance,
+            close_height=c.close_height,
+            closing_txid=c.closing_txid,
+            close_type=ChannelCloseType(c.close_type),
+            open_initiator=c.open_initiator,
             close_initiator=c.close_initiator,
         )
 
@@ -202,10 +235,14 @@ class LightningBalance:
     @classmethod
     def of(cls, b: m.Balance) -> LightningBalance:
         return cls(
-            onchain_confirmed=b.onchain_confirmed, onchain_unconfirmed=b.onchain_unconfirmed,
-            onchain_total=b.onchain_total, onchain_locked=b.onchain_locked,
-            channel_local=b.channel_local, channel_remote=b.channel_remote,
-            channel_pending_open=b.channel_pending_open_local, total=b.total,
+            onchain_confirmed=b.onchain_confirmed,
+            onchain_unconfirmed=b.onchain_unconfirmed,
+            onchain_total=b.onchain_total,
+            onchain_locked=b.onchain_locked,
+            channel_local=b.channel_local,
+            channel_remote=b.channel_remote,
+            channel_pending_open=b.channel_pending_open_local,
+            total=b.total,
         )
 
 
@@ -234,8 +271,13 @@ class LiquiditySummary:
             total_inbound=sum(x.inbound for x in items),
             channels=[
                 ChannelLiquidity(
-                    chan_id=str(x.chan_id), channel_point=x.channel_point, peer_alias=x.peer_alias, active=x.active,
-                    capacity=x.capacity, outbound=x.outbound, inbound=x.inbound,
+                    chan_id=str(x.chan_id),
+                    channel_point=x.channel_point,
+                    peer_alias=x.peer_alias,
+                    active=x.active,
+                    capacity=x.capacity,
+                    outbound=x.outbound,
+                    inbound=x.inbound,
                     outbound_ratio=round(x.outbound / (x.outbound + x.inbound), 4) if x.outbound + x.inbound else 0.0,
                 )
                 for x in items
@@ -256,10 +298,16 @@ class Forward:
 
     @classmethod
     def of(cls, f: m.Forward) -> Forward:
-        return cls(at=f.at, chan_id_in=str(f.chan_id_in), chan_id_out=str(f.chan_id_out),
-                   peer_alias_in=f.peer_alias_in, peer_alias_out=f.peer_alias_out,
-                   amount_in_msat=f.amt_in_msat, amount_out_msat=f.amt_out_msat,
-                   fee_msat=f.fee_msat)
+        return cls(
+            at=f.at,
+            chan_id_in=str(f.chan_id_in),
+            chan_id_out=str(f.chan_id_out),
+            peer_alias_in=f.peer_alias_in,
+            peer_alias_out=f.peer_alias_out,
+            amount_in_msat=f.amt_in_msat,
+            amount_out_msat=f.amt_out_msat,
+            fee_msat=f.fee_msat,
+        )
 
 
 @strawberry.type
@@ -295,14 +343,22 @@ class ForwardingHistory:
     @classmethod
     def of(cls, s: m.ForwardingSummary) -> ForwardingHistory:
         return cls(
-            from_=s.start, to=s.end, count=s.count, total_fees_msat=s.total_fee_msat,
-            total_fees=s.total_fee_msat // 1000, volume_msat=s.total_volume_msat,
+            from_=s.start,
+            to=s.end,
+            count=s.count,
+            total_fees_msat=s.total_fee_msat,
+            total_fees=s.total_fee_msat // 1000,
+            volume_msat=s.total_volume_msat,
             volume=s.total_volume_msat // 1000,
             per_channel=[
                 ChannelForwardingStats(
-                    chan_id=str(c.chan_id), fees_msat=c.fee_msat, fees=c.fee_msat // 1000,
-                    volume_in_msat=c.volume_in_msat, volume_out_msat=c.volume_out_msat,
-                    forwards_in=c.count_in, forwards_out=c.count_out,
+                    chan_id=str(c.chan_id),
+                    fees_msat=c.fee_msat,
+                    fees=c.fee_msat // 1000,
+                    volume_in_msat=c.volume_in_msat,
+                    volume_out_msat=c.volume_out_msat,
+                    forwards_in=c.count_in,
+                    forwards_out=c.count_out,
                 )
                 for c in s.per_channel
             ],
@@ -328,10 +384,18 @@ class Invoice:
     @classmethod
     def of(cls, i: m.Invoice) -> Invoice:
         return cls(
-            payment_hash=i.payment_hash, memo=i.memo, amount=i.value_msat // 1000,
-            amount_msat=i.value_msat, amount_paid_msat=i.amt_paid_msat,
-            state=InvoiceState(i.state), payment_request=i.payment_request, created_at=i.created_at,
-            settled_at=i.settled_at, expiry=i.expiry_s, private=i.private, is_keysend=i.is_keysend,
+            payment_hash=i.payment_hash,
+            memo=i.memo,
+            amount=i.value_msat // 1000,
+            amount_msat=i.value_msat,
+            amount_paid_msat=i.amt_paid_msat,
+            state=InvoiceState(i.state),
+            payment_request=i.payment_request,
+            created_at=i.created_at,
+            settled_at=i.settled_at,
+            expiry=i.expiry_s,
+            private=i.private,
+            is_keysend=i.is_keysend,
         )
 
 
@@ -350,9 +414,14 @@ class Payment:
     @classmethod
     def of(cls, p: m.Payment) -> Payment:
         return cls(
-            payment_hash=p.payment_hash, amount=p.value_msat // 1000, amount_msat=p.value_msat,
-            fee=p.fee_msat // 1000, fee_msat=p.fee_msat, status=PaymentStatus(p.status),
-            created_at=p.created_at, payment_request=p.payment_request,
+            payment_hash=p.payment_hash,
+            amount=p.value_msat // 1000,
+            amount_msat=p.value_msat,
+            fee=p.fee_msat // 1000,
+            fee_msat=p.fee_msat,
+            status=PaymentStatus(p.status),
+            created_at=p.created_at,
+            payment_request=p.payment_request,
             failure_reason=None if p.failure_reason == "FAILURE_REASON_NONE" else p.failure_reason,
         )
 
@@ -393,9 +462,19 @@ class LightningNode:
 
     @classmethod
     def of(cls, row: NodeRow) -> LightningNode:
-        return cls(id=strawberry.ID(row.id), name=row.name, host=row.host, port=row.port,
-                   network=Network(row.network), pubkey=row.pubkey, alias=row.alias, created_at=row.created_at,
-                   last_seen_at=row.last_seen_at, row=row, cache={})
+        return cls(
+            id=strawberry.ID(row.id),
+            name=row.name,
+            host=row.host,
+            port=row.port,
+            network=Network(row.network),
+            pubkey=row.pubkey,
+            alias=row.alias,
+            created_at=row.created_at,
+            last_seen_at=row.last_seen_at,
+            row=row,
+            cache={},
+        )
 
     async def _info(self, info: Info[Context, Any]) -> m.NodeInfo:
         task = self.cache.get("info")
@@ -406,9 +485,11 @@ class LightningNode:
     @strawberry.field
     def capabilities(self) -> LightningCapabilities:
         caps = LightningService.capabilities(self.row)
-        return LightningCapabilities(read_only=caps.read_only,
-                                     granted=[LightningCapability(c) for c in caps.as_list()],
-                                     permissions=sorted(caps.permissions))
+        return LightningCapabilities(
+            read_only=caps.read_only,
+            granted=[LightningCapability(c) for c in caps.as_list()],
+            permissions=sorted(caps.permissions),
+        )
 
     @strawberry.field(description="Stream-based reachability (no call to the node).")
     def status(self, info: Info[Context, Any]) -> LightningNodeStatus:
@@ -448,9 +529,16 @@ class LightningNode:
         return (await self._info(info)).num_pending_channels
 
     @strawberry.field(description="Open channels; `active` filters on the peer being online.")
-    async def channels(self, info: Info[Context, Any], active: bool | None = None, first: int | None = None,
-                       after: str | None = None) -> Connection[Channel] | None:
-        page = await service(info).channel_page(self.row, active=active, first=first, after=after)
+    async def channels(
+        self, info: Info[Context, Any], active: bool | None = None, first: int | None = None, after: str | None = None
+    ) -> Connection[Channel] | None:
+        page = await service(info).channel_page(
+            self.row,
+            active=active,
+            first=first,
+            after=after,
+            with_policy=selects(info.selected_fields, "localPolicy"),
+        )
         return to_connection(page, Channel.of)
 
     @strawberry.field
@@ -458,10 +546,10 @@ class LightningNode:
         return [PendingChannel.of(p) for p in await service(info).pending_channels(self.row)]
 
     @strawberry.field(description="Newest close first.")
-    async def closed_channels(self, info: Info[Context, Any], first: int | None = None,
-                              after: str | None = None) -> Connection[ClosedChannel] | None:
-        return to_connection(await service(info).closed_channels(self.row, first=first, after=after),
-                             ClosedChannel.of)
+    async def closed_channels(
+        self, info: Info[Context, Any], first: int | None = None, after: str | None = None
+    ) -> Connection[ClosedChannel] | None:
+        return to_connection(await service(info).closed_channels(self.row, first=first, after=after), ClosedChannel.of)
 
     @strawberry.field
     async def balance(self, info: Info[Context, Any]) -> LightningBalance | None:
@@ -481,13 +569,15 @@ class LightningNode:
         return ForwardingHistory.of(await service(info).forwarding_history(self.row, from_, to))
 
     @strawberry.field(description="Newest first.")
-    async def invoices(self, info: Info[Context, Any], first: int | None = None,
-                       after: str | None = None) -> Connection[Invoice] | None:
+    async def invoices(
+        self, info: Info[Context, Any], first: int | None = None, after: str | None = None
+    ) -> Connection[Invoice] | None:
         return to_connection(await service(info).invoices(self.row, first=first, after=after), Invoice.of)
 
     @strawberry.field(description="Newest first, including failed and in-flight payments.")
-    async def payments(self, info: Info[Context, Any], first: int | None = None,
-                       after: str | None = None) -> Connection[Payment] | None:
+    async def payments(
+        self, info: Info[Context, Any], first: int | None = None, after: str | None = None
+    ) -> Connection[Payment] | None:
         return to_connection(await service(info).payments(self.row, first=first, after=after), Payment.of)
 
     @strawberry.field

@@ -18,8 +18,9 @@ async def devlnd() -> AsyncIterator[DevLnd]:
 
 def client_for(node: DevLnd, macaroon: str = "admin", **kw: object) -> LndClient:
     mac_hex = node.macaroons.get(macaroon, macaroon)
-    return LndClient(node.host, node.port, node.tls_cert_pem, mac_hex, min_reconnect_backoff_s=0.1,
-                     max_reconnect_backoff_s=0.5, **kw)  # type: ignore[arg-type]
+    return LndClient(
+        node.host, node.port, node.tls_cert_pem, mac_hex, min_reconnect_backoff_s=0.1, max_reconnect_backoff_s=0.5, **kw
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture

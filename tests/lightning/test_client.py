@@ -61,8 +61,9 @@ async def test_forwarding_history_totals(admin: LndClient, devlnd: DevLnd) -> No
     assert after.total_fee_msat == before.total_fee_msat + fwd.fee_msat
     assert after.total_volume_msat == before.total_volume_msat + 100_000_000
     assert sum(s.fee_msat for s in after.per_channel) == after.total_fee_msat
-    recent = await admin.forwarding_history(datetime.now(UTC) - timedelta(minutes=5),
-                                            datetime.now(UTC) + timedelta(seconds=2))
+    recent = await admin.forwarding_history(
+        datetime.now(UTC) - timedelta(minutes=5), datetime.now(UTC) + timedelta(seconds=2)
+    )
     assert recent.count == 1 and recent.events[0].peer_alias_in
     with pytest.raises(BadInput):
         await admin.forwarding_history(end, start)
@@ -171,15 +172,20 @@ async def test_close_channels(admin: LndClient, devlnd: DevLnd) -> None:
 async def test_update_channel_policy(admin: LndClient, devlnd: DevLnd) -> None:
     chans = await admin.list_channels()
     one = chans[0]
-    assert await admin.update_channel_policy(channel_point=one.channel_point, base_fee_msat=0, fee_rate_ppm=321,
-                                             time_lock_delta=40) == []
+    assert (
+        await admin.update_channel_policy(
+            channel_point=one.channel_point, base_fee_msat=0, fee_rate_ppm=321, time_lock_delta=40
+        )
+        == []
+    )
     after = {c.channel_point: c for c in await admin.list_channels()}
     assert after[one.channel_point].local_policy.fee_rate_ppm == 321  # type: ignore[union-attr]
     assert after[chans[1].channel_point].local_policy.fee_rate_ppm != 321  # type: ignore[union-attr]
     await admin.update_channel_policy(channel_point=None, base_fee_msat=500, fee_rate_ppm=10, time_lock_delta=144)
     assert {c.local_policy.base_fee_msat for c in await admin.list_channels()} == {500}  # type: ignore[union-attr]
-    failed = await admin.update_channel_policy(channel_point="cd" * 32 + ":1", base_fee_msat=1, fee_rate_ppm=1,
-                                               time_lock_delta=40)
+    failed = await admin.update_channel_policy(
+        channel_point="cd" * 32 + ":1", base_fee_msat=1, fee_rate_ppm=1, time_lock_delta=40
+    )
     assert failed[0].reason == "UPDATE_FAILURE_NOT_FOUND"
     with pytest.raises(BadInput) as err:
         await admin.update_channel_policy(channel_point=None, base_fee_msat=1, fee_rate_ppm=1, time_lock_delta=5)

@@ -43,8 +43,14 @@ def settings_overrides() -> dict[str, Any]:
 
 
 def node_input(node: DevLnd, macaroon: str = "admin", **over: Any) -> dict[str, Any]:
-    base = {"name": "my node", "host": node.host, "port": node.port, "tlsCert": node.tls_cert_pem,
-            "macaroon": node.macaroons.get(macaroon, macaroon), "network": "REGTEST"}
+    base = {
+        "name": "my node",
+        "host": node.host,
+        "port": node.port,
+        "tlsCert": node.tls_cert_pem,
+        "macaroon": node.macaroons.get(macaroon, macaroon),
+        "network": "REGTEST",
+    }
     base.update(over)
     return base
 
@@ -58,8 +64,9 @@ async def node_count(gql: GraphQLClient) -> int:
     return len((await gql("{ lightningNodes { id } }"))["data"]["lightningNodes"])
 
 
-async def test_connect_and_read_everything(gql: GraphQLClient, user_token: str, devlnd: DevLnd,
-                                           server: LiveServer) -> None:
+async def test_connect_and_read_everything(
+    gql: GraphQLClient, user_token: str, devlnd: DevLnd, server: LiveServer
+) -> None:
     n = await connect(gql, devlnd)
     assert n["network"] == "REGTEST" and n["alias"] == "devlnd" and n["pubkey"] == devlnd.state.pubkey
     assert n["capabilities"]["readOnly"] is False
@@ -79,7 +86,9 @@ async def test_connect_and_read_everything(gql: GraphQLClient, user_token: str, 
     force = next(p for p in data["pendingChannels"] if p["kind"] == "FORCE_CLOSING")
     assert force["maturityHeight"] - 1200 == force["blocksTilMaturity"]
     assert {e["node"]["closeType"] for e in data["closedChannels"]["edges"]} == {
-        "COOPERATIVE_CLOSE", "REMOTE_FORCE_CLOSE"}
+        "COOPERATIVE_CLOSE",
+        "REMOTE_FORCE_CLOSE",
+    }
     bal = data["balance"]
     assert bal["onchainConfirmed"] == 5_000_000 and bal["total"] == 5_000_000 + bal["channelLocal"]
     liq = data["liquidity"]
@@ -99,8 +108,9 @@ async def test_connect_and_read_everything(gql: GraphQLClient, user_token: str, 
     q = """query($id: ID!, $c: String, $i: String) { lightningNode(id: $id) {
       channels(first: 10, after: $c) { edges { node { chanId } } pageInfo { hasNextPage } }
       invoices(first: 10, after: $i) { edges { node { memo } } pageInfo { hasNextPage } } } }"""
-    more = (await gql(q, {"id": n["id"], "c": chans["pageInfo"]["endCursor"],
-                          "i": inv["pageInfo"]["endCursor"]}))["data"]["lightningNode"]
+    more = (await gql(q, {"id": n["id"], "c": chans["pageInfo"]["endCursor"], "i": inv["pageInfo"]["endCursor"]}))[
+        "data"
+    ]["lightningNode"]
     assert len(more["channels"]["edges"]) == 2 and not more["channels"]["pageInfo"]["hasNextPage"]
     assert [e["node"]["memo"] for e in more["invoices"]["edges"]] == ["book", "coffee"]
 
@@ -146,10 +156,14 @@ async def test_other_users_node_is_not_found(gql: GraphQLClient, user_token: str
     for query, variables in [
         ("query($id: ID!) { lightningNode(id: $id) { name } }", {"id": n["id"]}),
         ("mutation($id: ID!) { disconnectLightningNode(id: $id) }", {"id": n["id"]}),
-        ("mutation($i: CloseChannelInput!) { closeChannel(input: $i) { closingTxid } }",
-         {"i": {"nodeId": n["id"], "channelPoint": "ab" * 32 + ":0"}}),
-        ("mutation($i: CreateInvoiceInput!) { createInvoice(input: $i) { paymentRequest } }",
-         {"i": {"nodeId": n["id"], "amount": 1}}),
+        (
+            "mutation($i: CloseChannelInput!) { closeChannel(input: $i) { closingTxid } }",
+            {"i": {"nodeId": n["id"], "channelPoint": "ab" * 32 + ":0"}},
+        ),
+        (
+            "mutation($i: CreateInvoiceInput!) { createInvoice(input: $i) { paymentRequest } }",
+            {"i": {"nodeId": n["id"], "amount": 1}},
+        ),
     ]:
         body = await gql(query, variables, token=bob, expect_errors=True)
         assert error_codes(body) == ["NOT_FOUND"], body
@@ -157,7 +171,8 @@ async def test_other_users_node_is_not_found(gql: GraphQLClient, user_token: str
     bobs = (await gql(CONNECT, {"i": node_input(devlnd, "readonly")}, token=bob))["data"]["connectLightningNode"]
     assert bobs["id"] != n["id"]
     assert [x["id"] for x in (await gql("{ lightningNodes { id } }", token=bob))["data"]["lightningNodes"]] == [
-        bobs["id"]]
+        bobs["id"]
+    ]
     assert await node_count(gql) == 1
     body = await gql("query($id: ID!) { lightningNode(id: $id) { name } }", {"id": bobs["id"]}, expect_errors=True)
     assert error_codes(body) == ["NOT_FOUND"]
@@ -169,12 +184,18 @@ async def test_readonly_macaroon_cannot_write(gql: GraphQLClient, user_token: st
     n = await connect(gql, devlnd, "readonly")
     assert n["capabilities"]["readOnly"] is True
     assert n["capabilities"]["granted"] == ["READ_INVOICES", "READ_NODE"]
-    body = await gql("mutation($i: CreateInvoiceInput!) { createInvoice(input: $i) { paymentRequest } }",
-                     {"i": {"nodeId": n["id"], "amount": 1000}}, expect_errors=True)
+    body = await gql(
+        "mutation($i: CreateInvoiceInput!) { createInvoice(input: $i) { paymentRequest } }",
+        {"i": {"nodeId": n["id"], "amount": 1000}},
+        expect_errors=True,
+    )
     assert error_codes(body) == ["FORBIDDEN"] and "invoices:write" in body["errors"][0]["message"]
     alice = next(p for p in devlnd.state.directory.values() if p.alias == "alice")
-    body = await gql("mutation($i: OpenChannelInput!) { openChannel(input: $i) { channelPoint } }",
-                     {"i": {"nodeId": n["id"], "peer": alice.pubkey, "capacity": 100000}}, expect_errors=True)
+    body = await gql(
+        "mutation($i: OpenChannelInput!) { openChannel(input: $i) { channelPoint } }",
+        {"i": {"nodeId": n["id"], "peer": alice.pubkey, "capacity": 100000}},
+        expect_errors=True,
+    )
     assert error_codes(body) == ["FORBIDDEN"]
     assert "onchain:write" in body["errors"][0]["message"] and "offchain:write" in body["errors"][0]["message"]
     # reads still work
@@ -183,16 +204,20 @@ async def test_readonly_macaroon_cannot_write(gql: GraphQLClient, user_token: st
 
 async def test_invoice_macaroon_can_only_invoice(gql: GraphQLClient, user_token: str, devlnd: DevLnd) -> None:
     n = await connect(gql, devlnd, devlnd.bake({"info": ("read",), "invoices": ("read", "write")}))
-    body = await gql("""mutation($i: CreateInvoiceInput!) { createInvoice(input: $i) {
+    body = await gql(
+        """mutation($i: CreateInvoiceInput!) { createInvoice(input: $i) {
         paymentRequest amount amountMsat memo state expiry } }""",
-                     {"i": {"nodeId": n["id"], "amount": 2100, "memo": "tip", "expiry": 600}})
+        {"i": {"nodeId": n["id"], "amount": 2100, "memo": "tip", "expiry": 600}},
+    )
     inv = body["data"]["createInvoice"]
     assert inv["paymentRequest"].startswith("lnbcrt21u1") and inv["amount"] == 2100
     assert inv["amountMsat"] == "2100000" and inv["state"] == "OPEN" and inv["expiry"] == 600
-    body = await gql("""mutation($i: UpdateChannelPolicyInput!) { updateChannelPolicy(input: $i) {
+    body = await gql(
+        """mutation($i: UpdateChannelPolicyInput!) { updateChannelPolicy(input: $i) {
         failedUpdates { reason } } }""",
-                     {"i": {"nodeId": n["id"], "baseFeeMsat": "0", "feeRatePpm": 1, "timeLockDelta": 40}},
-                     expect_errors=True)
+        {"i": {"nodeId": n["id"], "baseFeeMsat": "0", "feeRatePpm": 1, "timeLockDelta": 40}},
+        expect_errors=True,
+    )
     assert error_codes(body) == ["FORBIDDEN"] and "offchain:write" in body["errors"][0]["message"]
 
 
@@ -214,31 +239,67 @@ async def test_writes(gql: GraphQLClient, user_token: str, devlnd: DevLnd) -> No
     body = await gql(OPEN, {"i": {"nodeId": n["id"], "peer": "bogus", "capacity": 100_000}}, expect_errors=True)
     assert body["errors"][0]["extensions"]["field"] == "peer"
 
-    opened = (await gql(OPEN, {"i": {"nodeId": n["id"], "peer": peer, "capacity": 300_000, "pushAmount": 5000,
-                                     "private": True, "satPerVbyte": 3}}))["data"]["openChannel"]
+    opened = (
+        await gql(
+            OPEN,
+            {
+                "i": {
+                    "nodeId": n["id"],
+                    "peer": peer,
+                    "capacity": 300_000,
+                    "pushAmount": 5000,
+                    "private": True,
+                    "satPerVbyte": 3,
+                }
+            },
+        )
+    )["data"]["openChannel"]
     assert opened["kind"] == "OPENING" and opened["capacity"] == 300_000 and opened["remoteBalance"] == 5000
     assert opened["private"] is True
 
-    chans = (await gql("query($id: ID!) { lightningNode(id: $id) { channels(first: 50) { edges { node {"
-                       " channelPoint active } } } } }", {"id": n["id"]}))["data"]["lightningNode"]["channels"]
+    chans = (
+        await gql(
+            "query($id: ID!) { lightningNode(id: $id) { channels(first: 50) { edges { node {"
+            " channelPoint active } } } } }",
+            {"id": n["id"]},
+        )
+    )["data"]["lightningNode"]["channels"]
     point = next(e["node"]["channelPoint"] for e in chans["edges"] if e["node"]["active"])
     inactive = next(e["node"]["channelPoint"] for e in chans["edges"] if not e["node"]["active"])
 
     policy = """mutation($i: UpdateChannelPolicyInput!) { updateChannelPolicy(input: $i) {
         failedUpdates { channelPoint reason } } }"""
-    res = await gql(policy, {"i": {"nodeId": n["id"], "channelPoint": point, "baseFeeMsat": "250",
-                                   "feeRatePpm": 777, "timeLockDelta": 40}})
+    res = await gql(
+        policy,
+        {"i": {"nodeId": n["id"], "channelPoint": point, "baseFeeMsat": "250", "feeRatePpm": 777, "timeLockDelta": 40}},
+    )
     assert res["data"]["updateChannelPolicy"]["failedUpdates"] == []
-    body = await gql(policy, {"i": {"nodeId": n["id"], "channelPoint": "ef" * 32 + ":0", "baseFeeMsat": "1",
-                                    "feeRatePpm": 1, "timeLockDelta": 40}}, expect_errors=True)
+    body = await gql(
+        policy,
+        {
+            "i": {
+                "nodeId": n["id"],
+                "channelPoint": "ef" * 32 + ":0",
+                "baseFeeMsat": "1",
+                "feeRatePpm": 1,
+                "timeLockDelta": 40,
+            }
+        },
+        expect_errors=True,
+    )
     assert error_codes(body) == ["BAD_USER_INPUT"] and "UPDATE_FAILURE_NOT_FOUND" in body["errors"][0]["message"]
-    body = await gql(policy, {"i": {"nodeId": n["id"], "baseFeeMsat": "1", "feeRatePpm": 1, "timeLockDelta": 3}},
-                     expect_errors=True)
+    body = await gql(
+        policy, {"i": {"nodeId": n["id"], "baseFeeMsat": "1", "feeRatePpm": 1, "timeLockDelta": 3}}, expect_errors=True
+    )
     assert "time lock delta of 3 is too small" in body["errors"][0]["message"]
-    pol = (await gql("query($id: ID!) { lightningNode(id: $id) { channels(first: 50) { edges { node {"
-                     " channelPoint localPolicy { baseFeeMsat feeRatePpm } } } } } }", {"id": n["id"]}))
-    mine = next(e["node"] for e in pol["data"]["lightningNode"]["channels"]["edges"]
-                if e["node"]["channelPoint"] == point)
+    pol = await gql(
+        "query($id: ID!) { lightningNode(id: $id) { channels(first: 50) { edges { node {"
+        " channelPoint localPolicy { baseFeeMsat feeRatePpm } } } } } }",
+        {"id": n["id"]},
+    )
+    mine = next(
+        e["node"] for e in pol["data"]["lightningNode"]["channels"]["edges"] if e["node"]["channelPoint"] == point
+    )
     assert mine["localPolicy"] == {"baseFeeMsat": "250", "feeRatePpm": 777}
 
     close = "mutation($i: CloseChannelInput!) { closeChannel(input: $i) { channelPoint closingTxid force } }"
@@ -246,24 +307,30 @@ async def test_writes(gql: GraphQLClient, user_token: str, devlnd: DevLnd) -> No
     assert error_codes(body) == ["BAD_USER_INPUT"] and "channel not found" in body["errors"][0]["message"]
     body = await gql(close, {"i": {"nodeId": n["id"], "channelPoint": inactive}}, expect_errors=True)
     assert "try force closing it instead" in body["errors"][0]["message"]
-    body = await gql(close, {"i": {"nodeId": n["id"], "channelPoint": inactive, "force": True, "satPerVbyte": 5}},
-                     expect_errors=True)
+    body = await gql(
+        close, {"i": {"nodeId": n["id"], "channelPoint": inactive, "force": True, "satPerVbyte": 5}}, expect_errors=True
+    )
     assert body["errors"][0]["extensions"]["field"] == "satPerVbyte"
-    done = (await gql(close, {"i": {"nodeId": n["id"], "channelPoint": inactive, "force": True}}))
+    done = await gql(close, {"i": {"nodeId": n["id"], "channelPoint": inactive, "force": True}})
     assert done["data"]["closeChannel"]["force"] is True
-    coop = (await gql(close, {"i": {"nodeId": n["id"], "channelPoint": point, "satPerVbyte": 2}}))
+    coop = await gql(close, {"i": {"nodeId": n["id"], "channelPoint": point, "satPerVbyte": 2}})
     assert len(coop["data"]["closeChannel"]["closingTxid"]) == 64
     devlnd.mine(1)
-    pend = (await gql("query($id: ID!) { lightningNode(id: $id) { pendingChannels { kind channelPoint } "
-                      "closedChannels(first: 1) { edges { node { channelPoint closeType } } } } }",
-                      {"id": n["id"]}))["data"]["lightningNode"]
+    pend = (
+        await gql(
+            "query($id: ID!) { lightningNode(id: $id) { pendingChannels { kind channelPoint } "
+            "closedChannels(first: 1) { edges { node { channelPoint closeType } } } } }",
+            {"id": n["id"]},
+        )
+    )["data"]["lightningNode"]
     assert {"kind": "FORCE_CLOSING", "channelPoint": inactive} in pend["pendingChannels"]
     assert pend["closedChannels"]["edges"][0]["node"]["closeType"] in ("COOPERATIVE_CLOSE", "LOCAL_FORCE_CLOSE")
 
     peer_q = "mutation($i: ConnectLightningPeerInput!) { connectLightningPeer(input: $i) { pubkey } }"
     grace = next(p for p in devlnd.state.directory.values() if p.alias == "grace")
-    assert (await gql(peer_q, {"i": {"nodeId": n["id"], "peer": f"{grace.pubkey}@{grace.host}"}}))[
-        "data"]["connectLightningPeer"]["pubkey"] == grace.pubkey
+    assert (await gql(peer_q, {"i": {"nodeId": n["id"], "peer": f"{grace.pubkey}@{grace.host}"}}))["data"][
+        "connectLightningPeer"
+    ]["pubkey"] == grace.pubkey
 
 
 async def test_node_down_is_unavailable_without_failing_other_fields(
@@ -314,10 +381,12 @@ async def test_subscriptions_channel_events_and_invoices(
     ws = await WS.open(server.ws_url)
     try:
         assert (await ws.init(user_token))["type"] == "connection_ack"
-        await ws.subscribe("c", "subscription($n: ID!) { channelEvents(nodeId: $n) { type subject payload } }",
-                           {"n": n["id"]})
-        await ws.subscribe("i", "subscription($n: ID!) { invoiceUpdated(nodeId: $n) { type subject payload } }",
-                           {"n": n["id"]})
+        await ws.subscribe(
+            "c", "subscription($n: ID!) { channelEvents(nodeId: $n) { type subject payload } }", {"n": n["id"]}
+        )
+        await ws.subscribe(
+            "i", "subscription($n: ID!) { invoiceUpdated(nodeId: $n) { type subject payload } }", {"n": n["id"]}
+        )
         await asyncio.sleep(0.3)  # let the subscriptions register (start-up wait, not an assertion)
         point = next(c.channel_point for c in devlnd.state.open_channels() if c.active)
         devlnd.set_channel_active(point, False)
@@ -325,8 +394,10 @@ async def test_subscriptions_channel_events_and_invoices(
         assert ev["subject"] == n["id"]
         assert ev["payload"] == {"type": "INACTIVE_CHANNEL", "channelPoint": point}
 
-        created = (await gql("mutation($i: CreateInvoiceInput!) { createInvoice(input: $i) { paymentHash } }",
-                             {"i": {"nodeId": n["id"], "amountMsat": "1500", "memo": "live"}}))
+        created = await gql(
+            "mutation($i: CreateInvoiceInput!) { createInvoice(input: $i) { paymentHash } }",
+            {"i": {"nodeId": n["id"], "amountMsat": "1500", "memo": "live"}},
+        )
         ph = created["data"]["createInvoice"]["paymentHash"]
         added = (await next_data(ws, "i"))["data"]["invoiceUpdated"]["payload"]
         assert added["paymentHash"] == ph and added["state"] == "OPEN" and added["valueMsat"] == "1500"
@@ -356,8 +427,23 @@ async def test_subscriptions_channel_events_and_invoices(
 async def test_disconnect(gql: GraphQLClient, user_token: str, devlnd: DevLnd, server: LiveServer) -> None:
     n = await connect(gql, devlnd)
     assert (await gql("mutation($id: ID!) { disconnectLightningNode(id: $id) }", {"id": n["id"]}))["data"][
-        "disconnectLightningNode"] is True
+        "disconnectLightningNode"
+    ] is True
     assert await node_count(gql) == 0
     assert server.container.lightning.status(n["id"]).state == "idle"
     body = await gql("query($id: ID!) { lightningNode(id: $id) { name } }", {"id": n["id"]}, expect_errors=True)
     assert error_codes(body) == ["NOT_FOUND"]
+
+
+async def test_channel_policies_fetched_only_when_asked_and_only_for_the_page(
+    gql: GraphQLClient, user_token: str, devlnd: DevLnd
+) -> None:
+    n = await connect(gql, devlnd)
+    devlnd.calls.clear()
+    q = "query($id: ID!) { lightningNode(id: $id) { channels(first: 2) { edges { node { chanId } } } } }"
+    await gql(q, {"id": n["id"]})
+    assert devlnd.calls["ListChannels"] == 1 and devlnd.calls["GetChanInfo"] == 0
+    q = """query($id: ID!) { lightningNode(id: $id) { channels(first: 2) { edges { node { ...P } } } } }
+      fragment P on Channel { localPolicy { feeRatePpm } }"""
+    await gql(q, {"id": n["id"]})
+    assert devlnd.calls["GetChanInfo"] == 2

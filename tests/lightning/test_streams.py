@@ -36,8 +36,12 @@ class Recorder:
 async def test_channel_stream_survives_node_restart(admin: LndClient, devlnd: DevLnd) -> None:
     rec = Recorder()
     sup: StreamSupervisor[ChannelEvent] = StreamSupervisor(
-        "channels", lambda opened: admin.channel_events(on_open=opened), rec.item, on_state=rec.state,
-        initial_backoff_s=0.05, max_backoff_s=0.3,
+        "channels",
+        lambda opened: admin.channel_events(on_open=opened),
+        rec.item,
+        on_state=rec.state,
+        initial_backoff_s=0.05,
+        max_backoff_s=0.3,
     )
     sup.start()
     try:
@@ -78,15 +82,19 @@ async def test_invoice_stream_resumes_without_losing_updates(admin: LndClient, d
     sup: StreamSupervisor[Invoice] = StreamSupervisor(
         "invoices",
         lambda opened: admin.invoice_updates(add_index=last["add"], settle_index=last["settle"], on_open=opened),
-        on_item, on_state=rec.state, initial_backoff_s=0.05, max_backoff_s=0.3,
+        on_item,
+        on_state=rec.state,
+        initial_backoff_s=0.05,
+        max_backoff_s=0.3,
     )
     sup.start()
     try:
         await rec.wait(lambda: "up" in rec.states)
         await devlnd.stop()
         await rec.wait(lambda: rec.states[-1] == "down")
-        inv = devlnd.state.add_invoice(__import__("app.lightning.proto", fromlist=["ln"]).ln.Invoice(
-            memo="while down", value=1000))
+        inv = devlnd.state.add_invoice(
+            __import__("app.lightning.proto", fromlist=["ln"]).ln.Invoice(memo="while down", value=1000)
+        )
         devlnd.settle_invoice(add_index=4)  # "rent", seeded open
         await devlnd.serve()
         await rec.wait(lambda: len(rec.items) >= 2)
@@ -101,7 +109,10 @@ async def test_forbidden_stream_is_not_retried(devlnd: DevLnd) -> None:
     rec = Recorder()
     async with client_for(devlnd, devlnd.bake({"info": ("read",)})) as c:
         sup: StreamSupervisor[ChannelEvent] = StreamSupervisor(
-            "channels", lambda opened: c.channel_events(on_open=opened), rec.item, on_state=rec.state,
+            "channels",
+            lambda opened: c.channel_events(on_open=opened),
+            rec.item,
+            on_state=rec.state,
             initial_backoff_s=0.01,
         )
         sup.start()
@@ -112,7 +123,11 @@ async def test_forbidden_stream_is_not_retried(devlnd: DevLnd) -> None:
 
 def test_backoff_grows_and_caps() -> None:
     sup: StreamSupervisor[object] = StreamSupervisor(
-        "x", lambda opened: None, None, initial_backoff_s=1, max_backoff_s=8,  # type: ignore[arg-type,return-value]
+        "x",
+        lambda opened: None,
+        None,
+        initial_backoff_s=1,
+        max_backoff_s=8,  # type: ignore[arg-type,return-value]
         rng=random.Random(1),
     )
     delays = [sup.backoff(n) for n in range(6)]

@@ -9,15 +9,21 @@ from app.lightning.validation import validate_host, validate_port, validate_tls_
 
 @pytest.mark.parametrize(
     ("given", "expected"),
-    [("Node.Example.com", "node.example.com"), ("127.0.0.1", "127.0.0.1"), ("[::1]", "::1"), ("umbrel", "umbrel"),
-     ("abc.onion", "abc.onion")],
+    [
+        ("Node.Example.com", "node.example.com"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("[::1]", "::1"),
+        ("umbrel", "umbrel"),
+        ("abc.onion", "abc.onion"),
+    ],
 )
 def test_hosts_ok(given: str, expected: str) -> None:
     assert validate_host(given) == expected
 
 
-@pytest.mark.parametrize("bad", ["", "https://node:10009", "node:10009", "no spaces", "-bad.example", "a/b",
-                                 "x" * 300, "user@host"])
+@pytest.mark.parametrize(
+    "bad", ["", "https://node:10009", "node:10009", "no spaces", "-bad.example", "a/b", "x" * 300, "user@host"]
+)
 def test_hosts_bad(bad: str) -> None:
     with pytest.raises(BadInput) as err:
         validate_host(bad)

@@ -41,8 +41,9 @@ def _bytes5(b: bytes) -> list[int]:
     return list(bech32.convertbits(b, 8, 5, True) or [])
 
 
-def encode(network: str, amount_msat: int, timestamp: int, payment_hash: bytes, memo: str, expiry: int,
-           payment_secret: bytes) -> str:
+def encode(
+    network: str, amount_msat: int, timestamp: int, payment_hash: bytes, memo: str, expiry: int, payment_secret: bytes
+) -> str:
     data = _int5(timestamp, 7)
     data += _tag("p", _bytes5(payment_hash))
     data += _tag("s", _bytes5(payment_secret))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,12 +23,21 @@ DEFAULT_ROOT_KEY_ID = b"0"
 class DevLnd:
     """A simulated LND node. Use ``async with DevLnd.start(seed=1) as node:``."""
 
-    def __init__(self, *, seed: int = 1, host: str = "127.0.0.1", port: int = 0, network: str = "regtest",
-                 alias: str = "devlnd", extra_hosts: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 1,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        network: str = "regtest",
+        alias: str = "devlnd",
+        extra_hosts: list[str] | None = None,
+    ) -> None:
         self.state = NodeState(seed=seed, network=network, alias=alias)
         self.host = host
         self.port = port
         self.latency_s = 0.0
+        self.calls: Counter[str] = Counter()  # RPCs received, by method name (tests assert on cost)
         cert, key = make_cert([host, *(extra_hosts or [])])
         self.tls_cert_pem = cert.decode()
         self._tls_key_pem = key

@@ -70,6 +70,7 @@ class DevLndServicer(lnrpc.LightningServicer):  # type: ignore[misc]
     # -- macaroon checks like LND's rpcperms interceptor ---------------------------------------
 
     async def authorize(self, context: grpc.aio.ServicerContext, method: str) -> None:
+        self.node.calls[method] += 1
         if self.node.latency_s:
             await asyncio.sleep(self.node.latency_s)
         values = [v for k, v in context.invocation_metadata() or () if k == "macaroon"]
@@ -78,8 +79,11 @@ class DevLndServicer(lnrpc.LightningServicer):  # type: ignore[misc]
         text = values[0] if isinstance(values[0], str) else values[0].decode()
         if not _HEX.match(text) or len(text) % 2:
             bad = next((ch for ch in text if ch not in "0123456789abcdefABCDEF"), None)
-            msg = (f"encoding/hex: invalid byte: U+{ord(bad):04X} {bad!r}" if bad
-                   else "encoding/hex: odd length hex string")
+            msg = (
+                f"encoding/hex: invalid byte: U+{ord(bad):04X} {bad!r}"
+                if bad
+                else "encoding/hex: odd length hex string"
+            )
             await context.abort(grpc.StatusCode.UNKNOWN, msg)
         try:
             m = mac.decode(bytes.fromhex(text))
@@ -89,13 +93,15 @@ class DevLndServicer(lnrpc.LightningServicer):  # type: ignore[misc]
             return
         root = self.node.root_keys.get(mid.storage_id)
         if root is None:
-            await context.abort(grpc.StatusCode.UNKNOWN,
-                                f"cannot get macaroon: root key with id {mid.storage_id.decode(errors='replace')} "
-                                "doesn't exist")
+            await context.abort(
+                grpc.StatusCode.UNKNOWN,
+                f"cannot get macaroon: root key with id {mid.storage_id.decode(errors='replace')} doesn't exist",
+            )
             return
         if not mac.verify_signature(m, root):
-            await context.abort(grpc.StatusCode.UNKNOWN,
-                                "verification failed: signature mismatch after caveat verification")
+            await context.abort(
+                grpc.StatusCode.UNKNOWN, "verification failed: signature mismatch after caveat verification"
+            )
         for cav in m.caveats:
             cond = cav.condition
             if cond.startswith("time-before "):
@@ -106,8 +112,10 @@ class DevLndServicer(lnrpc.LightningServicer):  # type: ignore[misc]
                 if datetime.now(UTC) >= deadline:
                     await context.abort(grpc.StatusCode.UNKNOWN, "verification failed: macaroon has expired")
             else:
-                await context.abort(grpc.StatusCode.UNKNOWN,
-                                    f'verification failed: caveat "{cond}" not satisfied: caveat not recognized')
+                await context.abort(
+                    grpc.StatusCode.UNKNOWN,
+                    f'verification failed: caveat "{cond}" not satisfied: caveat not recognized',
+                )
         if missing_for(method, m.permissions):
             await context.abort(grpc.StatusCode.UNKNOWN, "permission denied")
 
@@ -229,8 +237,9 @@ class DevLndServicer(lnrpc.LightningServicer):  # type: ignore[misc]
         if request.add_index:
             replay += [i for i in self.state.invoices if i.add_index > request.add_index]
         if request.settle_index:
-            replay += sorted((i for i in self.state.invoices if i.settle_index > request.settle_index),
-                             key=lambda i: i.settle_index)
+            replay += sorted(
+                (i for i in self.state.invoices if i.settle_index > request.settle_index), key=lambda i: i.settle_index
+            )
         async for item in self._listen("invoice", context, replay):
             yield item
 

@@ -145,8 +145,15 @@ class NodeState:
         return self.rng.randbytes(32).hex()
 
     def _seed(self) -> None:
-        names = [("alice", 20_000), ("bob", 20_000), ("carol", 20_000), ("dave", 20_000),
-                 ("erin", 20_000), ("frank", 20_000), ("grace", 500_000)]
+        names = [
+            ("alice", 20_000),
+            ("bob", 20_000),
+            ("carol", 20_000),
+            ("dave", 20_000),
+            ("erin", 20_000),
+            ("frank", 20_000),
+            ("grace", 500_000),
+        ]
         for i, (name, min_size) in enumerate(names):
             pk = _pubkey(self.rng)
             self.directory[pk] = SimPeer(pk, name, f"{name}.devlnd.local:{9735 + i}", min_chan_size=min_size)
@@ -161,14 +168,23 @@ class NodeState:
         for peer, cap, share, active, private in specs:
             local = int((cap - COMMIT_FEE) * share)
             ch = SimChannel(
-                chan_id=self._short_chan_id(self.height - 300), funding_txid=self._txid(), output_index=0,
-                remote_pubkey=peer.pubkey, capacity=cap, local_balance=local,
-                remote_balance=cap - COMMIT_FEE - local, private=private, active=active,
-                opened_at=now - self.rng.randint(20, 60) * 86_400, initiator=share > 0.5,
-                local_policy=Policy(base_fee_msat=1000, fee_rate_ppm=self.rng.choice([1, 50, 100, 250]),
-                                    time_lock_delta=80),
-                remote_policy=Policy(base_fee_msat=1000, fee_rate_ppm=self.rng.choice([1, 10, 200]),
-                                     time_lock_delta=40),
+                chan_id=self._short_chan_id(self.height - 300),
+                funding_txid=self._txid(),
+                output_index=0,
+                remote_pubkey=peer.pubkey,
+                capacity=cap,
+                local_balance=local,
+                remote_balance=cap - COMMIT_FEE - local,
+                private=private,
+                active=active,
+                opened_at=now - self.rng.randint(20, 60) * 86_400,
+                initiator=share > 0.5,
+                local_policy=Policy(
+                    base_fee_msat=1000, fee_rate_ppm=self.rng.choice([1, 50, 100, 250]), time_lock_delta=80
+                ),
+                remote_policy=Policy(
+                    base_fee_msat=1000, fee_rate_ppm=self.rng.choice([1, 10, 200]), time_lock_delta=40
+                ),
             )
             if not active:
                 ch.inactive_since = now - 3600
@@ -176,34 +192,69 @@ class NodeState:
             if active:
                 self.connected[peer.pubkey] = peer.host
         # one pending open, one waiting close, one force closing
-        pend = SimChannel(chan_id=0, funding_txid=self._txid(), output_index=1, remote_pubkey=peers[4].pubkey,
-                          capacity=300_000, local_balance=300_000 - COMMIT_FEE, remote_balance=0, status="pending_open",
-                          confirm_height=self.height + 2)
+        pend = SimChannel(
+            chan_id=0,
+            funding_txid=self._txid(),
+            output_index=1,
+            remote_pubkey=peers[4].pubkey,
+            capacity=300_000,
+            local_balance=300_000 - COMMIT_FEE,
+            remote_balance=0,
+            status="pending_open",
+            confirm_height=self.height + 2,
+        )
         self.channels.append(pend)
         self.connected[peers[4].pubkey] = peers[4].host
-        wc = SimChannel(chan_id=self._short_chan_id(self.height - 500), funding_txid=self._txid(), output_index=0,
-                        remote_pubkey=peers[5].pubkey, capacity=400_000, local_balance=150_000,
-                        remote_balance=400_000 - COMMIT_FEE - 150_000, status="waiting_close", active=False,
-                        closing_txid=self._txid(), close_confirm_height=self.height + 1)
+        wc = SimChannel(
+            chan_id=self._short_chan_id(self.height - 500),
+            funding_txid=self._txid(),
+            output_index=0,
+            remote_pubkey=peers[5].pubkey,
+            capacity=400_000,
+            local_balance=150_000,
+            remote_balance=400_000 - COMMIT_FEE - 150_000,
+            status="waiting_close",
+            active=False,
+            closing_txid=self._txid(),
+            close_confirm_height=self.height + 1,
+        )
         self.channels.append(wc)
-        fc = SimChannel(chan_id=self._short_chan_id(self.height - 700), funding_txid=self._txid(), output_index=0,
-                        remote_pubkey=peers[3].pubkey, capacity=250_000, local_balance=120_000,
-                        remote_balance=250_000 - COMMIT_FEE - 120_000, status="force_closing", active=False,
-                        closing_txid=self._txid(), close_force=True, close_confirm_height=self.height - 10,
-                        maturity_height=self.height - 10 + CSV_DELAY)
+        fc = SimChannel(
+            chan_id=self._short_chan_id(self.height - 700),
+            funding_txid=self._txid(),
+            output_index=0,
+            remote_pubkey=peers[3].pubkey,
+            capacity=250_000,
+            local_balance=120_000,
+            remote_balance=250_000 - COMMIT_FEE - 120_000,
+            status="force_closing",
+            active=False,
+            closing_txid=self._txid(),
+            close_force=True,
+            close_confirm_height=self.height - 10,
+            maturity_height=self.height - 10 + CSV_DELAY,
+        )
         self.channels.append(fc)
         # closed history
         for peer, cap, ctype, initiator in (
             (peers[1], 600_000, "COOPERATIVE_CLOSE", "INITIATOR_LOCAL"),
             (peers[2], 300_000, "REMOTE_FORCE_CLOSE", "INITIATOR_REMOTE"),
         ):
-            self.closed.append(ln.ChannelCloseSummary(
-                channel_point=f"{self._txid()}:0", chan_id=self._short_chan_id(self.height - 1000),
-                chain_hash=self.block_hash, closing_tx_hash=self._txid(), remote_pubkey=peer.pubkey,
-                capacity=cap, close_height=self.height - 900, settled_balance=cap // 2,
-                close_type=ln.ChannelCloseSummary.ClosureType.Value(ctype),
-                open_initiator=ln.Initiator.Value("INITIATOR_LOCAL"), close_initiator=ln.Initiator.Value(initiator),
-            ))
+            self.closed.append(
+                ln.ChannelCloseSummary(
+                    channel_point=f"{self._txid()}:0",
+                    chan_id=self._short_chan_id(self.height - 1000),
+                    chain_hash=self.block_hash,
+                    closing_tx_hash=self._txid(),
+                    remote_pubkey=peer.pubkey,
+                    capacity=cap,
+                    close_height=self.height - 900,
+                    settled_balance=cap // 2,
+                    close_type=ln.ChannelCloseSummary.ClosureType.Value(ctype),
+                    open_initiator=ln.Initiator.Value("INITIATOR_LOCAL"),
+                    close_initiator=ln.Initiator.Value(initiator),
+                )
+            )
         # forwarding history: 40 forwards over the last 30 days, between the active channels
         active_chans = [c for c in self.channels if c.status == "open" and c.active]
         for i in range(40):
@@ -221,16 +272,25 @@ class NodeState:
                 self._settle(inv, sats * 1000, at=int(now) - (10 - i) * 86_400 + 60, emit=False)
         for i, (sats, status) in enumerate([(12_000, "SUCCEEDED"), (3_300, "SUCCEEDED"), (50_000, "FAILED")]):
             preimage = self.rng.randbytes(32)
-            self.payments.append(ln.Payment(
-                payment_hash=hashlib.sha256(preimage).hexdigest(), value=sats, value_sat=sats, value_msat=sats * 1000,
-                creation_date=int(now) - (5 - i) * 86_400, creation_time_ns=int((now - (5 - i) * 86_400) * 1e9),
-                fee=3 if status == "SUCCEEDED" else 0, fee_sat=3 if status == "SUCCEEDED" else 0,
-                fee_msat=3_120 if status == "SUCCEEDED" else 0,
-                payment_preimage=preimage.hex() if status == "SUCCEEDED" else "0" * 64,
-                status=ln.Payment.PaymentStatus.Value(status), payment_index=i + 1,
-                failure_reason=ln.PaymentFailureReason.Value(
-                    "FAILURE_REASON_NONE" if status == "SUCCEEDED" else "FAILURE_REASON_NO_ROUTE"),
-            ))
+            self.payments.append(
+                ln.Payment(
+                    payment_hash=hashlib.sha256(preimage).hexdigest(),
+                    value=sats,
+                    value_sat=sats,
+                    value_msat=sats * 1000,
+                    creation_date=int(now) - (5 - i) * 86_400,
+                    creation_time_ns=int((now - (5 - i) * 86_400) * 1e9),
+                    fee=3 if status == "SUCCEEDED" else 0,
+                    fee_sat=3 if status == "SUCCEEDED" else 0,
+                    fee_msat=3_120 if status == "SUCCEEDED" else 0,
+                    payment_preimage=preimage.hex() if status == "SUCCEEDED" else "0" * 64,
+                    status=ln.Payment.PaymentStatus.Value(status),
+                    payment_index=i + 1,
+                    failure_reason=ln.PaymentFailureReason.Value(
+                        "FAILURE_REASON_NONE" if status == "SUCCEEDED" else "FAILURE_REASON_NO_ROUTE"
+                    ),
+                )
+            )
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -254,25 +314,43 @@ class NodeState:
     def channel_pb(self, c: SimChannel, alias_lookup: bool = True) -> Any:
         now = time.time()
         return ln.Channel(
-            active=c.active, remote_pubkey=c.remote_pubkey, channel_point=c.channel_point, chan_id=c.chan_id,
-            capacity=c.capacity, local_balance=c.local_balance, remote_balance=c.remote_balance,
-            commit_fee=c.commit_fee, commit_weight=772, fee_per_kw=2500, total_satoshis_sent=c.total_sent,
-            total_satoshis_received=c.total_received, private=c.private, initiator=c.initiator,
-            chan_status_flags="ChanStatusDefault", lifetime=int(now - c.opened_at), uptime=c.uptime(now),
-            push_amount_sat=c.push_amount, commitment_type=ln.CommitmentType.Value("ANCHORS"),
+            active=c.active,
+            remote_pubkey=c.remote_pubkey,
+            channel_point=c.channel_point,
+            chan_id=c.chan_id,
+            capacity=c.capacity,
+            local_balance=c.local_balance,
+            remote_balance=c.remote_balance,
+            commit_fee=c.commit_fee,
+            commit_weight=772,
+            fee_per_kw=2500,
+            total_satoshis_sent=c.total_sent,
+            total_satoshis_received=c.total_received,
+            private=c.private,
+            initiator=c.initiator,
+            chan_status_flags="ChanStatusDefault",
+            lifetime=int(now - c.opened_at),
+            uptime=c.uptime(now),
+            push_amount_sat=c.push_amount,
+            commitment_type=ln.CommitmentType.Value("ANCHORS"),
             peer_alias=self.peer_alias(c.remote_pubkey) if alias_lookup else "",
         )
 
     def _pending_pb(self, c: SimChannel) -> Any:
         return ln.PendingChannelsResponse.PendingChannel(
-            remote_node_pub=c.remote_pubkey, channel_point=c.channel_point, capacity=c.capacity,
-            local_balance=c.local_balance, remote_balance=c.remote_balance,
+            remote_node_pub=c.remote_pubkey,
+            channel_point=c.channel_point,
+            capacity=c.capacity,
+            local_balance=c.local_balance,
+            remote_balance=c.remote_balance,
             initiator=ln.Initiator.Value("INITIATOR_LOCAL" if c.initiator else "INITIATOR_REMOTE"),
-            commitment_type=ln.CommitmentType.Value("ANCHORS"), private=c.private,
+            commitment_type=ln.CommitmentType.Value("ANCHORS"),
+            private=c.private,
         )
 
-    def _record_forward(self, cin: SimChannel, cout: SimChannel, amt_in_msat: int, amt_out_msat: int, ts: float,
-                        *, move: bool = True) -> Any:
+    def _record_forward(
+        self, cin: SimChannel, cout: SimChannel, amt_in_msat: int, amt_out_msat: int, ts: float, *, move: bool = True
+    ) -> Any:
         if move:
             sat_in, sat_out = amt_in_msat // 1000, amt_out_msat // 1000
             if cin.remote_balance < sat_in or cout.local_balance < sat_out:
@@ -285,24 +363,41 @@ class NodeState:
             cout.total_sent += sat_out
         fee_msat = amt_in_msat - amt_out_msat
         ev = ln.ForwardingEvent(
-            timestamp=int(ts), timestamp_ns=int(ts * 1e9), chan_id_in=cin.chan_id, chan_id_out=cout.chan_id,
-            amt_in=amt_in_msat // 1000, amt_out=amt_out_msat // 1000, fee=fee_msat // 1000, fee_msat=fee_msat,
-            amt_in_msat=amt_in_msat, amt_out_msat=amt_out_msat,
+            timestamp=int(ts),
+            timestamp_ns=int(ts * 1e9),
+            chan_id_in=cin.chan_id,
+            chan_id_out=cout.chan_id,
+            amt_in=amt_in_msat // 1000,
+            amt_out=amt_out_msat // 1000,
+            fee=fee_msat // 1000,
+            fee_msat=fee_msat,
+            amt_in_msat=amt_in_msat,
+            amt_out_msat=amt_out_msat,
         )
         self.forwards.append(ev)
         self.forwards.sort(key=lambda e: e.timestamp_ns)
         return ev
 
-    def _new_invoice(self, memo: str, value_msat: int, expiry: int, created: int | None = None,
-                     private: bool = False) -> Any:
+    def _new_invoice(
+        self, memo: str, value_msat: int, expiry: int, created: int | None = None, private: bool = False
+    ) -> Any:
         preimage = self.rng.randbytes(32)
         r_hash = hashlib.sha256(preimage).digest()
         secret = self.rng.randbytes(32)
         created = created if created is not None else int(time.time())
         inv = ln.Invoice(
-            memo=memo, r_preimage=preimage, r_hash=r_hash, value=value_msat // 1000, value_msat=value_msat,
-            creation_date=created, expiry=expiry, cltv_expiry=80, private=private,
-            add_index=len(self.invoices) + 1, state=ln.Invoice.InvoiceState.Value("OPEN"), payment_addr=secret,
+            memo=memo,
+            r_preimage=preimage,
+            r_hash=r_hash,
+            value=value_msat // 1000,
+            value_msat=value_msat,
+            creation_date=created,
+            expiry=expiry,
+            cltv_expiry=80,
+            private=private,
+            add_index=len(self.invoices) + 1,
+            state=ln.Invoice.InvoiceState.Value("OPEN"),
+            payment_addr=secret,
             payment_request=bolt11.encode(self.network, value_msat, created, r_hash, memo, expiry, secret),
         )
         self.invoices.append(inv)
@@ -321,8 +416,15 @@ class NodeState:
             self.emit("invoice", inv)
 
     def _tx(self, txid: str, amount: int, fee: int, label: str, height: int = 0) -> Any:
-        tx = ln.Transaction(tx_hash=txid, amount=amount, total_fees=fee, time_stamp=int(time.time()), label=label,
-                            block_height=height, num_confirmations=max(0, self.height - height + 1) if height else 0)
+        tx = ln.Transaction(
+            tx_hash=txid,
+            amount=amount,
+            total_fees=fee,
+            time_stamp=int(time.time()),
+            label=label,
+            block_height=height,
+            num_confirmations=max(0, self.height - height + 1) if height else 0,
+        )
         self.transactions.append(tx)
         self.emit("tx", tx)
         return tx
@@ -332,12 +434,22 @@ class NodeState:
     def get_info(self, host: str, port: int) -> Any:
         opens = self.open_channels()
         return ln.GetInfoResponse(
-            version="0.17.4-beta devlnd", commit_hash="devlnd", identity_pubkey=self.pubkey, alias=self.alias,
-            color=self.color, num_pending_channels=sum(c.status == "pending_open" for c in self.channels),
-            num_active_channels=sum(c.active for c in opens), num_inactive_channels=sum(not c.active for c in opens),
-            num_peers=len(self.connected), block_height=self.height, block_hash=self.block_hash,
-            best_header_timestamp=int(time.time()), synced_to_chain=True, synced_to_graph=True,
-            testnet=self.network == "testnet", chains=[ln.Chain(chain="bitcoin", network=self.network)],
+            version="0.17.4-beta devlnd",
+            commit_hash="devlnd",
+            identity_pubkey=self.pubkey,
+            alias=self.alias,
+            color=self.color,
+            num_pending_channels=sum(c.status == "pending_open" for c in self.channels),
+            num_active_channels=sum(c.active for c in opens),
+            num_inactive_channels=sum(not c.active for c in opens),
+            num_peers=len(self.connected),
+            block_height=self.height,
+            block_hash=self.block_hash,
+            best_header_timestamp=int(time.time()),
+            synced_to_chain=True,
+            synced_to_graph=True,
+            testnet=self.network == "testnet",
+            chains=[ln.Chain(chain="bitcoin", network=self.network)],
             uris=[f"{self.pubkey}@{host}:9735"],
         )
 
@@ -361,33 +473,50 @@ class NodeState:
         r = ln.PendingChannelsResponse()
         for c in self.channels:
             if c.status == "pending_open":
-                r.pending_open_channels.append(ln.PendingChannelsResponse.PendingOpenChannel(
-                    channel=self._pending_pb(c), commit_fee=c.commit_fee, commit_weight=772, fee_per_kw=2500))
+                r.pending_open_channels.append(
+                    ln.PendingChannelsResponse.PendingOpenChannel(
+                        channel=self._pending_pb(c), commit_fee=c.commit_fee, commit_weight=772, fee_per_kw=2500
+                    )
+                )
             elif c.status == "waiting_close":
-                r.waiting_close_channels.append(ln.PendingChannelsResponse.WaitingCloseChannel(
-                    channel=self._pending_pb(c), limbo_balance=c.local_balance, closing_txid=c.closing_txid))
+                r.waiting_close_channels.append(
+                    ln.PendingChannelsResponse.WaitingCloseChannel(
+                        channel=self._pending_pb(c), limbo_balance=c.local_balance, closing_txid=c.closing_txid
+                    )
+                )
             elif c.status == "force_closing":
-                r.pending_force_closing_channels.append(ln.PendingChannelsResponse.ForceClosedChannel(
-                    channel=self._pending_pb(c), closing_txid=c.closing_txid, limbo_balance=c.local_balance,
-                    maturity_height=c.maturity_height, blocks_til_maturity=c.maturity_height - self.height))
+                r.pending_force_closing_channels.append(
+                    ln.PendingChannelsResponse.ForceClosedChannel(
+                        channel=self._pending_pb(c),
+                        closing_txid=c.closing_txid,
+                        limbo_balance=c.local_balance,
+                        maturity_height=c.maturity_height,
+                        blocks_til_maturity=c.maturity_height - self.height,
+                    )
+                )
                 r.total_limbo_balance += c.local_balance
         return r
 
     def closed_channels(self, req: Any) -> Any:
         want = {
-            "COOPERATIVE_CLOSE": req.cooperative, "LOCAL_FORCE_CLOSE": req.local_force,
-            "REMOTE_FORCE_CLOSE": req.remote_force, "BREACH_CLOSE": req.breach,
-            "FUNDING_CANCELED": req.funding_canceled, "ABANDONED": req.abandoned,
+            "COOPERATIVE_CLOSE": req.cooperative,
+            "LOCAL_FORCE_CLOSE": req.local_force,
+            "REMOTE_FORCE_CLOSE": req.remote_force,
+            "BREACH_CLOSE": req.breach,
+            "FUNDING_CANCELED": req.funding_canceled,
+            "ABANDONED": req.abandoned,
         }
         filt = any(want.values())
-        chans = [c for c in self.closed
-                 if not filt or want[ln.ChannelCloseSummary.ClosureType.Name(c.close_type)]]
+        chans = [c for c in self.closed if not filt or want[ln.ChannelCloseSummary.ClosureType.Name(c.close_type)]]
         return ln.ClosedChannelsResponse(channels=chans)
 
     def wallet_balance(self) -> Any:
-        return ln.WalletBalanceResponse(total_balance=self.confirmed + self.unconfirmed,
-                                        confirmed_balance=self.confirmed, unconfirmed_balance=self.unconfirmed,
-                                        locked_balance=self.locked)
+        return ln.WalletBalanceResponse(
+            total_balance=self.confirmed + self.unconfirmed,
+            confirmed_balance=self.confirmed,
+            unconfirmed_balance=self.unconfirmed,
+            locked_balance=self.locked,
+        )
 
     def channel_balance(self) -> Any:
         opens = self.open_channels()
@@ -396,10 +525,12 @@ class NodeState:
         pend = sum(c.local_balance for c in self.channels if c.status == "pending_open")
         pend_remote = sum(c.remote_balance for c in self.channels if c.status == "pending_open")
         return ln.ChannelBalanceResponse(
-            balance=local, pending_open_balance=pend,
+            balance=local,
+            pending_open_balance=pend,
             local_balance=ln.Amount(sat=local, msat=local * 1000),
             remote_balance=ln.Amount(sat=remote, msat=remote * 1000),
-            unsettled_local_balance=ln.Amount(), unsettled_remote_balance=ln.Amount(),
+            unsettled_local_balance=ln.Amount(),
+            unsettled_remote_balance=ln.Amount(),
             pending_open_local_balance=ln.Amount(sat=pend, msat=pend * 1000),
             pending_open_remote_balance=ln.Amount(sat=pend_remote, msat=pend_remote * 1000),
         )
@@ -432,18 +563,32 @@ class NodeState:
         now = time.time()
         sums = [sum(e.fee_msat for e in self.forwards if e.timestamp >= now - d * 86_400) // 1000 for d in (1, 7, 30)]
         return ln.FeeReportResponse(
-            channel_fees=[ln.ChannelFeeReport(
-                chan_id=c.chan_id, channel_point=c.channel_point, base_fee_msat=c.local_policy.base_fee_msat,
-                fee_per_mil=c.local_policy.fee_rate_ppm, fee_rate=c.local_policy.fee_rate_ppm / 1e6)
-                for c in self.open_channels()],
-            day_fee_sum=sums[0], week_fee_sum=sums[1], month_fee_sum=sums[2],
+            channel_fees=[
+                ln.ChannelFeeReport(
+                    chan_id=c.chan_id,
+                    channel_point=c.channel_point,
+                    base_fee_msat=c.local_policy.base_fee_msat,
+                    fee_per_mil=c.local_policy.fee_rate_ppm,
+                    fee_rate=c.local_policy.fee_rate_ppm / 1e6,
+                )
+                for c in self.open_channels()
+            ],
+            day_fee_sum=sums[0],
+            week_fee_sum=sums[1],
+            month_fee_sum=sums[2],
         )
 
     @staticmethod
     def _policy_pb(p: Policy) -> Any:
-        return ln.RoutingPolicy(time_lock_delta=p.time_lock_delta, min_htlc=p.min_htlc_msat,
-                                fee_base_msat=p.base_fee_msat, fee_rate_milli_msat=p.fee_rate_ppm,
-                                disabled=p.disabled, max_htlc_msat=p.max_htlc_msat, last_update=p.last_update)
+        return ln.RoutingPolicy(
+            time_lock_delta=p.time_lock_delta,
+            min_htlc=p.min_htlc_msat,
+            fee_base_msat=p.base_fee_msat,
+            fee_rate_milli_msat=p.fee_rate_ppm,
+            disabled=p.disabled,
+            max_htlc_msat=p.max_htlc_msat,
+            last_update=p.last_update,
+        )
 
     def chan_info(self, chan_id: int) -> Any:
         for c in self.channels:
@@ -451,9 +596,16 @@ class NodeState:
                 ours_first = self.pubkey < c.remote_pubkey
                 n1, n2 = (self.pubkey, c.remote_pubkey) if ours_first else (c.remote_pubkey, self.pubkey)
                 p1, p2 = (c.local_policy, c.remote_policy) if ours_first else (c.remote_policy, c.local_policy)
-                return ln.ChannelEdge(channel_id=c.chan_id, chan_point=c.channel_point, node1_pub=n1, node2_pub=n2,
-                                      capacity=c.capacity, node1_policy=self._policy_pb(p1),
-                                      node2_policy=self._policy_pb(p2), last_update=p1.last_update)
+                return ln.ChannelEdge(
+                    channel_id=c.chan_id,
+                    chan_point=c.channel_point,
+                    node1_pub=n1,
+                    node2_pub=n2,
+                    capacity=c.capacity,
+                    node1_policy=self._policy_pb(p1),
+                    node2_policy=self._policy_pb(p2),
+                    last_update=p1.last_update,
+                )
         raise LndError("edge not found")
 
     def node_info(self, pubkey: str) -> Any:
@@ -463,15 +615,25 @@ class NodeState:
         if p is None:
             raise LndError("unable to find node")
         chans = [c for c in self.open_channels() if c.remote_pubkey == pubkey and not c.private]
-        return ln.NodeInfo(node=ln.LightningNode(pub_key=p.pubkey, alias=p.alias, color=p.color,
-                                                 last_update=int(time.time()),
-                                                 addresses=[ln.NodeAddress(network="tcp", addr=p.host)]),
-                           num_channels=len(chans), total_capacity=sum(c.capacity for c in chans))
+        return ln.NodeInfo(
+            node=ln.LightningNode(
+                pub_key=p.pubkey,
+                alias=p.alias,
+                color=p.color,
+                last_update=int(time.time()),
+                addresses=[ln.NodeAddress(network="tcp", addr=p.host)],
+            ),
+            num_channels=len(chans),
+            total_capacity=sum(c.capacity for c in chans),
+        )
 
     def list_peers(self) -> Any:
-        return ln.ListPeersResponse(peers=[
-            ln.Peer(pub_key=pk, address=addr, inbound=False, ping_time=1200, bytes_sent=1000, bytes_recv=1000)
-            for pk, addr in self.connected.items()])
+        return ln.ListPeersResponse(
+            peers=[
+                ln.Peer(pub_key=pk, address=addr, inbound=False, ping_time=1200, bytes_sent=1000, bytes_recv=1000)
+                for pk, addr in self.connected.items()
+            ]
+        )
 
     def connect_peer(self, pubkey: str, host: str) -> None:
         if len(pubkey) != 66:
@@ -510,17 +672,33 @@ class NodeState:
             )
         peer = self.directory[pub]
         if amt < peer.min_chan_size:
-            raise LndError(f"received funding error from {pub}: chan size of {btc(amt)} is below min chan size of "
-                           f"{btc(peer.min_chan_size)}")
+            raise LndError(
+                f"received funding error from {pub}: chan size of {btc(amt)} is below min chan size of "
+                f"{btc(peer.min_chan_size)}"
+            )
         self.confirmed -= amt + fee
-        ch = SimChannel(chan_id=0, funding_txid=self._txid(), output_index=0, remote_pubkey=pub, capacity=amt,
-                        local_balance=amt - push - COMMIT_FEE, remote_balance=push, private=req.private,
-                        status="pending_open", confirm_height=self.height + FUNDING_CONFS, push_amount=push)
+        ch = SimChannel(
+            chan_id=0,
+            funding_txid=self._txid(),
+            output_index=0,
+            remote_pubkey=pub,
+            capacity=amt,
+            local_balance=amt - push - COMMIT_FEE,
+            remote_balance=push,
+            private=req.private,
+            status="pending_open",
+            confirm_height=self.height + FUNDING_CONFS,
+            push_amount=push,
+        )
         self.channels.append(ch)
         self._tx(ch.funding_txid, -(amt + fee), fee, f"0:openchannel:shortchanid-{ch.chan_id}")
-        self.emit("channel", ln.ChannelEventUpdate(
-            type=ln.ChannelEventUpdate.UpdateType.Value("PENDING_OPEN_CHANNEL"),
-            pending_open_channel=ln.PendingUpdate(txid=_txid_bytes(ch.funding_txid), output_index=ch.output_index)))
+        self.emit(
+            "channel",
+            ln.ChannelEventUpdate(
+                type=ln.ChannelEventUpdate.UpdateType.Value("PENDING_OPEN_CHANNEL"),
+                pending_open_channel=ln.PendingUpdate(txid=_txid_bytes(ch.funding_txid), output_index=ch.output_index),
+            ),
+        )
         return ch
 
     def wait_open(self, ch: SimChannel) -> asyncio.Queue[Any]:
@@ -546,26 +724,34 @@ class NodeState:
                 raise LndError("cannot close pending channel")
             raise LndError("channel not found")
         if not req.force and not ch.active:
-            raise LndError("unable to gracefully close channel while peer is offline (try force closing it "
-                           "instead): channel link not found")
+            raise LndError(
+                "unable to gracefully close channel while peer is offline (try force closing it "
+                "instead): channel link not found"
+            )
         ch.closing_txid = self._txid()
         ch.close_force = req.force
         ch.status = "waiting_close"
         ch.close_confirm_height = self.height + 1
         if ch.active:
             ch.active = False
-            self.emit("channel", ln.ChannelEventUpdate(
-                type=ln.ChannelEventUpdate.UpdateType.Value("INACTIVE_CHANNEL"),
-                inactive_channel=ln.ChannelPoint(funding_txid_bytes=_txid_bytes(ch.funding_txid),
-                                                 output_index=ch.output_index)))
+            self.emit(
+                "channel",
+                ln.ChannelEventUpdate(
+                    type=ln.ChannelEventUpdate.UpdateType.Value("INACTIVE_CHANNEL"),
+                    inactive_channel=ln.ChannelPoint(
+                        funding_txid_bytes=_txid_bytes(ch.funding_txid), output_index=ch.output_index
+                    ),
+                ),
+            )
         q: asyncio.Queue[Any] = asyncio.Queue()
         self._close_waiters.setdefault(ch.channel_point, []).append(q)
         return ch, q
 
     def update_policy(self, req: Any) -> Any:
         if req.time_lock_delta < MIN_TIME_LOCK_DELTA:
-            raise LndError(f"time lock delta of {req.time_lock_delta} is too small, minimum supported is "
-                           f"{MIN_TIME_LOCK_DELTA}")
+            raise LndError(
+                f"time lock delta of {req.time_lock_delta} is too small, minimum supported is {MIN_TIME_LOCK_DELTA}"
+            )
         if req.fee_rate and req.fee_rate_ppm:
             raise LndError("fee_rate or fee_rate_ppm can not both be set")
         rate = req.fee_rate_ppm or round(req.fee_rate * 1_000_000)
@@ -574,20 +760,31 @@ class NodeState:
             targets = self.open_channels()
         else:
             cp = req.chan_point
-            txid = (bytes(reversed(cp.funding_txid_bytes)).hex()
-                    if cp.WhichOneof("funding_txid") == "funding_txid_bytes" else cp.funding_txid_str)
+            txid = (
+                bytes(reversed(cp.funding_txid_bytes)).hex()
+                if cp.WhichOneof("funding_txid") == "funding_txid_bytes"
+                else cp.funding_txid_str
+            )
             ch = self.find_channel(f"{txid}:{cp.output_index}")
             if ch is None or ch.status != "open":
-                failed.append(ln.FailedUpdate(outpoint=ln.OutPoint(txid_str=txid, output_index=cp.output_index),
-                                              reason=ln.UpdateFailure.Value("UPDATE_FAILURE_NOT_FOUND"),
-                                              update_error="not found"))
+                failed.append(
+                    ln.FailedUpdate(
+                        outpoint=ln.OutPoint(txid_str=txid, output_index=cp.output_index),
+                        reason=ln.UpdateFailure.Value("UPDATE_FAILURE_NOT_FOUND"),
+                        update_error="not found",
+                    )
+                )
                 targets = []
             else:
                 targets = [ch]
         for c in targets:
-            c.local_policy = Policy(base_fee_msat=req.base_fee_msat, fee_rate_ppm=rate,
-                                    time_lock_delta=req.time_lock_delta, min_htlc_msat=c.local_policy.min_htlc_msat,
-                                    max_htlc_msat=req.max_htlc_msat or c.local_policy.max_htlc_msat)
+            c.local_policy = Policy(
+                base_fee_msat=req.base_fee_msat,
+                fee_rate_ppm=rate,
+                time_lock_delta=req.time_lock_delta,
+                min_htlc_msat=c.local_policy.min_htlc_msat,
+                max_htlc_msat=req.max_htlc_msat or c.local_policy.max_htlc_msat,
+            )
         return ln.PolicyUpdateResponse(failed_updates=failed)
 
     # invoices
@@ -602,8 +799,12 @@ class NodeState:
             raise LndError(f"memo too large: {len(req.memo.encode())} bytes (maxlen={MAX_MEMO})")
         inv = self._new_invoice(req.memo, msat, req.expiry or 86_400, private=req.private)
         self.emit("invoice", inv)
-        return ln.AddInvoiceResponse(r_hash=inv.r_hash, payment_request=inv.payment_request, add_index=inv.add_index,
-                                     payment_addr=inv.payment_addr)
+        return ln.AddInvoiceResponse(
+            r_hash=inv.r_hash,
+            payment_request=inv.payment_request,
+            add_index=inv.add_index,
+            payment_addr=inv.payment_addr,
+        )
 
     def list_invoices(self, req: Any) -> Any:
         num = req.num_max_invoices or 100
@@ -613,8 +814,11 @@ class NodeState:
             sel = [i for i in invs if i.add_index < off][-num:]
         else:
             sel = [i for i in invs if i.add_index > req.index_offset][:num]
-        return ln.ListInvoiceResponse(invoices=sel, first_index_offset=sel[0].add_index if sel else 0,
-                                      last_index_offset=sel[-1].add_index if sel else 0)
+        return ln.ListInvoiceResponse(
+            invoices=sel,
+            first_index_offset=sel[0].add_index if sel else 0,
+            last_index_offset=sel[-1].add_index if sel else 0,
+        )
 
     def lookup_invoice(self, r_hash: bytes) -> Any:
         for i in self.invoices:
@@ -624,16 +828,22 @@ class NodeState:
 
     def list_payments(self, req: Any) -> Any:
         num = req.max_payments or 100
-        pays = [p for p in self.payments
-                if req.include_incomplete or p.status == ln.Payment.PaymentStatus.Value("SUCCEEDED")]
+        pays = [
+            p
+            for p in self.payments
+            if req.include_incomplete or p.status == ln.Payment.PaymentStatus.Value("SUCCEEDED")
+        ]
         if req.reversed:
             off = req.index_offset or (len(self.payments) + 1)
             sel = [p for p in pays if p.payment_index < off][-num:]
         else:
             sel = [p for p in pays if p.payment_index > req.index_offset][:num]
-        return ln.ListPaymentsResponse(payments=sel, first_index_offset=sel[0].payment_index if sel else 0,
-                                       last_index_offset=sel[-1].payment_index if sel else 0,
-                                       total_num_payments=len(pays) if req.count_total_payments else 0)
+        return ln.ListPaymentsResponse(
+            payments=sel,
+            first_index_offset=sel[0].payment_index if sel else 0,
+            last_index_offset=sel[-1].payment_index if sel else 0,
+            total_num_payments=len(pays) if req.count_total_payments else 0,
+        )
 
     # -- simulation controls (tests, CLI) -------------------------------------------------------
 
@@ -650,16 +860,32 @@ class NodeState:
                 c.chan_id = self._short_chan_id(c.confirm_height)
                 c.opened_at = time.time()
                 c.active = c.remote_pubkey in self.connected
-                self.emit("channel", ln.ChannelEventUpdate(
-                    type=ln.ChannelEventUpdate.UpdateType.Value("OPEN_CHANNEL"), open_channel=self.channel_pb(c)))
+                self.emit(
+                    "channel",
+                    ln.ChannelEventUpdate(
+                        type=ln.ChannelEventUpdate.UpdateType.Value("OPEN_CHANNEL"), open_channel=self.channel_pb(c)
+                    ),
+                )
                 if c.active:
-                    self.emit("channel", ln.ChannelEventUpdate(
-                        type=ln.ChannelEventUpdate.UpdateType.Value("ACTIVE_CHANNEL"),
-                        active_channel=ln.ChannelPoint(funding_txid_bytes=_txid_bytes(c.funding_txid),
-                                                       output_index=c.output_index)))
+                    self.emit(
+                        "channel",
+                        ln.ChannelEventUpdate(
+                            type=ln.ChannelEventUpdate.UpdateType.Value("ACTIVE_CHANNEL"),
+                            active_channel=ln.ChannelPoint(
+                                funding_txid_bytes=_txid_bytes(c.funding_txid), output_index=c.output_index
+                            ),
+                        ),
+                    )
                 for q in self._open_waiters.pop(c.channel_point, []):
-                    q.put_nowait(ln.OpenStatusUpdate(chan_open=ln.ChannelOpenUpdate(channel_point=ln.ChannelPoint(
-                        funding_txid_bytes=_txid_bytes(c.funding_txid), output_index=c.output_index))))
+                    q.put_nowait(
+                        ln.OpenStatusUpdate(
+                            chan_open=ln.ChannelOpenUpdate(
+                                channel_point=ln.ChannelPoint(
+                                    funding_txid_bytes=_txid_bytes(c.funding_txid), output_index=c.output_index
+                                )
+                            )
+                        )
+                    )
             elif c.status == "waiting_close" and self.height >= c.close_confirm_height:
                 ctype = "LOCAL_FORCE_CLOSE" if c.close_force else "COOPERATIVE_CLOSE"
                 summary = self._close_summary(c, ctype)
@@ -672,27 +898,43 @@ class NodeState:
                     self.closed.append(summary)
                     self.confirmed += c.local_balance
                     self._tx(c.closing_txid, c.local_balance, 0, "closechannel", self.height)
-                self.emit("channel", ln.ChannelEventUpdate(
-                    type=ln.ChannelEventUpdate.UpdateType.Value("CLOSED_CHANNEL"), closed_channel=summary))
+                self.emit(
+                    "channel",
+                    ln.ChannelEventUpdate(
+                        type=ln.ChannelEventUpdate.UpdateType.Value("CLOSED_CHANNEL"), closed_channel=summary
+                    ),
+                )
                 for q in self._close_waiters.pop(c.channel_point, []):
-                    q.put_nowait(ln.CloseStatusUpdate(chan_close=ln.ChannelCloseUpdate(
-                        closing_txid=_txid_bytes(c.closing_txid), success=True)))
+                    q.put_nowait(
+                        ln.CloseStatusUpdate(
+                            chan_close=ln.ChannelCloseUpdate(closing_txid=_txid_bytes(c.closing_txid), success=True)
+                        )
+                    )
             elif c.status == "force_closing" and self.height >= c.maturity_height:
                 c.status = "closed"
                 self.channels.remove(c)
                 self.closed.append(self._close_summary(c, "LOCAL_FORCE_CLOSE"))
                 self.confirmed += c.local_balance
                 self._tx(self._txid(), c.local_balance, 0, "sweep", self.height)
-                self.emit("channel", ln.ChannelEventUpdate(
-                    type=ln.ChannelEventUpdate.UpdateType.Value("FULLY_RESOLVED_CHANNEL"),
-                    fully_resolved_channel=ln.ChannelPoint(funding_txid_bytes=_txid_bytes(c.funding_txid),
-                                                           output_index=c.output_index)))
+                self.emit(
+                    "channel",
+                    ln.ChannelEventUpdate(
+                        type=ln.ChannelEventUpdate.UpdateType.Value("FULLY_RESOLVED_CHANNEL"),
+                        fully_resolved_channel=ln.ChannelPoint(
+                            funding_txid_bytes=_txid_bytes(c.funding_txid), output_index=c.output_index
+                        ),
+                    ),
+                )
 
     def _close_summary(self, c: SimChannel, ctype: str) -> Any:
         return ln.ChannelCloseSummary(
-            channel_point=c.channel_point, chan_id=c.chan_id, chain_hash=self.block_hash,
+            channel_point=c.channel_point,
+            chan_id=c.chan_id,
+            chain_hash=self.block_hash,
             closing_tx_hash=c.closing_txid,
-            remote_pubkey=c.remote_pubkey, capacity=c.capacity, close_height=self.height,
+            remote_pubkey=c.remote_pubkey,
+            capacity=c.capacity,
+            close_height=self.height,
             settled_balance=0 if c.close_force else c.local_balance,
             time_locked_balance=c.local_balance if c.close_force else 0,
             close_type=ln.ChannelCloseSummary.ClosureType.Value(ctype),
@@ -700,8 +942,9 @@ class NodeState:
             close_initiator=ln.Initiator.Value(c.close_initiator),
         )
 
-    def simulate_forward(self, amount_sat: int = 10_000, *, chan_in: int | None = None,
-                         chan_out: int | None = None) -> Any:
+    def simulate_forward(
+        self, amount_sat: int = 10_000, *, chan_in: int | None = None, chan_out: int | None = None
+    ) -> Any:
         """Route a payment through two active channels; the fee follows the outgoing channel's policy."""
         act = [c for c in self.open_channels() if c.active]
         cin = next((c for c in act if c.chan_id == chan_in), None) if chan_in else None
@@ -714,8 +957,9 @@ class NodeState:
         fee = cout.local_policy.base_fee_msat + amt * cout.local_policy.fee_rate_ppm // 1_000_000
         return self._record_forward(cin, cout, amt + fee, amt, time.time())
 
-    def settle_invoice(self, payment_hash: str | bytes | None = None, *, add_index: int | None = None,
-                       amount_msat: int | None = None) -> Any:
+    def settle_invoice(
+        self, payment_hash: str | bytes | None = None, *, add_index: int | None = None, amount_msat: int | None = None
+    ) -> Any:
         """Mark an open invoice paid (inbound liquidity moves to the local side of a channel)."""
         target = None
         for i in self.invoices:
@@ -750,5 +994,6 @@ class NodeState:
             c.inactive_since = now
         kind = "ACTIVE_CHANNEL" if active else "INACTIVE_CHANNEL"
         cp = ln.ChannelPoint(funding_txid_bytes=_txid_bytes(c.funding_txid), output_index=c.output_index)
-        self.emit("channel", ln.ChannelEventUpdate(type=ln.ChannelEventUpdate.UpdateType.Value(kind),
-                                                   **{kind.lower(): cp}))
+        self.emit(
+            "channel", ln.ChannelEventUpdate(type=ln.ChannelEventUpdate.UpdateType.Value(kind), **{kind.lower(): cp})
+        )

@@ -31,8 +31,6 @@ class LightningNode(SQLModel, table=True):
     macaroon_enc: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     # Where the invoice stream resumes (LND replays invoices added/settled after these indexes).
     invoice_add_index: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
-    invoice_settle_index: int = Field(
-        default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0")
-    )
+    invoice_settle_index: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
     created_at: datetime = created_field()
     last_seen_at: datetime | None = dt_column()
