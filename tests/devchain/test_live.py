@@ -4,6 +4,7 @@ mining, payments, notifications, reorg, replacement, latency."""
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -196,3 +197,20 @@ async def test_reorg_without_drop_keeps_every_transaction(devchain: DevChain) ->
     assert all(t not in ch.txs or ch.txs[t].is_coinbase is False for t in old_coinbases)
     # only the two orphaned coinbases are gone
     assert len(old_coinbases) == 2
+
+
+async def test_latency_keeps_electrum_order(tmp_path: Path, electrum_client: Any) -> None:
+    """With latency, pipelined requests are answered in order and notifications still arrive."""
+    async with DevChain.start(scenario="rbf", seed=1, data_dir=tmp_path, latency_ms=30) as dc:
+        client = await electrum_client(dc)
+        ids = list(range(1, 21))
+        lines = [{"jsonrpc": "2.0", "id": i, "method": "blockchain.block.header", "params": [i]} for i in ids]
+        for msg in lines:
+            client.writer.write(json.dumps(msg).encode() + b"\n")
+        await client.writer.drain()
+        replies = [await client.read_reply() for _ in ids]
+        assert [r["id"] for r in replies] == ids
+        tip = await client.request("blockchain.headers.subscribe")
+        await dc.mine()
+        note = await client.notification()
+        assert note["params"][0]["height"] == tip["height"] + 1

@@ -390,9 +390,10 @@ class ElectrumServer:
                 line = line.strip()
                 if not line:
                     continue
-                reply = await self._process(session, line)
-                if reply is not None:
-                    await session.send(reply)
+                reply = self._process(session, line)
+                if reply is None:
+                    continue
+                await self._deliver(session, reply)
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
         except asyncio.CancelledError:
@@ -404,9 +405,22 @@ class ElectrumServer:
             with contextlib.suppress(Exception):
                 writer.close()
 
-    async def _process(self, session: Session, line: bytes) -> Any:
-        if self.delay:
-            await asyncio.sleep(self.delay)
+    async def _deliver(self, session: Session, msg: Any) -> None:
+        """Send now, or (with latency) after the delay. Answers are computed on arrival, so pipelined
+        requests overlap their delays as over a slow link; notifications are delayed the same way."""
+        if not self.delay:
+            await session.send(msg)
+            return
+        delayed = asyncio.create_task(self._send_later(session, msg))
+        self._handlers.add(delayed)
+        delayed.add_done_callback(self._handlers.discard)
+
+    async def _send_later(self, session: Session, reply: Any) -> None:
+        await asyncio.sleep(self.delay)
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await session.send(reply)
+
+    def _process(self, session: Session, line: bytes) -> Any:
         try:
             msg = json.loads(line)
         except (ValueError, UnicodeDecodeError):
@@ -455,11 +469,14 @@ class ElectrumServer:
         tip = self.chain.tip
         if session.headers_subscribed and session.last_tip != tip.hash:
             session.last_tip = tip.hash
-            await session.send(
-                {"jsonrpc": "2.0", "method": "blockchain.headers.subscribe", "params": [self.service.tip_json()]}
+            await self._deliver(
+                session,
+                {"jsonrpc": "2.0", "method": "blockchain.headers.subscribe", "params": [self.service.tip_json()]},
             )
         for sh, old in list(session.subscriptions.items()):
             new = self.service.status(sh)
             if new != old:
                 session.subscriptions[sh] = new
-                await session.send({"jsonrpc": "2.0", "method": "blockchain.scripthash.subscribe", "params": [sh, new]})
+                await self._deliver(
+                    session, {"jsonrpc": "2.0", "method": "blockchain.scripthash.subscribe", "params": [sh, new]}
+                )
