@@ -388,7 +388,10 @@ class LndClient:
                 break
             offset = r.last_offset_index
         stats: dict[int, dict[str, int]] = {}
+        aliases: dict[int, str] = {}
         for f in events:
+            aliases.setdefault(f.chan_id_in, f.peer_alias_in)
+            aliases.setdefault(f.chan_id_out, f.peer_alias_out)
             i = stats.setdefault(f.chan_id_in, {"fee": 0, "vin": 0, "vout": 0, "cin": 0, "cout": 0})
             i["vin"] += f.amt_in_msat
             i["cin"] += 1
@@ -399,6 +402,7 @@ class LndClient:
         per = tuple(
             m.ChannelForwardingStats(
                 chan_id=cid,
+                peer_alias=aliases.get(cid, ""),
                 fee_msat=s["fee"],
                 volume_in_msat=s["vin"],
                 volume_out_msat=s["vout"],

@@ -124,6 +124,7 @@ class Forward:
 @dataclass(frozen=True, slots=True)
 class ChannelForwardingStats:
     chan_id: int
+    peer_alias: str
     fee_msat: int
     volume_in_msat: int
     volume_out_msat: int

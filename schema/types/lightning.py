@@ -313,6 +313,7 @@ class Forward:
 @strawberry.type
 class ChannelForwardingStats:
     chan_id: str
+    peer_alias: str
     fees_msat: MilliSats = strawberry.field(description="Fees earned forwarding out through this channel.")
     fees: Sats
     volume_in_msat: MilliSats
@@ -353,6 +354,7 @@ class ForwardingHistory:
             per_channel=[
                 ChannelForwardingStats(
                     chan_id=str(c.chan_id),
+                    peer_alias=c.peer_alias,
                     fees_msat=c.fee_msat,
                     fees=c.fee_msat // 1000,
                     volume_in_msat=c.volume_in_msat,

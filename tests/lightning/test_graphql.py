@@ -29,7 +29,7 @@ NODE = """query($id: ID!) { lightningNode(id: $id) {
   closedChannels { totalCount edges { node { channelPoint closeType settledBalance } } }
   balance { onchainConfirmed channelLocal channelRemote total }
   liquidity { totalInbound totalOutbound channels { peerAlias inbound outbound outboundRatio } }
-  forwardingHistory { count totalFees totalFeesMsat volume perChannel { chanId feesMsat forwardsOut }
+  forwardingHistory { count totalFees totalFeesMsat volume perChannel { chanId peerAlias feesMsat forwardsOut }
     events(first: 5) { totalCount edges { node { at feeMsat chanIdOut } } } }
   invoices(first: 2) { totalCount pageInfo { hasNextPage endCursor } edges { node { memo amount amountMsat state } } }
   payments(first: 2) { totalCount pageInfo { hasNextPage endCursor } edges { node { amount feeMsat status } } }
@@ -96,6 +96,7 @@ async def test_connect_and_read_everything(
     fh = data["forwardingHistory"]
     assert fh["count"] >= 39 and fh["totalFees"] == int(fh["totalFeesMsat"]) // 1000
     assert sum(int(c["feesMsat"]) for c in fh["perChannel"]) == int(fh["totalFeesMsat"])
+    assert {c["peerAlias"] for c in fh["perChannel"]} == {"alice", "bob", "carol"}
     assert fh["events"]["totalCount"] == fh["count"] and len(fh["events"]["edges"]) == 5
     inv = data["invoices"]
     assert inv["totalCount"] == 4 and [e["node"]["memo"] for e in inv["edges"]] == ["rent", "donation"]
@@ -447,3 +448,19 @@ async def test_channel_policies_fetched_only_when_asked_and_only_for_the_page(
       fragment P on Channel { localPolicy { feeRatePpm } }"""
     await gql(q, {"id": n["id"]})
     assert devlnd.calls["GetChanInfo"] == 2
+
+
+async def test_several_nodes_per_user(gql: GraphQLClient, user_token: str, devlnd: DevLnd) -> None:
+    async with DevLnd.start(seed=99, alias="second") as other:
+        a = await connect(gql, devlnd, name="first")
+        b = await connect(gql, other, name="second", macaroon=other.macaroons["readonly"])
+        nodes = (await gql("{ lightningNodes { id name alias capabilities { readOnly } } }"))["data"]["lightningNodes"]
+        assert [(x["id"], x["name"], x["alias"], x["capabilities"]["readOnly"]) for x in nodes] == [
+            (a["id"], "first", "devlnd", False),
+            (b["id"], "second", "second", True),
+        ]
+        await other.stop()  # one node down does not disturb the other
+        q = "query($id: ID!) { lightningNode(id: $id) { available balance { total } } }"
+        assert (await gql(q, {"id": a["id"]}))["data"]["lightningNode"]["available"] is True
+        down = await gql(q, {"id": b["id"]}, expect_errors=True)
+        assert down["data"]["lightningNode"] == {"available": False, "balance": None}

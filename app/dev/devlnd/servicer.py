@@ -194,7 +194,7 @@ class DevLndServicer(lnrpc.LightningServicer):  # type: ignore[misc]
     @_unary("OpenChannelSync")
     def OpenChannelSync(self, request: Any, context: Any) -> Any:
         ch = self.state.open_channel(request)
-        return ln.ChannelPoint(funding_txid_bytes=_txid_bytes(ch.funding_txid), output_index=ch.output_index)
+        return ch.point_pb()
 
     @_stream("OpenChannel")
     async def OpenChannel(self, request: Any, context: Any) -> AsyncIterator[Any]:

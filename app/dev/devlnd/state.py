@@ -19,6 +19,7 @@ from typing import Any
 from embit.ec import PrivateKey
 
 from app.dev.devlnd import bolt11
+from app.lightning.client import channel_point_str
 from app.lightning.proto import ln
 
 MIN_CHAN_SIZE = 20_000  # funding.MinChanFundingSize
@@ -98,6 +99,9 @@ class SimChannel:
     @property
     def channel_point(self) -> str:
         return f"{self.funding_txid}:{self.output_index}"
+
+    def point_pb(self) -> Any:
+        return ln.ChannelPoint(funding_txid_bytes=_txid_bytes(self.funding_txid), output_index=self.output_index)
 
     def uptime(self, now: float) -> int:
         down = self.inactive_s + (now - self.inactive_since if self.inactive_since else 0)
@@ -709,14 +713,10 @@ class NodeState:
     # closing
 
     def close_channel(self, req: Any) -> tuple[SimChannel, asyncio.Queue[Any]]:
-        cp = req.channel_point
-        if cp.WhichOneof("funding_txid") == "funding_txid_bytes":
-            txid = bytes(reversed(cp.funding_txid_bytes)).hex()
-        else:
-            txid = cp.funding_txid_str
-        if len(txid) != 64:
+        point = channel_point_str(req.channel_point)
+        if len(point.partition(":")[0]) != 64:
             raise LndError("invalid funding txid")
-        ch = self.find_channel(f"{txid}:{cp.output_index}")
+        ch = self.find_channel(point)
         if req.force and (req.target_conf or req.sat_per_byte or req.sat_per_vbyte):
             raise LndError("force closing a channel uses a pre-defined fee")
         if ch is None or ch.status != "open":
@@ -738,9 +738,7 @@ class NodeState:
                 "channel",
                 ln.ChannelEventUpdate(
                     type=ln.ChannelEventUpdate.UpdateType.Value("INACTIVE_CHANNEL"),
-                    inactive_channel=ln.ChannelPoint(
-                        funding_txid_bytes=_txid_bytes(ch.funding_txid), output_index=ch.output_index
-                    ),
+                    inactive_channel=ch.point_pb(),
                 ),
             )
         q: asyncio.Queue[Any] = asyncio.Queue()
@@ -760,12 +758,8 @@ class NodeState:
             targets = self.open_channels()
         else:
             cp = req.chan_point
-            txid = (
-                bytes(reversed(cp.funding_txid_bytes)).hex()
-                if cp.WhichOneof("funding_txid") == "funding_txid_bytes"
-                else cp.funding_txid_str
-            )
-            ch = self.find_channel(f"{txid}:{cp.output_index}")
+            txid = channel_point_str(cp).partition(":")[0]
+            ch = self.find_channel(channel_point_str(cp))
             if ch is None or ch.status != "open":
                 failed.append(
                     ln.FailedUpdate(
@@ -871,21 +865,11 @@ class NodeState:
                         "channel",
                         ln.ChannelEventUpdate(
                             type=ln.ChannelEventUpdate.UpdateType.Value("ACTIVE_CHANNEL"),
-                            active_channel=ln.ChannelPoint(
-                                funding_txid_bytes=_txid_bytes(c.funding_txid), output_index=c.output_index
-                            ),
+                            active_channel=c.point_pb(),
                         ),
                     )
                 for q in self._open_waiters.pop(c.channel_point, []):
-                    q.put_nowait(
-                        ln.OpenStatusUpdate(
-                            chan_open=ln.ChannelOpenUpdate(
-                                channel_point=ln.ChannelPoint(
-                                    funding_txid_bytes=_txid_bytes(c.funding_txid), output_index=c.output_index
-                                )
-                            )
-                        )
-                    )
+                    q.put_nowait(ln.OpenStatusUpdate(chan_open=ln.ChannelOpenUpdate(channel_point=c.point_pb())))
             elif c.status == "waiting_close" and self.height >= c.close_confirm_height:
                 ctype = "LOCAL_FORCE_CLOSE" if c.close_force else "COOPERATIVE_CLOSE"
                 summary = self._close_summary(c, ctype)
@@ -920,9 +904,7 @@ class NodeState:
                     "channel",
                     ln.ChannelEventUpdate(
                         type=ln.ChannelEventUpdate.UpdateType.Value("FULLY_RESOLVED_CHANNEL"),
-                        fully_resolved_channel=ln.ChannelPoint(
-                            funding_txid_bytes=_txid_bytes(c.funding_txid), output_index=c.output_index
-                        ),
+                        fully_resolved_channel=c.point_pb(),
                     ),
                 )
 
@@ -993,7 +975,7 @@ class NodeState:
         elif not active:
             c.inactive_since = now
         kind = "ACTIVE_CHANNEL" if active else "INACTIVE_CHANNEL"
-        cp = ln.ChannelPoint(funding_txid_bytes=_txid_bytes(c.funding_txid), output_index=c.output_index)
+        cp = c.point_pb()
         self.emit(
             "channel", ln.ChannelEventUpdate(type=ln.ChannelEventUpdate.UpdateType.Value(kind), **{kind.lower(): cp})
         )
