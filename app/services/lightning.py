@@ -88,6 +88,12 @@ class _Runtime:
     settle_index: int = 0
 
 
+def node_network(lnd_network: str) -> str:
+    """LND's ``chains[0].network`` (``mainnet``, ``testnet``, ``testnet4``, ``signet``, ``regtest``...) -> ours."""
+    low = lnd_network.lower()
+    return "TESTNET" if low.startswith("testnet") else low.upper()
+
+
 # -- owner-scoped queries ---------------------------------------------------------------------
 
 
@@ -206,7 +212,11 @@ class LightningService:
 
     def status(self, node_id: str) -> NodeStatus:
         rt = self._runtimes.get(node_id)
-        sup = rt.streams.get("channels") if rt else None
+        sup = (
+            next((rt.streams[k] for k in ("channels", "invoices", "transactions") if k in rt.streams), None)
+            if rt
+            else None
+        )
         if sup is None:
             return NodeStatus(available=None, state="idle", last_error=None, since=None)
         st = sup.status
@@ -231,7 +241,7 @@ class LightningService:
         keep = False
         try:
             info = await self._probe(client, host, port)
-            if info.network.upper() != network:
+            if node_network(info.network) != network:
                 raise BadInput(
                     f"The node runs on {info.network}, not {network.lower()}; nothing was saved.", field="network"
                 )
