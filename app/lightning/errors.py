@@ -33,6 +33,13 @@ _MACAROON_MARKERS = (
     "caveat",
 )
 _TLS_MARKERS = ("ssl", "tls", "handshake", "certificate", "cert_verify")
+# LND answers UNKNOWN with these while it starts or while its wallet is locked: transient.
+_STARTING_MARKERS = (
+    "waiting to start",
+    "rpc services not available",
+    "wallet locked",
+    "still in the process of starting",
+)
 
 
 def describe_missing(method: str, missing: tuple[str, ...]) -> str:
@@ -66,6 +73,8 @@ def map_rpc_error(
                 hint="Use the node's current tls.cert; it must list the host you connect to.",
             )
         return UpstreamUnavailable(f"The Lightning node at {target} is unreachable: {details}")
+    if code == grpc.StatusCode.UNKNOWN and any(m in low for m in _STARTING_MARKERS):
+        return UpstreamUnavailable(f"The Lightning node at {target} is not ready: {details}")
     if code == grpc.StatusCode.CANCELLED:
         return UpstreamUnavailable(f"The call {method} to the Lightning node at {target} was cancelled: {details}")
     if code == grpc.StatusCode.PERMISSION_DENIED or low.strip() == "permission denied" or "permission denied" in low:

@@ -5,25 +5,26 @@ a fresh async iterator each time (the factory gets a callback to await once the 
 established), hands every item to ``on_item``, and when the stream fails with
 :class:`UpstreamUnavailable` (node down, restarted, network gone) it waits
 ``min(max_backoff, initial * 2**attempt)`` with jitter and opens it again. Reaching the node
-again resets the backoff. A permission or macaroon failure stops it for good: retrying cannot
-fix that.
+again resets the backoff. A permission or macaroon failure (``Forbidden``) stops it for good:
+retrying cannot fix that. Anything else, including LND's own start-up errors, is retried.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from app.errors import BadInput, DomainError, Forbidden
+import structlog
+
+from app.errors import DomainError, Forbidden
 
 T = TypeVar("T")
-log = logging.getLogger("app.lightning.streams")
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -95,7 +96,7 @@ class StreamSupervisor(Generic[T]):
                 try:
                     await self._on_state(self.status)
                 except Exception:
-                    log.exception("stream %s: state callback failed", self.name)
+                    log.exception("lnd_stream_state_callback_failed", stream=self.name)
 
     def backoff(self, attempt: int) -> float:
         base = min(self.max_backoff_s, self.initial_backoff_s * (2**attempt))
@@ -110,16 +111,16 @@ class StreamSupervisor(Generic[T]):
             try:
                 await self._consume(stream)
                 err: str | None = "the node ended the stream"
-            except (Forbidden, BadInput) as exc:
+            except Forbidden as exc:  # the macaroon does not allow it: retrying cannot help
                 await self._set("failed", exc.message)
-                log.warning("stream %s stopped: %s", self.name, exc.message)
+                log.warning("lnd_stream_forbidden", stream=self.name, error=exc.message)
                 return
             except DomainError as exc:
                 err = exc.message
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.exception("stream %s: handler failed", self.name)
+                log.exception("lnd_stream_handler_failed", stream=self.name)
                 err = f"{type(exc).__name__}: {exc}"
             finally:
                 aclose = getattr(stream, "aclose", None)
@@ -132,17 +133,11 @@ class StreamSupervisor(Generic[T]):
             delay = self.backoff(attempt)
             attempt += 1
             self.status.restarts += 1
-            log.info("stream %s down (%s); reopening in %.2fs", self.name, err, delay)
+            log.info("lnd_stream_down", stream=self.name, error=err, retry_in_s=round(delay, 2))
             await asyncio.sleep(delay)
 
     async def _consume(self, stream: AsyncIterator[T]) -> None:
-        loop = asyncio.get_running_loop()
-        opened = loop.time()
-        first = True
         async for item in stream:
-            if first or self.status.state != "up":
-                first = False
+            if self.status.state != "up":
                 await self._set("up", None)
             await self._on_item(item)
-            if loop.time() - opened >= self.healthy_after_s and self.status.state != "up":
-                await self._set("up", None)

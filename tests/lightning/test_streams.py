@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
+
 from app.dev.devlnd import DevLnd
+from app.errors import UpstreamUnavailable
 from app.lightning.client import LndClient
 from app.lightning.models import ChannelEvent, Invoice
 from app.lightning.streams import StreamStatus, StreamSupervisor
@@ -133,3 +136,28 @@ def test_backoff_grows_and_caps() -> None:
     delays = [sup.backoff(n) for n in range(6)]
     assert all(0.5 <= d <= 1 for d in delays[:1])
     assert all(d <= 8 for d in delays) and delays[5] >= 4
+
+
+async def test_stream_waits_out_a_starting_node(admin: LndClient, devlnd: DevLnd) -> None:
+    """LND answers UNKNOWN "waiting to start" while it boots: transient, not a bad request."""
+    devlnd.starting = True
+    with pytest.raises(UpstreamUnavailable) as err:
+        await admin.get_info()
+    assert "not ready" in err.value.message
+    rec = Recorder()
+    sup: StreamSupervisor[ChannelEvent] = StreamSupervisor(
+        "channels",
+        lambda opened: admin.channel_events(on_open=opened),
+        rec.item,
+        on_state=rec.state,
+        initial_backoff_s=0.02,
+        max_backoff_s=0.1,
+    )
+    sup.start()
+    try:
+        await rec.wait(lambda: "down" in rec.states)
+        devlnd.starting = False
+        await rec.wait(lambda: rec.states[-1] == "up")
+        assert sup.status.restarts >= 1
+    finally:
+        await sup.stop()

@@ -71,6 +71,8 @@ class DevLndServicer(lnrpc.LightningServicer):  # type: ignore[misc]
 
     async def authorize(self, context: grpc.aio.ServicerContext, method: str) -> None:
         self.node.calls[method] += 1
+        if self.node.starting:
+            await context.abort(grpc.StatusCode.UNKNOWN, "waiting to start, RPC services not available")
         if self.node.latency_s:
             await asyncio.sleep(self.node.latency_s)
         values = [v for k, v in context.invocation_metadata() or () if k == "macaroon"]
