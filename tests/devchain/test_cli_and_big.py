@@ -79,8 +79,10 @@ def test_cli_rejects_unknown_scenario(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_big_scenario(tmp_path_factory: pytest.TempPathFactory) -> None:
-    data_dir = tmp_path_factory.mktemp("big")
+def test_big_scenario(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # the generated chain is cached across runs in pytest's cache dir (keyed by cache version and seed)
+    cache = getattr(request.config, "cache", None)
+    data_dir = cache.mkdir("devchain") if cache is not None else tmp_path_factory.mktemp("big")
     dc = DevChain.build("big", seed=1, data_dir=data_dir)
     (whale,) = dc.state.wallets
     assert whale.next_index[0] >= 2000  # used receive addresses
