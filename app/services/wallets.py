@@ -392,7 +392,7 @@ class WalletService:
         so the window the sync scans (see :meth:`sync_target`) always covers handed-out ones.
         """
         async with self.store.write() as s:
-            wallet = await _owned(s, user_id, wallet_id, for_update=True)
+            wallet = await _owned(s, user_id, wallet_id, for_update=True, field="walletId")
             q = (
                 select(WalletAddress)
                 .where(
@@ -469,7 +469,7 @@ class WalletService:
     async def set_label(self, user_id: str, wallet_id: str, ref: str, label: str) -> LabelView:
         """Label an address, a transaction (txid) or an output (``txid:vout``); empty removes it."""
         async with self.store.write() as s:
-            wallet = await _owned(s, user_id, wallet_id)
+            wallet = await _owned(s, user_id, wallet_id, field="walletId")
             type_, ref_norm = _label_ref(ref.strip(), Network(wallet.network))
             text = _clean_label(label, field="label")
             existing = (
@@ -504,7 +504,7 @@ class WalletService:
     async def export_labels(self, user_id: str, wallet_id: str) -> str:
         """BIP-329 JSON Lines: one ``{"type","ref","label"[,"spendable"]}`` object per line."""
         async with self.store.read() as s:
-            await _owned(s, user_id, wallet_id)
+            await _owned(s, user_id, wallet_id, field="walletId")
             rows = (
                 await s.exec(
                     select(WalletLabel)
@@ -523,17 +523,22 @@ class WalletService:
     async def import_labels(self, user_id: str, wallet_id: str, jsonl: str) -> int:
         """Validate every line first (error names the line), then upsert all in one transaction."""
         async with self.store.read() as s:
-            wallet = await _owned(s, user_id, wallet_id)
+            wallet = await _owned(s, user_id, wallet_id, field="walletId")
         records = parse_label_lines(jsonl, Network(wallet.network))
         now = utcnow()
         async with self.store.write() as s:
-            await _owned(s, user_id, wallet_id)
+            await _owned(s, user_id, wallet_id, field="walletId")
             existing = {
                 (r.type, r.ref): r
                 for r in (await s.exec(select(WalletLabel).where(WalletLabel.wallet_id == wallet_id))).all()
             }
             for rec in records.values():
                 row = existing.get((rec.type, rec.ref))
+                if not rec.label and rec.spendable is None:  # an empty label removes it
+                    if row is not None:
+                        await s.delete(row)
+                        existing.pop((rec.type, rec.ref))
+                    continue
                 if row is None:
                     row = WalletLabel(user_id=user_id, wallet_id=wallet_id, type=rec.type, ref=rec.ref, label=rec.label)
                     existing[(rec.type, rec.ref)] = row
@@ -687,14 +692,14 @@ def _derive_rows(
     ]
 
 
-async def _owned(s: Tx, user_id: str, wallet_id: str, *, for_update: bool = False) -> Wallet:
-    """The user's wallet, or NotFound (also for another user's wallet)."""
+async def _owned(s: Tx, user_id: str, wallet_id: str, *, for_update: bool = False, field: str = "id") -> Wallet:
+    """The user's wallet, or NotFound (also for another user's wallet); ``field`` names the argument."""
     q = select(Wallet).where(Wallet.id == wallet_id, Wallet.user_id == user_id)
     if for_update:
         q = q.with_for_update()
     row = (await s.exec(q)).first()
     if row is None:
-        raise NotFound("No such wallet.", field="id")
+        raise NotFound("No such wallet.", field=field)
     return row
 
 

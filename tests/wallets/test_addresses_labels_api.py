@@ -89,6 +89,10 @@ async def test_labels_set_export_import(server: LiveServer, gql: GraphQLClient, 
     again = [json.loads(x) for x in (await gql(EXPORT, {"w": wid}))["data"]["exportLabels"].splitlines()]
     assert {"type": "output", "ref": f"{TXID}:0", "label": "x", "spendable": False} in again
     assert {"type": "tx", "ref": TXID, "label": "Rent"} in again
+    # an empty label in an import removes that label
+    n = await gql(IMPORT_LABELS, {"w": wid, "j": '{"type":"tx","ref":"' + TXID + '","label":""}'})
+    assert n["data"]["importLabels"] == 1
+    assert TXID + '","label":"Rent' not in (await gql(EXPORT, {"w": wid}))["data"]["exportLabels"]
 
 
 @pytest.mark.parametrize(
@@ -152,6 +156,7 @@ async def test_other_users_wallets_are_not_found(gql: GraphQLClient, user_token:
         body = await gql(query, {"id": w["id"], **extra}, token=bob, expect_errors=True)
         err = error(body)
         assert err["extensions"]["code"] == "NOT_FOUND", (query, err)
+        assert err["extensions"]["field"] == ("walletId" if "walletId" in query else "id")
     assert (await gql("{ wallets { totalCount } }", token=bob))["data"]["wallets"]["totalCount"] == 0
     # and alice's wallet is untouched
     r = await gql("query($id: ID!) { wallet(id: $id) { name } }", {"id": w["id"]}, token=alice)
