@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import fnmatch
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
+from cryptography import x509
 
 from app.errors import BadInput, DomainError, Forbidden, UpstreamUnavailable
 from app.lightning import macaroon as mac
@@ -31,6 +33,29 @@ _TXID = re.compile(r"^[0-9a-fA-F]{64}$")
 _PUBKEY = re.compile(r"^0[23][0-9a-fA-F]{64}$")
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 OnOpen = Callable[[], Awaitable[None]]
+
+
+def target_name_override(cert_pem: bytes, host: str) -> str | None:
+    """The name to verify the node's certificate against when ``host`` is not in it.
+
+    LND's self-signed ``tls.cert`` lists ``localhost``, the machine's names and IPs; users often
+    reach the node by another address (NAT, Docker, a VPN). When the given certificate is
+    self-signed (it is then the only trusted root, so only the node holding its key can complete
+    the handshake), we verify against a name the certificate does list instead of failing.
+    CA-issued certificates are verified against ``host`` as usual.
+    """
+    try:
+        leaf = x509.load_pem_x509_certificates(cert_pem)[0]
+        if leaf.issuer != leaf.subject:
+            return None
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return None
+    names = [str(n) for n in san.get_values_for_type(x509.DNSName)]
+    ips = [str(i) for i in san.get_values_for_type(x509.IPAddress)]
+    if host in ips or any(fnmatch.fnmatch(host, n.lower()) for n in names):
+        return None
+    return names[0] if names else (ips[0] if ips else None)
 
 
 class _MacaroonAuth(grpc.AuthMetadataPlugin):
@@ -119,10 +144,12 @@ class LndClient:
             grpc.ssl_channel_credentials(root_certificates=self._cert),
             grpc.metadata_call_credentials(_MacaroonAuth(self._macaroon_hex), name="macaroon"),
         )
+        override = target_name_override(self._cert, self.host)
         self._channel = grpc.aio.secure_channel(
             self.target,
             creds,
             options=[
+                *([("grpc.ssl_target_name_override", override)] if override else []),
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.initial_reconnect_backoff_ms", int(min_reconnect_backoff_s * 1000)),
                 ("grpc.min_reconnect_backoff_ms", int(min_reconnect_backoff_s * 1000)),

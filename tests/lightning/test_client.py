@@ -265,3 +265,24 @@ async def test_invoice_stream_resumes_from_index(admin: LndClient, devlnd: DevLn
         seen.append((inv.memo, inv.state))
         break
     assert seen == [("rent", "OPEN")]  # add_index 4 replayed
+
+
+async def test_self_signed_cert_works_from_an_address_it_does_not_list() -> None:
+    """LND's cert lists its own names; reaching it via another address (NAT, Docker) still works."""
+    async with DevLnd.start(seed=3, host="0.0.0.0") as node:
+        async with LndClient("127.0.0.2", node.port, node.tls_cert_pem, node.macaroons["admin"], timeout_s=5) as c:
+            assert (await c.get_info()).alias == "devlnd"
+        other_cert, _ = make_cert()  # still: a different certificate is refused
+        async with LndClient("127.0.0.2", node.port, other_cert, node.macaroons["admin"], timeout_s=5) as c:
+            with pytest.raises(TlsRejected):
+                await c.get_info()
+
+
+def test_target_name_override_rules() -> None:
+    from app.lightning.client import target_name_override
+
+    cert, _ = make_cert(["node.example.com"])
+    assert target_name_override(cert, "localhost") is None
+    assert target_name_override(cert, "127.0.0.1") is None
+    assert target_name_override(cert, "node.example.com") is None
+    assert target_name_override(cert, "10.0.0.7") == "localhost"
