@@ -76,6 +76,7 @@ class TestWithDevChain:
 
 async def test_unreachable_backend_is_a_status_not_a_failed_import(gql: GraphQLClient, user_token: str) -> None:
     from tests.wallets.test_import_api import ZPUB as zpub
+
     w = await import_wallet(gql, source=zpub)
     assert w["id"]
     st = await wait_status(gql, w["id"])
