@@ -286,3 +286,12 @@ def test_target_name_override_rules() -> None:
     assert target_name_override(cert, "127.0.0.1") is None
     assert target_name_override(cert, "node.example.com") is None
     assert target_name_override(cert, "10.0.0.7") == "localhost"
+
+
+async def test_peer_alias_falls_back_to_the_graph(admin: LndClient, devlnd: DevLnd) -> None:
+    devlnd.alias_lookup = False
+    chans = await admin.list_channels(with_policy=False)
+    assert {c.peer_alias for c in chans} == {"alice", "bob", "carol", "dave"}
+    assert devlnd.calls["GetNodeInfo"] == 4
+    await admin.list_channels(with_policy=False)
+    assert devlnd.calls["GetNodeInfo"] == 4  # cached

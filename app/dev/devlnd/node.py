@@ -37,6 +37,7 @@ class DevLnd:
         self.host = host
         self.port = port
         self.latency_s = 0.0
+        self.alias_lookup = True  # False: ListChannels ignores peer_alias_lookup, like LND < 0.16
         self.starting = False  # True: answer like an LND that is still starting (UNKNOWN "waiting to start")
         self.calls: Counter[str] = Counter()  # RPCs received, by method name (tests assert on cost)
         cert, key = make_cert([host, *(extra_hosts or [])])

@@ -145,6 +145,8 @@ class DevLndServicer(lnrpc.LightningServicer):  # type: ignore[misc]
 
     @_unary("ListChannels")
     def ListChannels(self, request: Any, context: Any) -> Any:
+        if not self.node.alias_lookup:  # LND before 0.16 has no peer_alias_lookup
+            request.peer_alias_lookup = False
         return self.state.list_channels(request)
 
     @_unary("PendingChannels")
