@@ -100,7 +100,9 @@ class LiveConnections:
         self.all: set[LiveHandler] = set()
         self.by_user: dict[str, set[LiveHandler]] = {}
         self.groups: dict[tuple[Any, ...], FanoutGroup] = {}
-        self._expiry: list[tuple[float, int, LiveHandler]] = []
+        # (expiry, seq, weak handler): closed connections must not stay referenced until their
+        # token's expiry; the heap is compacted when mostly stale.
+        self._expiry: list[tuple[float, int, weakref.ref[LiveHandler]]] = []
         self._seq = itertools.count()
         self._rearm = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
@@ -130,7 +132,7 @@ class LiveConnections:
             return False
         mine.add(handler)
         expires = viewer.expires_at.timestamp()
-        heapq.heappush(self._expiry, (expires, next(self._seq), handler))
+        heapq.heappush(self._expiry, (expires, next(self._seq), weakref.ref(handler)))
         self._rearm.set()
         session_id = viewer.session_id
 
@@ -155,6 +157,9 @@ class LiveConnections:
         if handler.revocation is not None:
             handler.revocation.close()
             handler.revocation = None
+        if len(self._expiry) > 2 * len(self.all) + 64:
+            self._expiry = [e for e in self._expiry if e[2]() in self.all]
+            heapq.heapify(self._expiry)
 
     async def _sweep(self) -> None:
         """Keep-alive pings, token expiry and revocation re-checks for every connection."""
@@ -164,8 +169,9 @@ class LiveConnections:
         while self.all:
             now = time.time()
             while self._expiry and self._expiry[0][0] <= now:
-                _, _, h = heapq.heappop(self._expiry)
-                if h in self.all:
+                _, _, ref = heapq.heappop(self._expiry)
+                h = ref()
+                if h is not None and h in self.all:
                     h.close_soon(4403, "Token expired")
             if now >= next_ping:
                 next_ping = now + keepalive
