@@ -259,6 +259,15 @@ class EsploraBackend:
             for u in data
         ]
 
+    async def mempool_txids(self, limit: int = 20_000) -> frozenset[str] | None:
+        """Every txid in the server's mempool, or ``None`` when there are more than ``limit``
+        (then fetching the list costs more than asking address by address)."""
+        info = await self._json("/mempool")
+        if not isinstance(info, dict) or int(info.get("count", limit + 1)) > limit:
+            return None
+        txids = await self._json("/mempool/txids")
+        return frozenset(txids) if isinstance(txids, list) else None
+
     # -- transactions --------------------------------------------------------------------
 
     async def transactions(self, txids: Sequence[str]) -> dict[str, ChainTx]:

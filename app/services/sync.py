@@ -192,6 +192,19 @@ class ScriptView:
     used: bool
 
 
+@dataclass(frozen=True, slots=True)
+class MempoolSnapshot:
+    """The server's mempool txids seen at the start of a sync, with the tip at that moment.
+
+    Esplora has no per-address status hashes; with a snapshot, the next incremental sync at the
+    same tip only looks at the transactions that entered or left the mempool since, instead of
+    asking for every address again (a few requests instead of thousands).
+    """
+
+    tip_hash: str
+    txids: frozenset[str]
+
+
 @dataclass(slots=True)
 class SyncResult:
     """The wallet's complete new view plus what changed (for events)."""
@@ -209,6 +222,8 @@ class SyncResult:
     seconds: float = 0.0
     unchanged: bool = False  # nothing of the wallet changed: only the tip is to be recorded
     scripthashes: list[str] = field(default_factory=list)  # every script scanned
+    mempool: MempoolSnapshot | None = None  # for the next incremental sync (Esplora)
+    fast_path: bool = False  # decided from the mempool snapshot, without asking per address
 
     @property
     def active_txs(self) -> list[TxView]:
@@ -237,6 +252,7 @@ class WalletScanner:
         full: bool = False,
         progress: Progress | None = None,
         batch_size: int | None = None,
+        mempool: MempoolSnapshot | None = None,
     ) -> None:
         self.backend = backend
         self.derive = derive
@@ -252,6 +268,8 @@ class WalletScanner:
         self.inline_txs: dict[str, ChainTx] = {}
         self.scanned = 0
         self.now = datetime.now(UTC)
+        self.mempool_before = mempool
+        self.mempool_now: MempoolSnapshot | None = None
 
     # -- derivation ---------------------------------------------------------------------------
 
@@ -334,6 +352,17 @@ class WalletScanner:
         tip = await self.backend.tip()
         suspects = await self._suspects(tip.height, tip.hash)
 
+        fast = await self._mempool_delta(tip.hash, suspects)
+        if fast == []:
+            # Same tip and nothing of ours in the mempool's changes: nothing to ask.
+            self.scanned = 0
+            result = SyncResult(tip.height, tip.hash, {}, {}, {}, 0, 0, [], False, unchanged=True)
+            result.scripthashes = [r.scripthash for r in self.refs.values()]
+            result.mempool, result.fast_path = self.mempool_now, True
+            result.requests = _request_count(self.backend) - requests_before
+            result.seconds = time.monotonic() - started
+            return result
+
         # Scripts touched by each stored tx (outputs paying them, inputs spending from them).
         self._touch: dict[str, set[str]] = {}
         self._confirmed_by_script: dict[str, dict[str, int]] = {}
@@ -345,8 +374,21 @@ class WalletScanner:
                     self._confirmed_by_script.setdefault(spk, {})[t.txid] = t.height
         suspect_scripts = set().union(*(self._touch[t] for t in suspects)) if suspects else set()
 
-        await self._report("scanning")
-        await asyncio.gather(self._scan_chain(0, suspect_scripts), self._scan_chain(1, suspect_scripts))
+        if fast is not None:
+            # Same tip, and the mempool delta says which scripts (if any) to look at.
+            self.scanned = len(fast)
+            refs = [self.refs[k] for k in fast]
+            if refs:
+                known = {r.scripthash: k for r in refs if (k := self._known((r.chain, r.index), set())) is not None}
+                answers = await self.backend.histories([r.scripthash for r in refs], known or None)
+                for r in refs:
+                    hist = answers.get(r.scripthash)
+                    if hist is not None:
+                        self.histories[(r.chain, r.index)] = hist
+                        self.inline_txs.update(hist.txs)
+        else:
+            await self._report("scanning")
+            await asyncio.gather(self._scan_chain(0, suspect_scripts), self._scan_chain(1, suspect_scripts))
         if not self.histories and not suspects and st.scripts:
             # Nothing changed: skip rebuilding the view (the common case of a periodic resync).
             result = SyncResult(tip.height, tip.hash, {}, {}, {}, 0, 0, [], st.tip_hash != tip.hash, unchanged=True)
@@ -354,10 +396,53 @@ class WalletScanner:
             await self._report("fetching")
             result = await self._build(tip.height, tip.hash, suspects)
         result.scripthashes = [r.scripthash for r in self.refs.values()]
+        result.mempool = self.mempool_now
+        result.fast_path = fast is not None
         result.requests = _request_count(self.backend) - requests_before
         result.seconds = time.monotonic() - started
         await self._report("done")
         return result
+
+    async def _mempool_delta(self, tip_hash: str, suspects: set[str]) -> list[tuple[int, int]] | None:
+        """Esplora fast path. Takes a mempool snapshot for next time; when the previous one was
+        taken at this same tip, returns the scripts touched by the mempool's changes since
+        (possibly none). ``None``: ask address by address."""
+        probe = getattr(self.backend, "mempool_txids", None)
+        if probe is None or self.full:
+            return None
+        txids = await probe()
+        if txids is None:
+            return None
+        self.mempool_now = MempoolSnapshot(tip_hash, txids)
+        st, before = self.stored, self.mempool_before
+        if before is None or before.tip_hash != tip_hash or st.tip_hash != tip_hash or suspects or not st.scripts:
+            return None
+        added, removed = txids - before.txids, before.txids - txids
+        ours_in_mempool = {t.txid for t in st.txs.values() if t.status == TX_MEMPOOL}
+        if removed & ours_in_mempool or len(added) > 500:
+            return None  # one of ours left the mempool (mined? replaced?), or too much changed
+        touched: set[tuple[int, int]] = set()
+        if added:
+            spk_key = {s.ref.script_pubkey: k for k, s in st.scripts.items()}
+            outpoint_spk: dict[tuple[str, int], str] = {}
+            for t in st.txs.values():
+                for n, o in enumerate(t.tx.outputs):
+                    if o.script_pubkey in spk_key:
+                        outpoint_spk[(t.txid, n)] = o.script_pubkey
+            for tx in (await self.backend.transactions(sorted(added))).values():
+                for o in tx.outputs:
+                    if o.script_pubkey in spk_key:
+                        touched.add(spk_key[o.script_pubkey])
+                for i in tx.inputs:
+                    spk = outpoint_spk.get((i.prev_txid, i.prev_vout))
+                    if spk is not None:
+                        touched.add(spk_key[spk])
+        # A payment to a script near the end of the window reveals new addresses: full scan.
+        for chain in (0, 1):
+            last = max((i for (c, i) in st.scripts if c == chain), default=-1)
+            if any(c == chain and i > last - self.gap for (c, i) in touched):
+                return None
+        return sorted(touched)
 
     # -- building the view ------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ from app.config import Settings
 from app.errors import NotFound, UpstreamUnavailable
 from app.events.envelope import Event
 from app.events.hub import EventHub
-from app.services.sync import Deriver, ScanProgress, WalletScanner, load_stored, save_result
+from app.services.sync import Deriver, MempoolSnapshot, ScanProgress, WalletScanner, load_stored, save_result
 from app.store.db import Store
 from app.store.models.chain import (
     ACTIVE_TX_STATUSES,
@@ -129,6 +129,7 @@ class SyncService:
         self._again: set[str] = set()  # wallets whose scripts changed while a job was running
         self._watch: dict[str, set[tuple[str, str]]] = {}  # scripthash -> {(user, wallet)}
         self._tip_watch: set[str] = set()  # networks whose tip we follow
+        self._mempool: dict[str, MempoolSnapshot] = {}  # wallet_id -> last Esplora mempool snapshot
         self.last_result: dict[str, Any] = {}  # wallet_id -> SyncResult (benches, tests)
         # In-process listeners of every event this service publishes (the CLI's progress bar).
         self.listeners: list[Callable[[Event], Awaitable[None]]] = []
@@ -250,6 +251,7 @@ class SyncService:
                 full=full,
                 progress=progress,
                 batch_size=self.settings.chain_concurrency * 4,
+                mempool=None if full else self._mempool.get(wallet_id),
             )
             result = await scanner.run()
         except (UpstreamUnavailable, NotFound) as exc:
@@ -263,6 +265,8 @@ class SyncService:
             return
 
         self.last_result[wallet_id] = result
+        if result.mempool is not None:
+            self._mempool[wallet_id] = result.mempool
         used: dict[int, int] = {}
         for (c, i), sv in result.scripts.items():
             if sv.used:
