@@ -96,6 +96,11 @@ class PortfolioData:
     reused_addresses: dict[str, int]
     cost_overrides: dict[str, Decimal] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)  # txid -> BIP-329 tx label
+    cost_currency: dict[str, str] = field(default_factory=dict)  # txid -> currency of a set cost
+
+    def costs_in(self, currency: str) -> dict[str, Decimal]:
+        """User-set costs that apply in ``currency`` (label costs are in any currency analysed)."""
+        return {t: c for t, c in self.cost_overrides.items() if self.cost_currency.get(t, currency) == currency}
 
     @property
     def scope(self) -> set[str]:
@@ -299,7 +304,10 @@ class PortfolioService:
 
     async def set_cost(self, user_id: str, txid: str, cost: Decimal, currency: str) -> None:
         """The user's own acquisition cost for an incoming transaction (``None``-free upsert)."""
-        if cost < 0:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", txid or ""):
+            raise BadInput("A txid is 64 hexadecimal characters.", field="txid")
+        txid = txid.lower()
+        if not cost.is_finite() or cost < 0:
             raise BadInput("A cost cannot be negative.", field="cost")
         cur = self.prices.normalise(currency)
         async with self.store.write() as s:
@@ -359,6 +367,7 @@ class PortfolioService:
             if int(n) > 1:
                 reused[wid] = reused.get(wid, 0) + 1
         overrides: dict[str, Decimal] = {}
+        override_currency: dict[str, str] = {}  # txid -> currency of a cost set by the mutation
         labels: dict[str, str] = {}
         for txid, label in await self._query(
             "SELECT ref, label FROM wallet_labels WHERE user_id = :uid AND type = 'tx'", params
@@ -368,14 +377,17 @@ class PortfolioService:
             if cost is not None:
                 overrides[txid] = cost
         async with self.store.read() as s:
-            for txid, cost in (
+            for txid, cost, cur in (
                 await (await s.connection()).execute(
-                    sa.select(OVERRIDES.c.txid, OVERRIDES.c.cost).where(OVERRIDES.c.user_id == user_id)
+                    sa.select(OVERRIDES.c.txid, OVERRIDES.c.cost, OVERRIDES.c.currency).where(
+                        OVERRIDES.c.user_id == user_id
+                    )
                 )
             ).all():
                 overrides[txid] = Decimal(cost)
+                override_currency[txid] = cur
         wallets = [w for w in all_wallets if w.id in scope]
-        return PortfolioData(view, wallets, txs, balances, utxos, used, reused, overrides, labels)
+        return PortfolioData(view, wallets, txs, balances, utxos, used, reused, overrides, labels, override_currency)
 
     # -- valuation --------------------------------------------------------------------------------
 
@@ -454,7 +466,7 @@ class PortfolioService:
             risk_wallets,
             fee_rate,
             float(self.settings.risk_free_rate),
-            data.cost_overrides,
+            data.costs_in(cur),
             scope=data.scope,
         )
         notes: list[str] = []

@@ -176,7 +176,7 @@ class Performance:
 
 
 def _money(x: float) -> Decimal:
-    return Decimal(str(round(float(x), 2)))
+    return Decimal(str(round(float(x), 2))).quantize(Decimal("0.01"))
 
 
 @strawberry.type(description="One disposal (coins sent to others, or a network fee) and its gain.")

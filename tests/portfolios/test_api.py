@@ -213,3 +213,15 @@ async def test_generate_and_download_reports(
     assert (await download(server, done["downloadUrl"], bob)).status_code == 404
     assert codes(await gql(REPORT, {"id": started["id"]}, token=bob, expect_errors=True)) == ["NOT_FOUND"]
     assert (await gql("{ reports { id } }", token=bob))["data"]["reports"] == []
+
+
+async def test_set_transaction_cost_validates(gql: GraphQLClient, user_token: str) -> None:
+    m = "mutation($i: SetTransactionCostInput!) { setTransactionCost(input: $i) }"
+    ok = await gql(m, {"i": {"txid": "ab" * 32, "cost": "1234.56", "currency": "usd"}})
+    assert ok["data"]["setTransactionCost"] is True
+    body = await gql(m, {"i": {"txid": "ab" * 32, "cost": "-1"}}, expect_errors=True)
+    assert codes(body) == ["BAD_USER_INPUT"] and fields(body) == ["cost"]
+    body = await gql(m, {"i": {"txid": "ab" * 32, "cost": "1", "currency": "XYZ"}}, expect_errors=True)
+    assert codes(body) == ["BAD_USER_INPUT"] and fields(body) == ["currency"]
+    body = await gql(m, {"i": {"txid": "not-a-txid", "cost": "1"}}, expect_errors=True)
+    assert codes(body) == ["BAD_USER_INPUT"] and fields(body) == ["txid"]
