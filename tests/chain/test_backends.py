@@ -1,0 +1,149 @@
+"""Both backends against the same dev chain: they must agree on every answer sync relies on;
+Electrum batching, subscriptions, notifications and reconnection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from app.bitcoin.addresses import script_from_address
+from app.bitcoin.networks import Network
+from app.chain.backend import BlockRef, KnownHistory, scripthash_of
+from app.chain.electrum import ElectrumBackend
+from app.chain.esplora import EsploraBackend
+from app.dev.devchain.runner import DevChain
+from app.errors import BadInput
+
+
+@pytest.fixture
+async def chain(tmp_path: Path) -> AsyncIterator[DevChain]:
+    async with DevChain.start(scenario="small", seed=1, data_dir=tmp_path) as c:
+        yield c
+
+
+def sh_of(address: str) -> str:
+    return scripthash_of(script_from_address(address, Network.REGTEST))
+
+
+async def test_esplora_and_electrum_agree(chain: DevChain) -> None:
+    esplora = EsploraBackend(chain.esplora_url, network="regtest")
+    electrum = ElectrumBackend(f"tcp://{chain.electrum_host}:{chain.electrum_port}", network="regtest")
+    try:
+        assert await esplora.tip() == await electrum.tip() == BlockRef(chain.chain.height, chain.chain.tip.hash)
+        heights = [1, 50, chain.chain.height]
+        h_e, h_x = await esplora.block_headers(heights), await electrum.block_headers(heights)
+        assert h_e == h_x and h_e[50].hash == chain.chain.block_at(50).hash
+        assert await esplora.block_hashes(heights) == await electrum.block_hashes(heights)
+
+        shs = [sh_of(w["firstAddress"]) for w in chain.info["wallets"]] + ["00" * 32]
+        a, b = await esplora.histories(shs), await electrum.histories(shs)
+        for sh in shs:
+            ha, hb = a[sh], b[sh]
+            assert ha is not None and hb is not None
+            # Same entries; within one block Esplora cannot tell the order, so compare as sets.
+            assert sorted((e.txid, max(e.height, 0)) for e in ha.entries) == sorted(
+                (e.txid, max(e.height, 0)) for e in hb.entries
+            )
+            heights = [e.height for e in hb.entries]
+            if all(h > 0 for h in heights) and len(set(heights)) == len(heights):
+                assert ha.status == hb.status  # then even the Electrum status hash is the same
+        assert a["00" * 32].entries == [] and a["00" * 32].status is None
+
+        # Decoded transactions: Esplora's JSON and Electrum's raw hex give the same thing.
+        txids = [e.txid for e in a[shs[0]].entries][:10]
+        ta, tb = await esplora.transactions(txids), await electrum.transactions(txids)
+        for t in txids:
+            assert ta[t].outputs == tb[t].outputs and ta[t].weight == tb[t].weight
+            assert [(i.prev_txid, i.prev_vout) for i in ta[t].inputs] == [
+                (i.prev_txid, i.prev_vout) for i in tb[t].inputs
+            ]
+        assert (await esplora.transactions_hex(txids[:2])) == (await electrum.transactions_hex(txids[:2]))
+
+        ua, ub = await esplora.utxos(shs[0]), await electrum.utxos(shs[0])
+        assert sorted(ua) == sorted(ub)
+
+        fa, fb = await esplora.fee_estimates(), await electrum.fee_estimates()
+        assert fa.by_target and fb.by_target and all(v > 0 for v in fb.by_target.values())
+
+        for backend in (esplora, electrum):
+            with pytest.raises(BadInput):
+                await backend.broadcast("0200000000")
+            assert (await backend.health())["ok"]
+    finally:
+        await esplora.close()
+        await electrum.close()
+
+
+async def test_electrum_unchanged_statuses_cost_no_round_trip(chain: DevChain) -> None:
+    electrum = ElectrumBackend(f"tcp://{chain.electrum_host}:{chain.electrum_port}", network="regtest")
+    try:
+        shs = [sh_of(w["firstAddress"]) for w in chain.info["wallets"]]
+        first = await electrum.histories(shs)
+        known = {sh: KnownHistory(h.status) for sh, h in first.items() if h is not None}
+        # The first incremental call subscribes (one batched round trip) ...
+        before = electrum.round_trips
+        assert all(v is None for v in (await electrum.histories(shs, known)).values())
+        assert electrum.round_trips - before == 1
+        # ... later ones use the statuses kept current by notifications.
+        before = electrum.round_trips
+        assert all(v is None for v in (await electrum.histories(shs, known)).values())
+        assert electrum.round_trips == before
+    finally:
+        await electrum.close()
+
+
+async def test_electrum_notifications_and_reconnect(chain: DevChain) -> None:
+    electrum = ElectrumBackend(f"tcp://{chain.electrum_host}:{chain.electrum_port}", network="regtest")
+    tips: asyncio.Queue[BlockRef] = asyncio.Queue()
+    changes: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue()
+
+    async def on_tip(ref: BlockRef) -> None:
+        await tips.put(ref)
+
+    async def on_sh(sh: str, status: str | None) -> None:
+        await changes.put((sh, status))
+
+    try:
+        await electrum.subscribe_tip(on_tip)
+        assert (await asyncio.wait_for(tips.get(), 10)).height == chain.chain.height
+        address = chain.info["wallets"][0]["firstAddress"]
+        statuses = await electrum.subscribe_scripthashes([sh_of(address)], on_sh)
+
+        await chain.send(address, 10_000)
+        sh, status = await asyncio.wait_for(changes.get(), 10)
+        assert sh == sh_of(address) and status != statuses[sh]
+
+        # The connection drops: pending and later calls go through a new connection, and the
+        # subscriptions are renewed (a block mined afterwards is still notified).
+        assert electrum._conn is not None
+        electrum._conn.writer.transport.abort()
+        await asyncio.sleep(0.05)
+        assert (await electrum.tip()).height == chain.chain.height
+        while not tips.empty():
+            tips.get_nowait()
+        await chain.mine()
+        got = await asyncio.wait_for(tips.get(), 10)
+        while got.height != chain.chain.height:
+            got = await asyncio.wait_for(tips.get(), 10)
+        assert got.hash == chain.chain.tip.hash
+    finally:
+        await electrum.close()
+
+
+async def test_electrum_tls_needs_the_pinned_certificate(chain: DevChain) -> None:
+    url = f"ssl://{chain.electrum_host}:{chain.electrum_tls_port}"
+    pinned = ElectrumBackend(url, network="regtest", tls_cert=chain.tls_cert_pem.decode())
+    unpinned = ElectrumBackend(url, network="regtest", retries=0)
+    try:
+        assert (await pinned.tip()).height == chain.chain.height
+        from app.errors import UpstreamUnavailable
+
+        with pytest.raises(UpstreamUnavailable) as err:
+            await unpinned.tip()
+        assert "TLS" in err.value.message
+    finally:
+        await pinned.close()
+        await unpinned.close()
