@@ -1,6 +1,6 @@
 """Benchmark: all analytics for 50 wallets, 20,000 transactions and 10 years of daily prices.
 
-Run: ``.venv/bin/python bench/analytics.py`` (pin to one core with ``taskset -c 0`` to match the target).
+Run: ``.venv/bin/python bench/analytics.py [--reports]`` (pin to one core with ``taskset -c 0``).
 Target: under 200 ms in total on one core for ledger + performance (value series, TWR, XIRR, volatility,
 Sharpe, Sortino, drawdown, benchmarks) + cost basis (the portfolio's method) + risk.
 """
@@ -120,6 +120,34 @@ def main() -> None:
     print(f"  risk                          {t_risk:8.1f} ms   score {risk.score}")
     print(f"  TOTAL analyse_portfolio (HIFO) {t_all:7.1f} ms median, {t_all_min:.1f} ms min (target < 200 ms)")
     assert isinstance(now, Decimal)
+    if "--reports" in sys.argv:
+        bench_reports(txs, prices, wallets, now)
+
+
+def bench_reports(txs: list[WalletTx], prices: DailyPrices, wallets: list[WalletRisk], now: Decimal) -> None:
+    """Rendering time of each format for the same portfolio, one year of it (background job)."""
+    from datetime import UTC, datetime
+
+    from app.prices.provider import Price
+    from app.reports.builder import build_report_data
+    from app.reports.csv import render_csv
+    from app.reports.html import render_html
+    from app.reports.json import render_json
+    from app.reports.pdf import render_pdf
+
+    start = END - timedelta(days=365)
+    analytics = analyse_portfolio(txs, prices, start, END, now, Method.FIFO, wallets, 12.0, 0.0)
+    data = build_report_data(
+        title="Bitcoin portfolio report", portfolio_name="Bench", owner="bench@example.com", currency="USD",
+        timeframe="Y1", start=start, end=END, generated_at=datetime.now(UTC),
+        spot=Price("USD", now, datetime.now(UTC), "bundled"), analytics=analytics, prices=prices,
+        wallet_names={w.wallet_id: w.name for w in wallets},
+    )  # fmt: skip
+    print(f"reports (Y1: {len(data.transactions):,} transactions, {len(data.period_disposals):,} disposal rows)")
+    for name, fn in (("CSV", render_csv), ("JSON", render_json), ("HTML", render_html), ("PDF", render_pdf)):
+        t0 = time.perf_counter()
+        body = fn(data)
+        print(f"  {name:<5} {(time.perf_counter() - t0) * 1000:8.0f} ms  {len(body) / 1e6:6.2f} MB")
 
 
 if __name__ == "__main__":

@@ -78,6 +78,21 @@ class ReportData:
         return days, [float(v) for v in s.values], [float(x) for x in (dd if dd is not None else [])]
 
 
+def chart_allocation(data: ReportData, top: int = 10) -> list[AllocationRow]:
+    """The largest ``top`` wallets, and the rest summed up as one "Other" row (charts stay readable)."""
+    rows = sorted(data.allocation, key=lambda a: -a.sats)
+    if len(rows) <= top + 1:
+        return rows
+    rest = rows[top:]
+    other = AllocationRow(
+        f"Other ({len(rest)} wallets)",
+        sum(a.sats for a in rest),
+        sum((a.value for a in rest), Decimal(0)),
+        sum(a.share for a in rest),
+    )
+    return [*rows[:top], other]
+
+
 def fmt_btc(sats: int) -> str:
     sign = "-" if sats < 0 else ""
     sats = abs(sats)

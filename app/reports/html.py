@@ -9,6 +9,7 @@ import jinja2
 from app.reports import svg
 from app.reports.data import (
     ReportData,
+    chart_allocation,
     fmt_btc,
     fmt_date,
     fmt_money,
@@ -28,7 +29,7 @@ def _template() -> jinja2.Template:
 def charts(data: ReportData) -> dict[str, str]:
     days, values, drawdowns = data.series
     cur = data.currency
-    alloc = data.allocation
+    alloc = chart_allocation(data)
     return {
         "value": svg.series_chart(days, values, title=f"Portfolio value ({cur})"),
         "drawdown": svg.series_chart(

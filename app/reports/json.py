@@ -27,6 +27,11 @@ def _plain(x: Any) -> Any:
     raise TypeError(f"cannot serialise {type(x).__name__}")
 
 
+def _row(obj: Any) -> dict[str, Any]:
+    """A flat dataclass as a dict (much faster than ``dataclasses.asdict`` for thousands of rows)."""
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
 def report_dict(data: ReportData) -> dict[str, Any]:
     p = data.performance
     days, values, drawdowns = data.series
@@ -75,7 +80,7 @@ def report_dict(data: ReportData) -> dict[str, Any]:
             "unrealizedGain": cb.unrealized_gain,
             "missingBasisSats": cb.missing_basis_sats,
             "estimatedPrices": cb.estimated_prices,
-            "disposals": [dataclasses.asdict(r) for r in cb.disposals],
+            "disposals": [_row(r) for r in cb.disposals],
         },
         "risk": {
             "score": data.risk.score,
@@ -83,7 +88,7 @@ def report_dict(data: ReportData) -> dict[str, Any]:
             "recommendations": data.risk.recommendations,
         },
         "allocation": [dataclasses.asdict(a) for a in data.allocation],
-        "transactions": [dataclasses.asdict(t) for t in data.transactions],
+        "transactions": [_row(t) for t in data.transactions],
         "notes": data.notes,
     }
 

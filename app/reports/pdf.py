@@ -24,6 +24,7 @@ from reportlab.platypus import (
 
 from app.reports.data import (
     ReportData,
+    chart_allocation,
     fmt_btc,
     fmt_date,
     fmt_money,
@@ -111,7 +112,7 @@ def _line_chart(
 
 
 def _allocation_chart(data: ReportData) -> Drawing:
-    alloc = data.allocation
+    alloc = chart_allocation(data)
     h = 34 + 18 * max(1, len(alloc))
     d = Drawing(WIDTH, h)
     if not alloc:

@@ -87,9 +87,7 @@ def series_chart(
         )
     for i in _date_ticks(days):
         anchor = "end" if i == n - 1 and n > 1 else ("start" if i == 0 else "middle")
-        out.append(
-            f"<text x='{x(i):.1f}' y='{height - 8}' {FONT} text-anchor='{anchor}'>{days[i].isoformat()}</text>"
-        )
+        out.append(f"<text x='{x(i):.1f}' y='{height - 8}' {FONT} text-anchor='{anchor}'>{days[i].isoformat()}</text>")
     pts = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
     base = y(max(lo, min(0.0, hi)))
     out.append(f"<polygon points='{x(0):.1f},{base:.1f} {pts} {x(n - 1):.1f},{base:.1f}' fill='{fill}'/>")

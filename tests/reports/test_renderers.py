@@ -98,3 +98,19 @@ def test_empty_report_renders(report: ReportData) -> None:
     empty = replace(report, transactions=[], allocation=[], notes=["Nothing here yet."])
     assert render_pdf(empty).startswith(b"%PDF")
     assert b"No transactions in this period" in render_html(empty)
+
+
+def test_many_wallets_are_summarised_in_the_charts(report: ReportData) -> None:
+    from dataclasses import replace
+
+    from app.reports.data import AllocationRow, chart_allocation
+
+    many = [
+        AllocationRow(f"Wallet {i}", 1_000_000 * (60 - i), Decimal(600 - 10 * i), (60 - i) / 1830) for i in range(60)
+    ]
+    big = replace(report, allocation=many)
+    rows = chart_allocation(big)
+    assert len(rows) == 11 and rows[-1].wallet == "Other (50 wallets)"
+    assert sum(r.sats for r in rows) == sum(a.sats for a in many)
+    assert render_pdf(big).startswith(b"%PDF")  # the chart fits on a page
+    assert render_html(big).count(b"<rect") == 11
