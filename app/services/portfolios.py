@@ -217,7 +217,7 @@ class PortfolioService:
     ) -> PortfolioView:
         if portfolio_id == ALL_ID:
             raise BadInput("The implicit 'All wallets' view cannot be changed.", field="id")
-        current = await self.get(user_id, portfolio_id)
+        await self.get(user_id, portfolio_id)  # NotFound for unknown or another user's id
         values: dict[str, Any] = {"updated_at": datetime.now(UTC)}
         if name is not None:
             values["name"] = self._check_name(name)
@@ -240,7 +240,6 @@ class PortfolioService:
                         sa.insert(MEMBERS),
                         [{"portfolio_id": portfolio_id, "wallet_id": w.id, "user_id": user_id} for w in wallets],
                     )
-        del current
         return await self.get(user_id, portfolio_id)
 
     async def delete(self, user_id: str, portfolio_id: str) -> bool:

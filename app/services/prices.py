@@ -63,6 +63,7 @@ class PriceService:
         self._spot: dict[str, tuple[float, Price]] = {}
         self._asked: dict[tuple[str, date, date], float] = {}
         self._last_published: dict[str, Decimal] = {}
+        self._backfilled: dict[str, date] = {}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.on_price_moved: list[Callable[[Price], Awaitable[object]]] = []
@@ -276,6 +277,7 @@ class PriceService:
                 continue
             if price.age_seconds() > 2 * 86400:
                 errors.append(f"{cur}: only a stale price ({price.source}, {price.at.isoformat()})")
+            await self._daily_backfill(cur)
             if self._last_published.get(cur) == price.value:
                 continue
             self._last_published[cur] = price.value
@@ -301,6 +303,17 @@ class PriceService:
                     log.exception("revalue_failed", currency=cur)
         self.last_error = "; ".join(errors) or None
         return moved
+
+    async def _daily_backfill(self, cur: str) -> None:
+        """Once a UTC day per currency: store the closes of the last 30 days that are missing."""
+        today = datetime.now(UTC).date()
+        if self._backfilled.get(cur) == today:
+            return
+        self._backfilled[cur] = today
+        try:
+            await self.history(cur, today - timedelta(days=30), today - timedelta(days=1))
+        except (UpstreamUnavailable, BadInput) as exc:
+            log.warning("daily_backfill_failed", currency=cur, error=exc.message)
 
     async def _poll_forever(self) -> None:
         while True:
