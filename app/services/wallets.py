@@ -19,6 +19,7 @@ logged: log lines carry wallet ids and script types only.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -246,8 +247,8 @@ class WalletService:
             next_receive_index=gap,
             next_change_index=gap,
         )
-        rows = _derive_rows(user_id, wallet.id, desc, Chain.RECEIVE, 0, gap)
-        rows += _derive_rows(user_id, wallet.id, desc, Chain.CHANGE, 0, gap)
+        rows = await derive_rows(user_id, wallet.id, desc, Chain.RECEIVE, 0, gap)
+        rows += await derive_rows(user_id, wallet.id, desc, Chain.CHANGE, 0, gap)
         try:
             async with self.store.write() as s:
                 existing = await s.exec(
@@ -407,7 +408,7 @@ class WalletService:
             addr = (await s.exec(q)).first()
             if addr is None:
                 start = wallet.next_receive_index
-                rows = _derive_rows(
+                rows = await derive_rows(
                     user_id, wallet_id, self._descriptor(wallet), Chain.RECEIVE, start, wallet.gap_limit
                 )
                 s.add_all(rows)
@@ -605,7 +606,7 @@ class WalletService:
             stored = int(getattr(wallet, attr))
             want = used.get(int(chain), -1) + 1 + wallet.gap_limit
             if want > stored:
-                s.add_all(_derive_rows(user_id, wallet_id, desc, chain, stored, want - stored))
+                s.add_all(await derive_rows(user_id, wallet_id, desc, chain, stored, want - stored))
                 setattr(wallet, attr, want)
         await s.flush()
         stats = {
@@ -672,6 +673,16 @@ def _cosigners_of(desc: WalletDescriptor) -> list[Cosigner]:
             )
         )
     return out
+
+
+async def derive_rows(
+    user_id: str, wallet_id: str, desc: WalletDescriptor, chain: Chain, start: int, count: int
+) -> list[WalletAddress]:
+    """Address rows for ``chain`` indexes ``start..start+count-1``; big batches run in a worker
+    thread (libsecp256k1 calls release the GIL) so the event loop stays responsive."""
+    if count * len(desc.keys) <= 256:
+        return _derive_rows(user_id, wallet_id, desc, chain, start, count)
+    return await asyncio.to_thread(_derive_rows, user_id, wallet_id, desc, chain, start, count)
 
 
 def _derive_rows(

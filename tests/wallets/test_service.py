@@ -39,3 +39,12 @@ async def test_sync_target_derives_the_stored_scripts_and_covers_reserved(contai
     target = await container.wallets.sync_target(user, w.id)
     assert target.gap_limit == 3 + 5  # last reserved index 4, nothing used yet
     assert [(u, wid) for u, wid in await container.wallets.all_wallets()] == [(user, w.id)]
+
+
+async def test_large_gap_limit(container: Container) -> None:
+    user = await _user(container)
+    w = await container.wallets.import_wallet(user, ImportWalletInput("W", ZPUB, Network.MAINNET, gap_limit=1000))
+    page = await container.wallets.addresses(user, w.id, first=500)
+    assert page.total == 2000
+    assert page.items[0].address == "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
+    assert [a.index for a in page.items] == list(range(500))
