@@ -76,6 +76,7 @@ class ElectrumClient:
             self.next_id += 1
             reqs.append({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
         replies = await self.send_raw(json.dumps(reqs).encode())
+        assert isinstance(replies, list), replies
         by_id = {r["id"]: r for r in replies}
         return [by_id[r["id"]].get("result") for r in reqs]
 

@@ -214,3 +214,21 @@ async def test_latency_keeps_electrum_order(tmp_path: Path, electrum_client: Any
         await dc.mine()
         note = await client.notification()
         assert note["params"][0]["height"] == tip["height"] + 1
+
+
+async def test_expected_counts_payments_to_fresh_addresses(devchain: DevChain) -> None:
+    """A payment to a not-yet-used address (inside the gap limit) shows in the expected figures."""
+    from embit.descriptor import Descriptor
+
+    from app.dev.devchain.primitives import spk_address
+
+    w = devchain.info["wallets"][4]  # multisig
+    before = w["expected"]
+    index = w["usedAddresses"]["receive"] + 5
+    desc = Descriptor.from_string(w["descriptors"]["receive"].split("#")[0])
+    address = spk_address(desc.derive(index).script_pubkey().data)
+    assert address is not None
+    await devchain.send(address, 250_000)
+    after = devchain.expected(w["name"])
+    assert after["unconfirmed"] == before["unconfirmed"] + 250_000
+    assert after["txCount"] == before["txCount"] + 1

@@ -165,6 +165,14 @@ class Wallet:
         self.next_index[chain] += 1
         return self.derive(chain, idx)
 
+    def ensure_lookahead(self, gap: int = 20) -> None:
+        """Derive `gap` scripts past the last handed-out index on both chains (a wallet's gap limit)."""
+        derived = {pos for pos in self.spks.values()}
+        for chain in (0, 1):
+            for index in range(self.next_index[chain] + gap):
+                if (chain, index) not in derived:
+                    self.derive(chain, index)
+
     def used_spk(self, chain: int, index: int) -> bytes:
         for spk, pos in self.spks.items():
             if pos == (chain, index):

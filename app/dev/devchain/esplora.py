@@ -139,7 +139,6 @@ class EsploraView:
             "vout": [self.vout_json(o.spk, o.value) for o in tx.vout],
             "size": tx.size,
             "weight": tx.weight,
-            "sigops": 0,
             "fee": tx.fee,
             "status": self.status_json(tx.txid),
         }

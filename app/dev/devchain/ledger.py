@@ -11,7 +11,10 @@ from app.dev.devchain.chain import Chain
 from app.dev.devchain.primitives import Tx
 
 
-def wallet_figures(chain: Chain, wallet: Wallet) -> dict[str, int]:
+def wallet_figures(chain: Chain, wallet: Wallet, gap: int = 20) -> dict[str, int]:
+    """Figures over the scripts handed out plus `gap` more per chain (payments to the next addresses
+    a wallet would show count too)."""
+    wallet.ensure_lookahead(gap)
     mine = wallet.spks
     funded: dict[tuple[str, int], tuple[int, bool]] = {}  # outpoint -> (value, confirmed)
     spent: dict[tuple[str, int], bool] = {}  # outpoint -> spent by confirmed tx
