@@ -32,9 +32,7 @@ def script_from_address(address: str, network: Network, *, field: str = "address
     except Exception:
         raise BadInput(f"{address!r} is not a valid bitcoin address.", field=field) from None
     if address_from_script(spk, network) != _normalise(address):
-        raise BadInput(
-            f"{address!r} is not an address of the {network.value} network.", field=field
-        )
+        raise BadInput(f"{address!r} is not an address of the {network.value} network.", field=field)
     return spk
 
 

@@ -94,12 +94,8 @@ class _Workspace:
         self.tweak_point = ctypes.create_string_buffer(64)
         self.child = ctypes.create_string_buffer(64)
         self.out = ctypes.create_string_buffer(64)
-        self.pair = (ctypes.c_void_p * 2)(
-            ctypes.addressof(self.parent), ctypes.addressof(self.tweak_point)
-        )
-        self.pair2 = (ctypes.c_void_p * 2)(
-            ctypes.addressof(self.child), ctypes.addressof(self.tweak_point)
-        )
+        self.pair = (ctypes.c_void_p * 2)(ctypes.addressof(self.parent), ctypes.addressof(self.tweak_point))
+        self.pair2 = (ctypes.c_void_p * 2)(ctypes.addressof(self.child), ctypes.addressof(self.tweak_point))
         self.sec = ctypes.create_string_buffer(33)
         self.size = ctypes.c_size_t(33)
 
@@ -207,9 +203,7 @@ class ScriptPubKeyDeriver:
         self.script_type = descriptor.script_type
         self.threshold = descriptor.threshold
         self.sorted_keys = descriptor.sorted_keys
-        self._chain_keys = [
-            derive_xpub(k.xpub, (*k.steps, k.chains[int(chain)])) for k in descriptor.keys
-        ]
+        self._chain_keys = [derive_xpub(k.xpub, (*k.steps, k.chains[int(chain)])) for k in descriptor.keys]
 
     def pubkeys(self, start: int, count: int) -> list[list[bytes]]:
         """Per key of the descriptor, the child public keys ``start .. start+count-1``."""
@@ -240,8 +234,6 @@ class ScriptPubKeyDeriver:
         raise ValueError(f"unsupported script type {st}")
 
 
-def derive_script_pubkeys(
-    descriptor: WalletDescriptor, chain: Chain, start: int, count: int
-) -> list[bytes]:
+def derive_script_pubkeys(descriptor: WalletDescriptor, chain: Chain, start: int, count: int) -> list[bytes]:
     """Convenience: scriptPubKeys of ``chain`` for indexes ``start .. start+count-1``."""
     return ScriptPubKeyDeriver(descriptor, chain).script_pubkeys(start, count)

@@ -36,11 +36,7 @@ from app.errors import BadInput
 
 # --------------------------------------------------------------------------- BIP-380 checksum
 
-_INPUT_CHARSET = (
-    "0123456789()[],'/*abcdefgh@:$%{}"
-    "IJKLMNOPQRSTUVWXYZ&+-.;<=>?!^_|~"
-    "ijklmnopqrstuvwxyzABCDEFGH`#\"\\ "
-)
+_INPUT_CHARSET = "0123456789()[],'/*abcdefgh@:$%{}IJKLMNOPQRSTUVWXYZ&+-.;<=>?!^_|~ijklmnopqrstuvwxyzABCDEFGH`#\"\\ "
 _CHECKSUM_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _GENERATOR = (0xF5DEE51989, 0xA9FDCA3312, 0x1BAB10E32D, 0x3706B1677A, 0x644D626FFD)
 _CHARSET_INDEX = {c: i for i, c in enumerate(_INPUT_CHARSET)}
@@ -105,20 +101,14 @@ def split_checksum(text: str, *, field: str = "source") -> str:
     """Verify and strip ``#checksum`` if present; return the bare descriptor."""
     if "#" not in text:
         if _expand(text) is None:
-            raise BadInput(
-                "The descriptor contains characters that descriptors never use.", field=field
-            )
+            raise BadInput("The descriptor contains characters that descriptors never use.", field=field)
         return text
     body, _, checksum = text.rpartition("#")
     if len(checksum) != 8 or not checksum_valid(text):
         raise BadInput(
-            f"Descriptor checksum #{checksum} does not match: the descriptor was mistyped or "
-            f"truncated.",
+            f"Descriptor checksum #{checksum} does not match: the descriptor was mistyped or truncated.",
             field=field,
-            hint=(
-                "Copy the descriptor again from your wallet, or remove the #checksum part to "
-                "skip the check."
-            ),
+            hint=("Copy the descriptor again from your wallet, or remove the #checksum part to skip the check."),
         )
     return body
 
@@ -145,11 +135,7 @@ class KeyExpression:
     def render(self, chain: Chain | None) -> str:
         origin = str(self.origin) if self.origin else ""
         steps = "".join(f"/{s}" for s in self.steps)
-        branch = (
-            f"<{self.chains[0]};{self.chains[1]}>"
-            if chain is None
-            else str(self.chains[int(chain)])
-        )
+        branch = f"<{self.chains[0]};{self.chains[1]}>" if chain is None else str(self.chains[int(chain)])
         return f"{origin}{self.xpub.to_base58()}{steps}/{branch}/*"
 
     @property
@@ -215,9 +201,9 @@ class WalletDescriptor:
         keys = [KeyExpression(k.xpub, None, k.steps, k.chains) for k in self.keys]
         if self.sorted_keys and len(keys) > 1:
             keys.sort(key=lambda k: k.xpub.to_base58())
-        return WalletDescriptor(
-            self.network, self.script_type, tuple(keys), self.threshold, self.sorted_keys
-        )._body(None)
+        return WalletDescriptor(self.network, self.script_type, tuple(keys), self.threshold, self.sorted_keys)._body(
+            None
+        )
 
     def __repr__(self) -> str:  # keep key material out of logs and tracebacks
         kind = f"{self.network.value}, {self.script_type.value}"
@@ -274,9 +260,7 @@ def _clip(s: str, n: int = 40) -> str:
 _NUM = re.compile(r"^(\d+)(['hH]?)$")
 
 
-def _parse_key_expression(
-    text: str, network: Network, field: str
-) -> tuple[KeyExpression, ParsedKey, int | None]:
+def _parse_key_expression(text: str, network: Network, field: str) -> tuple[KeyExpression, ParsedKey, int | None]:
     """Parse ``[origin]KEY/path/<a;b>/*``; returns the key and, if single-branch, that branch."""
     s = text.strip()
     origin_text = ""
@@ -289,22 +273,19 @@ def _parse_key_expression(
     refuse_private(key_text, field=field)
     if re.fullmatch(r"(02|03)[0-9a-fA-F]{64}|04[0-9a-fA-F]{128}|[0-9a-fA-F]{64}", key_text):
         raise _bad(
-            "Single public keys are not supported: a wallet needs an extended public key with a "
-            "/* range.",
+            "Single public keys are not supported: a wallet needs an extended public key with a /* range.",
             field,
             "Use an xpub-based descriptor such as wpkh(xpub.../<0;1>/*).",
         )
     parsed = parse_extended_key(origin_text + key_text, network, field=field)
     if not path or path[-1] not in ("*", "*'", "*h", "*H"):
         raise _bad(
-            "The descriptor is not ranged: the key must end with /* (e.g. xpub.../0/* or "
-            "xpub.../<0;1>/*).",
+            "The descriptor is not ranged: the key must end with /* (e.g. xpub.../0/* or xpub.../<0;1>/*).",
             field,
         )
     if path[-1] != "*":
         raise _bad(
-            "Hardened derivation (*h) after an extended public key needs the private key. "
-            + WATCH_ONLY_HINT,
+            "Hardened derivation (*h) after an extended public key needs the private key. " + WATCH_ONLY_HINT,
             field,
         )
     middle = path[:-1]
@@ -365,9 +346,7 @@ def _parse_one(text: str, network: Network, field: str) -> _Parsed:
     name = node.name
     if name in ("pkh", "wpkh", "tr"):
         if name == "tr" and len(node.args) > 1:
-            raise _bad(
-                "Taproot descriptors with script paths are not supported (only tr(KEY)).", field
-            )
+            raise _bad("Taproot descriptors with script paths are not supported (only tr(KEY)).", field)
         if len(node.args) != 1:
             raise _bad(f"{name}() takes exactly one key.", field)
         st = {"pkh": ScriptType.P2PKH, "wpkh": ScriptType.P2WPKH, "tr": ScriptType.P2TR}[name]
@@ -379,9 +358,7 @@ def _parse_one(text: str, network: Network, field: str) -> _Parsed:
             key, _, branch = _parse_key_expression(inner.args[0], network, field)
             return _Parsed(WalletDescriptor(network, ScriptType.P2SH_P2WPKH, (key,)), [branch])
         if inner.name == "wsh" and len(inner.args) == 1:
-            return _parse_multi(
-                _split_call(inner.args[0], field), ScriptType.P2SH_P2WSH, network, field
-            )
+            return _parse_multi(_split_call(inner.args[0], field), ScriptType.P2SH_P2WSH, network, field)
         if inner.name in ("multi", "sortedmulti"):
             return _parse_multi(inner, ScriptType.P2SH, network, field)
     if name == "wsh" and len(node.args) == 1:
@@ -397,9 +374,7 @@ def _parse_one(text: str, network: Network, field: str) -> _Parsed:
 
 def _parse_multi(node: _Node, st: ScriptType, network: Network, field: str) -> _Parsed:
     if node.name not in ("multi", "sortedmulti"):
-        raise _bad(
-            f"Unsupported script {node.name}(...) inside {st.value}: only multi/sortedmulti.", field
-        )
+        raise _bad(f"Unsupported script {node.name}(...) inside {st.value}: only multi/sortedmulti.", field)
     if len(node.args) < 2 or not node.args[0].isdigit():
         raise _bad(f"{node.name}() needs a threshold followed by keys.", field)
     threshold = int(node.args[0])
@@ -411,19 +386,14 @@ def _parse_multi(node: _Node, st: ScriptType, network: Network, field: str) -> _
         branches.append(branch)
     n = len(keys)
     if n > MAX_MULTISIG_KEYS:
-        raise _bad(
-            f"At most {MAX_MULTISIG_KEYS} keys are supported in a multisig ({n} given).", field
-        )
+        raise _bad(f"At most {MAX_MULTISIG_KEYS} keys are supported in a multisig ({n} given).", field)
     if not 1 <= threshold <= n:
-        raise _bad(
-            f"The threshold must be between 1 and the number of keys ({n}); got {threshold}.", field
-        )
+        raise _bad(f"The threshold must be between 1 and the number of keys ({n}); got {threshold}.", field)
     seen: dict[tuple[bytes, bytes], int] = {}
     for i, k in enumerate(keys):
         if k.identity in seen:
             raise _bad(
-                f"Key {i + 1} is the same as key {seen[k.identity] + 1}: every cosigner needs its "
-                f"own key.",
+                f"Key {i + 1} is the same as key {seen[k.identity] + 1}: every cosigner needs its own key.",
                 field,
             )
         seen[k.identity] = i
@@ -454,28 +424,22 @@ def parse_descriptors(source: str, network: Network, *, field: str = "source") -
         return p.descriptor
     first, second = parsed
     if any(b is None for b in first.branches + second.branches):
-        raise _bad(
-            "Give either one <0;1> descriptor or two single-branch descriptors, not both.", field
-        )
+        raise _bad("Give either one <0;1> descriptor or two single-branch descriptors, not both.", field)
     d1, d2 = first.descriptor, second.descriptor
     same_shape = (
         d1.script_type == d2.script_type
         and d1.threshold == d2.threshold
         and d1.sorted_keys == d2.sorted_keys
-        and [(k.xpub, k.origin, k.steps) for k in d1.keys]
-        == [(k.xpub, k.origin, k.steps) for k in d2.keys]
+        and [(k.xpub, k.origin, k.steps) for k in d1.keys] == [(k.xpub, k.origin, k.steps) for k in d2.keys]
     )
     if not same_shape:
-        raise _bad(
-            "The two descriptors must be the receive and change branches of the same wallet.", field
-        )
+        raise _bad("The two descriptors must be the receive and change branches of the same wallet.", field)
     keys = []
     for k, b1, b2 in zip(d1.keys, first.branches, second.branches, strict=True):
         assert b1 is not None and b2 is not None
         if b1 == b2:
             raise _bad(
-                "The two descriptors use the same branch; expected receive (/0/*) and change "
-                "(/1/*).",
+                "The two descriptors use the same branch; expected receive (/0/*) and change (/1/*).",
                 field,
             )
         keys.append(KeyExpression(k.xpub, k.origin, k.steps, (b1, b2)))
@@ -513,8 +477,7 @@ def parse_wallet_source(
         desc = parse_descriptors(text, network, field=field)
         if script_type is not None and script_type != desc.script_type:
             raise _bad(
-                f"The descriptor describes {desc.script_type.value} outputs but scriptType is "
-                f"{script_type.value}.",
+                f"The descriptor describes {desc.script_type.value} outputs but scriptType is {script_type.value}.",
                 script_type_field,
                 "Leave scriptType empty when importing a descriptor.",
             )
@@ -531,34 +494,26 @@ def parse_wallet_source(
     parsed = parse_extended_key(key_text, network, field=field)
     if parsed.slip132_multisig:
         raise _bad(
-            f"{parsed.prefix} is a multisig cosigner key; create a multisig wallet with it "
-            f"instead.",
+            f"{parsed.prefix} is a multisig cosigner key; create a multisig wallet with it instead.",
             field,
-            "Use createMultisigWallet with every cosigner's key, or import a "
-            "wsh(sortedmulti(...)) descriptor.",
+            "Use createMultisigWallet with every cosigner's key, or import a wsh(sortedmulti(...)) descriptor.",
         )
     implied = parsed.implied_script_type
     if implied is None and parsed.origin and parsed.origin.path:
         implied = _PURPOSE_TYPES.get(parsed.origin.path[0] & ~HARDENED)
     if script_type is not None and script_type.is_multisig:
         raise _bad(
-            f"{script_type.value} is a multisig script type; a single key makes a "
-            f"single-signature wallet.",
+            f"{script_type.value} is a multisig script type; a single key makes a single-signature wallet.",
             script_type_field,
             "Use createMultisigWallet for multisig wallets.",
         )
-    if (
-        script_type is not None
-        and parsed.implied_script_type is not None
-        and script_type != parsed.implied_script_type
-    ):
+    if script_type is not None and parsed.implied_script_type is not None and script_type != parsed.implied_script_type:
         raise _bad(
             f"A {parsed.prefix} key means {parsed.implied_script_type.value} addresses, but "
             f"scriptType is "
             f"{script_type.value}.",
             script_type_field,
-            "Leave scriptType empty for ypub/zpub keys, or paste the plain xpub with the script "
-            "type you want.",
+            "Leave scriptType empty for ypub/zpub keys, or paste the plain xpub with the script type you want.",
         )
     chosen = script_type or implied
     if chosen is None:

@@ -97,9 +97,7 @@ def parse_path(text: str, *, field: str = "derivationPath") -> tuple[int, ...]:
             )
         index = int(m.group(1))
         if index >= HARDENED:
-            raise BadInput(
-                f"Derivation index {index} is out of range (max 2147483647).", field=field
-            )
+            raise BadInput(f"Derivation index {index} is out of range (max 2147483647).", field=field)
         out.append(index | HARDENED if m.group(2) else index)
     return tuple(out)
 
@@ -141,9 +139,7 @@ def parse_origin(text: str, *, field: str) -> KeyOrigin:
     fp, _, path = text.partition("/")
     if path.endswith("/") or "*" in path:
         raise BadInput(f"Invalid key origin [{text}].", field=field)
-    return KeyOrigin(
-        parse_fingerprint(fp, field=field), parse_path(path, field=field) if path else ()
-    )
+    return KeyOrigin(parse_fingerprint(fp, field=field), parse_path(path, field=field) if path else ())
 
 
 # --------------------------------------------------------------------------- extended keys
@@ -215,9 +211,7 @@ def refuse_private(text: str, *, field: str) -> None:
         return
     version = _VERSIONS.get(raw[:4]) if len(raw) == 78 else None
     if version is not None and version.private:
-        raise BadInput(
-            f"This is an extended private key ({version.prefix}). " + WATCH_ONLY_HINT, field=field
-        )
+        raise BadInput(f"This is an extended private key ({version.prefix}). " + WATCH_ONLY_HINT, field=field)
     if len(raw) in (33, 34) and raw[0] in (0x80, 0xEF) and (len(raw) == 33 or raw[-1] == 0x01):
         raise BadInput("This is a private key (WIF). " + WATCH_ONLY_HINT, field=field)
 
@@ -248,22 +242,15 @@ def parse_extended_key(text: str, network: Network, *, field: str = "source") ->
         raise BadInput(
             "Not an extended public key: unknown version bytes or length.",
             field=field,
-            hint=(
-                "Paste an xpub/ypub/zpub/Ypub/Zpub (or tpub/upub/vpub/Upub/Vpub), or an output "
-                "descriptor."
-            ),
+            hint=("Paste an xpub/ypub/zpub/Ypub/Zpub (or tpub/upub/vpub/Upub/Vpub), or an output descriptor."),
         )
     version = _VERSIONS[raw[:4]]
     if version.testnet == network.is_mainnet:
         key_net = "a test-network" if version.testnet else "a mainnet"
         raise BadInput(
-            f"This is {key_net} key ({version.prefix}) but the wallet's network is "
-            f"{network.value}.",
+            f"This is {key_net} key ({version.prefix}) but the wallet's network is {network.value}.",
             field=field,
-            hint=(
-                "Choose the network the key belongs to (xpub/ypub/zpub are mainnet, "
-                "tpub/upub/vpub test networks)."
-            ),
+            hint=("Choose the network the key belongs to (xpub/ypub/zpub are mainnet, tpub/upub/vpub test networks)."),
         )
     depth = raw[4]
     parent_fp = raw[5:9]
@@ -271,18 +258,12 @@ def parse_extended_key(text: str, network: Network, *, field: str = "source") ->
     chain_code = raw[13:45]
     pub = raw[45:78]
     if pub[0] not in (2, 3):
-        raise BadInput(
-            "Invalid extended public key: the key data is not a compressed public key.", field=field
-        )
+        raise BadInput("Invalid extended public key: the key data is not a compressed public key.", field=field)
     try:
         PublicKey.parse(pub)
     except Exception:
-        raise BadInput(
-            "Invalid extended public key: the key is not a point on the curve.", field=field
-        ) from None
+        raise BadInput("Invalid extended public key: the key is not a point on the curve.", field=field) from None
     if depth == 0 and (parent_fp != b"\0\0\0\0" or child != 0):
-        raise BadInput(
-            "Invalid extended public key: a depth-0 key must have no parent.", field=field
-        )
+        raise BadInput("Invalid extended public key: a depth-0 key must have no parent.", field=field)
     xpub = ExtendedPubKey(depth, parent_fp, child, chain_code, pub, version.testnet)
     return ParsedKey(xpub, origin, version.prefix, version.script_type)

@@ -65,9 +65,7 @@ class Cosigner:
         return cls(data["name"], data["xpub"], data["fingerprint"], data["derivation_path"])
 
 
-def default_multisig_path(
-    script_type: ScriptType, network: Network, account: int = 0
-) -> tuple[int, ...]:
+def default_multisig_path(script_type: ScriptType, network: Network, account: int = 0) -> tuple[int, ...]:
     """BIP48 for P2WSH (script 2') and P2SH-P2WSH (1'), BIP45 for legacy P2SH."""
     h = HARDENED
     if script_type is ScriptType.P2WSH:
@@ -90,9 +88,7 @@ def build_multisig(
     if n < 1:
         raise BadInput("A multisig wallet needs at least one cosigner.", field="cosigners")
     if n > MAX_MULTISIG_KEYS:
-        raise BadInput(
-            f"At most {MAX_MULTISIG_KEYS} cosigners are supported ({n} given).", field="cosigners"
-        )
+        raise BadInput(f"At most {MAX_MULTISIG_KEYS} cosigners are supported ({n} given).", field="cosigners")
     if not 1 <= threshold <= n:
         raise BadInput(
             f"The threshold must be between 1 and the number of cosigners ({n}); got {threshold}.",
@@ -104,10 +100,7 @@ def build_multisig(
             field="scriptType",
         )
 
-    parsed = [
-        parse_extended_key(c.xpub, network, field=f"cosigners.{i}.xpub")
-        for i, c in enumerate(cosigners)
-    ]
+    parsed = [parse_extended_key(c.xpub, network, field=f"cosigners.{i}.xpub") for i, c in enumerate(cosigners)]
     for i, p in enumerate(parsed):
         if p.implied_script_type is not None and not p.slip132_multisig:
             raise BadInput(
@@ -115,10 +108,7 @@ def build_multisig(
                 f"needs each "
                 "cosigner's multisig key.",
                 field=f"cosigners.{i}.xpub",
-                hint=(
-                    "Export the multisig key (Zpub/Ypub, or xpub at m/48'/0'/0'/2') from each "
-                    "signing device."
-                ),
+                hint=("Export the multisig key (Zpub/Ypub, or xpub at m/48'/0'/0'/2') from each signing device."),
             )
     implied = {p.implied_script_type for p in parsed if p.implied_script_type is not None}
     if script_type is None:
@@ -193,8 +183,7 @@ def _origin(
             "recognise their key.",
             field=fp_field,
             hint=(
-                "Your signing device shows it next to the exported key (e.g. in the "
-                "[d34db33f/48h/0h/0h/2h] origin)."
+                "Your signing device shows it next to the exported key (e.g. in the [d34db33f/48h/0h/0h/2h] origin)."
             ),
         )
     if path is None:

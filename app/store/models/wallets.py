@@ -25,18 +25,12 @@ SYNC_PENDING = "PENDING"
 
 
 def _wallet_fk() -> object:
-    return Field(
-        sa_column=sa.Column(
-            sa.String(26), sa.ForeignKey("wallets.id", ondelete="CASCADE"), nullable=False
-        )
-    )
+    return Field(sa_column=sa.Column(sa.String(26), sa.ForeignKey("wallets.id", ondelete="CASCADE"), nullable=False))
 
 
 class Wallet(SQLModel, table=True):
     __tablename__ = "wallets"
-    __table_args__ = (
-        sa.UniqueConstraint("user_id", "fingerprint", name="uq_wallets_user_fingerprint"),
-    )
+    __table_args__ = (sa.UniqueConstraint("user_id", "fingerprint", name="uq_wallets_user_fingerprint"),)
 
     id: str = id_field()
     user_id: str = owner_field()
@@ -53,9 +47,7 @@ class Wallet(SQLModel, table=True):
     created_at: datetime = created_field()
     # Sync bookkeeping owned by this area (the chain area keeps its detailed state in
     # ``wallet_sync_state``): PENDING until the first sync ran.
-    sync_status: str = Field(
-        default=SYNC_PENDING, sa_column=sa.Column(sa.String(16), nullable=False)
-    )
+    sync_status: str = Field(default=SYNC_PENDING, sa_column=sa.Column(sa.String(16), nullable=False))
     sync_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     last_synced_at: datetime | None = dt_column()
     # Number of addresses derived and stored per chain (the next index to derive).
@@ -82,17 +74,13 @@ class WalletAddress(SQLModel, table=True):
     used: bool = Field(default=False, sa_column=sa.Column(sa.Boolean(), nullable=False))
     reserved: bool = Field(default=False, sa_column=sa.Column(sa.Boolean(), nullable=False))
     reserved_at: datetime | None = dt_column()
-    balance: int = Field(
-        default=0, sa_column=sa.Column(sa.BigInteger(), nullable=False, server_default="0")
-    )
+    balance: int = Field(default=0, sa_column=sa.Column(sa.BigInteger(), nullable=False, server_default="0"))
     tx_count: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
 
 
 class WalletLabel(SQLModel, table=True):
     __tablename__ = "wallet_labels"
-    __table_args__ = (
-        sa.UniqueConstraint("wallet_id", "type", "ref", name="uq_wallet_labels_ref"),
-    )
+    __table_args__ = (sa.UniqueConstraint("wallet_id", "type", "ref", name="uq_wallet_labels_ref"),)
 
     id: str = id_field()
     user_id: str = owner_field()
