@@ -93,9 +93,7 @@ class _Workspace:
             raise ValueError("invalid public key")
         self.tweak_point = ctypes.create_string_buffer(64)
         self.child = ctypes.create_string_buffer(64)
-        self.out = ctypes.create_string_buffer(64)
         self.pair = (ctypes.c_void_p * 2)(ctypes.addressof(self.parent), ctypes.addressof(self.tweak_point))
-        self.pair2 = (ctypes.c_void_p * 2)(ctypes.addressof(self.child), ctypes.addressof(self.tweak_point))
         self.sec = ctypes.create_string_buffer(33)
         self.size = ctypes.c_size_t(33)
 
