@@ -49,7 +49,7 @@ async def create(gql: GraphQLClient, name: str, wallet_ids: list[str], currency:
     return out
 
 
-async def test_portfolio_crud_and_the_all_wallets_view(gql: GraphQLClient, user_token: str) -> None:
+async def test_portfolio_crud_and_the_all_wallets_view(any_engine: str, gql: GraphQLClient, user_token: str) -> None:
     w1 = await import_wallet(gql, name="Hot", source=ZPUB)
     w2 = await import_wallet(gql, name="Legacy", source=XPUB, scriptType="P2PKH")
     p = await create(gql, "Savings", [w1["id"], w2["id"]], "usd")
@@ -117,7 +117,7 @@ async def test_bad_input(gql: GraphQLClient, user_token: str) -> None:
     assert codes(body) == ["BAD_USER_INPUT"] and fields(body) == ["at"]
 
 
-async def test_prices_from_the_bundled_history(gql: GraphQLClient, user_token: str) -> None:
+async def test_prices_from_the_bundled_history(any_engine: str, gql: GraphQLClient, user_token: str) -> None:
     body = await gql('{ price(currency: "usd", at: "2017-12-17T15:00:00Z") { currency value at source } }')
     assert body["data"]["price"] == {
         "currency": "USD",
@@ -141,7 +141,9 @@ async def test_prices_from_the_bundled_history(gql: GraphQLClient, user_token: s
     assert codes(body) == ["BAD_USER_INPUT"]
 
 
-async def test_empty_portfolio_analytics_are_zero_and_say_so(gql: GraphQLClient, user_token: str) -> None:
+async def test_empty_portfolio_analytics_are_zero_and_say_so(
+    any_engine: str, gql: GraphQLClient, user_token: str
+) -> None:
     p = await create(gql, "Nothing yet", [])
     for tf in ("D1", "YTD", "ALL"):
         data = (await gql(ANALYTICS, {"id": p["id"], "tf": tf}))["data"]["portfolio"]

@@ -101,6 +101,7 @@ def independent_daily_balances(chain: DevChain) -> tuple[dict[date, int], dict[d
 
 
 async def test_value_history_and_twr_match_an_independent_calculation(
+    any_engine: str,
     synced: tuple[Container, str, DevChain, dict[str, str]],
 ) -> None:
     c, uid, chain, ids = synced
