@@ -251,3 +251,17 @@ def test_scripthash_is_reversed_sha256() -> None:
     # Electrum protocol docs example: P2PKH of 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa
     spk = bytes.fromhex("76a91462e907b15cbf27d5425399ebf6f0fb50ebb88f1888ac")
     assert scripthash(spk) == "8b01df4e368ea28f8dc0423bcf7a4923e3a12d307c875e47a0cfbf90b5c39161"
+
+
+def test_pure_python_fallback_derives_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If embit fell back to pure-Python secp256k1, results are the same (only slower)."""
+    from app.bitcoin import derive
+
+    desc = parse_wallet_source(f"[73c5da0a/86h/0h/0h]{BIP86_XPUB}", MAIN)
+    fast = ScriptPubKeyDeriver(desc, Chain.RECEIVE).script_pubkeys(0, 3)
+    single = parse_wallet_source(BIP84_ZPUB, MAIN)
+    fast84 = ScriptPubKeyDeriver(single, Chain.CHANGE).script_pubkeys(5, 3)
+    monkeypatch.setattr(derive, "_SECP", None)
+    assert derive.secp256k1_backend() == "python"
+    assert ScriptPubKeyDeriver(desc, Chain.RECEIVE).script_pubkeys(0, 3) == fast
+    assert ScriptPubKeyDeriver(single, Chain.CHANGE).script_pubkeys(5, 3) == fast84
