@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from app.errors import BadInput
 from schema.context import Context
+from schema.pagination import Connection
 from schema.types.portfolios import (
     CreatePortfolioInput,
     GenerateReportInput,
@@ -18,6 +19,7 @@ from schema.types.portfolios import (
     Report,
     SetTransactionCostInput,
     UpdatePortfolioInput,
+    paginate,
 )
 
 
@@ -56,9 +58,12 @@ class PortfolioQuery:
         return [Price.of_close(r) for r in rows]
 
     @strawberry.field(description="Your generated reports, newest first.")
-    async def reports(self, info: Info[Context, None]) -> list[Report]:
+    async def reports(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[Report]:
         ctx = info.context
-        return [Report.of(r) for r in await ctx.container.reports.list_reports(ctx.require_viewer().user_id)]
+        views = await ctx.container.reports.list_reports(ctx.require_viewer().user_id)
+        return paginate(views, first, after, Report.of)
 
     @strawberry.field
     async def report(self, info: Info[Context, None], id: strawberry.ID) -> Report:
