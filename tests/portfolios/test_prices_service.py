@@ -96,3 +96,27 @@ async def test_all_providers_down_reports_degraded_health(container: Container, 
     assert [(m.currency, m.source) for m in moved] == [("USD", "bundled")]
     health = await container.prices.health()
     assert health["status"] == "degraded" and "EUR" in health["error"]
+
+
+async def test_report_job_publishes_progress(container: Container) -> None:
+    user = await container.accounts.create_user("carol@example.com", "correct horse battery staple")
+    p = await container.portfolios.create(user.id, "Reports", [])
+    sub: Any = container.hub.subscribe(user.id)
+    seen: list[Event] = []
+
+    async def watch() -> None:
+        async for e in sub:
+            if e.type == "reportProgress":
+                seen.append(e)
+                if e.payload["status"] in ("SUCCEEDED", "FAILED"):
+                    return
+
+    task = asyncio.create_task(asyncio.wait_for(watch(), 30))
+    await asyncio.sleep(0.1)
+    r = await container.reports.generate(user.id, p.id, "M1", "HTML")
+    await task
+    assert all(e.subject == r.id and e.user_id == user.id for e in seen)
+    progress = [e.payload["progress"] for e in seen]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    assert seen[-1].payload["status"] == "SUCCEEDED"
+    assert [e.payload["status"] for e in seen[:1]] == ["RUNNING"]
