@@ -67,8 +67,6 @@ class BitstampProvider(HttpProvider):
                     raise ProviderError("bitstamp: malformed candle")
                 day = utc_from_unix(row["timestamp"]).date()
                 if start <= day <= end and day < today:
-                    out[day] = DailyClose(
-                        cur, day, to_decimal(row["close"], "bitstamp close"), self.name
-                    )
+                    out[day] = DailyClose(cur, day, to_decimal(row["close"], "bitstamp close"), self.name)
             chunk_start = chunk_end + timedelta(days=1)
         return [out[d] for d in sorted(out)]

@@ -37,9 +37,7 @@ class BundledProvider:
 
     def __init__(self, text: str | None = None) -> None:
         if text is None:
-            text = (
-                resources.files("app.prices").joinpath("data/btc-usd-daily.csv").read_text("utf-8")
-            )
+            text = resources.files("app.prices").joinpath("data/btc-usd-daily.csv").read_text("utf-8")
         days: list[date] = []
         closes: list[Decimal] = []
         for row in csv.DictReader(io.StringIO(text)):

@@ -134,17 +134,13 @@ PROVIDER_CLASSES = {
 }
 
 
-def build_chain(
-    settings: Settings, client: httpx.AsyncClient, bundled: BundledProvider | None = None
-) -> PriceChain:
+def build_chain(settings: Settings, client: httpx.AsyncClient, bundled: BundledProvider | None = None) -> PriceChain:
     """The chain named by ``Settings.price_providers`` plus the bundled history."""
     providers: list[PriceProvider] = []
     for name in settings.price_providers:
         entry = PROVIDER_CLASSES.get(name.lower())
         if entry is None:
-            raise ValueError(
-                f"unknown price provider {name!r} (known: {', '.join(PROVIDER_CLASSES)})"
-            )
+            raise ValueError(f"unknown price provider {name!r} (known: {', '.join(PROVIDER_CLASSES)})")
         cls, url_field = entry
         providers.append(cls(getattr(settings, url_field), client, settings.price_timeout_s))
     providers.append(bundled or BundledProvider())

@@ -64,9 +64,7 @@ class KrakenProvider(HttpProvider):
     async def history(self, currency: str, start: date, end: date) -> list[DailyClose]:
         cur = self._check(currency)
         result = self._result(
-            await self.get_json(
-                "/OHLC", {"pair": f"XBT{cur}", "interval": 1440, "since": day_start_unix(start) - 1}
-            )
+            await self.get_json("/OHLC", {"pair": f"XBT{cur}", "interval": 1440, "since": day_start_unix(start) - 1})
         )
         rows = self._pair_value(result)
         if not isinstance(rows, list):

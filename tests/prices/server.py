@@ -67,9 +67,7 @@ def serve_fake_apis() -> Iterator[FakeApis]:
                 time.sleep(state.hang_s)
                 return self._send(504, b"{}")
             if mode == "malformed":
-                return self._send(
-                    200, b'{"price": "not-a-number", "result": {"X": [[1, "a"]]}, "bitcoin": 3'
-                )
+                return self._send(200, b'{"price": "not-a-number", "result": {"X": [[1, "a"]]}, "bitcoin": 3')
             if mode == "empty":
                 return self._send(200, b"{}")
             return self._send(200, (FIXTURES / fixture).read_bytes())

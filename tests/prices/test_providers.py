@@ -74,9 +74,7 @@ async def test_spot_parses_each_provider(apis, client, cls, value, at) -> None: 
         assert price.at == at
 
 
-@pytest.mark.parametrize(
-    "cls", [CoinbaseProvider, KrakenProvider, CoinGeckoProvider, BitstampProvider]
-)
+@pytest.mark.parametrize("cls", [CoinbaseProvider, KrakenProvider, CoinGeckoProvider, BitstampProvider])
 async def test_history_parses_each_provider(apis, client, cls) -> None:  # type: ignore[no-untyped-def]
     rows = await make(apis, client, cls).history("USD", OCT1, OCT3)
     assert [r.day for r in rows] == [OCT1, date(2025, 10, 2), OCT3]
@@ -97,9 +95,7 @@ async def test_history_requests_use_the_real_query_parameters(apis, client) -> N
 
 
 @pytest.mark.parametrize("mode", ["500", "malformed", "empty"])
-@pytest.mark.parametrize(
-    "cls", [CoinbaseProvider, KrakenProvider, CoinGeckoProvider, BitstampProvider]
-)
+@pytest.mark.parametrize("cls", [CoinbaseProvider, KrakenProvider, CoinGeckoProvider, BitstampProvider])
 async def test_provider_failures_raise_provider_error(apis, client, cls, mode) -> None:  # type: ignore[no-untyped-def]
     apis.modes[cls.name] = mode
     with pytest.raises(ProviderError):
@@ -123,9 +119,7 @@ async def test_unsupported_currency_is_a_provider_error(apis, client) -> None:  
     assert apis.requests == []  # no request was made for a market that does not exist
 
 
-def chain_for(
-    apis: FakeApis, client: httpx.AsyncClient, bundled: BundledProvider, timeout: float = 5.0
-) -> PriceChain:
+def chain_for(apis: FakeApis, client: httpx.AsyncClient, bundled: BundledProvider, timeout: float = 5.0) -> PriceChain:
     settings = Settings(price_timeout_s=timeout, **apis.settings_urls())  # type: ignore[arg-type]
     return build_chain(settings, client, bundled)
 
@@ -195,9 +189,7 @@ async def test_chain_history_skips_failing_provider(apis, client, bundled) -> No
 
 async def test_chain_history_before_any_data_is_empty(apis, client, bundled) -> None:  # type: ignore[no-untyped-def]
     apis.modes.update({n: "empty" for n in ("coinbase", "kraken", "coingecko", "bitstamp")})
-    rows = await chain_for(apis, client, bundled).history(
-        "USD", date(2009, 1, 3), date(2009, 1, 10)
-    )
+    rows = await chain_for(apis, client, bundled).history("USD", date(2009, 1, 3), date(2009, 1, 10))
     assert rows == []
 
 
