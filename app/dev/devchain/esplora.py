@@ -68,6 +68,9 @@ def _int_param(value: str) -> int:
 class EsploraView:
     def __init__(self, chain: Chain) -> None:
         self.chain = chain
+        # a tx's JSON except `status` never changes (txid commits to inputs; prevouts are fixed)
+        self._tx_cache: dict[str, dict[str, Any]] = {}
+        self._spk_cache: dict[bytes, dict[str, Any]] = {}
 
     # ----------------------------------------------------------- json shapes
 
@@ -83,18 +86,29 @@ class EsploraView:
         }
 
     def vout_json(self, spk: bytes, value: int) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "scriptpubkey": spk.hex(),
-            "scriptpubkey_asm": script_asm(spk),
-            "scriptpubkey_type": script_type(spk),
-        }
-        addr = spk_address(spk)
-        if addr is not None:
-            d["scriptpubkey_address"] = addr
-        d["value"] = value
-        return d
+        base = self._spk_cache.get(spk)
+        if base is None:
+            base = {
+                "scriptpubkey": spk.hex(),
+                "scriptpubkey_asm": script_asm(spk),
+                "scriptpubkey_type": script_type(spk),
+            }
+            addr = spk_address(spk)
+            if addr is not None:
+                base["scriptpubkey_address"] = addr
+            if len(self._spk_cache) > 200_000:
+                self._spk_cache.clear()
+            self._spk_cache[spk] = base
+        return {**base, "value": value}
 
     def tx_json(self, tx: Tx) -> dict[str, Any]:
+        cached = self._tx_cache.get(tx.txid)
+        if cached is None or cached["fee"] != tx.fee:
+            cached = self._tx_static_json(tx)
+            self._tx_cache[tx.txid] = cached
+        return {**cached, "status": self.status_json(tx.txid)}
+
+    def _tx_static_json(self, tx: Tx) -> dict[str, Any]:
         vin = []
         for inp in tx.vin:
             if tx.is_coinbase:
@@ -140,7 +154,6 @@ class EsploraView:
             "size": tx.size,
             "weight": tx.weight,
             "fee": tx.fee,
-            "status": self.status_json(tx.txid),
         }
 
     def block_json(self, b: Block) -> dict[str, Any]:
