@@ -340,6 +340,9 @@ class ThreadedDevChain:
     async def replace(self, txid: str | None = None) -> str:
         return await self._acall(self._chain.replace(txid))  # type: ignore[no-any-return]
 
+    def set_block_interval(self, seconds: float | None) -> None:
+        self._loop.call_soon_threadsafe(self._chain.set_block_interval, seconds)
+
 
 @contextlib.contextmanager
 def start_in_thread(**kwargs: Any) -> Generator[ThreadedDevChain, None, None]:
