@@ -658,7 +658,11 @@ class LightningService:
     async def _save_indexes(self, rt: _Runtime) -> None:
         try:
             async with self.store.write() as s:
-                row = (await s.exec(select(LightningNode).where(LightningNode.id == rt.node_id))).first()
+                row = (
+                    await s.exec(
+                        select(LightningNode).where(LightningNode.id == rt.node_id, LightningNode.user_id == rt.user_id)
+                    )
+                ).first()
                 if row is not None:
                     row.invoice_add_index = rt.add_index
                     row.invoice_settle_index = rt.settle_index
