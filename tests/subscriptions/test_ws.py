@@ -14,10 +14,12 @@ import sqlalchemy as sa
 from app.events.envelope import Event
 from app.store.models.accounts import AuthSession
 from app.store.models.base import utcnow
-from subscriptions import live as live_module
 from subscriptions.transport import LiveConnections, connections_of
 from tests.subscriptions.wsclient import EVENTS, LEGACY_WS, WS
 from tests.support.server import GraphQLClient, LiveServer
+from tests.wallets.helpers import import_wallet
+
+ZPUB = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs"
 
 
 @pytest.fixture
@@ -28,6 +30,10 @@ def settings_overrides() -> dict[str, Any]:
         "ws_max_connections_per_user": 3,
         "ws_max_subscriptions_per_connection": 3,
         "ws_max_message_bytes": 4096,
+        # Wallet imports here must never reach public chain servers: their first sync fails fast.
+        "esplora_url": "http://127.0.0.1:9",
+        "sync_interval_s": 3600,
+        "chain_retries": 0,
     }
 
 
@@ -103,14 +109,15 @@ WALLET = "subscription($w: ID!) { walletUpdated(walletId: $w) { id type payload 
 
 
 async def test_another_users_object_is_not_found_and_streams_nothing(
-    server: LiveServer, gql: GraphQLClient, user_token: str, monkeypatch: pytest.MonkeyPatch
+    server: LiveServer, gql: GraphQLClient, user_token: str
 ) -> None:
-    # Until the wallets table lands, point the ownership check at a real owner-scoped table.
-    monkeypatch.setitem(live_module.OWNED_TABLES, "wallet", "auth_sessions")
     bob_token = await gql.register("bob@example.com")
     bob = await user_id_of(gql, bob_token)
-    bobs_object = await scalar(server, sa.select(AuthSession.id).where(AuthSession.user_id == bob))
-    alice_object = await scalar(server, sa.select(AuthSession.id).where(AuthSession.user_id != bob))
+    alice_object = (await import_wallet(gql, source=ZPUB))["id"]
+    bob_gql = GraphQLClient(server.url)
+    bob_gql.token = bob_token
+    bobs_object = (await import_wallet(bob_gql, source=ZPUB))["id"]
+    await bob_gql.aclose()
     ws = await connect(server, user_token)
     await ws.subscribe("x", WALLET, {"w": bobs_object})
     msg = await ws.recv()
@@ -150,12 +157,12 @@ async def test_unauthenticated_user_subscription_and_public_prices(server: LiveS
 
 
 async def test_shared_execution_one_group_many_sockets(
-    server: LiveServer, gql: GraphQLClient, user_token: str, monkeypatch: pytest.MonkeyPatch
+    server: LiveServer, gql: GraphQLClient, user_token: str
 ) -> None:
-    monkeypatch.setitem(live_module.OWNED_TABLES, "wallet", "auth_sessions")
     bob_token = await gql.register("bob@example.com")
     alice = await user_id_of(gql, user_token)
-    wallet = await scalar(server, sa.select(AuthSession.id).where(AuthSession.user_id == alice))
+    wallet = (await import_wallet(gql, source=ZPUB))["id"]
+    await settle()  # the import's (failing) first sync publishes its own events
     socks = [await connect(server, t) for t in (user_token, user_token, bob_token)]
     price = 'subscription { priceUpdated(currency: "USD") { payload } }'
     for i, ws in enumerate(socks):
