@@ -212,6 +212,8 @@ async def test_esplora_errors(http: httpx.AsyncClient) -> None:
     assert (r.status_code, r.text) == (404, "Block not found")
     r = await http.get("/address/notanaddress")
     assert r.status_code == 400
+    r = await http.get("/address/bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq")  # mainnet
+    assert (r.status_code, r.text) == (400, "Address on invalid network")
     r = await http.get("/scripthash/xyz/txs")
     assert (r.status_code, r.text) == (400, "Invalid scripthash")
     r = await http.post("/tx", content="zz")

@@ -197,7 +197,13 @@ class EsploraView:
             try:
                 spk = address_to_spk(value)
             except ValueError as exc:
-                raise HttpError(400, "Invalid Bitcoin address") from exc
+                from embit.script import address_to_scriptpubkey
+
+                try:
+                    address_to_scriptpubkey(value)
+                except Exception:
+                    raise HttpError(400, "Invalid Bitcoin address") from exc
+                raise HttpError(400, "Address on invalid network") from exc
             return scripthash(spk)
         # Esplora's REST scripthash is the plain SHA256 digest of the scriptPubKey (electrs
         # `parse_scripthash`); the chain index uses Electrum's byte-reversed form.
