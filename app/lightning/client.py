@@ -15,7 +15,7 @@ import dataclasses
 import fnmatch
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -169,10 +169,6 @@ class LndClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    def connectivity(self) -> str:
-        """The channel's state: ``IDLE``, ``CONNECTING``, ``READY``, ``TRANSIENT_FAILURE``, ``SHUTDOWN``."""
-        return str(self._channel.get_state(try_to_connect=False).name)
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -733,11 +729,3 @@ class LndClient:
                 at=_ts(t.time_stamp),
                 label=t.label,
             )
-
-
-def period(days: int) -> tuple[datetime, datetime]:
-    end = datetime.now(UTC)
-    return end - timedelta(days=days), end
-
-
-ClientFactory = Callable[..., LndClient]

@@ -69,10 +69,6 @@ INVOICE_OPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def flatten(ops: dict[str, tuple[str, ...]] | dict[str, list[str]]) -> frozenset[str]:
-    return frozenset(f"{entity}:{action}" for entity, actions in ops.items() for action in actions)
-
-
 def missing_for(method: str, granted: Iterable[str]) -> tuple[str, ...]:
     """Permissions ``method`` needs that ``granted`` lacks (empty: allowed)."""
     have = set(granted)
