@@ -20,7 +20,7 @@ import structlog
 from app.analytics.costbasis import CostBasisResult, Method, WalletTx
 from app.analytics.performance import Performance
 from app.analytics.portfolio import PortfolioAnalytics, analyse_portfolio
-from app.analytics.pricing import from_day64
+from app.analytics.pricing import DailyPrices, from_day64
 from app.analytics.risk import RiskReport, WalletRisk
 from app.config import Settings
 from app.errors import BadInput, NotFound
@@ -122,10 +122,27 @@ class Analysis:
     spot: Price
     result: PortfolioAnalytics
     notes: list[str]
+    prices: DailyPrices
 
     @property
     def performance(self) -> Performance:
         return self.result.performance
+
+    def value_points(self) -> list[ValuePoint]:
+        """The value series with exact Decimal money: balance x the day's close (recorded closes are
+        exact; interpolated ones are rounded to cents and flagged)."""
+        s = self.performance.series
+        if s is None:
+            return []
+        cent = Decimal("0.01")
+        out: list[ValuePoint] = []
+        for d, b, c, e in zip(s.days, s.balance_sats, s.closes, s.estimated, strict=True):
+            day = from_day64(d)
+            exact = None if e else self.prices.exact.get(day)
+            price = exact if exact is not None else Decimal(str(round(float(c), 2)))
+            value = (price * int(b) / SATS).quantize(cent)
+            out.append(ValuePoint(day, int(b), price, value, bool(e)))
+        return out
 
 
 def timeframe_range(timeframe: str, today: date, first_day: date | None) -> tuple[date, date]:
@@ -483,25 +500,13 @@ class PortfolioService:
                 f"{result.performance.estimated_days} day(s) have no recorded {cur} close: their prices are "
                 "interpolated from the nearest known closes (partial result)."
             )
-        return Analysis(data, timeframe.upper(), start, end, cur, spot, result, notes)
+        return Analysis(data, timeframe.upper(), start, end, cur, spot, result, notes, prices)
 
     async def value_history(
         self, user_id: str, portfolio_id: str, timeframe: str, currency: str | None = None
     ) -> tuple[list[ValuePoint], Analysis]:
         a = await self.analyse(user_id, portfolio_id, timeframe, currency=currency)
-        s = a.performance.series
-        points: list[ValuePoint] = []
-        if s is not None:
-            for d, b, c, v, e in zip(s.days, s.balance_sats, s.closes, s.values, s.estimated, strict=True):
-                points.append(
-                    ValuePoint(
-                        from_day64(d),
-                        int(b),
-                        Decimal(str(round(float(c), 2))),
-                        Decimal(str(round(float(v), 2))),
-                        bool(e),
-                    )
-                )
+        points = a.value_points()
         return points, a
 
     async def cost_basis(self, user_id: str, portfolio_id: str, method: str) -> CostBasisResult:

@@ -356,21 +356,7 @@ class Portfolio:
     @strawberry.field(description="Balance x close at every day's close of the timeframe.")
     async def value_history(self, info: Info[Context, None], timeframe: Timeframe = Timeframe.ALL) -> list[ValuePoint_]:
         a = await self._analysis(info, timeframe.value)
-        s = a.performance.series
-        if s is None:
-            return []
-        from app.analytics.pricing import from_day64
-
-        return [
-            ValuePoint_(
-                date=from_day64(d),
-                balance=int(b),
-                price=_money(float(c)),
-                value=_money(float(v)),
-                estimated=bool(e),
-            )
-            for d, b, c, v, e in zip(s.days, s.balance_sats, s.closes, s.values, s.estimated, strict=True)
-        ]
+        return [ValuePoint_.of(v) for v in a.value_points()]
 
     @strawberry.field
     async def performance(self, info: Info[Context, None], timeframe: Timeframe = Timeframe.ALL) -> Performance:

@@ -122,7 +122,7 @@ async def test_value_history_and_twr_match_an_independent_calculation(
         close = bundled.close_on(pt.day) or bundled.closes[-1]  # after the file ends: last close, estimated
         assert pt.estimated == (bundled.close_on(pt.day) is None)
         expected_value = (Decimal(running) * close / Decimal(100_000_000)).quantize(Decimal("0.01"))
-        assert abs(pt.value - expected_value) <= Decimal("0.01"), pt.day
+        assert pt.value == expected_value, pt.day  # exact Decimal money
         values.append(float(running) / 1e8 * float(close))
         flows.append(float(flow.get(pt.day, 0)) / 1e8 * float(close))
 
