@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             yield
         finally:
             await container.stop()
+            gc.unfreeze()  # several apps in one process (tests, --reload): let them be collected
             log.info("server_stopped")
 
     routes: list[Route | WebSocketRoute | Mount] = [
