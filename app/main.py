@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         await container.start()
         # Start-up objects (modules, schema, app) live forever: keep them out of the cyclic GC's
         # full collections, whose pauses otherwise grow with them (WebSocket p99 latency).
-        gc.collect()
+        # (No gc.collect() first: it would cost every server start in the test suite.)
         gc.freeze()
         log.info("server_ready", env=settings.env, database="sqlite" if container.store.is_sqlite else "postgresql")
         try:
