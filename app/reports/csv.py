@@ -18,6 +18,11 @@ DISPOSAL_HEADER = [
 ]  # fmt: skip
 
 
+def _text(value: str) -> str:
+    """User text (wallet names, labels) that a spreadsheet must not run as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def transactions_csv(data: ReportData) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -25,9 +30,9 @@ def transactions_csv(data: ReportData) -> str:
     for t in data.transactions:
         w.writerow(
             [
-                t.day.isoformat(), t.txid, t.wallets, t.kind, fmt_btc(t.sats), t.sats, t.fee_sats,
+                t.day.isoformat(), t.txid, _text(t.wallets), t.kind, fmt_btc(t.sats), t.sats, t.fee_sats,
                 f"{t.price:.2f}", f"{t.fiat_value:.2f}", data.currency,
-                "yes" if t.price_estimated else "no", t.label,
+                "yes" if t.price_estimated else "no", _text(t.label),
             ]
         )  # fmt: skip
     return buf.getvalue()

@@ -114,3 +114,12 @@ def test_many_wallets_are_summarised_in_the_charts(report: ReportData) -> None:
     assert sum(r.sats for r in rows) == sum(a.sats for a in many)
     assert render_pdf(big).startswith(b"%PDF")  # the chart fits on a page
     assert render_html(big).count(b"<rect") == 11
+
+
+def test_csv_neutralises_formulas_in_user_text(report: ReportData) -> None:
+    from dataclasses import replace
+
+    tx = replace(report.transactions[0], label='=HYPERLINK("http://evil")', wallets="@SUM(1)")
+    with zipfile.ZipFile(io.BytesIO(render_csv(replace(report, transactions=[tx])))) as z:
+        row = next(csv.DictReader(io.StringIO(z.read("transactions.csv").decode())))
+    assert row["label"] == '\'=HYPERLINK("http://evil")' and row["wallets"] == "'@SUM(1)"
