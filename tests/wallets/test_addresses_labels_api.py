@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from sqlmodel import func, select
 
 from app.store.models.wallets import WalletAddress, WalletLabel
@@ -95,27 +94,25 @@ async def test_labels_set_export_import(server: LiveServer, gql: GraphQLClient, 
     assert TXID + '","label":"Rent' not in (await gql(EXPORT, {"w": wid}))["data"]["exportLabels"]
 
 
-@pytest.mark.parametrize(
-    ("jsonl", "line"),
-    [
-        ('{"type":"tx","ref":"' + "a" * 64 + '","label":"ok"}\nnot json\n', 2),
-        ('\n\n{"type":"bogus","ref":"x","label":"y"}', 3),
-        ('{"type":"tx","ref":"abc","label":"y"}', 1),
-        ('{"type":"addr","ref":"tb1qcr8te4kr609gcawutmrza0j4xv80jy8zeqchgx","label":"y"}', 1),
-        ('{"type":"output","ref":"' + "a" * 64 + '","label":"y"}', 1),
-        ('{"type":"tx","ref":"' + "a" * 64 + '","label":"y","spendable":true}', 1),
-        ('{"type":"tx","ref":"' + "a" * 64 + '","label":5}', 1),
-        ("[1,2]", 1),
-    ],
-)
-async def test_import_labels_is_all_or_nothing(
-    server: LiveServer, gql: GraphQLClient, user_token: str, jsonl: str, line: int
-) -> None:
+BAD_LABEL_FILES = [
+    ('{"type":"tx","ref":"' + "a" * 64 + '","label":"ok"}\nnot json\n', 2),
+    ('\n\n{"type":"bogus","ref":"x","label":"y"}', 3),
+    ('{"type":"tx","ref":"abc","label":"y"}', 1),
+    ('{"type":"addr","ref":"tb1qcr8te4kr609gcawutmrza0j4xv80jy8zeqchgx","label":"y"}', 1),
+    ('{"type":"output","ref":"' + "a" * 64 + '","label":"y"}', 1),
+    ('{"type":"tx","ref":"' + "a" * 64 + '","label":"y","spendable":true}', 1),
+    ('{"type":"tx","ref":"' + "a" * 64 + '","label":5}', 1),
+    ("[1,2]", 1),
+]
+
+
+async def test_import_labels_is_all_or_nothing(server: LiveServer, gql: GraphQLClient, user_token: str) -> None:
     w = await import_wallet(gql, source=ZPUB)
-    body = await gql(IMPORT_LABELS, {"w": w["id"], "j": jsonl}, expect_errors=True)
-    err = error(body)
-    assert err["extensions"]["code"] == "BAD_USER_INPUT" and err["extensions"]["field"] == "jsonl"
-    assert err["message"].startswith(f"Line {line}:")
+    for jsonl, line in BAD_LABEL_FILES:
+        body = await gql(IMPORT_LABELS, {"w": w["id"], "j": jsonl}, expect_errors=True)
+        err = error(body)
+        assert err["extensions"]["code"] == "BAD_USER_INPUT" and err["extensions"]["field"] == "jsonl"
+        assert err["message"].startswith(f"Line {line}:"), (jsonl, err)
     async with server.container.store.read() as s:
         assert (await s.exec(select(func.count()).select_from(WalletLabel))).one() == 0
 
