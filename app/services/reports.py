@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import structlog
 
 from app.config import Settings
-from app.errors import BadInput, DomainError, NotFound
+from app.errors import BadInput, DomainError, NotFound, RateLimited
 from app.events.envelope import Event
 from app.events.hub import EventHub
 from app.ids import new_id
@@ -37,6 +37,7 @@ from app.store.models.portfolios import (
 log = structlog.get_logger(__name__)
 
 REPORTS: sa.Table = Report.__table__  # type: ignore[attr-defined]
+MAX_RUNNING_PER_USER = 3
 FORMATS = {
     "CSV": ("zip", "application/zip"),
     "JSON": ("json", "application/json"),
@@ -75,6 +76,7 @@ class ReportService:
         self.portfolios = portfolios
         self.settings = settings
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._owners: dict[str, str] = {}  # running report id -> user id
 
     @property
     def root(self) -> Path:
@@ -108,6 +110,11 @@ class ReportService:
         if tf not in TIMEFRAMES:
             raise BadInput(f"Unknown timeframe {timeframe!r}.", field="timeframe", hint=", ".join(TIMEFRAMES))
         await self.portfolios.get(user_id, portfolio_id)  # NotFound for unknown / others' ids
+        running = sum(1 for owner in self._owners.values() if owner == user_id)
+        if running >= MAX_RUNNING_PER_USER:
+            raise RateLimited(
+                f"{running} reports are still being generated.", hint="Wait for one to finish, then try again."
+            )
         rid = new_id()
         now = datetime.now(UTC)
         async with self.store.write() as s:
@@ -123,9 +130,14 @@ class ReportService:
                     created_at=now,
                 )
             )
+        self._owners[rid] = user_id
         self._tasks[rid] = asyncio.create_task(self._run(rid, user_id, portfolio_id, tf, fmt), name=f"report-{rid}")
-        self._tasks[rid].add_done_callback(lambda _t, r=rid: self._tasks.pop(r, None))  # type: ignore[misc]
+        self._tasks[rid].add_done_callback(lambda _t, r=rid: self._forget(r))  # type: ignore[misc]
         return await self.get(user_id, rid)
+
+    def _forget(self, report_id: str) -> None:
+        self._tasks.pop(report_id, None)
+        self._owners.pop(report_id, None)
 
     async def wait(self, report_id: str) -> None:
         """Wait for a running job (tests, CLI)."""
