@@ -227,7 +227,7 @@ def _split_call(expr: str, field: str) -> _Node:
     m = re.fullmatch(r"([a-z_]+)\((.*)\)", expr, flags=re.S)
     if not m:
         raise _bad(
-            f"Cannot parse descriptor fragment {_clip(expr)!r}.",
+            "Cannot parse the descriptor: expected a script function such as wpkh(...) or wsh(sortedmulti(...)).",
             field,
             "Expected something like wpkh([fingerprint/84h/0h/0h]xpub.../<0;1>/*).",
         )
@@ -253,8 +253,9 @@ def _split_call(expr: str, field: str) -> _Node:
     return _Node(name, args)
 
 
-def _clip(s: str, n: int = 40) -> str:
-    return s if len(s) <= n else s[:n] + "..."
+def _shown(part: str) -> str:
+    """A short input fragment to quote in an error; long ones (keys?) are never echoed back."""
+    return repr(part) if len(part) <= 16 else "(a long step)"
 
 
 _NUM = re.compile(r"^(\d+)(['hH]?)$")
@@ -318,10 +319,10 @@ def _parse_key_expression(text: str, network: Network, field: str) -> tuple[KeyE
 def _parse_step(part: str, field: str) -> int:
     m = _NUM.match(part)
     if not m:
-        raise _bad(f"Invalid derivation step {part!r} in the descriptor.", field)
+        raise _bad(f"Invalid derivation step {_shown(part)} in the descriptor.", field)
     if m.group(2):
         raise _bad(
-            f"Hardened derivation step {part!r} after an extended public key cannot be derived "
+            f"Hardened derivation step {_shown(part)} after an extended public key cannot be derived "
             f"without "
             "the private key. " + WATCH_ONLY_HINT,
             field,

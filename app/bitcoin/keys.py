@@ -91,7 +91,7 @@ def parse_path(text: str, *, field: str = "derivationPath") -> tuple[int, ...]:
         m = _STEP.match(part)
         if not m:
             raise BadInput(
-                f"Invalid derivation step {part!r} in path {text!r}.",
+                f"Invalid derivation step {part[:16]!r} in the path.",
                 field=field,
                 hint="Write paths like m/84'/0'/0' (' or h marks a hardened step).",
             )
@@ -128,7 +128,7 @@ def parse_fingerprint(text: str, *, field: str = "fingerprint") -> bytes:
     s = text.strip().lower()
     if not re.fullmatch(r"[0-9a-f]{8}", s):
         raise BadInput(
-            f"Invalid master fingerprint {text!r}: expected 8 hex characters (e.g. d34db33f).",
+            f"Invalid master fingerprint {text[:16]!r}: expected 8 hex characters (e.g. d34db33f).",
             field=field,
         )
     return bytes.fromhex(s)

@@ -210,3 +210,17 @@ def test_slip132_multisig_key_alone_is_refused() -> None:
     zpub_multi = base58.encode_check(bytes.fromhex("02aa7ed3") + raw[4:])  # Zpub
     err = refused(zpub_multi)
     assert "Zpub" in err.message and "multisig" in err.message
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        f"wpkh({XPRV}/<0;1>/*",  # malformed around a private key
+        f"wpkh({ACCOUNT84}/{XPRV}/*)",
+        f"wsh(sortedmulti(2,{XPRV}/0/*,{TV_A}/0/*)",
+        f"WPKH({XPRV})",
+    ],
+)
+def test_errors_never_echo_private_keys(source: str) -> None:
+    err = refused(source)
+    assert XPRV[:12] not in err.message and XPRV[:12] not in (err.hint or "")
