@@ -119,10 +119,10 @@ class PriceService:
         """The spot price (``at`` None or within the last hour), else the close of that UTC day."""
         cur = self.normalise(currency)
         now = datetime.now(UTC)
-        if at is None or (now - at) < timedelta(hours=1):
+        if at is not None and at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)  # a time without offset is taken as UTC
+        if at is None or timedelta(0) <= (now - at) < timedelta(hours=1):
             return await self.spot(cur)
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
         day = at.astimezone(UTC).date()
         if at > now:
             raise BadInput("That time is in the future.", field="at")
