@@ -152,5 +152,6 @@ class LiveSubscription:
 
 # Root fields whose result does not depend on who asks: shared across users by the fan-out.
 PUBLIC_FIELDS = frozenset({"priceUpdated"})
-# Root fields never shared between subscribers (each has its own replay cursor).
-UNSHARED_FIELDS = frozenset({"events"})
+# Root fields with a replay cursor argument: shared between subscribers only when the cursor is
+# absent or null (live only); with a cursor each subscriber replays from its own position.
+CURSOR_ARGS = {"events": "after"}

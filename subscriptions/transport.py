@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import heapq
 import itertools
 import json
@@ -36,10 +37,13 @@ from typing import Any
 
 import structlog
 from graphql import (
+    FieldNode,
     GraphQLError,
     GraphQLSyntaxError,
+    NullValueNode,
     OperationDefinitionNode,
     OperationType,
+    VariableNode,
     parse,
 )
 from starlette.websockets import WebSocketDisconnect
@@ -52,7 +56,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.unset import UnsetType
 
-from subscriptions.live import PUBLIC_FIELDS, UNSHARED_FIELDS
+from subscriptions.live import CURSOR_ARGS, PUBLIC_FIELDS
 
 log = structlog.get_logger(__name__)
 
@@ -87,6 +91,15 @@ def _valid(message: Any) -> bool:
     return True  # ping / pong / unknown types: Strawberry answers (unknown → 4400)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class DocInfo:
+    """What the fan-out needs to know about a subscription document."""
+
+    fields: frozenset[str]  # root field names
+    cursor_literal: bool = False  # a replay cursor given as a non-null literal
+    cursor_vars: tuple[str, ...] = ()  # variables used as replay cursors
+
+
 class LiveConnections:
     """Process-wide state of the WebSocket connections of one GraphQL view."""
 
@@ -106,7 +119,7 @@ class LiveConnections:
         self._seq = itertools.count()
         self._rearm = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
-        self._docs: collections.OrderedDict[tuple[str, str | None], frozenset[str] | str | None] = (
+        self._docs: collections.OrderedDict[tuple[str, str | None], DocInfo | str | None] = (
             collections.OrderedDict()
         )
 
@@ -205,23 +218,23 @@ class LiveConnections:
 
     # -- shared execution ---------------------------------------------------------------
 
-    def root_fields(self, query: str, operation_name: str | None) -> frozenset[str] | str | None:
-        """Root field names of the subscription operation; None if it is not a (single, plain)
+    def root_fields(self, query: str, operation_name: str | None) -> DocInfo | str | None:
+        """The root fields of the subscription operation; None if it is not a (single, plain)
         subscription; a ``str`` (the message) if the document does not parse."""
         key = (query, operation_name)
         if key in self._docs:
             self._docs.move_to_end(key)
             return self._docs[key]
-        fields: frozenset[str] | str | None = None
+        fields: DocInfo | str | None = None
         try:
             doc = parse(query)
             ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
             if operation_name is not None:
                 ops = [o for o in ops if o.name and o.name.value == operation_name]
             if len(ops) == 1 and ops[0].operation == OperationType.SUBSCRIPTION:
-                names = [getattr(s, "name", None) for s in ops[0].selection_set.selections]
-                if all(n is not None for n in names):  # fragments at the root: not shared
-                    fields = frozenset(n.value for n in names if n is not None)
+                selections = ops[0].selection_set.selections
+                if all(isinstance(s, FieldNode) for s in selections):  # no root fragments
+                    fields = _doc_info([s for s in selections if isinstance(s, FieldNode)])
         except GraphQLSyntaxError as exc:
             fields = exc.message
         except GraphQLError:
@@ -234,10 +247,13 @@ class LiveConnections:
     def share_key(self, handler: LiveHandler, payload: dict[str, Any]) -> tuple[Any, ...] | None:
         query = payload["query"]
         op_name = payload.get("operationName")
-        fields = self.root_fields(query, op_name)
-        if not isinstance(fields, frozenset) or not fields or fields & UNSHARED_FIELDS:
+        info = self.root_fields(query, op_name)
+        if not isinstance(info, DocInfo) or not info.fields or info.cursor_literal:
             return None
-        if fields <= PUBLIC_FIELDS:
+        variables_in = payload.get("variables") or {}
+        if any(variables_in.get(v) is not None for v in info.cursor_vars):
+            return None  # resuming from a cursor: its own execution
+        if info.fields <= PUBLIC_FIELDS:
             visibility = None
         else:
             viewer = handler.viewer
@@ -254,6 +270,21 @@ class LiveConnections:
             group.start()
         group.add(op, handler)
         return group
+
+
+def _doc_info(selections: list[FieldNode]) -> DocInfo:
+    literal = False
+    cursor_vars: list[str] = []
+    for field in selections:
+        arg_name = CURSOR_ARGS.get(field.name.value)
+        for arg in field.arguments or ():
+            if arg.name.value != arg_name:
+                continue
+            if isinstance(arg.value, VariableNode):
+                cursor_vars.append(arg.value.name.value)
+            elif not isinstance(arg.value, NullValueNode):
+                literal = True
+    return DocInfo(frozenset(f.name.value for f in selections), literal, tuple(cursor_vars))
 
 
 _REGISTRIES: weakref.WeakKeyDictionary[Any, LiveConnections] = weakref.WeakKeyDictionary()

@@ -57,6 +57,17 @@ async def scalar(server: LiveServer, query: Any) -> Any:
         return (await (await s.connection()).execute(query)).scalar()
 
 
+async def sync_failed(gql: GraphQLClient, wallet_id: str) -> None:
+    """Wait (bounded) until the import's first sync (to an unreachable server) has given up."""
+    async with asyncio.timeout(20):
+        while True:
+            body = await gql("query($id: ID!) { wallet(id: $id) { syncStatus } }", {"id": wallet_id})
+            if body["data"]["wallet"]["syncStatus"] == "ERROR":
+                await settle()
+                return
+            await asyncio.sleep(0.05)
+
+
 async def user_id_of(gql: GraphQLClient, token: str) -> str:
     body = await gql("{ viewer { id } }", token=token)
     return str(body["data"]["viewer"]["id"])
@@ -162,7 +173,9 @@ async def test_shared_execution_one_group_many_sockets(
     bob_token = await gql.register("bob@example.com")
     alice = await user_id_of(gql, user_token)
     wallet = (await import_wallet(gql, source=ZPUB))["id"]
-    await settle()  # the import's (failing) first sync publishes its own events
+    await sync_failed(gql, wallet)  # the import's first sync publishes its own events
+    marker = Event(type="walletUpdated", user_id=alice, subject="-", payload={})
+    await publish(server, marker)  # the latest event of Alice's: resuming after it replays nothing
     socks = [await connect(server, t) for t in (user_token, user_token, bob_token)]
     price = 'subscription { priceUpdated(currency: "USD") { payload } }'
     for i, ws in enumerate(socks):
@@ -173,28 +186,44 @@ async def test_shared_execution_one_group_many_sockets(
     await settle()
     registry = connections_of(server.container)
     assert registry is not None
-    # priceUpdated: one execution for everyone (public); walletUpdated: one for Alice's two
-    # sockets; events(after:) is never shared (each has its own cursor).
-    groups = list(registry.groups.values())
-    assert sorted((g.key[0] or "public", len(g.members)) for g in groups) == sorted(
-        [("public", 3), (alice, 2)]
-    )
+    # priceUpdated: one execution for everyone (public); walletUpdated and live-only events: one
+    # per user; events(after: <id>) is never shared (each subscriber has its own cursor).
+    bob = await user_id_of(gql, bob_token)
+    resumer = await connect(server, user_token)
+    await resumer.subscribe("resume", EVENTS, {"after": marker.id})
+    await settle()
+    groups = {(g.key[0] or "public", "events" in g.key[1]): g for g in registry.groups.values()}
+    assert {k: len(g.members) for k, g in groups.items()} == {
+        ("public", False): 3,
+        (alice, False): 2,
+        (alice, True): 2,
+        (bob, True): 1,
+    }
     await publish(server, Event(type="priceUpdated", user_id=None, subject="USD", payload={"v": 1}))
     for ws in socks:
         msg = await ws.recv()
-        assert msg["id"].startswith("p") and msg["payload"]["data"]["priceUpdated"]["payload"] == {"v": 1}
+        assert msg["id"].startswith("p"), msg
+        assert msg["payload"]["data"]["priceUpdated"]["payload"] == {"v": 1}
     e = Event(type="walletUpdated", user_id=alice, subject=wallet, payload={"n": 1})
     await publish(server, e)
-    for ws in socks[:2]:
-        got = {m["id"][0]: m for m in [await ws.recv(), await ws.recv()]}  # events + walletUpdated
-        assert got["w"]["payload"]["data"]["walletUpdated"]["id"] == e.id
-        assert got["e"]["payload"]["data"]["events"]["id"] == e.id
-    assert [g.results for g in groups] == [1, 1]  # executed once per event, not per subscriber
+    for n, ws in enumerate(socks[:2]):
+        got = {m["id"]: m for m in [await ws.recv(), await ws.recv()]}  # events + walletUpdated
+        assert got[f"w{n}"]["payload"]["data"]["walletUpdated"]["id"] == e.id
+        assert got[f"e{n}"]["payload"]["data"]["events"]["id"] == e.id
+    assert (await resumer.recv())["payload"]["data"]["events"]["id"] == e.id
+    await resumer.close()
+    # Executed once per event, not once per subscriber.
+    assert {k: g.results for k, g in groups.items()} == {
+        ("public", False): 1,
+        (alice, False): 1,
+        (alice, True): 1,
+        (bob, True): 0,
+    }
     # Completing one subscriber keeps the others; the last one out ends the execution.
     for i, ws in enumerate(socks):
         await ws.send({"id": f"p{i}", "type": "complete"})
     await settle()
-    assert [g.key[0] for g in registry.groups.values()] == [alice]
+    assert "public" not in [g.key[0] or "public" for g in registry.groups.values()]
     for ws in socks:
         await ws.close()
     await settle()
