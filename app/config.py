@@ -127,6 +127,7 @@ class Settings(BaseSettings):
     kraken_url: str = "https://api.kraken.com/0/public"
     coinbase_url: str = "https://api.exchange.coinbase.com"
     bitstamp_url: str = "https://www.bitstamp.net/api/v2"
+    coingecko_api_key: SecretStr | None = None  # demo key (api.) or pro key (pro-api.coingecko.com)
     risk_free_rate: Decimal = Decimal("0")
 
     # Lightning.

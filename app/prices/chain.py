@@ -25,7 +25,7 @@ from app.errors import BadInput, UpstreamUnavailable
 from app.prices.bitstamp import BitstampProvider
 from app.prices.bundled import BundledProvider
 from app.prices.coinbase import CoinbaseProvider
-from app.prices.coingecko import CoinGeckoProvider
+from app.prices.coingecko import CoinGeckoProvider, api_key_header
 from app.prices.kraken import KrakenProvider
 from app.prices.provider import DailyClose, Price, PriceProvider, ProviderError
 
@@ -142,6 +142,10 @@ def build_chain(settings: Settings, client: httpx.AsyncClient, bundled: BundledP
         if entry is None:
             raise ValueError(f"unknown price provider {name!r} (known: {', '.join(PROVIDER_CLASSES)})")
         cls, url_field = entry
-        providers.append(cls(getattr(settings, url_field), client, settings.price_timeout_s))
+        url = getattr(settings, url_field)
+        headers: dict[str, str] = {}
+        if cls is CoinGeckoProvider and settings.coingecko_api_key is not None:
+            headers = api_key_header(url, settings.coingecko_api_key.get_secret_value())
+        providers.append(cls(url, client, settings.price_timeout_s, headers))
     providers.append(bundled or BundledProvider())
     return PriceChain(providers, settings.price_timeout_s)

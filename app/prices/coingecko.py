@@ -17,6 +17,13 @@ from app.prices.http import HttpProvider
 from app.prices.provider import DailyClose, Price, ProviderError, day_start_unix, to_decimal
 
 
+def api_key_header(base_url: str, key: str | None) -> dict[str, str]:
+    """CoinGecko's key header: ``x-cg-pro-api-key`` for pro-api.coingecko.com, else the demo one."""
+    if not key:
+        return {}
+    return {"x-cg-pro-api-key" if "pro-api." in base_url else "x-cg-demo-api-key": key}
+
+
 class CoinGeckoProvider(HttpProvider):
     name = "coingecko"
     currencies = frozenset(

@@ -16,10 +16,17 @@ class HttpProvider:
     name = "http"
     currencies: frozenset[str] = frozenset()
 
-    def __init__(self, base_url: str, client: httpx.AsyncClient, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        client: httpx.AsyncClient,
+        timeout_s: float = 10.0,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.client = client
         self.timeout_s = timeout_s
+        self.headers = {"Accept": "application/json", "User-Agent": "mybitcoinfuture", **(headers or {})}
 
     def supports(self, currency: str) -> bool:
         return currency.upper() in self.currencies
@@ -43,7 +50,7 @@ class HttpProvider:
                 url,
                 params=params,
                 timeout=self.timeout_s,
-                headers={"Accept": "application/json", "User-Agent": "mybitcoinfuture"},
+                headers=self.headers,
             )
         except httpx.TimeoutException as exc:
             raise ProviderError(f"{self.name}: timed out after {self.timeout_s}s") from exc

@@ -34,6 +34,7 @@ class FakeApis:
     url: str = ""
     modes: dict[str, str] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
     hang_s: float = 2.0
 
     def settings_urls(self) -> dict[str, str]:
@@ -56,6 +57,7 @@ def serve_fake_apis() -> Iterator[FakeApis]:
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             state.requests.append((parts.path, parse_qs(parts.query)))
+            state.headers.append({k.lower(): v for k, v in self.headers.items()})
             provider = parts.path.split("/")[1]
             mode = state.modes.get(provider, "ok")
             fixture = ROUTES.get(parts.path)

@@ -199,3 +199,16 @@ async def test_bundled_history_uses_close_not_the_bad_low_print(bundled) -> None
     assert bundled.close_on(date(2017, 12, 17)) == Decimal("19378.99")
     assert bundled.close_on(date(2021, 11, 10)) == Decimal("64912.2")
     assert len(bundled.days) == 5151
+
+
+async def test_coingecko_key_is_sent_as_a_header_never_in_the_url(apis, client, bundled) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(
+        price_providers=["coingecko"],
+        coingecko_api_key="CG-demo-key",
+        **apis.settings_urls(),  # type: ignore[arg-type]
+    )
+    price = await build_chain(settings, client, bundled).spot("USD")
+    assert price.source == "coingecko"
+    assert apis.headers[-1]["x-cg-demo-api-key"] == "CG-demo-key"
+    assert all("CG-demo-key" not in str(q) for _, q in apis.requests)
+    assert "CG-demo-key" not in str(settings.redacted())
