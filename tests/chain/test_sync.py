@@ -180,10 +180,28 @@ async def test_payment_block_and_other_users(small: DevChain, backend: str, data
             await c.sync.request_sync(bob, a_id)
         assert (await c.sync.transactions(bob, a_id))[1] == 0
 
+        events: list[Any] = []
+
+        async def listen(ev: Any) -> None:
+            events.append(ev)
+
+        c.sync.listeners.append(listen)
         addr = await c.wallets.next_receive_address(alice, a_id)
         txid = await small.send(addr.address, 123_456)
         job = await c.sync.sync_now(alice, a_id)
         assert job.status == "SUCCEEDED"
+        # Events for the subscriptions, published after the commit.
+        kinds = [e.type for e in events if e.subject == a_id]
+        assert "transactionReceived" in kinds and "walletUpdated" in kinds and "walletSyncProgress" in kinds
+        assert all(e.user_id == alice for e in events)  # (her other wallets are syncing too)
+        events = [e for e in events if e.subject == a_id]
+        received = [e.payload for e in events if e.type == "transactionReceived"]
+        assert received == [
+            {"walletId": a_id, "txid": txid, "netAmount": 123_456, "direction": "INCOMING", "blockHeight": None}
+        ]
+        updated = next(e.payload for e in events if e.type == "walletUpdated")
+        assert updated["balance"]["unconfirmed"] == before.unconfirmed + 123_456
+        assert kinds.index("walletSyncProgress") < kinds.index("transactionReceived")
         txs, _ = await c.sync.transactions(alice, a_id, first=5)
         assert txs[0].txid == txid and txs[0].status == TX_MEMPOOL and txs[0].height is None
         assert txs[0].net_amount == 123_456 and txs[0].direction == "INCOMING"
