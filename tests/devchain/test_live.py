@@ -232,3 +232,25 @@ async def test_expected_counts_payments_to_fresh_addresses(devchain: DevChain) -
     after = devchain.expected(w["name"])
     assert after["unconfirmed"] == before["unconfirmed"] + 250_000
     assert after["txCount"] == before["txCount"] + 1
+
+
+async def test_broadcast_notifies_subscribers(devchain: DevChain, electrum_client: Any) -> None:
+    """A transaction arriving over POST /tx notifies Electrum subscribers of its scripts."""
+    from app.dev.devchain.builder import build_and_sign
+    from app.dev.devchain.primitives import TxOut
+
+    st = devchain.state
+    client = await electrum_client(devchain)
+    addr = devchain.info["wallets"][2]["firstAddress"]  # p2pkh
+    sh = electrum_sh(addr)
+    status0 = await client.request("blockchain.scripthash.subscribe", sh)
+    coin = max(st.faucet_utxos(), key=lambda c: c.value)
+    tx = build_and_sign(
+        [coin], [st.faucet], [TxOut(40_000, address_to_spk(addr)), TxOut(coin.value - 50_000, st.faucet_spk)]
+    )
+    async with httpx.AsyncClient(base_url=devchain.esplora_url) as http:
+        r = await http.post("/tx", content=tx.raw.hex())
+        assert r.status_code == 200
+    note = await client.notification()
+    assert note["method"] == "blockchain.scripthash.subscribe"
+    assert note["params"][0] == sh and note["params"][1] != status0

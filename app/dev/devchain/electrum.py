@@ -456,16 +456,24 @@ class ElectrumServer:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        task = loop.create_task(self.notify_all())
+        # a new block can change the status of any mempool entry (-1 -> 0), so blocks and reorgs
+        # recheck every subscription; a mempool change only touches the scripts it names
+        touched = None if event.kind in ("block", "reorg") else set(event.scripthashes)
+        task = loop.create_task(self.notify_all(touched))
         self._notify_tasks.add(task)
         task.add_done_callback(self._notify_tasks.discard)
 
-    async def notify_all(self) -> None:
+    async def flush(self) -> None:
+        """Wait until the notifications of past chain events have been handed to the sessions."""
+        while self._notify_tasks:
+            await asyncio.gather(*list(self._notify_tasks), return_exceptions=True)
+
+    async def notify_all(self, touched: set[str] | None = None) -> None:
         for session in list(self.sessions):
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await self._notify(session)
+                await self._notify(session, touched)
 
-    async def _notify(self, session: Session) -> None:
+    async def _notify(self, session: Session, touched: set[str] | None = None) -> None:
         tip = self.chain.tip
         if session.headers_subscribed and session.last_tip != tip.hash:
             session.last_tip = tip.hash
@@ -474,6 +482,8 @@ class ElectrumServer:
                 {"jsonrpc": "2.0", "method": "blockchain.headers.subscribe", "params": [self.service.tip_json()]},
             )
         for sh, old in list(session.subscriptions.items()):
+            if touched is not None and sh not in touched:
+                continue
             new = self.service.status(sh)
             if new != old:
                 session.subscriptions[sh] = new

@@ -273,7 +273,7 @@ class DevChain:
     async def _flush(self) -> None:
         """Let pending electrum notifications go out before returning to the caller."""
         if self._electrum is not None:
-            await self._electrum.notify_all()
+            await self._electrum.flush()
 
     def set_block_interval(self, seconds: float | None) -> None:
         if self._timer is not None:
