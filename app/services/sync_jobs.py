@@ -20,7 +20,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -417,6 +417,18 @@ class SyncService:
             await asyncio.sleep(interval)
             for user_id, wallet_id in await self.wallets.all_wallets():
                 await self._request_quietly(user_id, wallet_id)
+            await self.prune_jobs()
+
+    async def prune_jobs(self, keep_hours: float = 24.0) -> int:
+        """Delete finished jobs older than ``keep_hours`` (the wallet's sync state keeps the outcome)."""
+        cutoff = datetime.now(UTC) - timedelta(hours=keep_hours)
+        async with self.store.write() as s:
+            result = await s.exec(
+                sa.delete(SyncJob).where(  # type: ignore[call-overload]
+                    col(SyncJob.status).in_((JOB_SUCCEEDED, JOB_FAILED)), col(SyncJob.finished_at) < cutoff
+                )
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def _watch_wallet(self, backend: ChainBackend, user_id: str, wallet_id: str, result: Any) -> None:
         """Electrum: subscribe to the wallet's scripts; a notification triggers a resync."""

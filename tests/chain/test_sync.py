@@ -350,3 +350,45 @@ async def test_unreachable_backend_is_a_status_not_a_failed_import(
         assert job.status == "FAILED" and job.error
     finally:
         await c.stop()
+
+
+async def test_restart_resumes_an_interrupted_job_and_prunes_old_ones(
+    small: DevChain, database_url: str, tmp_path: Path
+) -> None:
+    """A job left RUNNING by a crash is run again at the next start; stored data stays whole."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.store.models.chain import SyncJob
+
+    settings = chain_settings(small, "esplora")
+    c = await start_container(tmp_path, database_url, **settings)
+    w = small.info["wallets"][0]
+    try:
+        user = await new_user(c)
+        wallet_id = (await import_all(c, user, small))[w["name"]]
+        await wait_synced(c, user, wallet_id)
+        # As if the process died in the middle of a sync: a RUNNING job in the store.
+        async with c.store.write() as s:
+            crashed = SyncJob(user_id=user, wallet_id=wallet_id, status="RUNNING", started_at=datetime.now(UTC))
+            s.add(crashed)
+            old = SyncJob(
+                user_id=user,
+                wallet_id=wallet_id,
+                status="SUCCEEDED",
+                finished_at=datetime.now(UTC) - timedelta(days=3),
+            )
+            s.add(old)
+    finally:
+        await c.stop()
+
+    c = await start_container(tmp_path, database_url, **settings)
+    try:
+        job = await c.sync.wait(user, crashed.id, timeout=60)
+        assert job.status == "SUCCEEDED"
+        assert await figures(c, user, wallet_id) == w["expected"]
+        assert await c.sync.prune_jobs() == 1
+        with pytest.raises(Exception, match="No such sync job"):
+            await c.sync.get_job(user, old.id)
+        assert (await c.sync.get_job(user, crashed.id)).status == "SUCCEEDED"
+    finally:
+        await c.stop()
