@@ -98,7 +98,18 @@ def _wallet_json(v: Any) -> dict[str, Any]:
     }
 
 
-def _print_wallet(v: Any, addresses: list[Any]) -> None:
+async def _sync_state(service: Any, user_id: str, wallet_id: str) -> Any | None:
+    """The chain-sync area's state row (balances, last error), if that area is installed."""
+    try:
+        from app.store.models.chain import WalletSyncState
+    except ImportError:  # pragma: no cover - the chain area ships with the app
+        return None
+    async with service.store.read() as s:
+        st = await s.get(WalletSyncState, wallet_id)
+    return st if st is not None and st.user_id == user_id else None
+
+
+def _print_wallet(v: Any, addresses: list[Any], state: Any | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -111,9 +122,14 @@ def _print_wallet(v: Any, addresses: list[Any]) -> None:
     info.add_row("Type", f"{v.script_type.value} {kind} on {v.network.value}")
     info.add_row("Descriptor", v.descriptor)
     info.add_row("Gap limit", str(v.gap_limit))
-    info.add_row(
-        "Sync", f"{v.sync_status}" + (f" (last {v.last_synced_at:%Y-%m-%d %H:%M} UTC)" if v.last_synced_at else "")
-    )
+    status = state.status if state is not None and state.status != "NEVER" else v.sync_status
+    last = (state.last_synced_at if state is not None else None) or v.last_synced_at
+    info.add_row("Sync", f"{status}" + (f" (last {last:%Y-%m-%d %H:%M} UTC)" if last else ""))
+    if state is not None and state.status == "ERROR" and state.last_error:
+        info.add_row("Last error", state.last_error)
+    if state is not None:
+        total = state.confirmed + state.unconfirmed
+        info.add_row("Balance", f"{total:,} sat ({state.confirmed:,} confirmed, {state.unconfirmed:,} unconfirmed)")
     console.print(info)
     if v.cosigners:
         cos = Table(title="Cosigners", title_justify="left")
@@ -239,14 +255,22 @@ def wallet_show(
 
     selected = None if chain is None else (Chain.RECEIVE if chain == "receive" else Chain.CHANGE)
 
-    async def one(service: Any, _settings: Any, user_id: str) -> tuple[Any, list[Any]]:
+    async def one(service: Any, _settings: Any, user_id: str) -> tuple[Any, list[Any], Any]:
         view = await service.get_wallet(user_id, wallet_id)
         page = await service.addresses(user_id, wallet_id, chain=selected, first=addresses)
-        return view, page.items
+        return view, page.items, await _sync_state(service, user_id, wallet_id)
 
-    view, items = _run(one, user)
+    view, items, state = _run(one, user)
     if as_json:
         data = _wallet_json(view)
+        if state is not None:
+            data["syncStatus"] = state.status if state.status != "NEVER" else view.sync_status
+            data["balance"] = {
+                "confirmed": state.confirmed,
+                "unconfirmed": state.unconfirmed,
+                "total": state.confirmed + state.unconfirmed,
+            }
+            data["syncError"] = state.last_error
         data["addresses"] = [
             {
                 "chain": a.chain.name,
@@ -262,4 +286,4 @@ def wallet_show(
         ]
         typer.echo(json.dumps(data))
         return
-    _print_wallet(view, items)
+    _print_wallet(view, items, state)
