@@ -447,6 +447,70 @@ def parse_descriptors(source: str, network: Network, *, field: str = "source") -
     return WalletDescriptor(d1.network, d1.script_type, tuple(keys), d1.threshold, d1.sorted_keys)
 
 
+def looks_like_wallet_file(text: str) -> bool:
+    """A JSON wallet export (an object, or a list of objects) rather than ``[origin]xpub``."""
+    return text.startswith("{") or (text.startswith("[") and text[1:].lstrip().startswith("{"))
+
+
+_OUTER = (
+    ("sh(wsh(", ScriptType.P2SH_P2WSH),
+    ("sh(wpkh(", ScriptType.P2SH_P2WPKH),
+    ("sh(", ScriptType.P2SH),
+    ("wsh(", ScriptType.P2WSH),
+    ("wpkh(", ScriptType.P2WPKH),
+    ("pkh(", ScriptType.P2PKH),
+    ("tr(", ScriptType.P2TR),
+)
+
+
+def descriptors_from_wallet_file(
+    text: str, script_type: ScriptType | None, *, field: str = "source", script_type_field: str = "scriptType"
+) -> str:
+    """The descriptor text inside a wallet export:
+
+    - ``{"descriptor": "..."}`` (Specter, Sparrow and many others);
+    - Bitcoin Core ``listdescriptors`` (``{"descriptors": [{"desc", "active", "internal"}...]}``) or
+      its bare list: the active receive/change pair of ``script_type`` — or the only script type
+      present.
+    """
+    import json
+
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        raise _bad("The source looks like a JSON wallet file but is not valid JSON.", field) from None
+    if isinstance(obj, dict) and isinstance(obj.get("descriptor"), str):
+        return str(obj["descriptor"])
+    entries = obj.get("descriptors") if isinstance(obj, dict) else obj
+    if not isinstance(entries, list):
+        raise _bad('No descriptor found in the wallet file (expected "descriptor" or "descriptors").', field)
+    groups: dict[ScriptType, dict[bool, str]] = {}
+    for e in entries:
+        if not isinstance(e, dict) or not isinstance(e.get("desc"), str) or e.get("active") is False:
+            continue
+        desc = e["desc"].strip()
+        st = next((t for prefix, t in _OUTER if desc.startswith(prefix)), None)
+        if st is None:
+            continue
+        groups.setdefault(st, {})[bool(e.get("internal", False))] = desc
+    if not groups:
+        raise _bad("No active wallet descriptor found in the wallet file.", field)
+    if script_type is None:
+        if len(groups) > 1:
+            kinds = ", ".join(sorted(t.value for t in groups))
+            raise _bad(
+                f"The wallet file has descriptors for several script types ({kinds}): choose a scriptType.",
+                script_type_field,
+            )
+        script_type = next(iter(groups))
+    pair = groups.get(script_type)
+    if pair is None:
+        raise _bad(f"The wallet file has no {script_type.value} descriptor.", script_type_field)
+    if False not in pair:
+        raise _bad(f"The wallet file has no receive (external) {script_type.value} descriptor.", field)
+    return pair[False] + ("\n" + pair[True] if True in pair else "")
+
+
 _PURPOSE_TYPES = {
     44: ScriptType.P2PKH,
     49: ScriptType.P2SH_P2WPKH,
@@ -474,6 +538,8 @@ def parse_wallet_source(
     text = source.strip()
     if not text:
         raise _bad("The source is empty: paste an xpub/zpub or an output descriptor.", field)
+    if looks_like_wallet_file(text):
+        text = descriptors_from_wallet_file(text, script_type, field=field, script_type_field=script_type_field)
     if looks_like_descriptor(text):
         desc = parse_descriptors(text, network, field=field)
         if script_type is not None and script_type != desc.script_type:

@@ -224,3 +224,44 @@ def test_slip132_multisig_key_alone_is_refused() -> None:
 def test_errors_never_echo_private_keys(source: str) -> None:
     err = refused(source)
     assert XPRV[:12] not in err.message and XPRV[:12] not in (err.hint or "")
+
+
+def test_wallet_files() -> None:
+    import json
+
+    multipath = f"wpkh([73c5da0a/84h/0h/0h]{ACCOUNT84}/<0;1>/*)"
+    expected = parse_wallet_source(multipath, MAIN)
+    specter = json.dumps({"label": "Hot", "blockheight": 0, "descriptor": add_checksum(multipath)})
+    assert parse_wallet_source(specter, MAIN) == expected
+
+    def core(*entries: tuple[str, bool]) -> str:
+        return json.dumps(
+            {
+                "wallet_name": "w",
+                "descriptors": [
+                    {"desc": add_checksum(d), "timestamp": 1, "active": True, "internal": internal, "range": [0, 999]}
+                    for d, internal in entries
+                ],
+            }
+        )
+
+    wpkh = [(f"wpkh([73c5da0a/84h/0h/0h]{ACCOUNT84}/{c}/*)", c == 1) for c in (0, 1)]
+    tr = [(f"tr([73c5da0a/86h/0h/0h]{TV_A}/{c}/*)", c == 1) for c in (0, 1)]
+    assert parse_wallet_source(core(*wpkh), MAIN) == expected
+    # a bare list, change first: still the receive/change pair
+    assert (
+        parse_wallet_source(json.dumps([json.loads(core(*wpkh))["descriptors"][i] for i in (1, 0)]), MAIN) == expected
+    )
+    both = core(*wpkh, *tr)
+    err = refused(both)
+    assert err.field == "scriptType" and "P2TR, P2WPKH" in err.message
+    assert parse_wallet_source(both, MAIN, ScriptType.P2WPKH) == expected
+    assert parse_wallet_source(both, MAIN, ScriptType.P2TR).script_type is ScriptType.P2TR
+    assert refused(both, script_type=ScriptType.P2PKH).field == "scriptType"
+    assert "not valid JSON" in refused('{"descriptor": ').message
+    assert "No descriptor" in refused('{"xpub": "x"}').message
+    assert "No active" in refused('{"descriptors": [{"desc": "raw(00)", "active": true}]}').message
+    assert "receive" in refused(core(wpkh[1])).message
+    # a private descriptor inside a wallet file is still refused
+    xprv_desc = core((f"wpkh({XPRV}/0/*)", False))
+    assert "watch-only" in refused(xprv_desc).message
