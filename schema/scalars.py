@@ -37,18 +37,21 @@ def _parse_msats(value: object) -> int:
     return int(value)
 
 
-Sats = strawberry.scalar(
-    NewType("Sats", int),
-    name="Sats",
-    description="An exact amount of satoshis as a JSON integer (never 32-bit Int).",
-    serialize=_serialize_sats,
-    parse_value=_parse_sats,
-)
+Sats = NewType("Sats", int)
+MilliSats = NewType("MilliSats", int)
 
-MilliSats = strawberry.scalar(
-    NewType("MilliSats", int),
-    name="MilliSats",
-    description="An exact amount of millisatoshis as a string of decimal digits.",
-    serialize=lambda v: str(int(v)),
-    parse_value=_parse_msats,
-)
+# Registered on the schema through ``StrawberryConfig.scalar_map`` (see ``schema/schema.py``).
+SCALAR_MAP = {
+    Sats: strawberry.scalar(
+        name="Sats",
+        description="An exact amount of satoshis as a JSON integer (never 32-bit Int).",
+        serialize=_serialize_sats,
+        parse_value=_parse_sats,
+    ),
+    MilliSats: strawberry.scalar(
+        name="MilliSats",
+        description="An exact amount of millisatoshis as a string of decimal digits.",
+        serialize=lambda v: str(int(v)),
+        parse_value=_parse_msats,
+    ),
+}

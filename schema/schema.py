@@ -26,6 +26,7 @@ from resolvers.sync import SyncMutation, SyncQuery
 from resolvers.wallets import WalletMutation, WalletQuery
 from schema.errors import ContractErrors
 from schema.extensions import OperationLog
+from schema.scalars import SCALAR_MAP
 from subscriptions.live import LiveSubscription
 
 # Each area appends its root types here.
@@ -60,6 +61,6 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
         extensions=extensions,  # type: ignore[arg-type]
-        config=StrawberryConfig(disable_field_suggestions=settings.is_production),
+        config=StrawberryConfig(disable_field_suggestions=settings.is_production, scalar_map=SCALAR_MAP),
         **kwargs,
     )
