@@ -38,6 +38,7 @@ from app.chain.backend import (
     history_status,
     order_history,
 )
+from app.chain.http import LeanTransport
 from app.chain.retry import Breaker, Transient, with_retries
 from app.errors import BadInput, UpstreamUnavailable
 
@@ -121,7 +122,8 @@ class EsploraBackend:
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             headers={"User-Agent": "mybitcoinfuture"},
-            transport=transport,
+            # A lean keep-alive transport: a full scan is thousands of small GETs (app/chain/http.py).
+            transport=transport or LeanTransport(max_connections=concurrency),
         )
         self.requests = 0  # counter, for benchmarks and health
 
