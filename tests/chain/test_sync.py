@@ -107,6 +107,7 @@ async def small(tmp_path: Path) -> AsyncIterator[DevChain]:
         yield chain
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_first_sync_matches_the_scenario(
     small: DevChain, backend: str, any_engine: str, database_url: str, tmp_path: Path
@@ -244,8 +245,9 @@ async def test_payment_block_and_other_users(small: DevChain, backend: str, data
         await c.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
-async def test_reorg(backend: str, database_url: str, tmp_path: Path) -> None:
+async def test_reorg(backend: str, any_engine: str, database_url: str, tmp_path: Path) -> None:
     async with DevChain.start(scenario="reorg", seed=1, data_dir=tmp_path) as chain:
         c = await start_container(tmp_path, database_url, **chain_settings(chain, backend))
         try:
@@ -278,8 +280,9 @@ async def test_reorg(backend: str, database_url: str, tmp_path: Path) -> None:
             await c.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
-async def test_rbf_replacement(backend: str, database_url: str, tmp_path: Path) -> None:
+async def test_rbf_replacement(backend: str, any_engine: str, database_url: str, tmp_path: Path) -> None:
     async with DevChain.start(scenario="rbf", seed=1, data_dir=tmp_path) as chain:
         c = await start_container(tmp_path, database_url, **chain_settings(chain, backend))
         try:
