@@ -53,6 +53,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.unset import UnsetType
 
@@ -554,3 +555,76 @@ class LiveHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                 self._wake = None
         except (WebSocketDisconnect, WebSocketDisconnected, RuntimeError, OSError):
             self.closing = True
+
+
+class LegacyLiveHandler(BaseGraphQLWSHandler[Any, Any]):
+    """The legacy ``graphql-ws`` protocol (only with ``MBF_LEGACY_GRAPHQL_WS``): Strawberry's
+    handler plus the same frame limit (4400), per-user connection limit (4429) and token
+    lifetime (4403 at expiry or revocation). No shared execution."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.live = LiveConnections.of(self.view)
+        self.max_message_bytes: int = self.live.settings.ws_max_message_bytes
+        self.closing = False
+        self.viewer: Any = None
+        self.revocation: Any = None
+
+    async def handle(self) -> None:
+        self.live.add(self)  # type: ignore[arg-type]
+        ws = self.websocket.ws  # type: ignore[attr-defined]
+        limit = self.max_message_bytes
+        try:
+            while not self.closing:
+                msg = await ws.receive()
+                if msg["type"] == "websocket.disconnect":
+                    break
+                text = msg.get("text")
+                if text is None:
+                    await self.close(4400, "WebSocket message type must be text")
+                    break
+                if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
+                    await self.close(4400, f"Message too large (limit {limit} bytes)")
+                    break
+                try:
+                    message = json.loads(text)
+                except ValueError:
+                    await self.close(4400, "WebSocket message must be valid JSON")
+                    break
+                if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+                    await self.close(4400, "Invalid message")
+                    break
+                await self.handle_message(message)  # type: ignore[arg-type]
+        except (WebSocketDisconnect, WebSocketDisconnected, RuntimeError, KeyError, TypeError):
+            pass
+        finally:
+            self.closing = True
+            self.live.remove(self)  # type: ignore[arg-type]
+            if self.keep_alive_task:
+                self.keep_alive_task.cancel()
+                with contextlib.suppress(BaseException):
+                    await self.keep_alive_task
+            await self.cleanup()
+
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        viewer = getattr(self.context, "viewer", None)
+        if self.connection_acknowledged and viewer is not None:
+            if not self.live.admit(self, viewer):  # type: ignore[arg-type]
+                await self.close(4429, "Too many connections for this user")
+                return
+            self.viewer = viewer
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code=code, reason=reason)
+
+    def close_soon(self, code: int, reason: str) -> None:
+        if not self.closing:
+            asyncio.get_running_loop().create_task(self.close(code, reason))
+
+    def enqueue(self, frame: str) -> None:
+        """Keep-alive is the protocol's own ``ka`` message here."""

@@ -25,7 +25,7 @@ from app.container import Container
 from app.http.graphiql import graphiql_page
 from app.security.tokens import bearer_from_header
 from schema.context import Context
-from subscriptions.transport import LiveHandler
+from subscriptions.transport import LegacyLiveHandler, LiveHandler
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +57,7 @@ class InvalidToken(Exception):
 
 class GraphQLApp(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = LiveHandler  # limits, auth lifetime, shared fan-out
+    graphql_ws_handler_class = LegacyLiveHandler  # legacy protocol: limits and auth lifetime
 
     def __init__(self, schema: Any, container: Container, settings: Settings) -> None:
         protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]

@@ -37,3 +37,19 @@ async def test_legacy_protocol_rejects_a_bad_token(server: LiveServer) -> None:
     await ws.send({"type": "connection_init", "payload": {"authorization": "Bearer nope"}})
     msg = await ws.recv()
     assert msg["type"] == "connection_error"
+
+
+async def test_legacy_oversized_frame_4400_and_logout_4403(
+    server: LiveServer, gql: GraphQLClient, user_token: str
+) -> None:
+    big = await WS.open(server.ws_url, LEGACY_WS)
+    await big.send("x" * (server.settings.ws_max_message_bytes + 1))
+    assert (await big.closed())[0] == 4400
+
+    ws = await WS.open(server.ws_url, LEGACY_WS)
+    await ws.send({"type": "connection_init", "payload": {"authorization": f"Bearer {user_token}"}})
+    assert (await ws.recv())["type"] == "connection_ack"
+    await ws.send({"id": "1", "type": "start", "payload": {"query": EVENTS}})
+    await settle()
+    assert (await gql("mutation { logout }"))["data"]["logout"] is True
+    assert (await ws.closed())[0] == 4403
