@@ -7,12 +7,15 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import ssl
 from typing import Any
 
 from app.dev.devchain.chain import GENESIS_HASH, Chain, ChainEvent, RejectError
 from app.dev.devchain.esplora import FEE_ESTIMATES
 from app.dev.devchain.primitives import merkle_branch, merkle_root, parse_tx, scripthash
+
+log = logging.getLogger(__name__)
 
 PROTOCOL = "1.4"
 SERVER_VERSION = "mbf-devchain 0.1"
@@ -463,15 +466,20 @@ class ElectrumServer:
         self._notify_tasks.add(task)
         task.add_done_callback(self._notify_tasks.discard)
 
-    async def flush(self) -> None:
-        """Wait until the notifications of past chain events have been handed to the sessions."""
-        while self._notify_tasks:
-            await asyncio.gather(*list(self._notify_tasks), return_exceptions=True)
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Wait (bounded: a client that stops reading must not stall the chain) until the
+        notifications of past chain events have been handed to the sessions."""
+        if self._notify_tasks:
+            await asyncio.wait(list(self._notify_tasks), timeout=timeout)
 
     async def notify_all(self, touched: set[str] | None = None) -> None:
         for session in list(self.sessions):
-            with contextlib.suppress(ConnectionError, RuntimeError):
+            try:
                 await self._notify(session, touched)
+            except (ConnectionError, RuntimeError):
+                pass
+            except Exception:  # never lose the other sessions' notifications
+                log.exception("devchain electrum notification failed")
 
     async def _notify(self, session: Session, touched: set[str] | None = None) -> None:
         tip = self.chain.tip
