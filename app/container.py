@@ -64,7 +64,7 @@ class Container:
 
         # Services, in dependency order. Each area adds its construction here.
         self.accounts = AccountService(self.store, self.keyring, settings, hub=self.hub)
-        self.wallets = WalletService(self.store, self.keyring, settings, getattr(self, "hub", None))
+        self.wallets = WalletService(self.store, self.keyring, settings, self.hub)
         self.register("wallets", self.wallets)
         self.chain = ChainBackends(settings)  # chain servers per network, created on first use
         self.register("chain", self.chain)
@@ -73,12 +73,12 @@ class Container:
         )
         self.wallets.connect_sync(self.sync.request_sync)
         self.register("sync", self.sync)
-        self.lightning = LightningService(self.store, self.keyring, getattr(self, "hub", None), settings)
+        self.lightning = LightningService(self.store, self.keyring, self.hub, settings)
         self.register("lightning", self.lightning)
-        self.prices = PriceService(self.store, getattr(self, "hub", None), settings)
+        self.prices = PriceService(self.store, self.hub, settings)
         self.register("prices", self.prices)
-        self.portfolios = PortfolioService(self.store, getattr(self, "hub", None), self.prices, settings)
-        self.reports = ReportService(self.store, getattr(self, "hub", None), self.portfolios, settings)
+        self.portfolios = PortfolioService(self.store, self.hub, self.prices, settings)
+        self.reports = ReportService(self.store, self.hub, self.portfolios, settings)
         self.register("reports", self.reports)
 
     # -- lifecycle ------------------------------------------------------------------------------

@@ -4,9 +4,10 @@ Strawberry's built-ins (string and ISO-8601)."""
 
 from __future__ import annotations
 
-from typing import NewType
+from typing import TYPE_CHECKING, NewType
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 MAX_SATS = 21_000_000 * 100_000_000
 
@@ -37,11 +38,15 @@ def _parse_msats(value: object) -> int:
     return int(value)
 
 
-Sats = NewType("Sats", int)
-MilliSats = NewType("MilliSats", int)
+if TYPE_CHECKING:  # plain ints to the type checker; distinct scalars to Strawberry
+    Sats = int
+    MilliSats = int
+else:
+    Sats = NewType("Sats", int)
+    MilliSats = NewType("MilliSats", int)
 
 # Registered on the schema through ``StrawberryConfig.scalar_map`` (see ``schema/schema.py``).
-SCALAR_MAP = {
+SCALAR_MAP: dict[object, ScalarDefinition] = {
     Sats: strawberry.scalar(
         name="Sats",
         description="An exact amount of satoshis as a JSON integer (never 32-bit Int).",

@@ -36,14 +36,25 @@ def test_user_create_and_migrate_current(tmp_path: Path) -> None:
     env = _env(tmp_path)
     created = subprocess.run(
         [*MBF, "user", "create", "root@example.com", "--admin", "--password-stdin"],
-        input="a long enough password\n", capture_output=True, text=True, env=env, cwd=ROOT, check=True,
+        input="a long enough password\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=True,
     )
     assert json.loads(created.stdout.strip().splitlines()[-1])["role"] == "admin"
-    current = subprocess.run([*MBF, "migrate", "current"], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    current = subprocess.run(
+        [*MBF, "migrate", "current"], capture_output=True, text=True, env=env, cwd=ROOT, check=True
+    )
     assert json.loads(current.stdout.strip().splitlines()[-1])["atHead"] is True
     short = subprocess.run(
         [*MBF, "user", "create", "x@example.com", "--password-stdin"],
-        input="short\n", capture_output=True, text=True, env=env, cwd=ROOT,
+        input="short\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
     assert short.returncode == 2 and "12 characters" in short.stderr
 
@@ -66,8 +77,14 @@ def test_schema_file_matches_code(tmp_path: Path) -> None:
 async def test_serve_fresh_then_graceful_sigterm(tmp_path: Path) -> None:
     port = _free_port()
     proc = await asyncio.create_subprocess_exec(
-        *MBF, "serve", "--port", str(port), env=_env(tmp_path), cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        *MBF,
+        "serve",
+        "--port",
+        str(port),
+        env=_env(tmp_path),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -64,7 +64,9 @@ def test_key_rotation_with_old_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     first = Keyring.from_settings(Settings(_env_file=None, data_dir=tmp_path, secret_key="key-one-passphrase"))  # type: ignore[call-arg]
     token = first.encrypt("macaroon-hex", aad="u")
     second = Keyring.from_settings(
-        Settings(_env_file=None, data_dir=tmp_path, secret_key="key-two-passphrase", old_secret_keys=["key-one-passphrase"])  # type: ignore[call-arg]
+        Settings(
+            _env_file=None, data_dir=tmp_path, secret_key="key-two-passphrase", old_secret_keys=["key-one-passphrase"]
+        )  # type: ignore[call-arg]
     )
     assert second.decrypt(token, aad="u") == "macaroon-hex" and second.needs_rotation(token)
     assert not second.needs_rotation(second.encrypt("x"))
