@@ -168,6 +168,7 @@ class TxView:
     direction: str
     replaced_by: str | None
     io: str
+    tx: ChainTx | None = None  # the decoded transaction (kept to reuse as stored state)
 
 
 @dataclass(slots=True)
@@ -591,6 +592,7 @@ class WalletScanner:
                 direction=direction,
                 replaced_by=None,
                 io=encode_io(tx),
+                tx=tx,
             )
 
         # 6. Transactions that left: replaced (a present tx spends one of their inputs) or evicted.
@@ -666,6 +668,35 @@ class WalletScanner:
         )
 
 
+def next_stored(previous: StoredWallet, result: SyncResult) -> StoredWallet:
+    """What :func:`load_stored` would read after :func:`save_result` wrote ``result``, built in
+    memory (the service keeps it so that the next incremental sync skips reloading the wallet)."""
+    if result.unchanged:
+        return StoredWallet(previous.scripts, previous.txs, result.tip_height, result.tip_hash)
+    out = StoredWallet(tip_height=result.tip_height, tip_hash=result.tip_hash)
+    for key, sv in result.scripts.items():
+        out.scripts[key] = StoredScript(sv.ref, sv.status, sv.tx_count, sv.used)
+    for txid, v in result.txs.items():
+        tx = v.tx if v.tx is not None else decode_io(txid, v.io, v.weight, v.fee)
+        if v.tx is not None:
+            tx = ChainTx(tx.txid, tx.version, tx.locktime, tx.inputs, tx.outputs, tx.weight, v.fee)
+        out.txs[txid] = StoredTx(
+            txid,
+            v.status,
+            v.height,
+            v.block_hash,
+            v.block_time,
+            v.first_seen,
+            tx,
+            v.replaced_by,
+            v.received,
+            v.sent,
+            v.net_amount,
+            v.direction,
+        )
+    return out
+
+
 def _request_count(backend: Any) -> int:
     return int(getattr(backend, "requests", 0))
 
@@ -716,6 +747,7 @@ def _view_of_stored(t: StoredTx) -> TxView:
         direction=t.direction,
         replaced_by=t.replaced_by,
         io=encode_io(t.tx),
+        tx=t.tx,
     )
 
 
@@ -772,8 +804,10 @@ async def save_result(
     *,
     backend: str,
     addresses_scanned: int,
-) -> None:
-    """Write the wallet's new view as a difference from what is stored (one transaction)."""
+) -> datetime:
+    """Write the wallet's new view as a difference from what is stored (one transaction).
+
+    Returns the sync state's new ``updated_at``, a version stamp of what was written."""
     now = datetime.now(UTC)
     if result.unchanged:
         state = await s.get(WalletSyncState, wallet_id)
@@ -785,7 +819,7 @@ async def save_result(
             state.addresses_scanned = addresses_scanned
             state.updated_at = now
             s.add(state)
-            return
+        return now
 
     # Transactions.
     existing = {
@@ -918,6 +952,7 @@ async def save_result(
     state.txs_found = len(result.active_txs)
     state.updated_at = now
     s.add(state)
+    return now
 
 
 def derive_scripts(

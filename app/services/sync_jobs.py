@@ -33,7 +33,16 @@ from app.config import Settings
 from app.errors import NotFound, UpstreamUnavailable
 from app.events.envelope import Event
 from app.events.hub import EventHub
-from app.services.sync import Deriver, MempoolSnapshot, ScanProgress, WalletScanner, load_stored, save_result
+from app.services.sync import (
+    Deriver,
+    MempoolSnapshot,
+    ScanProgress,
+    StoredWallet,
+    WalletScanner,
+    load_stored,
+    next_stored,
+    save_result,
+)
 from app.store.db import Store
 from app.store.models.chain import (
     ACTIVE_TX_STATUSES,
@@ -127,9 +136,12 @@ class SyncService:
         self.reveal = reveal
         self.scheduler_enabled = scheduler
         self._again: set[str] = set()  # wallets whose scripts changed while a job was running
+        self._pending: set[str] = set()  # wallets with a job queued since their worker last looked
         self._watch: dict[str, set[tuple[str, str]]] = {}  # scripthash -> {(user, wallet)}
         self._tip_watch: set[str] = set()  # networks whose tip we follow
         self._mempool: dict[str, MempoolSnapshot] = {}  # wallet_id -> last Esplora mempool snapshot
+        # wallet_id -> (sync state's updated_at, the stored state it stands for)
+        self._stored_cache: dict[str, tuple[datetime, StoredWallet]] = {}
         self.last_result: dict[str, Any] = {}  # wallet_id -> SyncResult (benches, tests)
         # In-process listeners of every event this service publishes (the CLI's progress bar).
         self.listeners: list[Callable[[Event], Awaitable[None]]] = []
@@ -180,7 +192,32 @@ class SyncService:
         return job
 
     def _spawn(self, job_id: str, user_id: str, wallet_id: str) -> None:
-        self.supervisor.spawn(f"sync:{wallet_id}", lambda: self._run_job(job_id, user_id, wallet_id))
+        """Make sure the wallet's worker runs; it takes queued jobs one after the other.
+
+        A job queued while the worker is finishing the previous one is not lost: ``_pending``
+        makes the worker look again before it exits (no await between that check and exit).
+        """
+        self._pending.add(wallet_id)
+        self.supervisor.spawn(f"sync:{wallet_id}", lambda: self._worker(user_id, wallet_id))
+
+    async def _worker(self, user_id: str, wallet_id: str) -> None:
+        attempted: set[str] = set()
+        while True:
+            self._pending.discard(wallet_id)
+            async with self.store.read() as s:
+                job = (
+                    await s.exec(
+                        select(SyncJob)
+                        .where(SyncJob.wallet_id == wallet_id, col(SyncJob.status).in_(JOB_ACTIVE))
+                        .order_by(col(SyncJob.created_at))
+                    )
+                ).first()
+            if job is None or job.id in attempted:
+                if wallet_id in self._pending:
+                    continue
+                return
+            attempted.add(job.id)
+            await self._run_job(job.id, job.user_id, wallet_id)
 
     async def get_job(self, user_id: str, job_id: str) -> SyncJob:
         async with self.store.read() as s:
@@ -215,14 +252,13 @@ class SyncService:
             state = await s.get(WalletSyncState, wallet_id)
             if state is None:
                 state = WalletSyncState(wallet_id=wallet_id, user_id=user_id)
-            state.status, state.phase, state.updated_at = "SYNCING", "starting", now
+            state.status, state.phase = "SYNCING", "starting"  # updated_at: only when results are written
             s.add(state)
         self._again.discard(wallet_id)
         try:
             target = await self.wallets.sync_target(user_id, wallet_id)
             backend = await self.backends.get(target.network)
-            async with self.store.read() as s:
-                stored = await load_stored(s, user_id, wallet_id)
+            stored = await self._stored(user_id, wallet_id)
             last_sent = 0.0
 
             async def progress(p: ScanProgress) -> None:
@@ -272,7 +308,7 @@ class SyncService:
             if sv.used:
                 used[c] = max(used.get(c, -1), i)
         try:
-            await self._save(job_id, user_id, wallet_id, result, backend.name, scanner.scanned, used)
+            await self._save(job_id, user_id, wallet_id, result, backend.name, scanner.scanned, used, stored)
         except Exception as exc:  # e.g. the wallet was deleted while it synced
             log.warning("sync_save_failed", wallet=wallet_id, error=type(exc).__name__)
             await self._fail(job_id, user_id, wallet_id, f"could not store the results: {type(exc).__name__}")
@@ -285,6 +321,17 @@ class SyncService:
                 lambda: asyncio.ensure_future(self._request_quietly(user_id, wallet_id))
             )
 
+    async def _stored(self, user_id: str, wallet_id: str) -> StoredWallet:
+        """The wallet's stored sync state: from memory when the store still holds exactly what
+        this process last wrote (same version stamp), else read from the store."""
+        async with self.store.read() as s:
+            state = await s.get(WalletSyncState, wallet_id)
+            cached = self._stored_cache.get(wallet_id)
+            if cached is not None and state is not None and state.updated_at == cached[0]:
+                return cached[1]
+            self._stored_cache.pop(wallet_id, None)
+            return await load_stored(s, user_id, wallet_id)
+
     async def _save(
         self,
         job_id: str,
@@ -294,10 +341,12 @@ class SyncService:
         backend: str,
         scanned: int,
         used: dict[int, int],
+        stored: StoredWallet,
     ) -> None:
         """The wallet's results, the job's outcome and the reveal, in ONE transaction."""
+        self._stored_cache.pop(wallet_id, None)
         async with self.store.write() as s:
-            await save_result(s, user_id, wallet_id, result, backend=backend, addresses_scanned=scanned)
+            stamp = await save_result(s, user_id, wallet_id, result, backend=backend, addresses_scanned=scanned)
             if self.reveal is not None and not result.unchanged:
                 await self.reveal(s, user_id, wallet_id, used)
             job = await s.get(SyncJob, job_id)
@@ -308,6 +357,7 @@ class SyncService:
                 job.finished_at = datetime.now(UTC)
                 s.add(job)
             s.on_commit(lambda: self._after_sync(user_id, wallet_id, job_id, result))
+        self._stored_cache[wallet_id] = (stamp, next_stored(stored, result))
 
     async def _after_sync(self, user_id: str, wallet_id: str, job_id: str, result: Any) -> None:
         if result.unchanged:
