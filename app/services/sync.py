@@ -796,6 +796,15 @@ async def load_stored(s: Tx, user_id: str, wallet_id: str) -> StoredWallet:
     return out
 
 
+async def _bulk_insert(s: Tx, rows: list[Any]) -> None:
+    """Insert many new model objects in one executemany (much faster than the unit of work)."""
+    if not rows:
+        return
+    table = type(rows[0]).__table__  # type: ignore[attr-defined]
+    cols = [c.name for c in table.columns]
+    await s.exec(sa.insert(table), params=[{c: getattr(r, c) for c in cols} for r in rows])  # type: ignore[call-overload]
+
+
 async def save_result(
     s: Tx,
     user_id: str,
@@ -862,7 +871,7 @@ async def save_result(
             row.io = v.io
             row.updated_at = now
             s.add(row)
-    s.add_all(inserts)
+    await _bulk_insert(s, inserts)
 
     # Outputs.
     current = {
@@ -895,7 +904,7 @@ async def save_result(
         elif (orow.height, orow.spent_by, orow.value) != (ov.height, ov.spent_by, ov.value):
             orow.height, orow.spent_by, orow.value = ov.height, ov.spent_by, ov.value
             s.add(orow)
-    s.add_all(new_outputs)
+    await _bulk_insert(s, new_outputs)
 
     # Scripts.
     scripts = {
@@ -933,7 +942,7 @@ async def save_result(
             srow.status, srow.tx_count, srow.received = sv.status, sv.tx_count, sv.received
             srow.balance, srow.used = sv.balance, sv.used
             s.add(srow)
-    s.add_all(new_scripts)
+    await _bulk_insert(s, new_scripts)
 
     # Sync state.
     state = await s.get(WalletSyncState, wallet_id)
