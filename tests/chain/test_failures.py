@@ -130,9 +130,7 @@ async def test_electrum_silent_server_times_out() -> None:
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    backend = ElectrumBackend(
-        f"tcp://127.0.0.1:{port}", network="regtest", retries=0, timeout_s=0.3
-    )
+    backend = ElectrumBackend(f"tcp://127.0.0.1:{port}", network="regtest", retries=0, timeout_s=0.3)
     with pytest.raises(UpstreamUnavailable) as err:
         await backend.tip()
     assert "timed out" in err.value.message
