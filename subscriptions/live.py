@@ -12,25 +12,18 @@ keeps calling :func:`subscriptions.stream.stream` for the auth, ownership and re
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.errors import NotFound
 from app.events.envelope import Event
+from app.services.portfolios import ALL_ID
 from subscriptions.stream import stream
-
-# Owner-scoped tables of the objects a subscription can name (every user table has id, user_id).
-OWNED_TABLES = {
-    "wallet": "wallets",
-    "portfolio": "portfolios",
-    "lightning node": "lightning_nodes",
-}
 
 
 @strawberry.type(description="One event of the viewer's (or a public one, such as a price tick).")
@@ -56,22 +49,31 @@ class LiveEvent:
         )
 
 
+async def _portfolio(container: Any, user_id: str, portfolio_id: str) -> object:
+    if portfolio_id == ALL_ID:  # the implicit all-wallets portfolio publishes no value events
+        raise NotFound("No portfolio with this id.")
+    return await container.portfolios.get(user_id, portfolio_id)
+
+
+# The owner-scoped getter of each kind of object a subscription can name (NotFound for an
+# unknown or another user's id), and the argument that names it.
+Getter = Callable[[Any, str, str], Awaitable[object]]
+OWNED: dict[str, tuple[str, Getter]] = {
+    "wallet": ("walletId", lambda c, uid, oid: c.wallets.get_wallet(uid, oid)),
+    "portfolio": ("portfolioId", _portfolio),
+    "lightning node": ("nodeId", lambda c, uid, oid: c.lightning.get_node(uid, oid)),
+}
+
+
 def owner_check(kind: str, object_id: str) -> Any:
     """``NOT_FOUND`` unless the viewer owns ``object_id`` (another user's id looks like no id)."""
-    table = OWNED_TABLES[kind]
+    field, get = OWNED[kind]
 
     async def check(viewer: Any, info: Info) -> None:
-        store = info.context.container.store
-        # `table` comes from OWNED_TABLES above, never from input.
-        query = sa.text(f"SELECT 1 FROM {table} WHERE id = :id AND user_id = :uid")
         try:
-            async with store.read() as s:
-                conn = await s.connection()
-                found = (await conn.execute(query, {"id": object_id, "uid": viewer.user_id})).first()
-        except sa.exc.DBAPIError:  # the area's table does not exist yet
-            found = None
-        if found is None:
-            raise NotFound(f"No {kind} with this id.", field=f"{kind.split()[-1]}Id")
+            await get(info.context.container, viewer.user_id, object_id)
+        except NotFound:
+            raise NotFound(f"No {kind} with this id.", field=field) from None
 
     return check
 
@@ -87,6 +89,32 @@ async def _typed(
         check_owner=lambda viewer: check(viewer, info),
     ):
         yield LiveEvent.of(e)
+
+
+def _wallet_events(event_type: str) -> Any:
+    async def resolve(self: Any, info: Info, wallet_id: strawberry.ID) -> AsyncGenerator[LiveEvent, None]:
+        async for e in _typed(info, event_type, "wallet", str(wallet_id)):
+            yield e
+
+    return strawberry.subscription(resolve)
+
+
+def _portfolio_events(event_type: str) -> Any:
+    async def resolve(
+        self: Any, info: Info, portfolio_id: strawberry.ID
+    ) -> AsyncGenerator[LiveEvent, None]:
+        async for e in _typed(info, event_type, "portfolio", str(portfolio_id)):
+            yield e
+
+    return strawberry.subscription(resolve)
+
+
+def _node_events(event_type: str) -> Any:
+    async def resolve(self: Any, info: Info, node_id: strawberry.ID) -> AsyncGenerator[LiveEvent, None]:
+        async for e in _typed(info, event_type, "lightning node", str(node_id)):
+            yield e
+
+    return strawberry.subscription(resolve)
 
 
 @strawberry.type
@@ -107,47 +135,12 @@ class LiveSubscription:
         async for e in stream(info, types={"priceUpdated"}, subject=code, public=True):
             yield LiveEvent.of(e)
 
-    @strawberry.subscription
-    async def wallet_updated(
-        self, info: Info, wallet_id: strawberry.ID
-    ) -> AsyncGenerator[LiveEvent, None]:
-        async for e in _typed(info, "walletUpdated", "wallet", str(wallet_id)):
-            yield e
-
-    @strawberry.subscription
-    async def transaction_received(
-        self, info: Info, wallet_id: strawberry.ID
-    ) -> AsyncGenerator[LiveEvent, None]:
-        async for e in _typed(info, "transactionReceived", "wallet", str(wallet_id)):
-            yield e
-
-    @strawberry.subscription
-    async def wallet_sync_progress(
-        self, info: Info, wallet_id: strawberry.ID
-    ) -> AsyncGenerator[LiveEvent, None]:
-        async for e in _typed(info, "walletSyncProgress", "wallet", str(wallet_id)):
-            yield e
-
-    @strawberry.subscription
-    async def portfolio_value_changed(
-        self, info: Info, portfolio_id: strawberry.ID
-    ) -> AsyncGenerator[LiveEvent, None]:
-        async for e in _typed(info, "portfolioValueChanged", "portfolio", str(portfolio_id)):
-            yield e
-
-    @strawberry.subscription
-    async def channel_events(
-        self, info: Info, node_id: strawberry.ID
-    ) -> AsyncGenerator[LiveEvent, None]:
-        async for e in _typed(info, "channelEvents", "lightning node", str(node_id)):
-            yield e
-
-    @strawberry.subscription
-    async def invoice_updated(
-        self, info: Info, node_id: strawberry.ID
-    ) -> AsyncGenerator[LiveEvent, None]:
-        async for e in _typed(info, "invoiceUpdated", "lightning node", str(node_id)):
-            yield e
+    wallet_updated = _wallet_events("walletUpdated")
+    transaction_received = _wallet_events("transactionReceived")
+    wallet_sync_progress = _wallet_events("walletSyncProgress")
+    portfolio_value_changed = _portfolio_events("portfolioValueChanged")
+    channel_events = _node_events("channelEvents")
+    invoice_updated = _node_events("invoiceUpdated")
 
 
 # Root fields whose result does not depend on who asks: shared across users by the fan-out.
