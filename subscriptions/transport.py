@@ -33,6 +33,7 @@ import itertools
 import json
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -67,6 +68,35 @@ REVOCATION_EVENT = "sessionRevoked"
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _valid_legacy(message: Any) -> bool:
+    """Shape of a legacy graphql-ws client message: an object with a string ``type``."""
+    return isinstance(message, dict) and isinstance(message.get("type"), str)
+
+
+async def _receive(handler: Any, ws: Any, limit: int, valid: Callable[[Any], bool]) -> Any:
+    """The next client message, or None once the peer has gone or the socket was closed with
+    4400 for a frame over ``limit`` bytes, a binary frame, non-JSON or a message ``valid`` rejects."""
+    msg = await ws.receive()
+    if msg["type"] == "websocket.disconnect":
+        return None
+    text = msg.get("text")
+    if text is None:
+        await handler.close(4400, "WebSocket message type must be text")
+        return None
+    if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
+        await handler.close(4400, f"Message too large (limit {limit} bytes)")
+        return None
+    try:
+        message = json.loads(text)
+    except ValueError:
+        await handler.close(4400, "WebSocket message must be valid JSON")
+        return None
+    if not valid(message):
+        await handler.close(4400, "Invalid message")
+        return None
+    return message
 
 
 def _valid(message: Any) -> bool:
@@ -404,23 +434,8 @@ class LiveHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         limit = self.max_message_bytes
         try:
             while not self.closing:
-                msg = await ws.receive()
-                if msg["type"] == "websocket.disconnect":
-                    break
-                text = msg.get("text")
-                if text is None:
-                    await self.close(4400, "WebSocket message type must be text")
-                    break
-                if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
-                    await self.close(4400, f"Message too large (limit {limit} bytes)")
-                    break
-                try:
-                    message = json.loads(text)
-                except ValueError:
-                    await self.close(4400, "WebSocket message must be valid JSON")
-                    break
-                if not _valid(message):
-                    await self.close(4400, "Invalid message")
+                message = await _receive(self, ws, limit, _valid)
+                if message is None:
                     break
                 await self.handle_message(message)
         except (WebSocketDisconnect, WebSocketDisconnected, RuntimeError):
@@ -576,25 +591,10 @@ class LegacyLiveHandler(BaseGraphQLWSHandler[Any, Any]):
         limit = self.max_message_bytes
         try:
             while not self.closing:
-                msg = await ws.receive()
-                if msg["type"] == "websocket.disconnect":
+                message = await _receive(self, ws, limit, _valid_legacy)
+                if message is None:
                     break
-                text = msg.get("text")
-                if text is None:
-                    await self.close(4400, "WebSocket message type must be text")
-                    break
-                if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
-                    await self.close(4400, f"Message too large (limit {limit} bytes)")
-                    break
-                try:
-                    message = json.loads(text)
-                except ValueError:
-                    await self.close(4400, "WebSocket message must be valid JSON")
-                    break
-                if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-                    await self.close(4400, "Invalid message")
-                    break
-                await self.handle_message(message)  # type: ignore[arg-type]
+                await self.handle_message(message)
         except (WebSocketDisconnect, WebSocketDisconnected, RuntimeError, KeyError, TypeError):
             pass
         finally:
