@@ -265,3 +265,21 @@ class LocalFanout:
         for subs in list(self._by_user.values()):
             for sub in list(subs):
                 sub.close()
+
+
+class FanoutSubscribe:
+    """``EventHub.subscribe`` for a hub whose live subscribers are its process's ``fanout``."""
+
+    fanout: LocalFanout
+
+    def subscribe(
+        self,
+        user_id: str | None,
+        *,
+        types: Collection[str] | None = None,
+        include_public: bool = True,
+        maxsize: int | None = None,
+    ) -> Subscriber:
+        return self.fanout.subscribe(
+            user_id, types=types, include_public=include_public, maxsize=maxsize
+        )

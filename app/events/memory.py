@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
 
 from app.events.envelope import Event, id_time_ms
-from app.events.fanout import LocalFanout, Subscriber
+from app.events.fanout import FanoutSubscribe, LocalFanout
 from app.store.db import Store
 from app.store.models.events import EventRecord
 
@@ -164,7 +163,7 @@ class EventLog:
         return removed
 
 
-class MemoryHub:
+class MemoryHub(FanoutSubscribe):
     """Single-process hub. Several server processes need :class:`app.events.redis.RedisHub`."""
 
     backend = "memory"
@@ -218,18 +217,6 @@ class MemoryHub:
         self.fanout.deliver(event)
         if event.user_id is not None:
             self.log.append(event)
-
-    def subscribe(
-        self,
-        user_id: str | None,
-        *,
-        types: Collection[str] | None = None,
-        include_public: bool = True,
-        maxsize: int | None = None,
-    ) -> Subscriber:
-        return self.fanout.subscribe(
-            user_id, types=types, include_public=include_public, maxsize=maxsize
-        )
 
     async def replay(self, user_id: str, after: str | None, limit: int = 1000) -> list[Event]:
         if after is None or id_time_ms(after) is None:

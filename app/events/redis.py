@@ -21,7 +21,6 @@ import contextlib
 import itertools
 import random
 import time
-from collections.abc import Collection
 from typing import Any
 
 import structlog
@@ -32,13 +31,13 @@ from redis.retry import Retry
 
 from app.errors import UpstreamUnavailable
 from app.events.envelope import Event, id_time_ms
-from app.events.fanout import LocalFanout, Subscriber
+from app.events.fanout import FanoutSubscribe, LocalFanout, Subscriber
 from app.ids import new_id
 
 log = structlog.get_logger(__name__)
 
 
-class RedisHub:
+class RedisHub(FanoutSubscribe):
     backend = "redis"
 
     def __init__(
@@ -284,18 +283,6 @@ class RedisHub:
         self.fanout.deliver(event)
 
     # -- subscribing and replay -------------------------------------------------------
-
-    def subscribe(
-        self,
-        user_id: str | None,
-        *,
-        types: Collection[str] | None = None,
-        include_public: bool = True,
-        maxsize: int | None = None,
-    ) -> Subscriber:
-        return self.fanout.subscribe(
-            user_id, types=types, include_public=include_public, maxsize=maxsize
-        )
 
     async def replay(self, user_id: str, after: str | None, limit: int = 1000) -> list[Event]:
         if after is None:
