@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import os
-import signal
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -78,32 +74,28 @@ def register(app: typer.Typer) -> None:
                 _control(control_url, "/timer", {"seconds": block_interval})
             return
 
+        from app.cli._devtools import serve_until_signal
         from app.dev.devchain.runner import DevChain
         from app.dev.devchain.state import ScenarioError
 
         ddir = data_dir or _default_data_dir()
 
         async def run() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.add_signal_handler(sig, stop.set)
-            async with DevChain.start(
-                scenario=scenario,
-                seed=seed,
-                data_dir=ddir,
-                latency_ms=latency_ms,
-                host=host,
-                esplora_port=esplora_port,
-                electrum_port=electrum_port,
-                electrum_tls_port=None if electrum_tls_port < 0 else electrum_tls_port,
-                control_port=control_port,
-                block_interval=block_interval or None,
-            ) as chain:
-                sys.stdout.write(json.dumps(chain.info) + "\n")
-                sys.stdout.flush()
-                await stop.wait()
+            await serve_until_signal(
+                DevChain.start(
+                    scenario=scenario,
+                    seed=seed,
+                    data_dir=ddir,
+                    latency_ms=latency_ms,
+                    host=host,
+                    esplora_port=esplora_port,
+                    electrum_port=electrum_port,
+                    electrum_tls_port=None if electrum_tls_port < 0 else electrum_tls_port,
+                    control_port=control_port,
+                    block_interval=block_interval or None,
+                ),
+                lambda chain: chain.info,
+            )
 
         try:
             asyncio.run(run())

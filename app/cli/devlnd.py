@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import signal
-import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -34,20 +30,18 @@ def register(app: typer.Typer) -> None:
         if network not in ("mainnet", "testnet", "signet", "regtest"):
             typer.echo("error: --network must be mainnet, testnet, signet or regtest", err=True)
             raise typer.Exit(2)
+        from app.cli._devtools import serve_until_signal
         from app.dev.devlnd import DevLnd
 
+        def ready(node: DevLnd) -> dict[str, Any]:
+            node.set_latency(latency_ms / 1000)
+            node.autopilot(block_interval_s=block_interval, forward_interval_s=forward_interval)
+            return node.info()
+
         async def run() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.add_signal_handler(sig, stop.set)
-            async with DevLnd.start(seed=seed, host=host, port=port, network=network, alias=alias) as node:
-                node.set_latency(latency_ms / 1000)
-                node.autopilot(block_interval_s=block_interval, forward_interval_s=forward_interval)
-                sys.stdout.write(json.dumps(node.info()) + "\n")
-                sys.stdout.flush()
-                await stop.wait()
+            await serve_until_signal(
+                DevLnd.start(seed=seed, host=host, port=port, network=network, alias=alias), ready
+            )
 
         try:
             asyncio.run(run())
