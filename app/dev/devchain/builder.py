@@ -179,9 +179,8 @@ class Wallet:
                 return spk
         return self.derive(chain, index)
 
-    def descriptor(self, chain: int | None) -> str:
-        suffix = "<0;1>/*" if chain is None else f"{chain}/*"
-        keys = [f"{a.origin}{a.xpub}/{suffix}" for a in self.accounts]
+    def _wrap(self, keys: list[str]) -> str:
+        """The checksummed descriptor of this wallet's script kind over ``keys``."""
         if self.kind == "p2wpkh":
             desc = f"wpkh({keys[0]})"
         elif self.kind == "p2sh-p2wpkh":
@@ -194,20 +193,15 @@ class Wallet:
             desc = f"wsh(sortedmulti(2,{','.join(keys)}))"
         return str(add_checksum(desc))
 
+    def descriptor(self, chain: int | None) -> str:
+        suffix = "<0;1>/*" if chain is None else f"{chain}/*"
+        keys = [f"{a.origin}{a.xpub}/{suffix}" for a in self.accounts]
+        return self._wrap(keys)
+
     def private_descriptor(self, chain: int) -> str:
         """The descriptor with tprvs (all cosigners), for tests that sign with another wallet library."""
         keys = [f"{a.origin}{a.xprv.to_base58(version=REGTEST['xprv'])}/{chain}/*" for a in self.accounts]
-        if self.kind == "p2wpkh":
-            desc = f"wpkh({keys[0]})"
-        elif self.kind == "p2sh-p2wpkh":
-            desc = f"sh(wpkh({keys[0]}))"
-        elif self.kind == "p2pkh":
-            desc = f"pkh({keys[0]})"
-        elif self.kind == "p2tr":
-            desc = f"tr({keys[0]})"
-        else:
-            desc = f"wsh(sortedmulti(2,{','.join(keys)}))"
-        return str(add_checksum(desc))
+        return self._wrap(keys)
 
     def public_info(self) -> dict[str, object]:
         first = self.accounts[0]
