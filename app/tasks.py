@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Awaitable, Callable
 
 import structlog
+
+from app.backoff import Backoff
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +41,7 @@ class Supervisor:
             del self._tasks[name]
 
     async def _run(self, name: str, factory: Callable[[], Awaitable[None]], restart: bool) -> None:
-        delay = 0.5
+        retry = Backoff(0.5, 60.0, jitter=(0.5, 1.5))
         while True:
             try:
                 await factory()
@@ -51,8 +52,7 @@ class Supervisor:
                 log.exception("background_task_failed", task=name)
                 if not restart or self._stopping:
                     return
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 60.0)
+            await asyncio.sleep(retry.next())
 
     async def stop(self, timeout: float = 10.0) -> None:
         self._stopping = True

@@ -21,6 +21,7 @@ from typing import Generic, TypeVar
 
 import structlog
 
+from app.backoff import Backoff
 from app.errors import DomainError, Forbidden
 
 T = TypeVar("T")
@@ -56,6 +57,7 @@ class StreamSupervisor(Generic[T]):
         self.max_backoff_s = max_backoff_s
         self.healthy_after_s = healthy_after_s
         self._rng = rng or random.Random()
+        self._retry = Backoff(initial_backoff_s, max_backoff_s, jitter=(0.5, 1.0), rng=self._rng)
         self.status = StreamStatus()
         self._task: asyncio.Task[None] | None = None
         self._up = asyncio.Event()
@@ -99,11 +101,10 @@ class StreamSupervisor(Generic[T]):
                     log.exception("lnd_stream_state_callback_failed", stream=self.name)
 
     def backoff(self, attempt: int) -> float:
-        base = min(self.max_backoff_s, self.initial_backoff_s * (2**attempt))
-        return base * (0.5 + self._rng.random() / 2)
+        return self._retry.delay(attempt)
 
     async def _run(self) -> None:
-        attempt = 0
+        self._retry.reset()
         loop = asyncio.get_running_loop()
         while True:
             opened = loop.time()
@@ -128,10 +129,9 @@ class StreamSupervisor(Generic[T]):
                     with contextlib.suppress(Exception):
                         await aclose()
             if self.status.state == "up" or loop.time() - opened >= self.healthy_after_s:
-                attempt = 0
+                self._retry.reset()
             await self._set("down", err)
-            delay = self.backoff(attempt)
-            attempt += 1
+            delay = self._retry.next()
             self.status.restarts += 1
             log.info("lnd_stream_down", stream=self.name, error=err, retry_in_s=round(delay, 2))
             await asyncio.sleep(delay)
