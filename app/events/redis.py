@@ -19,7 +19,6 @@ import asyncio
 import collections
 import contextlib
 import itertools
-import random
 import time
 from typing import Any
 
@@ -29,6 +28,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from app.backoff import Backoff
 from app.errors import UpstreamUnavailable
 from app.events.envelope import Event, id_time_ms
 from app.events.fanout import FanoutSubscribe, LocalFanout, Subscriber
@@ -208,14 +208,14 @@ class RedisHub(FanoutSubscribe):
     # -- receiving ---------------------------------------------------------------------
 
     async def _reader(self) -> None:
-        attempt = 0
+        retry = Backoff(self.backoff_base_s, self.backoff_cap_s, jitter=(0.5, 1.0))
         lost_cursors: dict[Subscriber, str] | None = None
         while not self._stopping:
             client = self._client()
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
-                attempt = 0
+                retry.reset()
                 self.last_error = None
                 self._connected.set()
                 self._first_connect.set()
@@ -246,9 +246,7 @@ class RedisHub(FanoutSubscribe):
                     await client.aclose()
             if self._stopping:
                 return
-            delay = min(self.backoff_cap_s, self.backoff_base_s * 2**attempt)
-            delay *= random.uniform(0.5, 1.0)
-            attempt = min(attempt + 1, 16)
+            delay = retry.next()
             log.warning("event_hub_disconnected", error=self.last_error, retry_in_s=round(delay, 2))
             await asyncio.sleep(delay)
 
