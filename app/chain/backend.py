@@ -196,10 +196,11 @@ class ChainBackend(Protocol):
         ...
 
     async def histories(
-        self, scripthashes: Sequence[str], known: Mapping[str, KnownHistory] | None = None
+        self, scripthashes: Sequence[str], known: Mapping[str, KnownHistory] | None = None, *, fresh: bool = False
     ) -> dict[str, ScripthashHistory | None]:
         """Histories of many scripthashes (batched/concurrent). With ``known``, an entry whose
-        status did not change answers ``None`` and the backend may avoid fetching it."""
+        status did not change answers ``None`` and the backend may avoid fetching it. ``fresh``:
+        ask the server for statuses even when notifications keep a cache (a user's explicit sync)."""
         ...
 
     async def transactions(self, txids: Sequence[str]) -> dict[str, ChainTx]:

@@ -424,14 +424,14 @@ class ElectrumBackend:
         return out
 
     async def histories(
-        self, scripthashes: Sequence[str], known: Mapping[str, KnownHistory] | None = None
+        self, scripthashes: Sequence[str], known: Mapping[str, KnownHistory] | None = None, *, fresh: bool = False
     ) -> dict[str, ScripthashHistory | None]:
         out: dict[str, ScripthashHistory | None] = {}
         todo = list(scripthashes)
         if known:
             # One batched round trip for the statuses; fetch only what changed.
             with_known = [sh for sh in todo if sh in known]
-            alive = self._conn is not None and not self._conn.closed
+            alive = self._conn is not None and not self._conn.closed and not fresh
             cached = {sh: self._status[sh] for sh in with_known if alive and sh in self._status}
             ask = [sh for sh in with_known if sh not in cached]
             if with_known:

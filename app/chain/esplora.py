@@ -239,7 +239,7 @@ class EsploraBackend:
         return ScripthashHistory(scripthash, ordered, txs, history_status(ordered))
 
     async def histories(
-        self, scripthashes: Sequence[str], known: Mapping[str, KnownHistory] | None = None
+        self, scripthashes: Sequence[str], known: Mapping[str, KnownHistory] | None = None, *, fresh: bool = False
     ) -> dict[str, ScripthashHistory | None]:
         known = known or {}
         results = await asyncio.gather(*(self.history(sh, known.get(sh)) for sh in scripthashes))

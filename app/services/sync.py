@@ -254,6 +254,7 @@ class WalletScanner:
         progress: Progress | None = None,
         batch_size: int | None = None,
         mempool: MempoolSnapshot | None = None,
+        fresh: bool = False,
     ) -> None:
         self.backend = backend
         self.derive = derive
@@ -270,6 +271,7 @@ class WalletScanner:
         self.scanned = 0
         self.now = datetime.now(UTC)
         self.mempool_before = mempool
+        self.fresh = fresh  # ask the server even where a notification-fed cache exists
         self.mempool_now: MempoolSnapshot | None = None
 
     # -- derivation ---------------------------------------------------------------------------
@@ -326,7 +328,7 @@ class WalletScanner:
                 k = self._known((r.chain, r.index), suspect_scripts)
                 if k is not None:
                     known[r.scripthash] = k
-            answers = await self.backend.histories([r.scripthash for r in refs], known or None)
+            answers = await self.backend.histories([r.scripthash for r in refs], known or None, fresh=self.fresh)
             for r in refs:
                 key = (r.chain, r.index)
                 hist = answers.get(r.scripthash)
@@ -381,7 +383,7 @@ class WalletScanner:
             refs = [self.refs[k] for k in fast]
             if refs:
                 known = {r.scripthash: k for r in refs if (k := self._known((r.chain, r.index), set())) is not None}
-                answers = await self.backend.histories([r.scripthash for r in refs], known or None)
+                answers = await self.backend.histories([r.scripthash for r in refs], known or None, fresh=self.fresh)
                 for r in refs:
                     hist = answers.get(r.scripthash)
                     if hist is not None:

@@ -248,7 +248,7 @@ class SyncService:
                 return
             job.status, job.started_at, job.phase = JOB_RUNNING, now, "starting"
             s.add(job)
-            full = job.kind == "full"
+            full, kind = job.kind == "full", job.kind
             state = await s.get(WalletSyncState, wallet_id)
             if state is None:
                 state = WalletSyncState(wallet_id=wallet_id, user_id=user_id)
@@ -288,6 +288,7 @@ class SyncService:
                 progress=progress,
                 batch_size=self.settings.chain_concurrency * 4,
                 mempool=None if full else self._mempool.get(wallet_id),
+                fresh=kind != "auto",  # a user's explicit sync asks the server, not a cache
             )
             result = await scanner.run()
         except (UpstreamUnavailable, NotFound) as exc:
@@ -452,8 +453,9 @@ class SyncService:
             log.exception("sync_event_publish_failed", type=type_)
 
     async def _request_quietly(self, user_id: str, wallet_id: str) -> None:
+        """Scheduler and notifications: an ``auto`` job (may rely on cached statuses)."""
         try:
-            await self.request_sync(user_id, wallet_id)
+            await self.request_sync(user_id, wallet_id, kind="auto")
         except NotFound:
             self._unwatch(wallet_id)
         except Exception:

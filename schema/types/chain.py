@@ -50,7 +50,7 @@ class SyncJob:
     id: strawberry.ID
     wallet_id: strawberry.ID
     status: SyncJobStatus
-    kind: str = strawberry.field(description="incremental or full")
+    kind: str = strawberry.field(description="incremental or full (asked for), auto (scheduler, notifications)")
     phase: str | None
     addresses_scanned: int
     txs_found: int

@@ -395,3 +395,30 @@ async def test_restart_resumes_an_interrupted_job_and_prunes_old_ones(
         assert (await c.sync.get_job(user, crashed.id)).status == "SUCCEEDED"
     finally:
         await c.stop()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_mempool_eviction(small: DevChain, backend: str, database_url: str, tmp_path: Path) -> None:
+    """A payment that leaves the mempool without a replacement: EVICTED, out of the balance."""
+    c = await start_container(tmp_path, database_url, **chain_settings(small, backend))
+    try:
+        user = await new_user(c)
+        w = small.info["wallets"][0]
+        wallet_id = (await import_all(c, user, small))[w["name"]]
+        await wait_synced(c, user, wallet_id)
+        start = await figures(c, user, wallet_id)
+        addr = await c.wallets.next_receive_address(user, wallet_id)
+        txid = await small.send(addr.address, 55_555)
+        await c.sync.sync_now(user, wallet_id)
+        assert (await c.sync.balance(user, wallet_id)).unconfirmed == start["unconfirmed"] + 55_555
+
+        # The node drops it (mempool expiry, or a restart without persistence).
+        small.chain.remove_mempool_tx(txid)
+        await small._flush()  # the dev chain's Electrum server tells its subscribers
+        await c.sync.sync_now(user, wallet_id)
+        txs = {t.txid: t for t in (await c.sync.transactions(user, wallet_id, first=500))[0]}
+        assert txs[txid].status == "evicted" and txs[txid].replaced_by is None
+        assert await figures(c, user, wallet_id) == start
+        await check_consistency(c, user, wallet_id)
+    finally:
+        await c.stop()
