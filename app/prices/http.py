@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from datetime import date
 from typing import Any
 
@@ -10,7 +11,7 @@ import httpx
 from app.prices.provider import DailyClose, Price, ProviderError, parse_json
 
 
-class HttpProvider:
+class HttpProvider(ABC):
     """Base class: GET JSON from ``base_url`` with a per-request timeout."""
 
     name = "http"
@@ -37,11 +38,13 @@ class HttpProvider:
             raise ProviderError(f"{self.name} has no BTC/{cur} market")
         return cur
 
+    @abstractmethod
     async def spot(self, currency: str) -> Price:
-        raise NotImplementedError
+        """The latest price of one BTC in ``currency``."""
 
+    @abstractmethod
     async def history(self, currency: str, start: date, end: date) -> list[DailyClose]:
-        raise NotImplementedError
+        """Daily closes from ``start`` to ``end`` (inclusive) that the provider can give."""
 
     async def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
         url = f"{self.base_url}{path}"
