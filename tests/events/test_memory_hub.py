@@ -151,7 +151,7 @@ async def test_prune_by_age_and_count(store: Store, make_user: MakeUser) -> None
         left = await hub.replay(alice, id_floor(0))
         assert [e.payload["n"] for e in left] == list(range(15, 25))
         async with store.read() as s:
-            total = (await s.execute(sa.select(sa.func.count()).select_from(EventRecord))).scalar()
+            total = (await s.exec(sa.select(sa.func.count()).select_from(EventRecord))).one()[0]  # type: ignore[call-overload]
         assert total == 10
     finally:
         await hub.stop()
