@@ -42,6 +42,20 @@ class PriceChain:
             raise ValueError("a price chain needs at least one provider")
         self.providers = list(providers)
         self.timeout_s = timeout_s
+        self._failing: set[str] = set()
+
+    def _failed(self, provider: str, what: str, error: str) -> None:
+        """Warn when a provider starts failing, not on every poll (an offline node polls all day)."""
+        if provider not in self._failing:
+            self._failing.add(provider)
+            log.warning(f"price {what} failed", provider=provider, error=error)
+        else:
+            log.debug(f"price {what} failed", provider=provider, error=error)
+
+    def _answered(self, provider: str) -> None:
+        if provider in self._failing:
+            self._failing.discard(provider)
+            log.info("price provider recovered", provider=provider)
 
     def normalise(self, currency: str) -> str:
         if not isinstance(currency, str) or not _CURRENCY.match(currency.strip()):
@@ -77,11 +91,14 @@ class PriceChain:
         )
         for p in ordered:
             try:
-                return await asyncio.wait_for(p.spot(cur), self.timeout_s)
+                price = await asyncio.wait_for(p.spot(cur), self.timeout_s)
             except (ProviderError, TimeoutError) as exc:
                 msg = str(exc) or f"{p.name}: timed out after {self.timeout_s}s"
                 errors.append(msg)
-                log.warning("price provider failed", provider=p.name, error=msg)
+                self._failed(p.name, "provider", msg)
+                continue
+            self._answered(p.name)
+            return price
         raise UpstreamUnavailable(
             f"No price provider answered for {cur}: " + "; ".join(errors),
             hint="Check network access to the price APIs, or retry later.",
@@ -106,8 +123,9 @@ class PriceChain:
             try:
                 rows = await asyncio.wait_for(p.history(cur, lo, hi), self.timeout_s * 3)
             except (ProviderError, TimeoutError) as exc:
-                log.warning("price history failed", provider=p.name, error=str(exc) or "timeout")
+                self._failed(p.name, "history", str(exc) or "timeout")
                 continue
+            self._answered(p.name)
             for row in rows:
                 got.setdefault(row.day, row)
         return [got[d] for d in sorted(got)]
