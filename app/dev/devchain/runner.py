@@ -31,7 +31,7 @@ from app.dev.devchain.scenarios import SCENARIOS, generate
 from app.dev.devchain.state import DevState, ScenarioError
 from app.dev.devchain.tlscert import load_or_create, server_context
 
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 log = logging.getLogger(__name__)
 
 

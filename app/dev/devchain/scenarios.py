@@ -298,16 +298,26 @@ ALL_KINDS = [
     ("dave", "p2tr"),
     ("erin", "p2wsh-multi"),
 ]
+# `small` has two wallets of each script type: the five above first (their indices and names are
+# stable), then a second one of each kind in the same order.
+SMALL_KINDS = [
+    *ALL_KINDS,
+    ("frank", "p2wpkh"),
+    ("grace", "p2sh-p2wpkh"),
+    ("heidi", "p2pkh"),
+    ("ivan", "p2tr"),
+    ("judy", "p2wsh-multi"),
+]
 
 
 def gen_small(seed: int) -> tuple[DevState, Sim]:
-    st = DevState.new("small", seed, _wallets("small", seed, ALL_KINDS))
+    st = DevState.new("small", seed, _wallets("small", seed, SMALL_KINDS))
     sim = Sim(st, random.Random(f"small/{seed}"))
     _bootstrap(sim)
     rounds = 20
     _mixed_rounds(sim, rounds, _times(rounds + 1))
     rng = sim.rng
-    _alice, bob, carol, dave, erin = st.wallets
+    _alice, bob, carol, dave, erin = st.wallets[:5]
     # mempool: incoming unconfirmed, wallet-to-wallet, RBF payment, and a chain of unconfirmed
     sim.fund([TxOut(_btc(rng, 0.1, 0.3), sim.addr(bob)), TxOut(20_000, sim.external())])
     sim.pay(dave.name, [TxOut(_btc(rng, 0.01, 0.02), sim.addr(carol))])
