@@ -6,7 +6,6 @@ import ``schema/``.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 
 from app.config import Settings
 from app.container import Container
+from app.http.errors import error_response
 from app.http.graphiql import graphiql_page
 from app.security.tokens import bearer_from_header
 from schema.context import Context
@@ -38,17 +38,6 @@ _STATUS_CODES = {
     413: "BAD_USER_INPUT",
     415: "BAD_USER_INPUT",
 }
-
-
-def error_response(status: int, message: str, code: str, request_id: str | None) -> Response:
-    ext: dict[str, Any] = {"code": code}
-    if request_id:
-        ext["errorId"] = request_id
-    return Response(
-        json.dumps({"errors": [{"message": message, "extensions": ext}]}),
-        status_code=status,
-        media_type="application/json",
-    )
 
 
 class InvalidToken(Exception):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.http.errors import error_response
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -45,16 +46,8 @@ class _BodyTooLarge(Exception):
     pass
 
 
-def json_error(status: int, message: str, code: str, request_id: str | None = None) -> tuple[dict[str, object], bytes]:
-    ext: dict[str, object] = {"code": code}
-    if request_id:
-        ext["errorId"] = request_id
-    body = json.dumps({"errors": [{"message": message, "extensions": ext}]}).encode()
-    return {
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-    }, body
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 class BodyLimitMiddleware:
@@ -96,11 +89,10 @@ class BodyLimitMiddleware:
                 await self._reject(scope, send)
 
     async def _reject(self, scope: Scope, send: Send) -> None:
-        start, body = json_error(
+        response = error_response(
             413,
             f"Request body too large (limit {self.max_bytes} bytes).",
             "BAD_USER_INPUT",
             (scope.get("state") or {}).get("request_id"),
         )
-        await send(start)
-        await send({"type": "http.response.body", "body": body})
+        await response(scope, _no_body, send)

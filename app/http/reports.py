@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 
 from app.errors import NotFound
+from app.http.errors import error_response
 from app.security.tokens import bearer_from_header
 
 
 async def download_report(request: Request) -> Response:
     container = request.app.state.container
+    request_id = request.scope.get("state", {}).get("request_id")
     token = bearer_from_header(request.headers.get("authorization"))
     viewer = await container.accounts.authenticate(token) if token else None
     if viewer is None:
-        return JSONResponse(
-            {"error": "UNAUTHENTICATED", "message": "Send the same bearer token as for /graphql."},
-            status_code=401,
+        return error_response(
+            401,
+            "Send the same bearer token as for /graphql.",
+            "UNAUTHENTICATED",
+            request_id,
             headers={"www-authenticate": "Bearer"},
         )
     try:
         path, media, name = await container.reports.file(viewer.user_id, request.path_params["report_id"])
     except NotFound as exc:
-        return JSONResponse({"error": "NOT_FOUND", "message": exc.message}, status_code=404)
+        return error_response(404, exc.message, "NOT_FOUND", request_id)
     return FileResponse(
         path,
         media_type=media,

@@ -210,9 +210,11 @@ async def test_generate_and_download_reports(
     assert len(files) == 1
 
     # no token: 401; another user's token: 404 (never a file)
-    assert (await download(server, done["downloadUrl"], None)).status_code == 401
+    anon = await download(server, done["downloadUrl"], None)
+    assert anon.status_code == 401 and codes(anon.json()) == ["UNAUTHENTICATED"]
     bob = await gql.register("bob@example.com")
-    assert (await download(server, done["downloadUrl"], bob)).status_code == 404
+    other = await download(server, done["downloadUrl"], bob)
+    assert other.status_code == 404 and codes(other.json()) == ["NOT_FOUND"]
     assert codes(await gql(REPORT, {"id": started["id"]}, token=bob, expect_errors=True)) == ["NOT_FOUND"]
     assert (await gql("{ reports { totalCount } }", token=bob))["data"]["reports"]["totalCount"] == 0
 
