@@ -403,7 +403,7 @@ class WalletScanner:
         result.fast_path = fast is not None
         result.requests = _request_count(self.backend) - requests_before
         result.seconds = time.monotonic() - started
-        await self._report("done")
+        await self._report("storing")  # "done" is published once the results are committed
         return result
 
     async def _mempool_delta(self, tip_hash: str, suspects: set[str]) -> list[tuple[int, int]] | None:

@@ -362,6 +362,7 @@ class SyncService:
 
     async def _after_sync(self, user_id: str, wallet_id: str, job_id: str, result: Any) -> None:
         if result.unchanged:
+            await self._publish_done(user_id, wallet_id, job_id, result)
             if result.changed:  # a new tip: confirmations moved
                 await self._publish(
                     "walletUpdated",
@@ -384,18 +385,7 @@ class SyncService:
                     "blockHeight": v.height,
                 },
             )
-        await self._publish(
-            "walletSyncProgress",
-            user_id,
-            wallet_id,
-            {
-                "walletId": wallet_id,
-                "jobId": job_id,
-                "phase": "done",
-                "addressesScanned": len(result.scripthashes),
-                "txsFound": len(result.active_txs),
-            },
-        )
+        await self._publish_done(user_id, wallet_id, job_id, result)
         if result.changed or result.new_txids:
             await self._publish(
                 "walletUpdated",
@@ -413,6 +403,21 @@ class SyncService:
                 },
             )
 
+
+    async def _publish_done(self, user_id: str, wallet_id: str, job_id: str, result: Any) -> None:
+        """One ``done`` per sync, after its results are committed (the scanner itself ends at ``storing``)."""
+        await self._publish(
+            "walletSyncProgress",
+            user_id,
+            wallet_id,
+            {
+                "walletId": wallet_id,
+                "jobId": job_id,
+                "phase": "done",
+                "addressesScanned": len(result.scripthashes),
+                "txsFound": len(result.active_txs),
+            },
+        )
     async def _fail(self, job_id: str, user_id: str, wallet_id: str, message: str) -> None:
         log.warning("sync_job_failed", job=job_id, wallet=wallet_id, error=message)
         try:

@@ -203,6 +203,14 @@ async def test_payment_block_and_other_users(small: DevChain, backend: str, data
         updated = next(e.payload for e in events if e.type == "walletUpdated")
         assert updated["balance"]["unconfirmed"] == before.unconfirmed + 123_456
         assert kinds.index("walletSyncProgress") < kinds.index("transactionReceived")
+        phases = [e.payload["phase"] for e in events if e.type == "walletSyncProgress"]
+        assert phases.count("done") == 1 and phases[-1] == "done"  # one "done", after the commit
+        # A resync with nothing new still ends with exactly one "done".
+        events.clear()
+        assert (await c.sync.sync_now(alice, a_id)).status == "SUCCEEDED"
+        phases = [e.payload["phase"] for e in events if e.type == "walletSyncProgress" and e.subject == a_id]
+        assert phases.count("done") == 1 and phases[-1] == "done"
+        assert not [e for e in events if e.type == "transactionReceived" and e.subject == a_id]
         txs, _ = await c.sync.transactions(alice, a_id, first=5)
         assert txs[0].txid == txid and txs[0].status == TX_MEMPOOL and txs[0].height is None
         assert txs[0].net_amount == 123_456 and txs[0].direction == "INCOMING"
