@@ -78,6 +78,7 @@ class Container:
         self.prices = PriceService(self.store, self.hub, settings)
         self.register("prices", self.prices)
         self.portfolios = PortfolioService(self.store, self.hub, self.prices, settings)
+        self.sync.listeners.append(self.portfolios.on_wallet_event)  # balance moved: re-value portfolios
         self.reports = ReportService(self.store, self.hub, self.portfolios, settings)
         self.register("reports", self.reports)
 

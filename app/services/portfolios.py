@@ -7,6 +7,7 @@ it is read here with plain SQL, always filtered by ``user_id``.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -173,6 +174,7 @@ class PortfolioService:
         self.settings = settings
         self.fee_rate = fee_rate
         self._last_values: dict[str, Decimal] = {}
+        self._revaluations: set[asyncio.Task[None]] = set()
         prices.on_price_moved.append(self.revalue)
 
     # -- CRUD -------------------------------------------------------------------------------------
@@ -517,17 +519,46 @@ class PortfolioService:
 
     # -- re-valuation on price moves --------------------------------------------------------------
 
-    async def revalue(self, price: Price) -> int:
-        """Publish ``portfolioValueChanged`` for every portfolio in ``price.currency`` whose value moved."""
+    async def on_wallet_event(self, event: Event) -> None:
+        """A wallet's balance changed (a sync listener): re-value that user's portfolios holding it.
+
+        Runs in the background so a slow price provider never holds up the sync that called it.
+        """
+        if event.type != "walletUpdated" or "balance" not in event.payload or event.user_id is None:
+            return
+        task = asyncio.create_task(self._revalue_wallet(event.user_id, str(event.subject)))
+        self._revaluations.add(task)
+        task.add_done_callback(self._revaluations.discard)
+
+    async def _revalue_wallet(self, user_id: str, wallet_id: str) -> None:
+        try:
+            async with self.store.read() as s:
+                conn = await s.connection()
+                currencies = (
+                    (
+                        await conn.execute(
+                            sa.select(PORTFOLIOS.c.base_currency).distinct().where(PORTFOLIOS.c.user_id == user_id)
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+            for currency in currencies:
+                await self.revalue(await self.prices.spot(currency), user_id=user_id, wallet_id=wallet_id)
+        except Exception:
+            log.warning("portfolio_revalue_failed", user_id=user_id, wallet_id=wallet_id, exc_info=True)
+
+    async def revalue(self, price: Price, *, user_id: str | None = None, wallet_id: str | None = None) -> int:
+        """Publish ``portfolioValueChanged`` for every portfolio in ``price.currency`` whose value moved
+        (only ``user_id``'s portfolios holding ``wallet_id`` when given)."""
         if self.hub is None:
             return 0
+        query = sa.select(PORTFOLIOS.c.id, PORTFOLIOS.c.user_id).where(PORTFOLIOS.c.base_currency == price.currency)
+        if user_id is not None:
+            query = query.where(PORTFOLIOS.c.user_id == user_id)
         async with self.store.read() as s:
             conn = await s.connection()
-            rows = (
-                await conn.execute(
-                    sa.select(PORTFOLIOS.c.id, PORTFOLIOS.c.user_id).where(PORTFOLIOS.c.base_currency == price.currency)
-                )
-            ).all()
+            rows = (await conn.execute(query)).all()
             members = (await conn.execute(sa.select(MEMBERS.c.portfolio_id, MEMBERS.c.wallet_id))).all()
         balances: dict[str, int] = {}
         for wid, conf, unconf in await self._query(
@@ -539,6 +570,8 @@ class PortfolioService:
             by_pid.setdefault(pid, []).append(wid)
         published = 0
         for pid, uid in rows:
+            if wallet_id is not None and wallet_id not in by_pid.get(pid, []):
+                continue
             sats = sum(balances.get(w, 0) for w in by_pid.get(pid, []))
             value = (price.value * sats / SATS).quantize(Decimal("0.01"))
             if self._last_values.get(pid) == value:
