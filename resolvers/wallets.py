@@ -36,7 +36,7 @@ class WalletQuery:
         if sync is not None and page.items:  # one query for every wallet's sync state (no N+1)
             states = await sync.states(user_id, [w.id for w in page.items])
             for wallet_id, state in states.items():
-                ctx.loaders[f"wallet_sync_state:{wallet_id}"] = state
+                ctx.prime(f"wallet_sync_state:{wallet_id}", state)
         return to_connection(page, Wallet.from_view)
 
     @strawberry.field(description="One of the viewer's wallets (NOT_FOUND otherwise).")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,6 +14,8 @@ from starlette.websockets import WebSocket
 from app.container import Container
 from app.errors import Unauthenticated
 from app.services.accounts import Viewer
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -29,6 +33,24 @@ class Context:
         if self.viewer is None:
             raise Unauthenticated()
         return self.viewer
+
+    async def load_once(self, key: str, factory: Callable[[], Awaitable[T]]) -> T:
+        """Load ``key`` once per request, shared by every resolver that asks for it.
+
+        The future (not the value) is remembered, so sibling fields resolved concurrently wait for
+        the same load instead of each running their own, possibly seeing different states.
+        """
+        future = self.loaders.get(key)
+        if future is None:
+            future = self.loaders[key] = asyncio.ensure_future(factory())
+        result: T = await future
+        return result
+
+    def prime(self, key: str, value: Any) -> None:
+        """Pre-fill ``key`` (e.g. from one batched query for a whole page)."""
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(value)
+        self.loaders[key] = future
 
     @property
     def client_address(self) -> str:

@@ -164,20 +164,17 @@ class Utxo:
 
 
 async def _labels(info: Info[Context, None], user_id: str, wallet_id: str) -> dict[tuple[str, str], str]:
-    key = f"wallet_labels:{wallet_id}"
-    loaders = info.context.loaders
-    if key not in loaders:
-        loaders[key] = await info.context.container.wallets.labels(user_id, wallet_id)
-    labels: dict[tuple[str, str], str] = loaders[key]
+    labels: dict[tuple[str, str], str] = await info.context.load_once(
+        f"wallet_labels:{wallet_id}", lambda: info.context.container.wallets.labels(user_id, wallet_id)
+    )
     return labels
 
 
 async def _tip(info: Info[Context, None], user_id: str, wallet_id: str) -> int | None:
-    key = f"wallet_sync_state:{wallet_id}"
-    loaders = info.context.loaders
-    if key not in loaders:
-        loaders[key] = await info.context.container.sync.state(user_id, wallet_id)
-    tip: int | None = loaders[key].tip_height
+    state = await info.context.load_once(
+        f"wallet_sync_state:{wallet_id}", lambda: info.context.container.sync.state(user_id, wallet_id)
+    )
+    tip: int | None = state.tip_height
     return tip
 
 

@@ -317,20 +317,22 @@ class Portfolio:
         return info.context.require_viewer().user_id
 
     async def _data(self, info: Info[Context, None]) -> Any:
-        key = f"portfolio_data:{self._view.id}"
-        loaders = info.context.loaders
-        if key not in loaders:
-            loaders[key] = await info.context.container.portfolios.load(self._uid(info), self._view.id)
-        return loaders[key]
+        uid = self._uid(info)
+        return await info.context.load_once(
+            f"portfolio_data:{self._view.id}", lambda: info.context.container.portfolios.load(uid, self._view.id)
+        )
 
     async def _analysis(self, info: Info[Context, None], timeframe: str, method: str = "FIFO") -> Analysis:
-        key = f"portfolio_analysis:{self._view.id}:{timeframe}:{method}"
-        loaders = info.context.loaders
-        if key not in loaders:
-            loaders[key] = await info.context.container.portfolios.analyse(
-                self._uid(info), self._view.id, timeframe, method, data=await self._data(info)
+        uid = self._uid(info)
+
+        async def analyse() -> Analysis:
+            data = await self._data(info)
+            result: Analysis = await info.context.container.portfolios.analyse(
+                uid, self._view.id, timeframe, method, data=data
             )
-        return loaders[key]  # type: ignore[no-any-return]
+            return result
+
+        return await info.context.load_once(f"portfolio_analysis:{self._view.id}:{timeframe}:{method}", analyse)
 
     @strawberry.field
     async def wallets(self, info: Info[Context, None]) -> list[Wallet]:

@@ -156,11 +156,9 @@ class Wallet:
         sync = getattr(info.context.container, "sync", None)
         if sync is None:
             return None
-        key = f"wallet_sync_state:{self._view.id}"
-        loaders = info.context.loaders
-        if key not in loaders:
-            loaders[key] = await sync.state(self._view.user_id, self._view.id)
-        return loaders[key]
+        return await info.context.load_once(
+            f"wallet_sync_state:{self._view.id}", lambda: sync.state(self._view.user_id, self._view.id)
+        )
 
     @strawberry.field(description="Confirmed and unconfirmed balance as of the last sync.")
     async def balance(self, info: Info[Context, None]) -> Balance:
