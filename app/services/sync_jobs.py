@@ -236,9 +236,17 @@ class SyncService:
             await asyncio.sleep(0.05)
 
     async def sync_now(self, user_id: str, wallet_id: str, *, full: bool = False) -> SyncJob:
-        """Request a sync and wait for it."""
-        job = await self.request_sync(user_id, wallet_id, kind="full" if full else "incremental")
-        return await self.wait(user_id, job.id)
+        """Request a sync and wait for one that started after this call.
+
+        A job already running may have read the chain before the change the caller wants to see
+        (``request_sync`` returns it rather than starting a second one), so then one more runs.
+        """
+        requested = datetime.now(UTC)
+        kind = "full" if full else "incremental"
+        job = await self.wait(user_id, (await self.request_sync(user_id, wallet_id, kind=kind)).id)
+        if job.started_at is not None and job.started_at < requested:
+            job = await self.wait(user_id, (await self.request_sync(user_id, wallet_id, kind=kind)).id)
+        return job
 
     async def _run_job(self, job_id: str, user_id: str, wallet_id: str) -> None:
         now = datetime.now(UTC)

@@ -426,7 +426,7 @@ async def test_mempool_eviction(small: DevChain, backend: str, database_url: str
         # The node drops it (mempool expiry, or a restart without persistence).
         small.chain.remove_mempool_tx(txid)
         await small._flush()  # the dev chain's Electrum server tells its subscribers
-        await c.sync.sync_now(user, wallet_id)
+        await c.sync.sync_now(user, wallet_id)  # a sync that started after the drop
         txs = {t.txid: t for t in (await c.sync.transactions(user, wallet_id, first=500))[0]}
         assert txs[txid].status == "evicted" and txs[txid].replaced_by is None
         assert await figures(c, user, wallet_id) == start
