@@ -77,29 +77,22 @@ class LeanTransport(httpx.AsyncBaseTransport):
             idle = self._idle.get(key)
             reused = bool(idle)
             conn = idle.pop() if idle else await self._open(scheme, host, port, timeouts.get("connect"))
-            try:
-                status, headers, content, keep = await asyncio.wait_for(
-                    self._exchange(conn, payload, request.method), timeouts.get("read")
-                )
-            except TimeoutError:
-                conn.close()
-                raise httpx.ReadTimeout(f"no answer from {host}:{port} in time", request=request) from None
-            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                conn.close()
-                if reused:  # the server closed an idle keep-alive connection: retry once, fresh
+            while True:
+                try:
+                    status, headers, content, keep = await asyncio.wait_for(
+                        self._exchange(conn, payload, request.method), timeouts.get("read")
+                    )
+                    break
+                except TimeoutError:
+                    conn.close()
+                    raise httpx.ReadTimeout(f"no answer from {host}:{port} in time", request=request) from None
+                except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                    conn.close()
+                    if not reused:
+                        raise httpx.ReadError(f"{type(exc).__name__}: {exc}", request=request) from None
+                    # The server closed an idle keep-alive connection: retry once, on a fresh one.
+                    reused = False
                     conn = await self._open(scheme, host, port, timeouts.get("connect"))
-                    try:
-                        status, headers, content, keep = await asyncio.wait_for(
-                            self._exchange(conn, payload, request.method), timeouts.get("read")
-                        )
-                    except TimeoutError:
-                        conn.close()
-                        raise httpx.ReadTimeout(f"no answer from {host}:{port} in time", request=request) from None
-                    except (OSError, asyncio.IncompleteReadError, ValueError) as exc2:
-                        conn.close()
-                        raise httpx.ReadError(f"{type(exc2).__name__}: {exc2}", request=request) from None
-                else:
-                    raise httpx.ReadError(f"{type(exc).__name__}: {exc}", request=request) from None
             if keep and not self._closed:
                 self._idle.setdefault(key, []).append(conn)
             else:
