@@ -150,9 +150,7 @@ class LiveConnections:
         self._seq = itertools.count()
         self._rearm = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
-        self._docs: collections.OrderedDict[tuple[str, str | None], DocInfo | str | None] = (
-            collections.OrderedDict()
-        )
+        self._docs: collections.OrderedDict[tuple[str, str | None], DocInfo | str | None] = collections.OrderedDict()
 
     @classmethod
     def of(cls, view: Any) -> LiveConnections:
@@ -184,9 +182,7 @@ class LiveConnections:
             if event.subject in (session_id, None):
                 handler.close_soon(4403, "Token revoked")
 
-        handler.revocation = self.container.hub.fanout.listen(
-            viewer.user_id, on_revoked, types={REVOCATION_EVENT}
-        )
+        handler.revocation = self.container.hub.fanout.listen(viewer.user_id, on_revoked, types={REVOCATION_EVENT})
         return True
 
     def remove(self, handler: LiveHandler) -> None:
@@ -292,8 +288,9 @@ class LiveConnections:
         variables = _dumps(payload.get("variables") or {})
         return (visibility, query, variables, op_name)
 
-    def join(self, key: tuple[Any, ...], op: Operation[Any, Any], handler: LiveHandler,
-             payload: dict[str, Any]) -> FanoutGroup:
+    def join(
+        self, key: tuple[Any, ...], op: Operation[Any, Any], handler: LiveHandler, payload: dict[str, Any]
+    ) -> FanoutGroup:
         group = self.groups.get(key)
         if group is None:
             group = FanoutGroup(self, key, payload, handler.context)
@@ -329,8 +326,7 @@ def connections_of(container: Any) -> LiveConnections | None:
 class FanoutGroup:
     """One execution of a subscription shared by every subscriber with the same key."""
 
-    def __init__(self, live: LiveConnections, key: tuple[Any, ...], payload: dict[str, Any],
-                 context: Any) -> None:
+    def __init__(self, live: LiveConnections, key: tuple[Any, ...], payload: dict[str, Any], context: Any) -> None:
         self.live = live
         self.key = key
         self.payload = payload
@@ -407,7 +403,25 @@ class FanoutGroup:
         self.members.clear()
 
 
-class LiveHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+class _Closing:
+    """Close the socket once, from anywhere (limits, token expiry, slow readers); both handlers share it."""
+
+    closing: bool
+    websocket: Any
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code=code, reason=reason)
+
+    def close_soon(self, code: int, reason: str) -> None:
+        if not self.closing:
+            asyncio.get_running_loop().create_task(self.close(code, reason))
+
+
+class LiveHandler(_Closing, BaseGraphQLTransportWSHandler[Any, Any]):
     """Strawberry's graphql-transport-ws handler with the additions listed in the module doc."""
 
     outbox_max = 1024
@@ -448,17 +462,6 @@ class LiveHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                 self._writer.cancel()
                 with contextlib.suppress(BaseException):
                     await self._writer
-
-    async def close(self, code: int, reason: str) -> None:
-        if self.closing:
-            return
-        self.closing = True
-        with contextlib.suppress(Exception):
-            await self.websocket.close(code=code, reason=reason)
-
-    def close_soon(self, code: int, reason: str) -> None:
-        if not self.closing:
-            asyncio.get_running_loop().create_task(self.close(code, reason))
 
     async def handle_invalid_message(self, error_message: str) -> None:
         await self.close(4400, error_message)
@@ -572,7 +575,7 @@ class LiveHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             self.closing = True
 
 
-class LegacyLiveHandler(BaseGraphQLWSHandler[Any, Any]):
+class LegacyLiveHandler(_Closing, BaseGraphQLWSHandler[Any, Any]):
     """The legacy ``graphql-ws`` protocol (only with ``MBF_LEGACY_GRAPHQL_WS``): Strawberry's
     handler plus the same frame limit (4400), per-user connection limit (4429) and token
     lifetime (4403 at expiry or revocation). No shared execution."""
@@ -614,17 +617,6 @@ class LegacyLiveHandler(BaseGraphQLWSHandler[Any, Any]):
                 await self.close(4429, "Too many connections for this user")
                 return
             self.viewer = viewer
-
-    async def close(self, code: int, reason: str) -> None:
-        if self.closing:
-            return
-        self.closing = True
-        with contextlib.suppress(Exception):
-            await self.websocket.close(code=code, reason=reason)
-
-    def close_soon(self, code: int, reason: str) -> None:
-        if not self.closing:
-            asyncio.get_running_loop().create_task(self.close(code, reason))
 
     def enqueue(self, frame: str) -> None:
         """Keep-alive is the protocol's own ``ka`` message here."""
