@@ -30,6 +30,7 @@ from app.events.hub import EventHub
 from app.ids import new_id
 from app.prices.provider import Price
 from app.services.prices import PriceService
+from app.services.sync_jobs import Balance
 from app.store.db import Store
 from app.store.models.portfolios import CostOverride, Portfolio, PortfolioWallet
 
@@ -63,16 +64,6 @@ class PortfolioView:
     wallet_ids: tuple[str, ...]
     implicit: bool
     created_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Balance:
-    confirmed: int
-    unconfirmed: int
-
-    @property
-    def total(self) -> int:
-        return self.confirmed + self.unconfirmed
 
 
 @dataclass(frozen=True)
