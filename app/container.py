@@ -77,7 +77,7 @@ class Container:
         self.register("lightning", self.lightning)
         self.prices = PriceService(self.store, self.hub, settings)
         self.register("prices", self.prices)
-        self.portfolios = PortfolioService(self.store, self.hub, self.prices, settings)
+        self.portfolios = PortfolioService(self.store, self.hub, self.prices, settings, supervisor=self.supervisor)
         self.sync.listeners.append(self.portfolios.on_wallet_event)  # balance moved: re-value portfolios
         self.reports = ReportService(self.store, self.hub, self.portfolios, settings)
         self.register("reports", self.reports)

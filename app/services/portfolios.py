@@ -7,7 +7,6 @@ it is read here with plain SQL, always filtered by ``user_id``.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from app.services.prices import PriceService
 from app.services.sync_jobs import Balance
 from app.store.db import Store
 from app.store.models.portfolios import CostOverride, Portfolio, PortfolioWallet
+from app.tasks import Supervisor
 
 log = structlog.get_logger(__name__)
 
@@ -158,14 +158,15 @@ class PortfolioService:
         prices: PriceService,
         settings: Settings,
         fee_rate: Callable[[], Awaitable[float | None]] | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.store = store
         self.hub = hub
         self.prices = prices
         self.settings = settings
         self.fee_rate = fee_rate
+        self.supervisor = supervisor
         self._last_values: dict[str, Decimal] = {}
-        self._revaluations: set[asyncio.Task[None]] = set()
         prices.on_price_moved.append(self.revalue)
 
     # -- CRUD -------------------------------------------------------------------------------------
@@ -517,9 +518,11 @@ class PortfolioService:
         """
         if event.type != "walletUpdated" or "balance" not in event.payload or event.user_id is None:
             return
-        task = asyncio.create_task(self._revalue_wallet(event.user_id, str(event.subject)))
-        self._revaluations.add(task)
-        task.add_done_callback(self._revaluations.discard)
+        user_id, wallet_id = event.user_id, str(event.subject)
+        if self.supervisor is None:
+            await self._revalue_wallet(user_id, wallet_id)
+        else:  # supervised: cancelled cleanly when the container stops
+            self.supervisor.spawn(f"revalue:{event.id}", lambda: self._revalue_wallet(user_id, wallet_id))
 
     async def _revalue_wallet(self, user_id: str, wallet_id: str) -> None:
         try:
