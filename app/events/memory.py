@@ -203,14 +203,15 @@ class MemoryHub(FanoutSubscribe):
         self.fanout.close_all()
 
     async def _prune_loop(self) -> None:
+        # Sleep first: pruning at start-up only adds work there (and raced explicit prunes in tests).
         while True:
+            await asyncio.sleep(self.prune_interval_s)
             try:
                 removed = await self.log.prune()
                 if removed:
                     log.info("event_log_pruned", removed=removed)
             except Exception:
                 log.exception("event_log_prune_failed")
-            await asyncio.sleep(self.prune_interval_s)
 
     async def publish(self, event: Event) -> None:
         self.published += 1
