@@ -33,3 +33,9 @@ async def test_down_to_base_and_up_again(any_engine: str, store: Store) -> None:
     assert tables <= {"alembic_version"}
     await migrate.upgrade(store)
     assert await migrate.is_at_head(store)
+
+
+def test_history_has_one_head() -> None:
+    """A second head means two migrations were written against the same parent: re-point the newer one."""
+    heads = migrate.head_revisions()
+    assert len(heads) == 1, f"alembic history has several heads {sorted(heads)}: set down_revision to the one head"
