@@ -1,30 +1,23 @@
-"""LND's message and service definitions, taken from the ``lndgrpc`` package (``lnd-grpc-client``).
+"""LND's message and service definitions: LND's own ``.proto`` files, compiled and vendored.
 
-Only the generated ``*_pb2`` / ``*_pb2_grpc`` modules are used, never that package's client
-classes. Importing ``lndgrpc.compiled`` runs ``lndgrpc/__init__.py``, which imports its clients
-and, as an import-time side effect, sets ``GRPC_SSL_CIPHER_SUITES=HIGH+ECDSA`` for the whole
-process. We undo that change right after the import so this module leaves the environment as
-it found it (LND's certificates are ECDSA anyway; gRPC's defaults accept them).
-
-Checked with protobuf 7.36 (upb) and grpcio 1.85: the generated code (protoc 3.x style,
-``reflection.GeneratedProtocolMessageType``) loads and round-trips messages.
+``app/lightning/_vendor/lnd/`` holds ``lightning.proto`` and ``routerrpc/router.proto`` of the
+LND release named in ``LND_VERSION``, their generated ``*_pb2`` / ``*_pb2_grpc`` modules and LND's
+MIT licence. ``scripts/gen-lnd-protos.sh`` regenerates them; nothing is compiled at install time,
+so the runtime needs only ``grpcio`` and ``protobuf`` (no code generator, no LND client package).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-_ENV = "GRPC_SSL_CIPHER_SUITES"
-_before = os.environ.get(_ENV)
-try:
-    from lndgrpc.compiled import lightning_pb2 as _ln
-    from lndgrpc.compiled import lightning_pb2_grpc as _lnrpc
-finally:
-    if _before is None:
-        os.environ.pop(_ENV, None)
-    else:
-        os.environ[_ENV] = _before
+from app.lightning._vendor.lnd import LND_VERSION as _LND_VERSION
+from app.lightning._vendor.lnd import lightning_pb2 as _ln
+from app.lightning._vendor.lnd import lightning_pb2_grpc as _lnrpc
+from app.lightning._vendor.lnd import router_pb2 as _router
+from app.lightning._vendor.lnd import router_pb2_grpc as _routerrpc
+
+PROTO_LND_VERSION: str = _LND_VERSION
+"""The LND release the vendored ``.proto`` files come from."""
 
 ln: Any = _ln
 """``lnrpc`` messages (``ln.GetInfoRequest()``...)."""
@@ -32,9 +25,16 @@ ln: Any = _ln
 lnrpc: Any = _lnrpc
 """``LightningStub``, ``LightningServicer``, ``add_LightningServicer_to_server``."""
 
+router: Any = _router
+"""``routerrpc`` messages (``router.SendPaymentRequest()``...)."""
+
+routerrpc: Any = _routerrpc
+"""``RouterStub``, ``RouterServicer``, ``add_RouterServicer_to_server``."""
+
 SERVICE = "lnrpc.Lightning"
+ROUTER_SERVICE = "routerrpc.Router"
 
 
-def full_method(name: str) -> str:
+def full_method(name: str, service: str = SERVICE) -> str:
     """``GetInfo`` -> ``/lnrpc.Lightning/GetInfo`` (the name LND's permission table uses)."""
-    return f"/{SERVICE}/{name}"
+    return f"/{service}/{name}"

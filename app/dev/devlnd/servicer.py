@@ -1,6 +1,6 @@
 """LND's ``lnrpc.Lightning`` service (the part MyBitcoinFuture uses) over the simulated node.
 
-Subclasses the generated ``LightningServicer`` from ``lndgrpc``; RPCs not implemented here answer
+Subclasses the generated ``LightningServicer`` (app/lightning/proto.py); RPCs not implemented here answer
 ``UNIMPLEMENTED`` like any unknown method. Every RPC first checks the macaroon the way LND does
 (HMAC chain against the root key, first-party caveats, then the method's required permissions)
 and fails with LND's messages as gRPC ``UNKNOWN`` (LND returns plain Go errors).

@@ -1,0 +1,1 @@
+"""Third-party generated code, kept as generated (excluded from ruff)."""
