@@ -42,7 +42,7 @@ lint: install-test
 	$(BIN)/ruff check . && $(BIN)/mypy app schema resolvers subscriptions
 
 schema: install
-	$(BIN)/mbf schema export
+	$(BIN)/mbf schema export -o schema.graphql
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/graphiql/node_modules app/http/static/graphiql

@@ -134,17 +134,25 @@ def config_check() -> None:
 
 @schema_app.command("export")
 def schema_export(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the SDL.")] = Path("schema.graphql"),
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Where to write the SDL (default: stdout if piped, else schema.graphql)."),
+    ] = None,
 ) -> None:
-    """Write the GraphQL SDL (the file the frontend team reads) to OUTPUT, or - for stdout."""
+    """Write the GraphQL SDL (the file the frontend team reads) to OUTPUT, or - for stdout.
+
+    Piped or redirected (``mbf schema export > schema.graphql``), stdout carries only the SDL.
+    """
     from schema.schema import build_schema
 
     sdl = build_schema(Settings(introspection=True)).as_str() + "\n"
+    if output is None:
+        output = Path("schema.graphql") if sys.stdout.isatty() else Path("-")
     if str(output) == "-":
         sys.stdout.write(sdl)
     else:
         output.write_text(sdl)
-        typer.echo(f"wrote {output}")
+        typer.echo(f"wrote {output}", err=True)
 
 
 @user_app.command("create")
