@@ -30,7 +30,7 @@ def _control(url: str, path: str, body: dict[str, object]) -> None:
 def register(app: typer.Typer) -> None:
     @app.command("devchain")
     def devchain(
-        scenario: Annotated[str, typer.Option(help="small | big | reorg | rbf")] = "small",
+        scenario: Annotated[str, typer.Option(help="small | big | reorg | rbf | gap")] = "small",
         seed: Annotated[int, typer.Option(help="Deterministic seed.")] = 1,
         host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
         esplora_port: Annotated[int, typer.Option(help="Esplora REST port (0 = a free one).")] = 0,

@@ -99,7 +99,7 @@ def _recompute(dc: DevChain, wallet: dict[str, Any]) -> dict[str, int]:
     return {"confirmed": confirmed, "unconfirmed": unconfirmed, "txCount": len(txids), "utxoCount": utxos}
 
 
-@pytest.mark.parametrize("scenario", ["small", "reorg", "rbf"])
+@pytest.mark.parametrize("scenario", ["small", "reorg", "rbf", "gap"])
 def test_expected_balances_match_independent_recomputation(scenario: str) -> None:
     dc = DevChain.build(scenario, seed=1)
     info = dc.info

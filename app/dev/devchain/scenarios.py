@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.dev.devchain.builder import Coin, Wallet, build_and_sign, estimate_vsize
+from app.dev.devchain.builder import Coin, Wallet, build_and_sign, estimate_vsize, keyinfo_spk
 from app.dev.devchain.primitives import COIN, COINBASE_MATURITY, Tx, TxOut
 from app.dev.devchain.state import DUST, DevState, ScenarioError
 
@@ -20,7 +20,7 @@ T_START = 1325376000  # 2012-01-01
 T_ACTIVITY = 1326585600  # 2012-01-15
 T_END = 1757894400  # 2025-09-15
 
-SCENARIOS = ("small", "big", "reorg", "rbf")
+SCENARIOS = ("small", "big", "reorg", "rbf", "gap")
 
 
 @dataclass(slots=True)
@@ -56,6 +56,15 @@ class Sim:
         self.st.owner[spk] = w.name
         if chain == 0:
             self.receive_used[w.name].append(spk)
+        return spk
+
+    def addr_at(self, w: Wallet, index: int) -> bytes:
+        """Hand out receive address ``index`` (skipping the ones before it, left unused)."""
+        w.next_index[0] = max(w.next_index[0], index + 1)
+        spk = w.derive(0, index)
+        self.st.keys[spk] = w.keys[spk]
+        self.st.owner[spk] = w.name
+        self.receive_used[w.name].append(spk)
         return spk
 
     def reuse(self, w: Wallet) -> bytes:
@@ -403,11 +412,58 @@ def gen_big(seed: int, txs: int = 10_200, fresh_addresses: int = 2_300) -> tuple
     return st, sim
 
 
+# `gap`: used receive addresses far past the first request batch, each within the gap limit (20) of
+# the previous one, the steps including gap - 1 and exactly gap (the edge, which must be found).
+GAP_LIMIT = 20
+GAP_STEPS = {
+    "deep": [0, 12, 25, 38, 50, 68, 87, 100, 120, 140, 160, 180, 200],
+    "edge": [0, 19, 39, 59],
+}
+# Payments to "deep" beyond its gap: invisible to a gap-20 wallet until a payment to
+# last used + gap (220) makes 240 reachable, which in turn makes 260 reachable.
+GAP_BEYOND = [240, 260]
+
+
+def gen_gap(seed: int) -> tuple[DevState, Sim]:
+    st = DevState.new("gap", seed, _wallets("gap", seed, [("deep", "p2wpkh"), ("edge", "p2tr")]))
+    sim = Sim(st, random.Random(f"gap/{seed}"))
+    _bootstrap(sim)
+    rng = sim.rng
+    deep, edge = st.wallets
+    times = _times(8)
+    by_index: dict[tuple[str, int], bytes] = {}
+    for w in (deep, edge):
+        for n, index in enumerate(GAP_STEPS[w.name]):
+            by_index[(w.name, index)] = spk = sim.addr_at(w, index)
+            sim.fund([TxOut(_btc(rng, 0.01, 0.5), spk)])
+            if n % 4 == 3:
+                sim.mine(times[n // 4])
+    sim.mine(times[4])
+    # deep spends two of its far coins (68 and 200) to an outsider, change on its change chain
+    far = [c for c in sim.spendable(deep.name) if c.spk in (by_index[("deep", 68)], by_index[("deep", 200)])]
+    sim.pay(deep.name, [TxOut(sum(c.value for c in far) // 2, sim.external())], coins=far)
+    beyond = []
+    for index in GAP_BEYOND:
+        # keyinfo_spk, not deep.derive: the scenario's ledger and lookahead must not count these
+        spk = keyinfo_spk(deep.key_info(0, index))
+        sats = _btc(rng, 0.01, 0.2)
+        tx = sim.fund([TxOut(sats, spk)])
+        beyond.append({"index": index, "sats": sats, "txid": tx.txid})
+    sim.mine(times[5])
+    # mempool: an unconfirmed payment reusing deep's last used address
+    sim.fund([TxOut(_btc(rng, 0.01, 0.05), by_index[("deep", 200)])])
+    st.meta["gapLimit"] = GAP_LIMIT
+    st.meta["usedReceive"] = {name: list(steps) for name, steps in GAP_STEPS.items()}
+    st.meta["beyondGap"] = {"deep": beyond}
+    return st, sim
+
+
 GENERATORS: dict[str, Callable[[int], tuple[DevState, Sim]]] = {
     "small": gen_small,
     "big": gen_big,
     "reorg": gen_reorg,
     "rbf": gen_rbf,
+    "gap": gen_gap,
 }
 
 
