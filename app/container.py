@@ -23,10 +23,10 @@ from app.services.lightning import LightningService
 from app.services.portfolios import PortfolioService
 from app.services.prices import PriceService
 from app.services.reports import ReportService
-from app.services.sync_jobs import SyncService
 from app.services.wallets import WalletService
 from app.store import migrate
 from app.store.db import Store
+from app.sync.jobs import SyncService
 from app.tasks import Supervisor
 
 log = structlog.get_logger(__name__)

@@ -29,14 +29,9 @@ from app.bitcoin.networks import Network  # noqa: E402
 from app.chain.backend import ChainBackend  # noqa: E402
 from app.chain.electrum import ElectrumBackend  # noqa: E402
 from app.chain.esplora import EsploraBackend  # noqa: E402
-from app.services.sync import (  # noqa: E402
-    StoredScript,
-    StoredTx,
-    StoredWallet,
-    SyncResult,
-    WalletScanner,
-    decode_io,
-)
+from app.sync.codec import parse  # noqa: E402
+from app.sync.model import StoredScript, StoredTx, StoredWallet, SyncResult  # noqa: E402
+from app.sync.scanner import WalletScanner  # noqa: E402
 
 
 def start_devchain(scenario: str, latency_ms: int, data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
@@ -84,7 +79,7 @@ def as_stored(r: SyncResult) -> StoredWallet:
             v.block_hash,
             v.block_time,
             v.first_seen,
-            decode_io(txid, v.io, v.weight, v.fee),
+            parse(txid, v.io, v.weight, v.fee),
             v.replaced_by,
             v.received,
             v.sent,

@@ -6,7 +6,7 @@ import strawberry
 from strawberry.types import Info
 
 from schema.context import Context
-from schema.types.chain import SyncJob
+from schema.types.sync import SyncJob
 
 
 @strawberry.type

@@ -33,11 +33,11 @@ def wallet_sync(
     from app.cli.main import settings_or_exit
     from app.events.envelope import Event
     from app.security.crypto import Keyring
-    from app.services.sync_jobs import SyncService
     from app.services.wallets import WalletService
     from app.store import migrate
     from app.store.db import Store
     from app.store.models.accounts import User
+    from app.sync.jobs import SyncService
     from app.tasks import Supervisor
 
     settings = settings_or_exit()

@@ -29,9 +29,9 @@ from app.events.hub import EventHub
 from app.ids import new_id
 from app.prices.provider import Price
 from app.services.prices import PriceService
-from app.services.sync_jobs import Balance
 from app.store.db import Store
 from app.store.models.portfolios import CostOverride, Portfolio, PortfolioWallet
+from app.sync.model import Balance
 from app.tasks import Supervisor
 
 log = structlog.get_logger(__name__)

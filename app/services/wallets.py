@@ -1,7 +1,7 @@
 """Watch-only wallets: import, multisig creation, addresses, labels (BIP-329).
 
 The wallet area owns keys, descriptors, derived addresses and labels; the chain-sync area
-(``app/services/sync_jobs.py``) owns transactions, UTXOs, balances and sync jobs. They meet at
+(``app/sync/``) owns transactions, UTXOs, balances and sync jobs. They meet at
 three small interfaces, all implemented here:
 
 - :meth:`WalletService.sync_target` / :meth:`WalletService.all_wallets` — the ``WalletSource``
@@ -141,7 +141,7 @@ class LabelView:
 
 @dataclass(frozen=True, slots=True)
 class WalletSyncTarget:
-    """What sync needs (same attributes as ``app.services.sync_jobs.SyncTarget``)."""
+    """What sync needs (same attributes as ``app.sync.model.SyncTarget``)."""
 
     user_id: str
     wallet_id: str

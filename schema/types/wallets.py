@@ -26,7 +26,7 @@ from schema.pagination import Connection, to_connection
 from schema.scalars import Sats
 
 if TYPE_CHECKING:
-    from schema.types.chain import SyncProgress, Transaction, Utxo
+    from schema.types.sync import SyncProgress, Transaction, Utxo
 
 NetworkEnum = strawberry.enum(Network, name="Network", description="Bitcoin network of a wallet.")
 ScriptTypeEnum = strawberry.enum(
@@ -186,27 +186,27 @@ class Wallet:
         st = await self._sync_state(info)
         return (getattr(st, "last_synced_at", None) if st is not None else None) or self._view.last_synced_at
 
-    # -- chain-sync fields (schema/types/chain.py resolves them through container.sync) ----------
+    # -- chain-sync fields (schema/types/sync.py resolves them through container.sync) ----------
 
     @strawberry.field(description="The wallet's transactions, newest first (mempool, then by height).")
     async def transactions(
         self, info: Info[Context, None], first: int | None = None, after: str | None = None
-    ) -> Connection[Annotated[Transaction, strawberry.lazy("schema.types.chain")]]:
-        from schema.types.chain import wallet_transactions
+    ) -> Connection[Annotated[Transaction, strawberry.lazy("schema.types.sync")]]:
+        from schema.types.sync import wallet_transactions
 
         return await wallet_transactions(info, self._view.user_id, self._view.id, first, after)
 
     @strawberry.field(description="Unspent outputs, largest first (unconfirmed ones included).")
-    async def utxos(self, info: Info[Context, None]) -> list[Annotated[Utxo, strawberry.lazy("schema.types.chain")]]:
-        from schema.types.chain import wallet_utxos
+    async def utxos(self, info: Info[Context, None]) -> list[Annotated[Utxo, strawberry.lazy("schema.types.sync")]]:
+        from schema.types.sync import wallet_utxos
 
         return await wallet_utxos(info, self._view.user_id, self._view.id, self._view.network)
 
     @strawberry.field(description="Progress of the current sync, or the outcome of the last one.")
     async def sync_progress(
         self, info: Info[Context, None]
-    ) -> Annotated[SyncProgress, strawberry.lazy("schema.types.chain")]:
-        from schema.types.chain import wallet_sync_progress
+    ) -> Annotated[SyncProgress, strawberry.lazy("schema.types.sync")]:
+        from schema.types.sync import wallet_sync_progress
 
         return await wallet_sync_progress(info, self._view.user_id, self._view.id)
 

@@ -11,8 +11,8 @@ from app.bitcoin.networks import Network
 from app.container import Container
 from app.dev.devchain.runner import DevChain
 from app.services.wallets import ImportWalletInput
-from tests.chain.test_sync import wait_synced
 from tests.conftest import make_settings
+from tests.sync.test_sync import wait_synced
 
 pytestmark = pytest.mark.slow
 

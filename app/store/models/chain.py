@@ -1,6 +1,6 @@
 """Chain sync results per wallet: transactions, outputs (UTXOs), per-script stats, sync state, jobs.
 
-A wallet's sync results are written in one transaction (see ``app/services/sync.py``), so a
+A wallet's sync results are written in one transaction (see ``app/sync/persist.py``), so a
 reader never sees a half-updated wallet. Amounts are ``BigInteger`` satoshis; ``net_amount``
 is signed (the wallet's view).
 """
@@ -70,7 +70,7 @@ class WalletTx(SQLModel, table=True):
     net_amount: int = _sats()  # type: ignore[assignment]
     direction: str = Field(sa_column=sa.Column(sa.String(8), nullable=False))
     replaced_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
-    # Decoded inputs/outputs as compact JSON (see ``app.services.sync.encode_io``).
+    # Decoded inputs/outputs as compact JSON (see ``app.sync.codec``).
     io: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
 
 

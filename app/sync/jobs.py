@@ -1,25 +1,24 @@
-"""Sync jobs: one background job per wallet, a periodic scheduler, Electrum notifications,
-resume after restart, and the read side (balances, transactions, UTXOs, per-address stats).
+"""Request: the sync service. One background job per wallet, resume after restart.
 
 - ``request_sync`` records a job (``sync_jobs``) and runs it in the container's supervised task
   group under the name ``sync:<wallet id>``; while a wallet has an active job, a second request
   returns that job.
-- A job reads the wallet's stored state, scans the backend (:mod:`app.services.sync`), then writes
-  the new view, the job's outcome and the wallet's sync state in ONE transaction; events are
-  published after the commit.
+- A job reads the wallet's stored state (:mod:`app.sync.persist`), scans the backend
+  (:mod:`app.sync.scanner`), then writes the new view, the job's outcome and the wallet's sync
+  state in ONE transaction; events are published after the commit.
 - An unreachable backend fails the job with a message and sets the wallet's ``syncStatus`` to
   ``ERROR`` with ``lastError``; the wallet itself is untouched.
 - Jobs found QUEUED/RUNNING at start-up (a crash or restart) are run again: a sync is idempotent
   and its results were either fully written or not at all.
+- The scheduler and Electrum notifications live in :mod:`app.sync.watch`; the read side in
+  :mod:`app.sync.queries` (the service is also the area's read API).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -27,36 +26,27 @@ import sqlalchemy as sa
 import structlog
 from sqlmodel import col, select
 
-from app.chain.backend import BlockRef, ChainBackend
 from app.chain.factory import ChainBackends
 from app.config import Settings
 from app.errors import NotFound, UpstreamUnavailable
 from app.events.envelope import Event
 from app.events.hub import EventHub
-from app.services.sync import (
-    Deriver,
-    MempoolSnapshot,
-    ScanProgress,
-    StoredWallet,
-    WalletScanner,
-    load_stored,
-    next_stored,
-    save_result,
-)
 from app.store.db import Store
 from app.store.models.chain import (
-    ACTIVE_TX_STATUSES,
     JOB_ACTIVE,
     JOB_FAILED,
     JOB_QUEUED,
     JOB_RUNNING,
     JOB_SUCCEEDED,
     SyncJob,
-    WalletOutput,
-    WalletScript,
     WalletSyncState,
-    WalletTx,
 )
+from app.sync.model import MempoolSnapshot, ScanProgress, StoredWallet, WalletSource
+from app.sync.persist import load_stored, save_result
+from app.sync.queries import SyncQueries
+from app.sync.scanner import WalletScanner
+from app.sync.view import next_stored
+from app.sync.watch import SyncWatch
 from app.tasks import Supervisor
 
 log = structlog.get_logger(__name__)
@@ -64,57 +54,12 @@ log = structlog.get_logger(__name__)
 PROGRESS_EVERY_S = 0.5
 
 
-class SyncTarget(Protocol):
-    """What a sync needs to know about a wallet (provided by the wallets area)."""
-
-    @property
-    def user_id(self) -> str: ...
-
-    @property
-    def wallet_id(self) -> str: ...
-
-    @property
-    def network(self) -> str:
-        """Lower case: mainnet/testnet/signet/regtest."""
-        ...
-
-    @property
-    def gap_limit(self) -> int: ...
-
-    @property
-    def derive(self) -> Deriver:
-        """(chain, start, count) -> scriptPubKeys."""
-        ...
-
-
-class WalletSource(Protocol):
-    """The wallets area, as sync sees it."""
-
-    async def sync_target(self, user_id: str, wallet_id: str) -> SyncTarget:
-        """The wallet's derivation and settings; ``NotFound`` for another user's wallet."""
-        ...
-
-    async def all_wallets(self) -> list[tuple[str, str]]:
-        """Every wallet as (user_id, wallet_id), for the periodic scheduler."""
-        ...
-
-
 class RevealHook(Protocol):
     async def __call__(self, s: Any, user_id: str, wallet_id: str, used: dict[int, int]) -> None:
         """Inside the sync's write transaction: the highest used index per chain."""
 
 
-@dataclass(slots=True)
-class Balance:
-    confirmed: int
-    unconfirmed: int
-
-    @property
-    def total(self) -> int:
-        return self.confirmed + self.unconfirmed
-
-
-class SyncService:
+class SyncService(SyncQueries):
     def __init__(
         self,
         store: Store,
@@ -127,7 +72,7 @@ class SyncService:
         reveal: RevealHook | None = None,
         scheduler: bool = True,
     ) -> None:
-        self.store = store
+        super().__init__(store)
         self.backends = backends
         self.wallets = wallets
         self.supervisor = supervisor
@@ -137,8 +82,13 @@ class SyncService:
         self.scheduler_enabled = scheduler
         self._again: set[str] = set()  # wallets whose scripts changed while a job was running
         self._pending: set[str] = set()  # wallets with a job queued since their worker last looked
-        self._watch: dict[str, set[tuple[str, str]]] = {}  # scripthash -> {(user, wallet)}
-        self._tip_watch: set[str] = set()  # networks whose tip we follow
+        self.watch = SyncWatch(
+            wallets,
+            settings.sync_interval_s,
+            request=self._request_quietly,
+            changed=self._script_changed,
+            prune=self.prune_jobs,
+        )
         self._mempool: dict[str, MempoolSnapshot] = {}  # wallet_id -> last Esplora mempool snapshot
         # wallet_id -> (sync state's updated_at, the stored state it stands for)
         self._stored_cache: dict[str, tuple[datetime, StoredWallet]] = {}
@@ -155,7 +105,7 @@ class SyncService:
             log.info("sync_job_resumed", job=job.id, wallet=job.wallet_id)
             self._spawn(job.id, job.user_id, job.wallet_id)
         if self.scheduler_enabled:
-            self.supervisor.spawn("sync:scheduler", self._scheduler, restart=True)
+            self.supervisor.spawn("sync:scheduler", self.watch.scheduler, restart=True)
 
     async def stop(self) -> None:
         """Jobs run in the supervisor, which the container stops first."""
@@ -165,7 +115,7 @@ class SyncService:
             running = (
                 await s.exec(select(sa.func.count()).select_from(SyncJob).where(col(SyncJob.status).in_(JOB_ACTIVE)))
             ).one()
-        return {"status": "ok", "activeJobs": int(running), "watchedScripts": len(self._watch)}
+        return {"status": "ok", "activeJobs": int(running), "watchedScripts": self.watch.watched_scripts}
 
     # -- jobs -----------------------------------------------------------------------------------
 
@@ -323,7 +273,7 @@ class SyncService:
             await self._fail(job_id, user_id, wallet_id, f"could not store the results: {type(exc).__name__}")
             return
         if backend.supports_subscriptions:
-            await self._watch_wallet(backend, user_id, wallet_id, result)
+            await self.watch.watch_wallet(backend, user_id, wallet_id, result.scripthashes)
         if wallet_id in self._again:
             self._again.discard(wallet_id)
             asyncio.get_running_loop().call_soon(
@@ -411,7 +361,6 @@ class SyncService:
                 },
             )
 
-
     async def _publish_done(self, user_id: str, wallet_id: str, job_id: str, result: Any) -> None:
         """One ``done`` per sync, after its results are committed (the scanner itself ends at ``storing``)."""
         await self._publish(
@@ -426,6 +375,7 @@ class SyncService:
                 "txsFound": len(result.active_txs),
             },
         )
+
     async def _fail(self, job_id: str, user_id: str, wallet_id: str, message: str) -> None:
         log.warning("sync_job_failed", job=job_id, wallet=wallet_id, error=message)
         try:
@@ -470,19 +420,18 @@ class SyncService:
         try:
             await self.request_sync(user_id, wallet_id, kind="auto")
         except NotFound:
-            self._unwatch(wallet_id)
+            self.watch.unwatch(wallet_id)
         except Exception:
             log.exception("sync_request_failed", wallet=wallet_id)
 
-    # -- scheduler and notifications --------------------------------------------------------
+    async def _script_changed(self, user_id: str, wallet_id: str) -> None:
+        """A watched script changed: sync, or sync once more after the running job."""
+        if self.supervisor.running(f"sync:{wallet_id}"):
+            self._again.add(wallet_id)
+        else:
+            await self._request_quietly(user_id, wallet_id)
 
-    async def _scheduler(self) -> None:
-        interval = self.settings.sync_interval_s
-        while True:
-            await asyncio.sleep(interval)
-            for user_id, wallet_id in await self.wallets.all_wallets():
-                await self._request_quietly(user_id, wallet_id)
-            await self.prune_jobs()
+    # -- maintenance ----------------------------------------------------------------------------
 
     async def prune_jobs(self, keep_hours: float = 24.0) -> int:
         """Delete finished jobs older than ``keep_hours`` (the wallet's sync state keeps the outcome)."""
@@ -494,120 +443,3 @@ class SyncService:
                 )
             )
         return int(getattr(result, "rowcount", 0) or 0)
-
-    async def _watch_wallet(self, backend: ChainBackend, user_id: str, wallet_id: str, result: Any) -> None:
-        """Electrum: subscribe to the wallet's scripts; a notification triggers a resync."""
-        shs = result.scripthashes
-        new = [sh for sh in shs if (user_id, wallet_id) not in self._watch.get(sh, set())]
-        for sh in shs:
-            self._watch.setdefault(sh, set()).add((user_id, wallet_id))
-        try:
-            if new:
-                await backend.subscribe_scripthashes(new, self._on_scripthash)
-            if backend.network not in self._tip_watch:
-                self._tip_watch.add(backend.network)
-                network = backend.network
-
-                async def on_tip(ref: BlockRef) -> None:
-                    await self._on_tip(network, ref)
-
-                await backend.subscribe_tip(on_tip)
-        except UpstreamUnavailable as exc:
-            log.warning("sync_subscribe_failed", wallet=wallet_id, error=exc.message)
-
-    def _unwatch(self, wallet_id: str) -> None:
-        for subs in self._watch.values():
-            for pair in [p for p in subs if p[1] == wallet_id]:
-                subs.discard(pair)
-
-    async def _on_scripthash(self, scripthash: str, status: str | None) -> None:
-        for user_id, wallet_id in list(self._watch.get(scripthash, ())):
-            if self.supervisor.running(f"sync:{wallet_id}"):
-                self._again.add(wallet_id)
-            else:
-                await self._request_quietly(user_id, wallet_id)
-
-    async def _on_tip(self, network: str, ref: BlockRef) -> None:
-        """A new block: confirmations changed; wallets with unconfirmed txs may have new ones."""
-        wallets = {pair for subs in self._watch.values() for pair in subs}
-        for user_id, wallet_id in wallets:
-            with contextlib.suppress(Exception):
-                target = await self.wallets.sync_target(user_id, wallet_id)
-                if target.network == network:
-                    await self._request_quietly(user_id, wallet_id)
-
-    # -- read side ----------------------------------------------------------------------------
-
-    async def state(self, user_id: str, wallet_id: str) -> WalletSyncState:
-        async with self.store.read() as s:
-            st = await s.get(WalletSyncState, wallet_id)
-        if st is None or st.user_id != user_id:
-            return WalletSyncState(wallet_id=wallet_id, user_id=user_id)
-        return st
-
-    async def states(self, user_id: str, wallet_ids: Sequence[str]) -> dict[str, WalletSyncState]:
-        async with self.store.read() as s:
-            rows = await s.exec(
-                select(WalletSyncState).where(
-                    WalletSyncState.user_id == user_id, col(WalletSyncState.wallet_id).in_(list(wallet_ids))
-                )
-            )
-            found = {r.wallet_id: r for r in rows}
-        return {w: found.get(w) or WalletSyncState(wallet_id=w, user_id=user_id) for w in wallet_ids}
-
-    async def balance(self, user_id: str, wallet_id: str) -> Balance:
-        st = await self.state(user_id, wallet_id)
-        return Balance(st.confirmed, st.unconfirmed)
-
-    async def transactions(
-        self,
-        user_id: str,
-        wallet_id: str,
-        *,
-        first: int = 50,
-        after: tuple[int, str] | None = None,
-        include_inactive: bool = True,
-    ) -> tuple[list[WalletTx], int]:
-        """Newest first: mempool, then by height descending; ``after`` = (sort key, txid)."""
-        order_key = sa.func.coalesce(col(WalletTx.height), 2**31 - 1)
-        async with self.store.read() as s:
-            q = select(WalletTx).where(WalletTx.user_id == user_id, WalletTx.wallet_id == wallet_id)
-            count_q = (
-                select(sa.func.count())
-                .select_from(WalletTx)
-                .where(WalletTx.user_id == user_id, WalletTx.wallet_id == wallet_id)
-            )
-            if not include_inactive:
-                q = q.where(col(WalletTx.status).in_(ACTIVE_TX_STATUSES))
-                count_q = count_q.where(col(WalletTx.status).in_(ACTIVE_TX_STATUSES))
-            if after is not None:
-                key, txid = after
-                q = q.where(sa.or_(order_key < key, sa.and_(order_key == key, col(WalletTx.txid) < txid)))
-            q = q.order_by(order_key.desc(), col(WalletTx.txid).desc()).limit(first)
-            rows = list((await s.exec(q)).all())
-            total = int((await s.exec(count_q)).one())
-        return rows, total
-
-    @staticmethod
-    def tx_sort_key(tx: WalletTx) -> tuple[int, str]:
-        return (tx.height if tx.height is not None else 2**31 - 1, tx.txid)
-
-    async def utxos(self, user_id: str, wallet_id: str) -> list[WalletOutput]:
-        async with self.store.read() as s:
-            rows = await s.exec(
-                select(WalletOutput)
-                .where(
-                    WalletOutput.user_id == user_id,
-                    WalletOutput.wallet_id == wallet_id,
-                    col(WalletOutput.spent_by).is_(None),
-                )
-                .order_by(col(WalletOutput.value).desc(), col(WalletOutput.txid))
-            )
-            return list(rows.all())
-
-    async def script_stats(self, user_id: str, wallet_id: str) -> dict[tuple[int, int], WalletScript]:
-        async with self.store.read() as s:
-            rows = await s.exec(
-                select(WalletScript).where(WalletScript.user_id == user_id, WalletScript.wallet_id == wallet_id)
-            )
-            return {(r.chain, r.index): r for r in rows}

@@ -1,4 +1,5 @@
-"""Wallet chain sync: scan a wallet's scripts on a chain backend and store the wallet's view.
+"""Fetch: scan one wallet's scripts on a chain backend (tip and reorg check, gap-limit scan,
+transactions, block headers, prevouts) and build its new view.
 
 The algorithm (see ``docs/sync.md``):
 
@@ -12,27 +13,15 @@ The algorithm (see ``docs/sync.md``):
    hashes; Esplora: paging stops at the first known confirmed transaction).
 3. **Fetch** the transactions not stored yet (Esplora returns them inline; Electrum in batches),
    block headers for confirmation times, and the parents of foreign inputs for fees.
-4. **Build the wallet's view** in memory: active transactions (confirmed or mempool), those that
-   left (replaced by a conflicting transaction, or evicted), outputs and their spenders, each
-   transaction's ``received``/``sent``/``net_amount``/``direction``, per-script stats and
-   balances (confirmed, unconfirmed).
-5. **Write** the difference in one database transaction (never a half-updated wallet) and
-   publish events after the commit.
+4. **Build the wallet's view** in memory (:mod:`app.sync.view`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-import sqlalchemy as sa
-import structlog
-from sqlmodel import col, select
 
 from app.chain.backend import (
     ChainBackend,
@@ -44,199 +33,32 @@ from app.chain.backend import (
     TxOutput,
     scripthash_of,
 )
-from app.store.db import Tx
 from app.store.models.chain import (
     ACTIVE_TX_STATUSES,
     TX_CONFIRMED,
     TX_EVICTED,
     TX_MEMPOOL,
     TX_REPLACED,
-    WalletOutput,
-    WalletScript,
-    WalletSyncState,
-    WalletTx,
 )
-
-log = structlog.get_logger(__name__)
+from app.sync.codec import serialize
+from app.sync.model import (
+    INCOMING,
+    OUTGOING,
+    SELF,
+    Deriver,
+    MempoolSnapshot,
+    OutputView,
+    Progress,
+    ScanProgress,
+    ScriptRef,
+    ScriptView,
+    StoredWallet,
+    SyncResult,
+    TxView,
+)
+from app.sync.view import differs, view_of_stored, with_prevouts
 
 REORG_WINDOW = 144  # blocks below the tip whose hashes we verify after the tip moved
-INCOMING, OUTGOING, SELF = "INCOMING", "OUTGOING", "SELF"
-
-# (chain, start, count) -> scriptPubKeys
-Deriver = Callable[[int, int, int], Sequence[bytes]]
-Progress = Callable[["ScanProgress"], Awaitable[None]]
-
-
-# --------------------------------------------------------------------------------------------
-# io encoding
-
-
-def encode_io(tx: ChainTx) -> str:
-    return json.dumps(
-        {
-            "v": tx.version,
-            "l": tx.locktime,
-            "i": [[i.prev_txid, i.prev_vout, i.sequence, i.value, i.script_pubkey] for i in tx.inputs],
-            "o": [[o.value, o.script_pubkey] for o in tx.outputs],
-        },
-        separators=(",", ":"),
-    )
-
-
-def decode_io(txid: str, io: str, weight: int, fee: int | None) -> ChainTx:
-    d = json.loads(io)
-    return ChainTx(
-        txid=txid,
-        version=int(d["v"]),
-        locktime=int(d["l"]),
-        inputs=tuple(TxInput(a, int(b), int(c), v, s) for a, b, c, v, s in d["i"]),
-        outputs=tuple(TxOutput(int(v), s) for v, s in d["o"]),
-        weight=weight,
-        fee=fee,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# inputs and results
-
-
-@dataclass(frozen=True, slots=True)
-class ScriptRef:
-    chain: int
-    index: int
-    script_pubkey: str  # hex
-    scripthash: str
-
-
-@dataclass(slots=True)
-class StoredScript:
-    ref: ScriptRef
-    status: str | None
-    tx_count: int
-    used: bool
-
-
-@dataclass(slots=True)
-class StoredTx:
-    txid: str
-    status: str
-    height: int | None
-    block_hash: str | None
-    block_time: datetime | None
-    first_seen: datetime
-    tx: ChainTx  # decoded io (confirmation fields not set)
-    replaced_by: str | None = None
-    received: int = 0
-    sent: int = 0
-    net_amount: int = 0
-    direction: str = "INCOMING"
-
-
-@dataclass(slots=True)
-class StoredWallet:
-    """What the store knows about a wallet before a sync."""
-
-    scripts: dict[tuple[int, int], StoredScript] = field(default_factory=dict)
-    txs: dict[str, StoredTx] = field(default_factory=dict)
-    tip_height: int | None = None
-    tip_hash: str | None = None
-
-
-@dataclass(slots=True)
-class ScanProgress:
-    phase: str
-    addresses_scanned: int
-    txs_found: int
-
-
-@dataclass(slots=True)
-class TxView:
-    """A transaction from the wallet's view, as it will be stored."""
-
-    txid: str
-    status: str
-    height: int | None
-    block_hash: str | None
-    block_time: datetime | None
-    first_seen: datetime
-    fee: int | None
-    vsize: int
-    weight: int
-    received: int
-    sent: int
-    net_amount: int
-    direction: str
-    replaced_by: str | None
-    io: str
-    tx: ChainTx | None = None  # the decoded transaction (kept to reuse as stored state)
-
-
-@dataclass(slots=True)
-class OutputView:
-    txid: str
-    vout: int
-    value: int
-    chain: int
-    index: int
-    script_pubkey: str
-    height: int | None
-    spent_by: str | None
-
-
-@dataclass(slots=True)
-class ScriptView:
-    ref: ScriptRef
-    status: str | None
-    tx_count: int
-    received: int
-    balance: int
-    used: bool
-
-
-@dataclass(frozen=True, slots=True)
-class MempoolSnapshot:
-    """The server's mempool txids seen at the start of a sync, with the tip at that moment.
-
-    Esplora has no per-address status hashes; with a snapshot, the next incremental sync at the
-    same tip only looks at the transactions that entered or left the mempool since, instead of
-    asking for every address again (a few requests instead of thousands).
-    """
-
-    tip_hash: str
-    txids: frozenset[str]
-
-
-@dataclass(slots=True)
-class SyncResult:
-    """The wallet's complete new view plus what changed (for events)."""
-
-    tip_height: int
-    tip_hash: str
-    txs: dict[str, TxView]
-    outputs: dict[tuple[str, int], OutputView]
-    scripts: dict[tuple[int, int], ScriptView]
-    confirmed: int
-    unconfirmed: int
-    new_txids: list[str]
-    changed: bool
-    requests: int = 0
-    seconds: float = 0.0
-    unchanged: bool = False  # nothing of the wallet changed: only the tip is to be recorded
-    scripthashes: list[str] = field(default_factory=list)  # every script scanned
-    mempool: MempoolSnapshot | None = None  # for the next incremental sync (Esplora)
-    fast_path: bool = False  # decided from the mempool snapshot, without asking per address
-
-    @property
-    def active_txs(self) -> list[TxView]:
-        return [t for t in self.txs.values() if t.status in ACTIVE_TX_STATUSES]
-
-    @property
-    def utxos(self) -> list[OutputView]:
-        return [o for o in self.outputs.values() if o.spent_by is None]
-
-
-# --------------------------------------------------------------------------------------------
-# the scan
 
 
 class WalletScanner:
@@ -513,7 +335,7 @@ class WalletScanner:
 
         for txid, tx in list(txs.items()):
             if any(i.value is None and not i.is_coinbase for i in tx.inputs):
-                txs[txid] = _with_prevouts(tx, lookup)
+                txs[txid] = with_prevouts(tx, lookup)
         fee_from_history = {txid: e.fee for txid, e in entries.items() if e.fee is not None}
         needs_parents = {
             i.prev_txid
@@ -527,7 +349,7 @@ class WalletScanner:
             parents = await self.backend.transactions(sorted(needs_parents))
             for txid, tx in list(txs.items()):
                 if any(i.value is None and not i.is_coinbase for i in tx.inputs):
-                    txs[txid] = _with_prevouts(
+                    txs[txid] = with_prevouts(
                         tx,
                         lambda i: (
                             parents[i.prev_txid].outputs[i.prev_vout]
@@ -593,7 +415,7 @@ class WalletScanner:
                 net_amount=net,
                 direction=direction,
                 replaced_by=None,
-                io=encode_io(tx),
+                io=serialize(tx),
                 tx=tx,
             )
 
@@ -611,7 +433,7 @@ class WalletScanner:
                 t.replaced_by,
             )
             status = TX_REPLACED if replaced_by else TX_EVICTED
-            old_view = _view_of_stored(t)
+            old_view = view_of_stored(t)
             old_view.status = status
             old_view.replaced_by = replaced_by
             old_view.height = None if status != t.status else t.height
@@ -656,7 +478,7 @@ class WalletScanner:
             )
 
         changed = bool(self.histories) or bool(suspects) or st.tip_hash != tip_hash
-        changed = changed or any(_differs(views[t], st.txs.get(t)) for t in views)
+        changed = changed or any(differs(views[t], st.txs.get(t)) for t in views)
         return SyncResult(
             tip_height=tip_height,
             tip_hash=tip_hash,
@@ -670,329 +492,9 @@ class WalletScanner:
         )
 
 
-def next_stored(previous: StoredWallet, result: SyncResult) -> StoredWallet:
-    """What :func:`load_stored` would read after :func:`save_result` wrote ``result``, built in
-    memory (the service keeps it so that the next incremental sync skips reloading the wallet)."""
-    if result.unchanged:
-        return StoredWallet(previous.scripts, previous.txs, result.tip_height, result.tip_hash)
-    out = StoredWallet(tip_height=result.tip_height, tip_hash=result.tip_hash)
-    for key, sv in result.scripts.items():
-        out.scripts[key] = StoredScript(sv.ref, sv.status, sv.tx_count, sv.used)
-    for txid, v in result.txs.items():
-        tx = v.tx if v.tx is not None else decode_io(txid, v.io, v.weight, v.fee)
-        if v.tx is not None:
-            tx = ChainTx(tx.txid, tx.version, tx.locktime, tx.inputs, tx.outputs, tx.weight, v.fee)
-        out.txs[txid] = StoredTx(
-            txid,
-            v.status,
-            v.height,
-            v.block_hash,
-            v.block_time,
-            v.first_seen,
-            tx,
-            v.replaced_by,
-            v.received,
-            v.sent,
-            v.net_amount,
-            v.direction,
-        )
-    return out
-
-
 def _request_count(backend: Any) -> int:
     return int(getattr(backend, "requests", 0))
 
 
 def _ts(unix: int | None) -> datetime | None:
     return datetime.fromtimestamp(unix, UTC) if unix else None
-
-
-def _with_prevouts(tx: ChainTx, lookup: Callable[[TxInput], TxOutput | None]) -> ChainTx:
-    new_inputs = []
-    for i in tx.inputs:
-        if i.value is None and not i.is_coinbase:
-            prev = lookup(i)
-            if prev is not None:
-                i = TxInput(i.prev_txid, i.prev_vout, i.sequence, prev.value, prev.script_pubkey)
-        new_inputs.append(i)
-    out = ChainTx(
-        tx.txid,
-        tx.version,
-        tx.locktime,
-        tuple(new_inputs),
-        tx.outputs,
-        tx.weight,
-        tx.fee,
-        tx.height,
-        tx.block_hash,
-        tx.block_time,
-    )
-    if out.fee is None:
-        out.fee = out.compute_fee()
-    return out
-
-
-def _view_of_stored(t: StoredTx) -> TxView:
-    return TxView(
-        txid=t.txid,
-        status=t.status,
-        height=t.height,
-        block_hash=t.block_hash,
-        block_time=t.block_time,
-        first_seen=t.first_seen,
-        fee=t.tx.fee,
-        vsize=t.tx.vsize,
-        weight=t.tx.weight,
-        received=t.received,
-        sent=t.sent,
-        net_amount=t.net_amount,
-        direction=t.direction,
-        replaced_by=t.replaced_by,
-        io=encode_io(t.tx),
-        tx=t.tx,
-    )
-
-
-def _differs(view: TxView, old: StoredTx | None) -> bool:
-    if old is None:
-        return True
-    return (view.status, view.height, view.block_hash, view.replaced_by) != (
-        old.status,
-        old.height,
-        old.block_hash,
-        old.replaced_by,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# store access (owner-scoped)
-
-
-async def load_stored(s: Tx, user_id: str, wallet_id: str) -> StoredWallet:
-    out = StoredWallet()
-    rows = await s.exec(
-        select(WalletScript).where(WalletScript.user_id == user_id, WalletScript.wallet_id == wallet_id)
-    )
-    for r in rows:
-        ref = ScriptRef(r.chain, r.index, r.script_pubkey, r.scripthash)
-        out.scripts[(r.chain, r.index)] = StoredScript(ref, r.status, r.tx_count, r.used)
-    txs = await s.exec(select(WalletTx).where(WalletTx.user_id == user_id, WalletTx.wallet_id == wallet_id))
-    for t in txs:
-        out.txs[t.txid] = StoredTx(
-            t.txid,
-            t.status,
-            t.height,
-            t.block_hash,
-            t.block_time,
-            t.first_seen,
-            decode_io(t.txid, t.io, t.weight, t.fee),
-            t.replaced_by,
-            t.received,
-            t.sent,
-            t.net_amount,
-            t.direction,
-        )
-    state = await s.get(WalletSyncState, wallet_id)
-    if state is not None and state.user_id == user_id:
-        out.tip_height, out.tip_hash = state.tip_height, state.tip_hash
-    return out
-
-
-async def _bulk_insert(s: Tx, rows: list[Any]) -> None:
-    """Insert many new model objects in one executemany (much faster than the unit of work)."""
-    if not rows:
-        return
-    table = type(rows[0]).__table__  # type: ignore[attr-defined]
-    cols = [c.name for c in table.columns]
-    await s.exec(sa.insert(table), params=[{c: getattr(r, c) for c in cols} for r in rows])  # type: ignore[call-overload]
-
-
-async def save_result(
-    s: Tx,
-    user_id: str,
-    wallet_id: str,
-    result: SyncResult,
-    *,
-    backend: str,
-    addresses_scanned: int,
-) -> datetime:
-    """Write the wallet's new view as a difference from what is stored (one transaction).
-
-    Returns the sync state's new ``updated_at``, a version stamp of what was written."""
-    now = datetime.now(UTC)
-    if result.unchanged:
-        state = await s.get(WalletSyncState, wallet_id)
-        if state is not None and state.user_id == user_id:
-            state.status, state.phase, state.last_error = "SYNCED", "done", None
-            state.last_synced_at = now
-            state.tip_height, state.tip_hash = result.tip_height, result.tip_hash
-            state.backend = backend
-            state.addresses_scanned = addresses_scanned
-            state.updated_at = now
-            s.add(state)
-        return now
-
-    # Transactions.
-    existing = {
-        t.txid: t
-        for t in await s.exec(select(WalletTx).where(WalletTx.user_id == user_id, WalletTx.wallet_id == wallet_id))
-    }
-    inserts = []
-    for txid, v in result.txs.items():
-        row = existing.get(txid)
-        values: dict[str, Any] = {
-            "status": v.status,
-            "height": v.height,
-            "block_hash": v.block_hash,
-            "block_time": v.block_time,
-            "fee": v.fee,
-            "vsize": v.vsize,
-            "weight": v.weight,
-            "received": v.received,
-            "sent": v.sent,
-            "net_amount": v.net_amount,
-            "direction": v.direction,
-            "replaced_by": v.replaced_by,
-        }
-        if row is None:
-            inserts.append(
-                WalletTx(
-                    user_id=user_id,
-                    wallet_id=wallet_id,
-                    txid=txid,
-                    first_seen=v.first_seen,
-                    updated_at=now,
-                    io=v.io,
-                    **values,
-                )
-            )
-            continue
-        if any(getattr(row, k) != val for k, val in values.items()) or row.io != v.io:
-            for k, val in values.items():
-                setattr(row, k, val)
-            row.io = v.io
-            row.updated_at = now
-            s.add(row)
-    await _bulk_insert(s, inserts)
-
-    # Outputs.
-    current = {
-        (o.txid, o.vout): o
-        for o in await s.exec(
-            select(WalletOutput).where(WalletOutput.user_id == user_id, WalletOutput.wallet_id == wallet_id)
-        )
-    }
-    gone = [o.id for k, o in current.items() if k not in result.outputs]
-    if gone:
-        await s.exec(sa.delete(WalletOutput).where(col(WalletOutput.id).in_(gone)))  # type: ignore[call-overload]
-    new_outputs = []
-    for okey, ov in result.outputs.items():
-        orow = current.get(okey)
-        if orow is None:
-            new_outputs.append(
-                WalletOutput(
-                    user_id=user_id,
-                    wallet_id=wallet_id,
-                    txid=ov.txid,
-                    vout=ov.vout,
-                    value=ov.value,
-                    chain=ov.chain,
-                    index=ov.index,
-                    script_pubkey=ov.script_pubkey,
-                    height=ov.height,
-                    spent_by=ov.spent_by,
-                )
-            )
-        elif (orow.height, orow.spent_by, orow.value) != (ov.height, ov.spent_by, ov.value):
-            orow.height, orow.spent_by, orow.value = ov.height, ov.spent_by, ov.value
-            s.add(orow)
-    await _bulk_insert(s, new_outputs)
-
-    # Scripts.
-    scripts = {
-        (r.chain, r.index): r
-        for r in await s.exec(
-            select(WalletScript).where(WalletScript.user_id == user_id, WalletScript.wallet_id == wallet_id)
-        )
-    }
-    new_scripts = []
-    for key, sv in result.scripts.items():
-        srow = scripts.get(key)
-        if srow is None:
-            new_scripts.append(
-                WalletScript(
-                    user_id=user_id,
-                    wallet_id=wallet_id,
-                    chain=sv.ref.chain,
-                    index=sv.ref.index,
-                    scripthash=sv.ref.scripthash,
-                    script_pubkey=sv.ref.script_pubkey,
-                    status=sv.status,
-                    tx_count=sv.tx_count,
-                    received=sv.received,
-                    balance=sv.balance,
-                    used=sv.used,
-                )
-            )
-        elif (srow.status, srow.tx_count, srow.received, srow.balance, srow.used) != (
-            sv.status,
-            sv.tx_count,
-            sv.received,
-            sv.balance,
-            sv.used,
-        ):
-            srow.status, srow.tx_count, srow.received = sv.status, sv.tx_count, sv.received
-            srow.balance, srow.used = sv.balance, sv.used
-            s.add(srow)
-    await _bulk_insert(s, new_scripts)
-
-    # Sync state.
-    state = await s.get(WalletSyncState, wallet_id)
-    if state is None:
-        state = WalletSyncState(wallet_id=wallet_id, user_id=user_id)
-    state.status = "SYNCED"
-    state.phase = "done"
-    state.last_error = None
-    state.last_synced_at = now
-    state.tip_height, state.tip_hash = result.tip_height, result.tip_hash
-    state.backend = backend
-    state.confirmed, state.unconfirmed = result.confirmed, result.unconfirmed
-    state.tx_count = len(result.active_txs)
-    state.utxo_count = len(result.utxos)
-    state.addresses_scanned = addresses_scanned
-    state.txs_found = len(result.active_txs)
-    state.updated_at = now
-    s.add(state)
-    return now
-
-
-def derive_scripts(
-    derive: Deriver, chain: int, start: int, count: int
-) -> list[ScriptRef]:  # pragma: no cover - convenience for callers and benches
-    return [
-        ScriptRef(chain, start + n, spk.hex(), scripthash_of(spk)) for n, spk in enumerate(derive(chain, start, count))
-    ]
-
-
-def unique(items: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(items))
-
-
-__all__ = [
-    "INCOMING",
-    "OUTGOING",
-    "SELF",
-    "Deriver",
-    "OutputView",
-    "ScanProgress",
-    "ScriptRef",
-    "ScriptView",
-    "StoredWallet",
-    "SyncResult",
-    "TxView",
-    "WalletScanner",
-    "decode_io",
-    "encode_io",
-    "load_stored",
-    "save_result",
-]

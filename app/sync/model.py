@@ -1,0 +1,202 @@
+"""The sync area's data: script refs, what the store holds before a sync (``Stored*``), and the
+wallet's view a sync produces (``*View``, :class:`SyncResult`).
+
+A sync follows BDK's shape: request (:mod:`app.sync.jobs`) → fetch (:mod:`app.sync.scanner`, I/O)
+→ apply (:mod:`app.sync.view`, pure) → persist (:mod:`app.sync.persist`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from app.chain.backend import ChainTx
+from app.store.models.chain import ACTIVE_TX_STATUSES
+
+INCOMING, OUTGOING, SELF = "INCOMING", "OUTGOING", "SELF"
+
+# (chain, start, count) -> scriptPubKeys
+Deriver = Callable[[int, int, int], Sequence[bytes]]
+Progress = Callable[["ScanProgress"], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptRef:
+    chain: int
+    index: int
+    script_pubkey: str  # hex
+    scripthash: str
+
+
+@dataclass(slots=True)
+class StoredScript:
+    ref: ScriptRef
+    status: str | None
+    tx_count: int
+    used: bool
+
+
+@dataclass(slots=True)
+class StoredTx:
+    txid: str
+    status: str
+    height: int | None
+    block_hash: str | None
+    block_time: datetime | None
+    first_seen: datetime
+    tx: ChainTx  # decoded io (confirmation fields not set)
+    replaced_by: str | None = None
+    received: int = 0
+    sent: int = 0
+    net_amount: int = 0
+    direction: str = "INCOMING"
+
+
+@dataclass(slots=True)
+class StoredWallet:
+    """What the store knows about a wallet before a sync."""
+
+    scripts: dict[tuple[int, int], StoredScript] = field(default_factory=dict)
+    txs: dict[str, StoredTx] = field(default_factory=dict)
+    tip_height: int | None = None
+    tip_hash: str | None = None
+
+
+@dataclass(slots=True)
+class ScanProgress:
+    phase: str
+    addresses_scanned: int
+    txs_found: int
+
+
+@dataclass(slots=True)
+class TxView:
+    """A transaction from the wallet's view, as it will be stored."""
+
+    txid: str
+    status: str
+    height: int | None
+    block_hash: str | None
+    block_time: datetime | None
+    first_seen: datetime
+    fee: int | None
+    vsize: int
+    weight: int
+    received: int
+    sent: int
+    net_amount: int
+    direction: str
+    replaced_by: str | None
+    io: str
+    tx: ChainTx | None = None  # the decoded transaction (kept to reuse as stored state)
+
+
+@dataclass(slots=True)
+class OutputView:
+    txid: str
+    vout: int
+    value: int
+    chain: int
+    index: int
+    script_pubkey: str
+    height: int | None
+    spent_by: str | None
+
+
+@dataclass(slots=True)
+class ScriptView:
+    ref: ScriptRef
+    status: str | None
+    tx_count: int
+    received: int
+    balance: int
+    used: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolSnapshot:
+    """The server's mempool txids seen at the start of a sync, with the tip at that moment.
+
+    Esplora has no per-address status hashes; with a snapshot, the next incremental sync at the
+    same tip only looks at the transactions that entered or left the mempool since, instead of
+    asking for every address again (a few requests instead of thousands).
+    """
+
+    tip_hash: str
+    txids: frozenset[str]
+
+
+@dataclass(slots=True)
+class SyncResult:
+    """The wallet's complete new view plus what changed (for events)."""
+
+    tip_height: int
+    tip_hash: str
+    txs: dict[str, TxView]
+    outputs: dict[tuple[str, int], OutputView]
+    scripts: dict[tuple[int, int], ScriptView]
+    confirmed: int
+    unconfirmed: int
+    new_txids: list[str]
+    changed: bool
+    requests: int = 0
+    seconds: float = 0.0
+    unchanged: bool = False  # nothing of the wallet changed: only the tip is to be recorded
+    scripthashes: list[str] = field(default_factory=list)  # every script scanned
+    mempool: MempoolSnapshot | None = None  # for the next incremental sync (Esplora)
+    fast_path: bool = False  # decided from the mempool snapshot, without asking per address
+
+    @property
+    def active_txs(self) -> list[TxView]:
+        return [t for t in self.txs.values() if t.status in ACTIVE_TX_STATUSES]
+
+    @property
+    def utxos(self) -> list[OutputView]:
+        return [o for o in self.outputs.values() if o.spent_by is None]
+
+
+@dataclass(slots=True)
+class Balance:
+    confirmed: int
+    unconfirmed: int
+
+    @property
+    def total(self) -> int:
+        return self.confirmed + self.unconfirmed
+
+
+class SyncTarget(Protocol):
+    """What a sync needs to know about a wallet (provided by the wallets area)."""
+
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def wallet_id(self) -> str: ...
+
+    @property
+    def network(self) -> str:
+        """Lower case: mainnet/testnet/signet/regtest."""
+        ...
+
+    @property
+    def gap_limit(self) -> int: ...
+
+    @property
+    def derive(self) -> Deriver:
+        """(chain, start, count) -> scriptPubKeys."""
+        ...
+
+
+class WalletSource(Protocol):
+    """The wallets area, as sync sees it."""
+
+    async def sync_target(self, user_id: str, wallet_id: str) -> SyncTarget:
+        """The wallet's derivation and settings; ``NotFound`` for another user's wallet."""
+        ...
+
+    async def all_wallets(self) -> list[tuple[str, str]]:
+        """Every wallet as (user_id, wallet_id), for the periodic scheduler."""
+        ...

@@ -1,0 +1,93 @@
+"""The sync area's typed read API: a wallet's sync state, balance, transactions, UTXOs and
+per-script stats. Other areas (wallets, portfolios, reports, GraphQL) read sync's tables only
+through this. Owner-scoped: every query takes the user id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from app.store.db import Store
+from app.store.models.chain import ACTIVE_TX_STATUSES, WalletOutput, WalletScript, WalletSyncState, WalletTx
+from app.sync.model import Balance
+
+
+class SyncQueries:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def state(self, user_id: str, wallet_id: str) -> WalletSyncState:
+        async with self.store.read() as s:
+            st = await s.get(WalletSyncState, wallet_id)
+        if st is None or st.user_id != user_id:
+            return WalletSyncState(wallet_id=wallet_id, user_id=user_id)
+        return st
+
+    async def states(self, user_id: str, wallet_ids: Sequence[str]) -> dict[str, WalletSyncState]:
+        async with self.store.read() as s:
+            rows = await s.exec(
+                select(WalletSyncState).where(
+                    WalletSyncState.user_id == user_id, col(WalletSyncState.wallet_id).in_(list(wallet_ids))
+                )
+            )
+            found = {r.wallet_id: r for r in rows}
+        return {w: found.get(w) or WalletSyncState(wallet_id=w, user_id=user_id) for w in wallet_ids}
+
+    async def balance(self, user_id: str, wallet_id: str) -> Balance:
+        st = await self.state(user_id, wallet_id)
+        return Balance(st.confirmed, st.unconfirmed)
+
+    async def transactions(
+        self,
+        user_id: str,
+        wallet_id: str,
+        *,
+        first: int = 50,
+        after: tuple[int, str] | None = None,
+        include_inactive: bool = True,
+    ) -> tuple[list[WalletTx], int]:
+        """Newest first: mempool, then by height descending; ``after`` = (sort key, txid)."""
+        order_key = sa.func.coalesce(col(WalletTx.height), 2**31 - 1)
+        async with self.store.read() as s:
+            q = select(WalletTx).where(WalletTx.user_id == user_id, WalletTx.wallet_id == wallet_id)
+            count_q = (
+                select(sa.func.count())
+                .select_from(WalletTx)
+                .where(WalletTx.user_id == user_id, WalletTx.wallet_id == wallet_id)
+            )
+            if not include_inactive:
+                q = q.where(col(WalletTx.status).in_(ACTIVE_TX_STATUSES))
+                count_q = count_q.where(col(WalletTx.status).in_(ACTIVE_TX_STATUSES))
+            if after is not None:
+                key, txid = after
+                q = q.where(sa.or_(order_key < key, sa.and_(order_key == key, col(WalletTx.txid) < txid)))
+            q = q.order_by(order_key.desc(), col(WalletTx.txid).desc()).limit(first)
+            rows = list((await s.exec(q)).all())
+            total = int((await s.exec(count_q)).one())
+        return rows, total
+
+    @staticmethod
+    def tx_sort_key(tx: WalletTx) -> tuple[int, str]:
+        return (tx.height if tx.height is not None else 2**31 - 1, tx.txid)
+
+    async def utxos(self, user_id: str, wallet_id: str) -> list[WalletOutput]:
+        async with self.store.read() as s:
+            rows = await s.exec(
+                select(WalletOutput)
+                .where(
+                    WalletOutput.user_id == user_id,
+                    WalletOutput.wallet_id == wallet_id,
+                    col(WalletOutput.spent_by).is_(None),
+                )
+                .order_by(col(WalletOutput.value).desc(), col(WalletOutput.txid))
+            )
+            return list(rows.all())
+
+    async def script_stats(self, user_id: str, wallet_id: str) -> dict[tuple[int, int], WalletScript]:
+        async with self.store.read() as s:
+            rows = await s.exec(
+                select(WalletScript).where(WalletScript.user_id == user_id, WalletScript.wallet_id == wallet_id)
+            )
+            return {(r.chain, r.index): r for r in rows}
