@@ -26,6 +26,7 @@ install: $(STAMP)
 
 install-test: $(TSTAMP)
 	-@$(MAKE) --no-print-directory assets
+	@./scripts/install-test-tools.sh
 
 ## GraphiQL's JS/CSS from npm (pinned, lockfile, integrity-checked); skipped where npm is absent.
 assets:

@@ -135,6 +135,12 @@ class Settings(BaseSettings):
     lnd_stream_min_backoff_s: float = Field(0.5, gt=0, description="first wait before reopening an LND stream")
     lnd_stream_max_backoff_s: float = Field(30.0, gt=0, description="longest wait between reopen attempts")
 
+    # Operations (docs/operations.md).
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="serve /metrics on this port instead")
+    metrics_host: str | None = Field(None, description="bind address of the metrics port (default: MBF_HOST)")
+    metrics_token: SecretStr | None = Field(None, description="bearer token /metrics requires")
+    db_slow_statement_ms: float = Field(250.0, gt=0, description="SQL statements slower than this are counted")
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -15,11 +15,13 @@ from starlette.staticfiles import StaticFiles
 from app.config import Settings, load_settings
 from app.container import Container
 from app.http.graphiql import STATIC_DIR, STATIC_URL
-from app.http.graphql import GraphQLApp
+from app.http.graphql import GraphQLApp, live_subscription_count
 from app.http.health import healthz, readyz
 from app.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.http.reports import download_report
 from app.logging import configure_logging
+from app.observability import exposition, metrics
+from app.observability.http import Sampler, WebSocketGauge, metrics_endpoint, metrics_route_enabled
 from schema.schema import build_schema
 
 log = structlog.get_logger(__name__)
@@ -30,10 +32,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     configure_logging(settings.log_level, settings.effective_log_format)
     container = container or Container(settings)
     graphql = GraphQLApp(build_schema(settings), container, settings)
+    metrics.configure(settings.db_slow_statement_ms)
+    sampler = Sampler(lambda: live_subscription_count(container))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await container.start()
+        await sampler.start()
         # Start-up objects (modules, schema, app) live forever: keep them out of the cyclic GC's
         # full collections, whose pauses otherwise grow with them (WebSocket p99 latency).
         # (No gc.collect() first: it would cost every server start in the test suite.)
@@ -42,6 +47,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         try:
             yield
         finally:
+            await sampler.stop()
             await container.stop()
             gc.unfreeze()  # several apps in one process (tests, --reload): let them be collected
             log.info("server_stopped")
@@ -53,6 +59,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         WebSocketRoute("/graphql", graphql),
         Route("/reports/{report_id}/download", download_report, methods=["GET"]),
     ]
+    if metrics_route_enabled(settings):
+        routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     if settings.graphiql_enabled:
         routes.append(Mount(STATIC_URL, StaticFiles(directory=STATIC_DIR / "graphiql", check_dir=False)))
     app = Starlette(
@@ -61,8 +69,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         middleware=[
             Middleware(RequestContextMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(WebSocketGauge),
         ],
     )
     app.state.container = container
     app.state.settings = settings
+    app.state.metrics_sampler = sampler
+    app.state.metrics_registry = exposition.scrape_registry(settings.data_dir)
     return app

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import structlog
 from strawberry.extensions import SchemaExtension
 
+from app.observability.metrics import observe_operation
+
 log = structlog.get_logger("graphql")
 
 
@@ -24,11 +26,14 @@ class OperationLog(SchemaExtension):
             op_type = ctx.operation_type.value
         except Exception:  # the document did not parse
             op_type = "unknown"
+        elapsed = time.perf_counter() - started
+        codes = [(e.extensions or {}).get("code", "?") for e in errors]
+        observe_operation(ctx.operation_name, op_type, elapsed, codes)
         log.info(
             "graphql_operation",
             operation=ctx.operation_name or "anonymous",
             type=op_type,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            duration_ms=round(elapsed * 1000, 2),
             errors=len(errors),
-            codes=sorted({(e.extensions or {}).get("code", "?") for e in errors}) or None,
+            codes=sorted(set(codes)) or None,
         )

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from app.errors import UpstreamUnavailable
+from app.observability.metrics import chain_attempt, chain_backend_up
 
 HINT = "Check that the server is running and reachable, or configure another one."
 
@@ -72,9 +73,11 @@ async def with_retries(
     attempt = 0
     while True:
         try:
-            result = await op()
+            with chain_attempt(server):
+                result = await op()
         except Transient as exc:
             if attempt >= retries:
+                chain_backend_up(server, False)
                 if breaker is not None:
                     breaker.trip(exc.why)
                 raise UpstreamUnavailable(
@@ -87,6 +90,7 @@ async def with_retries(
             attempt += 1
             await asyncio.sleep(delay)
         else:
+            chain_backend_up(server, True)
             if breaker is not None:
                 breaker.reset()
             return result

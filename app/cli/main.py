@@ -48,6 +48,11 @@ def serve(
     configure_logging(settings.log_level, settings.effective_log_format)
     if workers > 1 and not settings.effective_redis_url:
         typer.echo("warning: several workers without MBF_REDIS_URL do not share live events", err=True)
+    from app.observability import serve as metrics_serve
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    metrics_serve.prepare(settings, processes=2 if reload else workers)
+    metrics_serve.start_metrics_port(settings)
     uvicorn.run(
         "app.main:create_app",
         factory=True,

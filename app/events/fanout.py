@@ -19,7 +19,8 @@ from typing import Any
 
 import structlog
 
-from app.events.envelope import GAP, Event, id_floor
+from app.events.envelope import GAP, Event, id_floor, id_time_ms
+from app.observability.metrics import observe_hub_delivery
 
 log = structlog.get_logger(__name__)
 
@@ -233,6 +234,7 @@ class LocalFanout:
 
     def deliver(self, event: Event) -> int:
         """Queue ``event`` for every interested local subscriber; returns how many got it."""
+        observe_hub_delivery(id_time_ms(event.id))
         if event.user_id is None:
             targets: Iterable[Subscriber] = tuple(self._public)
         else:

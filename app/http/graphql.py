@@ -25,7 +25,7 @@ from app.http.errors import error_response
 from app.http.graphiql import graphiql_page
 from app.security.tokens import bearer_from_header
 from schema.context import Context
-from subscriptions.transport import LegacyLiveHandler, LiveHandler
+from subscriptions.transport import LegacyLiveHandler, LiveHandler, connections_of
 
 log = structlog.get_logger(__name__)
 
@@ -113,3 +113,9 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(graphiql_page(request.url.path))
+
+
+def live_subscription_count(container: Container) -> int:
+    """Running subscriptions on this process's WebSocket connections (for the metrics sampler)."""
+    live = connections_of(container)
+    return 0 if live is None else sum(len(handler.operations) for handler in list(live.all))

@@ -28,6 +28,7 @@ from app.lightning.errors import describe_missing, map_rpc_error
 from app.lightning.permissions import Capabilities, capabilities_from, missing_for
 from app.lightning.proto import ln, lnrpc
 from app.lightning.validation import validate_host, validate_macaroon, validate_port, validate_tls_cert
+from app.observability.metrics import lnd_call
 
 _TXID = re.compile(r"^[0-9a-fA-F]{64}$")
 _PUBKEY = re.compile(r"^0[23][0-9a-fA-F]{64}$")
@@ -187,7 +188,8 @@ class LndClient:
         """One unary RPC by name with a deadline; errors mapped."""
         self._check(method)
         try:
-            return await getattr(self._stub, method)(request, timeout=timeout_s or self.timeout_s)
+            with lnd_call(method):
+                return await getattr(self._stub, method)(request, timeout=timeout_s or self.timeout_s)
         except grpc.RpcError as exc:
             raise self._map(exc, method, field) from None
 

@@ -23,6 +23,7 @@ import structlog
 
 from app.backoff import Backoff
 from app.errors import DomainError, Forbidden
+from app.observability.metrics import lnd_stream_state
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -86,6 +87,8 @@ class StreamSupervisor(Generic[T]):
 
     async def _set(self, state: str, error: str | None) -> None:
         changed = state != self.status.state
+        if changed:
+            lnd_stream_state(self.name, self.status.state, state)
         self.status.state = state
         self.status.last_error = error
         if changed:

@@ -29,6 +29,7 @@ from app.config import Settings
 from app.errors import BadInput, UpstreamUnavailable
 from app.events.envelope import Event
 from app.events.hub import EventHub
+from app.observability.metrics import price_failed, price_obtained
 from app.prices.bundled import BundledProvider
 from app.prices.chain import PriceChain, build_chain
 from app.prices.provider import DailyClose, Price
@@ -274,9 +275,12 @@ class PriceService:
                 price = await self.spot(cur, fresh=True)
             except (UpstreamUnavailable, BadInput) as exc:
                 errors.append(f"{cur}: {exc.message}")
+                price_failed(cur)
                 continue
+            price_obtained(cur, price.at)
             if price.age_seconds() > 2 * 86400:
                 errors.append(f"{cur}: only a stale price ({price.source}, {price.at.isoformat()})")
+                price_failed(cur)
             await self._daily_backfill(cur)
             if self._last_published.get(cur) == price.value:
                 continue

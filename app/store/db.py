@@ -18,6 +18,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.observability.metrics import instrument_engine, release_engine
+
 log = structlog.get_logger(__name__)
 
 AfterCommit = Callable[[], Awaitable[Any]]
@@ -67,6 +69,7 @@ class Store:
         if self.is_sqlite:
             _tune_sqlite(self.engine, busy_timeout_ms)
         self._write_engine = self.engine.execution_options(**{_IMMEDIATE: True})
+        instrument_engine(self.engine)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
@@ -96,3 +99,4 @@ class Store:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        release_engine(self.engine)

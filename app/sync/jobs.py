@@ -31,6 +31,7 @@ from app.config import Settings
 from app.errors import NotFound, UpstreamUnavailable
 from app.events.envelope import Event
 from app.events.hub import EventHub
+from app.observability.metrics import sync_outcome
 from app.store.db import Store
 from app.store.models.chain import (
     JOB_ACTIVE,
@@ -315,6 +316,7 @@ class SyncService(SyncQueries):
                 job.txs_found = len(result.active_txs)
                 job.finished_at = datetime.now(UTC)
                 s.add(job)
+                s.on_commit(sync_outcome(backend, "ok", job, scanned))
             s.on_commit(lambda: self._after_sync(user_id, wallet_id, job_id, result))
         self._stored_cache[wallet_id] = (stamp, next_stored(stored, result))
 
@@ -393,6 +395,7 @@ class SyncService(SyncQueries):
             if state is None:
                 state = WalletSyncState(wallet_id=wallet_id, user_id=user_id)
             state.status, state.last_error, state.phase = "ERROR", message, "failed"
+            s.on_commit(sync_outcome(state.backend, "failed", job))
             state.updated_at = datetime.now(UTC)
             s.add(state)
             s.on_commit(

@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics (``metrics``), their exposition (``exposition``, ``http``) and tracing."""
