@@ -14,12 +14,12 @@ import pytest
 from app.dev.devchain.runner import DevChain
 from app.dev.devlnd import DevLnd
 from app.observability.metrics import server_label
-from tests.chain.test_api import IMPORT, wait_status
 from tests.conftest import make_settings
 from tests.lightning.test_graphql import connect
 from tests.observability.scrape import scrape, scrape_until, value
 from tests.subscriptions.wsclient import WS
 from tests.support.server import GraphQLClient, LiveServer, error_codes, live_server
+from tests.sync.test_api import IMPORT, wait_status
 
 
 @pytest.fixture
