@@ -25,7 +25,7 @@ from app.container import Container
 from app.dev.devchain.primitives import spk_address
 from app.dev.devchain.runner import DevChain
 from app.services.wallets import Chain, ImportWalletInput
-from tests.chain.test_sync import (
+from tests.sync.test_sync import (
     BACKENDS,
     chain_settings,
     check_consistency,
