@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(12, ge=1, le=100)
     max_query_tokens: int = Field(4000, ge=100)
     max_aliases: int = Field(30, ge=1)
+    max_query_cost: int = Field(20_000, ge=100, description="cost budget per operation (docs/security.md)")
     max_body_bytes: int = Field(1_000_000, ge=1024)
     cors_origins: list[str] = Field(default_factory=list)
 

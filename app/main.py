@@ -76,4 +76,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.state.settings = settings
     app.state.metrics_sampler = sampler
     app.state.metrics_registry = exposition.scrape_registry(settings.data_dir)
+    app.state.cost_meter = graphql.schema.cost_meter  # query cost counters (schema/limits.py) for metrics
     return app

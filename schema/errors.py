@@ -53,6 +53,9 @@ def format_error(error: GraphQLError) -> GraphQLError:
         match = _VARIABLE.search(message) or _FIELD.search(message)
         if match:
             extensions["field"] = match.group(1)
+        for key in ("field", "hint"):  # set by our own checks (schema/limits.py)
+            if error.extensions and error.extensions.get(key):
+                extensions[key] = error.extensions[key]
     else:
         message = f"Internal error (id {error_id}); it has been logged."
         extensions["code"] = "INTERNAL"

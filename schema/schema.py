@@ -7,13 +7,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -26,6 +20,7 @@ from resolvers.sync import SyncMutation, SyncQuery
 from resolvers.wallets import WalletMutation, WalletQuery
 from schema.errors import ContractErrors
 from schema.extensions import OperationLog
+from schema.limits import CostMeter, QueryLimits, QueryLimitSettings
 from schema.scalars import SCALAR_MAP
 from subscriptions.live import LiveSubscription
 
@@ -38,6 +33,8 @@ SUBSCRIPTIONS: tuple[type, ...] = (LiveSubscription,)
 class AppSchema(strawberry.Schema):
     """Errors are logged by :class:`ContractErrors` (with ids); skip Strawberry's own logging."""
 
+    cost_meter: CostMeter  # query cost figures, for a metrics exporter
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         return None
 
@@ -45,22 +42,27 @@ class AppSchema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     s = settings
+    meter = CostMeter()
+    limits = QueryLimitSettings(
+        max_depth=s.max_query_depth, max_aliases=s.max_aliases, max_cost=s.max_query_cost
+    )
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         OperationLog,  # outermost: logs after ContractErrors has shaped the errors
         ContractErrors,
-        lambda: QueryDepthLimiter(max_depth=s.max_query_depth),
         lambda: MaxTokensLimiter(max_token_count=s.max_query_tokens),
-        lambda: MaxAliasesLimiter(max_alias_count=s.max_aliases),
+        lambda: QueryLimits(limits, meter),  # depth, aliases, cost, input sizes: linear in the document
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
     kwargs: dict[str, Any] = {}
     if SUBSCRIPTIONS:
         kwargs["subscription"] = merge_types("Subscription", SUBSCRIPTIONS)
-    return AppSchema(
+    schema = AppSchema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
         extensions=extensions,  # type: ignore[arg-type]
         config=StrawberryConfig(disable_field_suggestions=settings.is_production, scalar_map=SCALAR_MAP),
         **kwargs,
     )
+    schema.cost_meter = meter
+    return schema

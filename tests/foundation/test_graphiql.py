@@ -115,7 +115,7 @@ async def test_without_assets_the_page_says_how_to_add_them(
     assert "make assets" in page and "<code>/graphql</code>" in page
     assert REMOTE.search(page) is None
     # The API itself still answers.
-    assert (await gql("{ viewer { id } }")) == {"data": {"viewer": None}}
+    assert (await gql("{ viewer { id } }"))["data"] == {"viewer": None}
 
 
 class TestProduction:
