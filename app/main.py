@@ -31,7 +31,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.effective_log_format)
     container = container or Container(settings)
-    graphql = GraphQLApp(build_schema(settings), container, settings)
+    schema = build_schema(settings)
+    graphql = GraphQLApp(schema, container, settings)
     metrics.configure(settings.db_slow_statement_ms)
     sampler = Sampler(lambda: live_subscription_count(container))
 
@@ -76,5 +77,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.state.settings = settings
     app.state.metrics_sampler = sampler
     app.state.metrics_registry = exposition.scrape_registry(settings.data_dir)
-    app.state.cost_meter = graphql.schema.cost_meter  # query cost counters (schema/limits.py) for metrics
+    app.state.cost_meter = schema.cost_meter  # query cost counters (schema/limits.py) for metrics
     return app

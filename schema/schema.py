@@ -39,7 +39,7 @@ class AppSchema(strawberry.Schema):
         return None
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> AppSchema:
     settings = settings or Settings()
     s = settings
     meter = CostMeter()
