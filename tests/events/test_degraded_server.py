@@ -10,9 +10,10 @@ import httpx
 import pytest
 
 from app.events.envelope import Event
-from tests.subscriptions.test_ws import connect, settle, user_id_of
+from tests.subscriptions.test_ws import connect, user_id_of
 from tests.subscriptions.wsclient import EVENTS
 from tests.support.server import GraphQLClient, LiveServer
+from tests.support.signals import registered
 
 
 def closed_port() -> int:
@@ -35,8 +36,8 @@ async def test_redis_down_at_start(server: LiveServer, gql: GraphQLClient, user_
 
     alice = await user_id_of(gql, user_token)
     ws = await connect(server, user_token)
-    await ws.subscribe("1", EVENTS)
-    await settle()
+    async with registered(server, 1):
+        await ws.subscribe("1", EVENTS)
     e = Event(type="walletUpdated", user_id=alice, payload={"n": 1})
     await server.container.hub.publish(e)
     msg = await ws.recv()

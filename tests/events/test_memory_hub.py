@@ -13,6 +13,7 @@ from app.events.follow import follow
 from app.events.memory import MemoryHub
 from app.store.db import Store
 from app.store.models.events import EventRecord
+from tests.support.signals import until
 
 MakeUser = Callable[[str], Awaitable[str]]
 
@@ -86,7 +87,7 @@ async def test_follow_heals_gaps_so_a_slow_reader_loses_nothing(memory_hub: Memo
     alice = await make_user("a@example.com")
     it = follow(memory_hub, alice, maxsize=4)
     first = asyncio.ensure_future(take(it, 1))
-    await asyncio.sleep(0.05)  # let it subscribe
+    await until(lambda: memory_hub.fanout.count() == 1, "follow() has subscribed")
     await memory_hub.publish(ev(alice, 0))
     assert [e.payload["n"] for e in await first] == [0]
     for n in range(1, 100):
@@ -117,8 +118,8 @@ async def test_replay_after_id_then_live(memory_hub: MemoryHub, make_user: MakeU
 
     it = follow(memory_hub, alice, after=events[2].id)
     got = await take(it, 2)
-    live = asyncio.ensure_future(take(it, 1))
-    await asyncio.sleep(0.05)
+    live = asyncio.ensure_future(take(it, 1))  # subscribed already: follow() subscribes before replaying
+    assert memory_hub.fanout.count() == 1
     extra = ev(alice, 5)
     await memory_hub.publish(extra)
     assert [e.id for e in got + await live] == [events[3].id, events[4].id, extra.id]

@@ -3,7 +3,6 @@ reaches a subscriber on the other; both report the Redis hub in /readyz."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 
 from tests.subscriptions.wsclient import EVENTS, WS
 from tests.support.services import REDIS_URL, require
+from tests.support.signals import registered_at
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -106,13 +106,15 @@ async def test_a_mutation_on_one_process_reaches_a_subscriber_on_the_other(
     login = await gql(port_a, "mutation($i: LoginInput!) { login(input: $i) { token } }", i=creds)
     token2 = login["data"]["login"]["token"]  # type: ignore[index]
 
+    url_a, url_b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
     watcher = await WS.open(f"ws://127.0.0.1:{port_b}/graphql")  # session 2, on process B
     assert (await watcher.init(token2))["type"] == "connection_ack"
-    await watcher.subscribe("ev", EVENTS)
     doomed = await WS.open(f"ws://127.0.0.1:{port_b}/graphql")  # session 1, on process B
     assert (await doomed.init(token1))["type"] == "connection_ack"
-    await doomed.subscribe("ev", EVENTS)
-    await asyncio.sleep(0.3)  # let B start the subscriptions
+    # Same user, same live-only document: one shared execution, one hub reader on B (its /readyz).
+    async with registered_at(url_b, 1):
+        await watcher.subscribe("ev", EVENTS)
+        await doomed.subscribe("ev", EVENTS)
 
     # The mutation runs on process A ...
     assert (await gql(port_a, "mutation { logout }", token1))["data"] == {"logout": True}
@@ -134,9 +136,9 @@ async def test_a_mutation_on_one_process_reaches_a_subscriber_on_the_other(
     wallet_id = wallet["data"]["importWallet"]["id"]  # type: ignore[index]
     typed = await WS.open(f"ws://127.0.0.1:{port_b}/graphql")
     assert (await typed.init(token2))["type"] == "connection_ack"
-    await typed.subscribe("w", "subscription($w: ID!) { walletUpdated(walletId: $w) { subject payload } }",
-                          {"w": wallet_id})
-    await asyncio.sleep(0.3)
+    async with registered_at(url_b, 1):
+        await typed.subscribe("w", "subscription($w: ID!) { walletUpdated(walletId: $w) { subject payload } }",
+                              {"w": wallet_id})
     await gql(port_a, "mutation($id: ID!) { renameWallet(id: $id, name: \"Hot\") { name } }", token2,
               id=wallet_id)
     while True:  # the import's own (failing) sync may publish walletUpdated too
@@ -150,8 +152,8 @@ async def test_a_mutation_on_one_process_reaches_a_subscriber_on_the_other(
     await watcher.close()
     again = await WS.open(f"ws://127.0.0.1:{port_a}/graphql")
     assert (await again.init(token2))["type"] == "connection_ack"
-    await again.subscribe("ev", EVENTS, {"after": event["id"]})
-    await asyncio.sleep(0.3)
+    async with registered_at(url_a, 1):
+        await again.subscribe("ev", EVENTS, {"after": event["id"]})
     reg2 = await gql(port_b, "mutation($i: LoginInput!) { login(input: $i) { token } }", i=creds)
     token3 = reg2["data"]["login"]["token"]  # type: ignore[index]
     await gql(port_b, "mutation { logout }", token3)

@@ -17,6 +17,7 @@ from app.events.follow import follow
 from app.events.redis import RedisHub
 from tests.events.test_memory_hub import ev, take
 from tests.support.services import REDIS_URL
+from tests.support.signals import until
 
 pytestmark = pytest.mark.redis
 
@@ -95,7 +96,10 @@ async def test_two_hubs_see_each_others_events_once(redis_hubs: MakeHub) -> None
     await b.publish(ev(ALICE, 100))
     got_a = await take(a_sub, 21)
     assert [e.payload["n"] for e in got_a] == [*range(20), 100]
-    await asyncio.sleep(0.1)
+    # Nothing else is queued for a_sub: a later event from b (after all of the above on the one
+    # Redis channel) is the very next one it gets.
+    await b.publish(ev(ALICE, 101))
+    assert [e.payload["n"] for e in await take(a_sub, 1)] == [101]
     assert a_sub.get_nowait() is None
     assert b_bob.get_nowait() is None  # Bob never sees Alice's events
     # Public events go to everyone on every hub.
@@ -172,7 +176,7 @@ async def test_client_kill_recovers_and_subscribers_miss_nothing(redis_hubs: Mak
     b = await redis_hubs(backoff_base_s=0.2)
     it = follow(b, ALICE)
     first = asyncio.ensure_future(take(it, 1))
-    await asyncio.sleep(0.05)
+    await until(lambda: b.fanout.count() == 1, "follow() has subscribed")
     await a.publish(ev(ALICE, 0))
     assert [e.payload["n"] for e in await first] == [0]
 
@@ -224,7 +228,7 @@ async def test_redis_restart_mid_stream(redis_hubs: MakeHub, proxy: Proxy) -> No
     assert await connected(b)
     it = follow(b, ALICE)
     first = asyncio.ensure_future(take(it, 1))
-    await asyncio.sleep(0.05)
+    await until(lambda: b.fanout.count() == 1, "follow() has subscribed")
     await a.publish(ev(ALICE, 0))
     assert [e.payload["n"] for e in await first] == [0]
 

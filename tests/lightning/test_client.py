@@ -93,14 +93,20 @@ async def test_open_channel_pending_then_open(admin: LndClient, devlnd: DevLnd) 
     events: list[tuple[str, str]] = []
     target: list[str] = []
 
+    opened = asyncio.Event()
+
+    async def on_open() -> None:  # the node has the stream (its initial metadata arrived)
+        opened.set()
+
     async def watch() -> None:
-        async for ev in admin.channel_events():
+        async for ev in admin.channel_events(on_open=on_open):
             events.append((ev.type, ev.channel_point))
             if ev.type == "ACTIVE_CHANNEL" and ev.channel_point in target:
                 return
 
     task = asyncio.create_task(watch())
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(opened.wait(), 10)
+    assert len(devlnd.state.listeners["channel"]) == 1
     pending = await admin.open_channel(f"{carol.pubkey}@{carol.host}", 250_000, push_amount=1000, private=True)
     target.append(pending.channel_point)
     assert any(p.channel_point == pending.channel_point for p in await admin.pending_channels())

@@ -12,8 +12,9 @@ from app.dev.devlnd import DevLnd
 from app.dev.devlnd.tls import make_cert
 from app.lightning import macaroon as mac
 from app.store.models.lightning import LightningNode as NodeRow
-from tests.subscriptions.wsclient import WS
+from tests.subscriptions.wsclient import WS, nothing_pending, refused
 from tests.support.server import GraphQLClient, LiveServer, error_codes
+from tests.support.signals import registered
 
 CONNECT = """mutation($i: ConnectLightningNodeInput!) { connectLightningNode(input: $i) {
   id name network alias pubkey capabilities { readOnly granted permissions } } }"""
@@ -379,16 +380,21 @@ async def test_subscriptions_channel_events_and_invoices(
 ) -> None:
     n = await connect(gql, devlnd)
     await asyncio.wait_for(server.container.lightning.wait_streams_up(n["id"]), 10)
+    channel_doc = "subscription($n: ID!) { channelEvents(nodeId: $n) { type subject payload } }"
+    invoice_doc = "subscription($n: ID!) { invoiceUpdated(nodeId: $n) { type subject payload } }"
+    # Another user naming this node gets NOT_FOUND on nodeId for both, and nothing of its events.
+    bob = await WS.open(server.ws_url)
+    assert (await bob.init(await gql.register("bob@example.com")))["type"] == "connection_ack"
+    for op, doc in (("c", channel_doc), ("i", invoice_doc)):
+        await bob.subscribe(op, doc, {"n": n["id"]})
+        error = await refused(bob, op)
+        assert error["extensions"]["code"] == "NOT_FOUND" and error["extensions"]["field"] == "nodeId"
     ws = await WS.open(server.ws_url)
     try:
         assert (await ws.init(user_token))["type"] == "connection_ack"
-        await ws.subscribe(
-            "c", "subscription($n: ID!) { channelEvents(nodeId: $n) { type subject payload } }", {"n": n["id"]}
-        )
-        await ws.subscribe(
-            "i", "subscription($n: ID!) { invoiceUpdated(nodeId: $n) { type subject payload } }", {"n": n["id"]}
-        )
-        await asyncio.sleep(0.3)  # let the subscriptions register (start-up wait, not an assertion)
+        async with registered(server, 2):
+            await ws.subscribe("c", channel_doc, {"n": n["id"]})
+            await ws.subscribe("i", invoice_doc, {"n": n["id"]})
         point = next(c.channel_point for c in devlnd.state.open_channels() if c.active)
         devlnd.set_channel_active(point, False)
         ev = (await next_data(ws, "c"))["data"]["channelEvents"]
@@ -417,8 +423,10 @@ async def test_subscriptions_channel_events_and_invoices(
             p = (await next_data(ws, "c"))["data"]["channelEvents"]["payload"]
             kinds.append(p["type"])
         assert "ONCHAIN_TRANSACTION" in kinds  # the funding transaction
+        await nothing_pending(bob)  # the owner got all of that; the other user nothing
     finally:
         await ws.close()
+        await bob.close()
     # the resume indexes were stored
     async with server.container.store.read() as s:
         row = (await s.exec(select(NodeRow))).one()

@@ -64,8 +64,7 @@ async def test_poller_publishes_price_and_portfolio_value(container: Container, 
     user = await container.accounts.create_user("alice@example.com", "correct horse battery staple")
     p = await container.portfolios.create(user.id, "Savings", [])
     sub: Any = container.hub.subscribe(user.id)
-    task = asyncio.create_task(collect(sub, 2))
-    await asyncio.sleep(0.1)
+    task = asyncio.create_task(collect(sub, 2))  # subscribed above: events queue until it reads
     moved = await container.prices.poll_once()
     assert [(m.currency, m.value, m.source) for m in moved] == [("USD", Decimal("123456.78"), "coinbase")]
     events = await task
@@ -111,8 +110,7 @@ async def test_report_job_publishes_progress(container: Container) -> None:
                 if e.payload["status"] in ("SUCCEEDED", "FAILED"):
                     return
 
-    task = asyncio.create_task(asyncio.wait_for(watch(), 30))
-    await asyncio.sleep(0.1)
+    task = asyncio.create_task(asyncio.wait_for(watch(), 30))  # subscribed above: events queue
     r = await container.reports.generate(user.id, p.id, "M1", "HTML")
     await task
     assert all(e.subject == r.id and e.user_id == user.id for e in seen)

@@ -3,7 +3,6 @@ service against the local provider server."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 from tests.prices.server import FakeApis, serve_fake_apis
 from tests.subscriptions.wsclient import WS
 from tests.support.server import GraphQLClient, LiveServer
+from tests.support.signals import registered
 
 
 @pytest.fixture
@@ -39,9 +39,9 @@ async def test_price_tick_and_portfolio_value_reach_the_subscriber(
     pid = body["data"]["createPortfolio"]["id"]
     ws = await WS.open(server.ws_url)
     assert (await ws.init(user_token))["type"] == "connection_ack"
-    await ws.subscribe("price", PRICE)
-    await ws.subscribe("value", VALUE, {"p": pid})
-    await asyncio.sleep(0.2)  # let the subscriptions start (not a timing assertion)
+    async with registered(server, 2):
+        await ws.subscribe("price", PRICE)
+        await ws.subscribe("value", VALUE, {"p": pid})
 
     await server.container.prices.poll_once()
     got = {}

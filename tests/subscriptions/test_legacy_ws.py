@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from app.events.envelope import Event
-from tests.subscriptions.test_ws import settle, user_id_of
+from tests.subscriptions.test_ws import user_id_of
 from tests.subscriptions.wsclient import EVENTS, LEGACY_WS, WS
 from tests.support.server import GraphQLClient, LiveServer
+from tests.support.signals import registered
 
 
 @pytest.fixture
@@ -23,8 +24,8 @@ async def test_legacy_protocol_when_enabled(server: LiveServer, gql: GraphQLClie
     assert ws.conn.subprotocol == LEGACY_WS
     await ws.send({"type": "connection_init", "payload": {"authorization": f"Bearer {user_token}"}})
     assert (await ws.recv())["type"] == "connection_ack"
-    await ws.send({"id": "1", "type": "start", "payload": {"query": EVENTS}})
-    await settle()
+    async with registered(server, 1):
+        await ws.send({"id": "1", "type": "start", "payload": {"query": EVENTS}})
     e = Event(type="walletUpdated", user_id=alice, payload={"n": 1})
     await server.container.hub.publish(e)
     msg = await ws.recv()
@@ -49,7 +50,7 @@ async def test_legacy_oversized_frame_4400_and_logout_4403(
     ws = await WS.open(server.ws_url, LEGACY_WS)
     await ws.send({"type": "connection_init", "payload": {"authorization": f"Bearer {user_token}"}})
     assert (await ws.recv())["type"] == "connection_ack"
-    await ws.send({"id": "1", "type": "start", "payload": {"query": EVENTS}})
-    await settle()
+    async with registered(server, 1):
+        await ws.send({"id": "1", "type": "start", "payload": {"query": EVENTS}})
     assert (await gql("mutation { logout }"))["data"]["logout"] is True
     assert (await ws.closed())[0] == 4403

@@ -13,8 +13,9 @@ import pytest
 from websockets.asyncio.client import connect
 
 from app.events.envelope import Event
-from subscriptions.transport import CLOSE_TOO_SLOW, LiveHandler
+from subscriptions.transport import CLOSE_TOO_SLOW, LiveHandler, connections_of
 from tests.support.server import LiveServer
+from tests.support.signals import hub_subscribers, until
 
 PRICE = 'subscription { priceUpdated(currency: "USD") { payload } }'
 N = 3000
@@ -96,7 +97,13 @@ async def test_stalled_reader_is_closed_1013_and_others_get_everything(
                     return
 
     task = asyncio.create_task(read_all())
-    await asyncio.sleep(0.2)
+    registry = connections_of(server.container)
+    assert registry is not None
+    # Both sockets are members of the one shared priceUpdated execution, which reads the hub.
+    await until(
+        lambda: [len(g.members) for g in registry.groups.values()] == [2] and hub_subscribers(server) == 1,
+        "both sockets on the shared price subscription",
+    )
     pad = "x" * 8000  # ~24 MB in all: more than the kernel buffers hold for the stalled socket
     for i in range(N):
         await server.container.hub.publish(

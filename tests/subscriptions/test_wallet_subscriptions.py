@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.subscriptions.test_ws import connect, settle
+from tests.subscriptions.test_ws import connect
 from tests.subscriptions.wsclient import WS
 from tests.support.server import GraphQLClient, LiveServer
+from tests.support.signals import registered
 from tests.wallets.helpers import import_wallet
 
 ZPUB = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs"
@@ -39,14 +40,14 @@ async def test_rename_reaches_wallet_updated_and_others_get_not_found(
     bob_token = await gql.register("bob@example.com")
 
     alice_ws = await connect(server, user_token)
-    await alice_ws.subscribe("w", UPDATED, {"w": wallet["id"]})
+    async with registered(server, 1):
+        await alice_ws.subscribe("w", UPDATED, {"w": wallet["id"]})
     bob_ws = await connect(server, bob_token)
     await bob_ws.subscribe("w", UPDATED, {"w": wallet["id"]})
     msg = await bob_ws.recv()
     errors = msg["payload"] if msg["type"] == "error" else msg["payload"]["errors"]
     assert errors[0]["extensions"]["code"] == "NOT_FOUND"
     assert errors[0]["extensions"]["field"] == "walletId"
-    await settle()
 
     await gql(RENAME, {"id": wallet["id"], "n": "Savings"})
     event = await next_renamed(alice_ws, "w")

@@ -17,6 +17,7 @@ from app.store.models.base import utcnow
 from subscriptions.transport import LiveConnections, connections_of
 from tests.subscriptions.wsclient import EVENTS, LEGACY_WS, WS
 from tests.support.server import GraphQLClient, LiveServer
+from tests.support.signals import hub_subscribers, registered, until
 from tests.wallets.helpers import import_wallet
 
 ZPUB = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs"
@@ -47,11 +48,6 @@ async def publish(server: LiveServer, event: Event) -> None:
     await server.container.hub.publish(event)
 
 
-async def settle() -> None:
-    """Let the server's subscription tasks start (a start-up wait, not a timing assertion)."""
-    await asyncio.sleep(0.2)
-
-
 async def scalar(server: LiveServer, query: Any) -> Any:
     async with server.container.store.read() as s:
         return (await (await s.connection()).execute(query)).scalar()
@@ -63,7 +59,6 @@ async def sync_failed(gql: GraphQLClient, wallet_id: str) -> None:
         while True:
             body = await gql("query($id: ID!) { wallet(id: $id) { syncStatus } }", {"id": wallet_id})
             if body["data"]["wallet"]["syncStatus"] == "ERROR":
-                await settle()
                 return
             await asyncio.sleep(0.05)
 
@@ -77,9 +72,9 @@ async def test_events_live_and_isolated_per_user(server: LiveServer, gql: GraphQ
     bob_token = await gql.register("bob@example.com")
     alice, bob = await user_id_of(gql, user_token), await user_id_of(gql, bob_token)
     a, b = await connect(server, user_token), await connect(server, bob_token)
-    await a.subscribe("1", EVENTS)
-    await b.subscribe("1", EVENTS)
-    await settle()
+    async with registered(server, 2):
+        await a.subscribe("1", EVENTS)
+        await b.subscribe("1", EVENTS)
     e = Event(type="walletUpdated", user_id=alice, subject="w1", payload={"balance": 2_100_000_000_000_000})
     await publish(server, e)
     await publish(server, Event(type="walletUpdated", user_id=bob, subject="w2", payload={"n": 2}))
@@ -101,9 +96,9 @@ async def test_events_resume_after_id_then_live(server: LiveServer, gql: GraphQL
         await publish(server, e)
     ws = await connect(server, user_token)
     await ws.subscribe("r", EVENTS, {"after": sent[1].id})
+    # The replayed events come after the live subscription exists (follow() subscribes first).
     got = [(await ws.recv())["payload"]["data"]["events"]["id"] for _ in range(3)]
     assert got == [e.id for e in sent[2:]]
-    await settle()
     later = Event(type="transactionReceived", user_id=alice, payload={"n": 5})
     await publish(server, later)
     assert (await ws.recv())["payload"]["data"]["events"]["id"] == later.id
@@ -138,8 +133,8 @@ async def test_another_users_object_is_not_found_and_streams_nothing(
     if msg["type"] == "next":
         assert (await ws.recv()) == {"id": "x", "type": "complete"}
     # Bob's events for that object never reach Alice, whatever the arguments say.
-    await ws.subscribe("own", WALLET, {"w": alice_object})
-    await settle()
+    async with registered(server, 1):
+        await ws.subscribe("own", WALLET, {"w": alice_object})
     await publish(server, Event(type="walletUpdated", user_id=bob, subject=bobs_object, payload={"n": 1}))
     alice = await user_id_of(gql, user_token)
     mine = Event(type="walletUpdated", user_id=alice, subject=alice_object, payload={"n": 2})
@@ -156,8 +151,8 @@ async def test_unauthenticated_user_subscription_and_public_prices(server: LiveS
     msg = await anon.recv()
     errors = msg["payload"] if msg["type"] == "error" else msg["payload"]["errors"]
     assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
-    await anon.subscribe("p", 'subscription { priceUpdated(currency: "usd") { type subject payload } }')
-    await settle()
+    async with registered(server, 1):
+        await anon.subscribe("p", 'subscription { priceUpdated(currency: "usd") { type subject payload } }')
     await publish(server, Event(type="priceUpdated", user_id=None, subject="EUR", payload={"value": "1"}))
     await publish(server, Event(type="priceUpdated", user_id=None, subject="USD", payload={"value": "2"}))
     msg = await anon.recv()
@@ -178,20 +173,22 @@ async def test_shared_execution_one_group_many_sockets(
     await publish(server, marker)  # the latest event of Alice's: resuming after it replays nothing
     socks = [await connect(server, t) for t in (user_token, user_token, bob_token)]
     price = 'subscription { priceUpdated(currency: "USD") { payload } }'
-    for i, ws in enumerate(socks):
-        await ws.subscribe(f"e{i}", EVENTS)
-        await ws.subscribe(f"p{i}", price)
-    for i, ws in enumerate(socks[:2]):
-        await ws.subscribe(f"w{i}", WALLET, {"w": wallet})
-    await settle()
+    # One hub reader per shared execution: prices (public), Alice's events, Bob's events, Alice's wallet.
+    async with registered(server, 4):
+        for i, ws in enumerate(socks):
+            await ws.subscribe(f"e{i}", EVENTS)
+            await ws.subscribe(f"p{i}", price)
+        for i, ws in enumerate(socks[:2]):
+            await ws.subscribe(f"w{i}", WALLET, {"w": wallet})
     registry = connections_of(server.container)
     assert registry is not None
     # priceUpdated: one execution for everyone (public); walletUpdated and live-only events: one
     # per user; events(after: <id>) is never shared (each subscriber has its own cursor).
     bob = await user_id_of(gql, bob_token)
     resumer = await connect(server, user_token)
-    await resumer.subscribe("resume", EVENTS, {"after": marker.id})
-    await settle()
+    async with registered(server, 1):
+        await resumer.subscribe("resume", EVENTS, {"after": marker.id})
+    await until(lambda: sum(len(g.members) for g in registry.groups.values()) == 8, "8 shared subscribers")
     groups = {(g.key[0] or "public", "events" in g.key[1]): g for g in registry.groups.values()}
     assert {k: len(g.members) for k, g in groups.items()} == {
         ("public", False): 3,
@@ -220,15 +217,18 @@ async def test_shared_execution_one_group_many_sockets(
         (bob, True): 0,
     }
     # Completing one subscriber keeps the others; the last one out ends the execution.
-    for i, ws in enumerate(socks):
+    for i, ws in enumerate(socks[:2]):
         await ws.send({"id": f"p{i}", "type": "complete"})
-    await settle()
-    assert "public" not in [g.key[0] or "public" for g in registry.groups.values()]
+    await until(lambda: len(groups[("public", False)].members) == 1, "two of three price subscribers gone")
+    assert groups[("public", False)] in registry.groups.values()  # the last one keeps it running
+    await socks[2].send({"id": "p2", "type": "complete"})
+    await until(lambda: "public" not in [g.key[0] or "public" for g in registry.groups.values()], "prices ended")
     for ws in socks:
         await ws.close()
-    await settle()
+    await until(lambda: not registry.groups and not registry.all, "every group and connection gone")
     assert registry.groups == {}
     assert registry.all == set()
+    assert hub_subscribers(server) == 0
 
 
 # -- protocol rules -----------------------------------------------------------------------------
@@ -320,8 +320,11 @@ async def test_connection_limit_per_user_4429(server: LiveServer, gql: GraphQLCl
     await extra.send({"type": "connection_init", "payload": {"authorization": f"Bearer {user_token}"}})
     assert (await extra.closed())[0] == 4429
     bob = await connect(server, await gql.register("bob@example.com"))  # other users unaffected
+    registry = connections_of(server.container)
+    assert registry is not None
+    alice_conns = registry.by_user[await user_id_of(gql, user_token)]
     await socks[0].close()
-    await settle()
+    await until(lambda: len(alice_conns) == 2, "the closed connection released its slot")
     again = await connect(server, user_token)  # a slot is free again
     for ws in [*socks[1:], bob, again]:
         await ws.close()
@@ -346,8 +349,8 @@ async def test_token_expiry_closes_4403_at_expiry(server: LiveServer, gql: Graph
 
 async def test_logout_closes_4403_at_once(server: LiveServer, gql: GraphQLClient, user_token: str) -> None:
     ws = await connect(server, user_token)
-    await ws.subscribe("1", EVENTS)
-    await settle()
+    async with registered(server, 1):
+        await ws.subscribe("1", EVENTS)
     assert (await gql("mutation { logout }"))["data"]["logout"] is True
     code, reason = await ws.closed(wait_s=10)
     assert code == 4403 and "revoked" in reason.lower()
@@ -358,8 +361,8 @@ async def test_revocation_without_event_is_found_by_the_recheck(
 ) -> None:
     monkeypatch.setattr(LiveConnections, "recheck_s", 0.3)
     ws = await connect(server, user_token)
-    await ws.subscribe("1", EVENTS)
-    await settle()
+    async with registered(server, 1):
+        await ws.subscribe("1", EVENTS)
     async with server.container.store.write() as s:  # e.g. revoked by another tool
         await (await s.connection()).execute(sa.update(AuthSession).values(revoked_at=utcnow()))
     code, _ = await ws.closed(wait_s=10)
@@ -380,8 +383,7 @@ async def test_revocation_event_closes_4403_immediately(
 
 
 async def test_legacy_protocol_refused_unless_enabled(server: LiveServer) -> None:
-    try:
-        ws = await WS.open(server.ws_url, LEGACY_WS)
-    except Exception:
-        return  # handshake refused: fine
-    assert (await ws.closed())[0] == 4406
+    # The handshake completes without a subprotocol, then the server closes with 4406.
+    ws = await WS.open(server.ws_url, LEGACY_WS)
+    assert ws.conn.subprotocol is None
+    assert await ws.closed() == (4406, "Subprotocol not acceptable")

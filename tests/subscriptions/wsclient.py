@@ -62,4 +62,24 @@ class WS:
         await self.conn.close()
 
 
+async def refused(ws: WS, op_id: str) -> dict[str, Any]:
+    """The error of a refused subscription (either as ``error`` or as a ``next`` with errors + ``complete``)."""
+    msg = await ws.recv()
+    assert msg["id"] == op_id and msg["type"] in ("error", "next"), msg
+    errors = msg["payload"] if msg["type"] == "error" else msg["payload"]["errors"]
+    if msg["type"] == "next":
+        assert msg["payload"]["data"] is None
+        assert await ws.recv() == {"id": op_id, "type": "complete"}
+    assert len(errors) == 1, errors
+    error: dict[str, Any] = errors[0]
+    return error
+
+
+async def nothing_pending(ws: WS) -> None:
+    """Everything the server sent before our ping has been read: the next frame is the pong."""
+    await ws.send({"type": "ping"})
+    msg = await ws.recv()
+    assert msg == {"type": "pong"}, msg
+
+
 EVENTS = "subscription($after: String) { events(after: $after) { id type subject occurredAt payload } }"
