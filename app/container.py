@@ -20,6 +20,7 @@ from app.events.factory import make_hub
 from app.security.crypto import Keyring
 from app.services.accounts import AccountService
 from app.services.lightning import LightningService
+from app.services.lightning_payments import LightningPayments
 from app.services.portfolios import PortfolioService
 from app.services.prices import PriceService
 from app.services.reports import ReportService
@@ -75,6 +76,7 @@ class Container:
         self.register("sync", self.sync)
         self.lightning = LightningService(self.store, self.keyring, self.hub, settings)
         self.register("lightning", self.lightning)
+        self.lightning_payments = LightningPayments(self.lightning, self.hub, self.supervisor)
         self.prices = PriceService(self.store, self.hub, settings)
         self.register("prices", self.prices)
         self.portfolios = PortfolioService(self.store, self.hub, self.prices, settings, supervisor=self.supervisor)

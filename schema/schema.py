@@ -15,6 +15,7 @@ from strawberry.types import ExecutionContext
 from app.config import Settings
 from resolvers.accounts import AccountMutation, AccountQuery
 from resolvers.lightning import LightningMutation, LightningQuery
+from resolvers.lightning_payments import LightningPaymentMutation, LightningPaymentQuery
 from resolvers.portfolios import PortfolioMutation, PortfolioQuery
 from resolvers.sync import SyncMutation, SyncQuery
 from resolvers.wallets import WalletMutation, WalletQuery
@@ -27,6 +28,8 @@ from subscriptions.live import LiveSubscription
 # Each area appends its root types here.
 QUERIES: tuple[type, ...] = (AccountQuery, WalletQuery, SyncQuery, LightningQuery, PortfolioQuery)
 MUTATIONS: tuple[type, ...] = (AccountMutation, WalletMutation, SyncMutation, LightningMutation, PortfolioMutation)
+QUERIES += (LightningPaymentQuery,)
+MUTATIONS += (LightningPaymentMutation,)
 SUBSCRIPTIONS: tuple[type, ...] = (LiveSubscription,)
 
 

@@ -141,6 +141,7 @@ class LiveSubscription:
     portfolio_value_changed = _portfolio_events("portfolioValueChanged")
     channel_events = _node_events("channelEvents")
     invoice_updated = _node_events("invoiceUpdated")
+    payment_updated = _node_events("paymentUpdated")
 
 
 # Root fields whose result does not depend on who asks: shared across users by the fan-out.

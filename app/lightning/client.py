@@ -25,8 +25,8 @@ from app.errors import BadInput, DomainError, Forbidden, UpstreamUnavailable
 from app.lightning import macaroon as mac
 from app.lightning import models as m
 from app.lightning.errors import describe_missing, map_rpc_error
-from app.lightning.permissions import Capabilities, capabilities_from, missing_for
-from app.lightning.proto import ln, lnrpc
+from app.lightning.permissions import ROUTER_METHODS, Capabilities, capabilities_from, missing_for
+from app.lightning.proto import ln, lnrpc, routerrpc
 from app.lightning.validation import validate_host, validate_macaroon, validate_port, validate_tls_cert
 from app.observability.metrics import lnd_call
 
@@ -73,6 +73,36 @@ def _ts(seconds: int) -> datetime:
 
 def _ns(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, UTC)
+
+
+def payment_from(p: Any) -> m.Payment:
+    """``lnrpc.Payment`` -> :class:`m.Payment` (LND >= 0.18 adds the INITIATED status; kept as is)."""
+    htlcs = list(p.htlcs)
+    failed = [h for h in htlcs if h.HasField("failure") and h.failure.code]
+    settled = next((h for h in htlcs if h.status == ln.HTLCAttempt.HTLCStatus.Value("SUCCEEDED")), None)
+    try:
+        status = ln.Payment.PaymentStatus.Name(p.status)
+    except ValueError:
+        status = "UNKNOWN"
+    try:
+        reason = ln.PaymentFailureReason.Name(p.failure_reason)
+    except ValueError:
+        reason = f"FAILURE_REASON_{p.failure_reason}"
+    preimage = p.payment_preimage if p.payment_preimage.strip("0") else ""
+    return m.Payment(
+        payment_hash=p.payment_hash,
+        value_msat=p.value_msat,
+        fee_msat=p.fee_msat,
+        status=status,
+        created_at=_ns(p.creation_time_ns) if p.creation_time_ns else _ts(p.creation_date),
+        payment_request=p.payment_request,
+        payment_preimage=preimage,
+        payment_index=p.payment_index,
+        failure_reason=reason,
+        attempts=len(htlcs),
+        last_htlc_failure=ln.Failure.FailureCode.Name(failed[-1].failure.code) if failed else "",
+        hops=len(settled.route.hops) if settled else 0,
+    )
 
 
 def parse_channel_point(text: str, *, field: str = "channelPoint") -> Any:
@@ -160,6 +190,7 @@ class LndClient:
             ],
         )
         self._stub = lnrpc.LightningStub(self._channel)
+        self._router = routerrpc.RouterStub(self._channel)
         self._alias_cache: dict[str, str] = {}
 
     async def close(self) -> None:
@@ -172,6 +203,9 @@ class LndClient:
         await self.close()
 
     # -- plumbing --------------------------------------------------------------------------
+
+    def _stub_for(self, method: str) -> Any:
+        return self._router if method in ROUTER_METHODS else self._stub
 
     def _check(self, method: str) -> None:
         if self.permissions is not None:
@@ -189,7 +223,7 @@ class LndClient:
         self._check(method)
         try:
             with lnd_call(method):
-                return await getattr(self._stub, method)(request, timeout=timeout_s or self.timeout_s)
+                return await getattr(self._stub_for(method), method)(request, timeout=timeout_s or self.timeout_s)
         except grpc.RpcError as exc:
             raise self._map(exc, method, field) from None
 
@@ -201,7 +235,7 @@ class LndClient:
         ``on_open`` is awaited once the request has reached the node (the stream is established).
         """
         self._check(method)
-        call = getattr(self._stub, method)(request)
+        call = getattr(self._stub_for(method), method)(request)
         try:
             if on_open is not None:
                 await call.wait_for_connection()
@@ -491,20 +525,7 @@ class LndClient:
                 count_total_payments=True,
             ),
         )
-        pays = tuple(
-            m.Payment(
-                payment_hash=p.payment_hash,
-                value_msat=p.value_msat,
-                fee_msat=p.fee_msat,
-                status=ln.Payment.PaymentStatus.Name(p.status),
-                created_at=_ns(p.creation_time_ns) if p.creation_time_ns else _ts(p.creation_date),
-                payment_request=p.payment_request,
-                payment_preimage=p.payment_preimage,
-                payment_index=p.payment_index,
-                failure_reason=ln.PaymentFailureReason.Name(p.failure_reason),
-            )
-            for p in r.payments
-        )
+        pays = tuple(payment_from(p) for p in r.payments)
         return m.PaymentPage(
             payments=pays,
             first_index_offset=r.first_index_offset,

@@ -7,7 +7,7 @@ Times are aware UTC datetimes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +181,13 @@ class Payment:
     payment_preimage: str
     payment_index: int
     failure_reason: str
+    attempts: int = 0
+    last_htlc_failure: str = ""  # the failure code of the last failed HTLC (e.g. TEMPORARY_CHANNEL_FAILURE)
+    hops: int = 0  # of the succeeded route
+
+    @property
+    def final(self) -> bool:
+        return self.status in ("SUCCEEDED", "FAILED")
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,3 +273,42 @@ class Liquidity:
     inbound: int
     capacity: int
     active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HopHint:
+    node_id: str
+    chan_id: int
+    fee_base_msat: int
+    fee_proportional_millionths: int
+    cltv_expiry_delta: int
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceFeature:
+    bit: int
+    name: str
+    is_required: bool
+    is_known: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedInvoice:
+    """LND's DecodePayReq answer for a BOLT 11 payment request."""
+
+    destination: str
+    payment_hash: str
+    amount_msat: int  # 0: the payer chooses the amount
+    timestamp: datetime
+    expiry_s: int
+    description: str
+    description_hash: str
+    fallback_address: str
+    cltv_expiry: int
+    route_hints: tuple[tuple[HopHint, ...], ...]
+    payment_addr: str
+    features: tuple[InvoiceFeature, ...]
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.timestamp + timedelta(seconds=self.expiry_s)

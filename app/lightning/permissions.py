@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.lightning.proto import full_method
+from app.lightning.proto import ROUTER_SERVICE, full_method
 
 METHOD_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "GetInfo": ("info:read",),
@@ -37,7 +37,22 @@ METHOD_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "ListInvoices": ("invoices:read",),
     "LookupInvoice": ("invoices:read",),
     "SubscribeInvoices": ("invoices:read",),
+    "DecodePayReq": ("offchain:read",),
+    "ExportAllChannelBackups": ("offchain:read",),
+    "VerifyChanBackup": ("offchain:read",),
+    "SubscribeChannelBackups": ("offchain:read",),
+    "BakeMacaroon": ("macaroon:generate",),
+    "DescribeGraph": ("info:read",),
+    # routerrpc (router_server.go's macPermissions)
+    "SendPaymentV2": ("offchain:write",),
+    "TrackPaymentV2": ("offchain:read",),
 }
+ROUTER_METHODS = frozenset({"SendPaymentV2", "TrackPaymentV2"})
+
+
+def method_path(method: str) -> str:
+    """The full gRPC method name (``/routerrpc.Router/SendPaymentV2``)."""
+    return full_method(method, ROUTER_SERVICE) if method in ROUTER_METHODS else full_method(method)
 
 # What LND's own ``lncli bakemacaroon`` defaults mint (``lnd --no-macaroons`` off):
 READONLY_OPS: dict[str, tuple[str, ...]] = {
@@ -72,7 +87,7 @@ INVOICE_OPS: dict[str, tuple[str, ...]] = {
 def missing_for(method: str, granted: Iterable[str]) -> tuple[str, ...]:
     """Permissions ``method`` needs that ``granted`` lacks (empty: allowed)."""
     have = set(granted)
-    if f"uri:{full_method(method)}" in have:
+    if f"uri:{method_path(method)}" in have:
         return ()
     return tuple(p for p in METHOD_PERMISSIONS.get(method, ()) if p not in have)
 
@@ -94,7 +109,7 @@ _CAPABILITY_METHOD: dict[str, str] = {
     "READ_NODE": "GetInfo",
     "READ_INVOICES": "ListInvoices",
     "CREATE_INVOICES": "AddInvoice",
-    "PAY": "SendPaymentSync",
+    "PAY": "SendPaymentV2",
     "CONNECT_PEERS": "ConnectPeer",
     "OPEN_CHANNELS": "OpenChannelSync",
     "CLOSE_CHANNELS": "CloseChannel",
@@ -132,7 +147,7 @@ def capabilities_from(permissions: Iterable[str]) -> Capabilities:
     perms = frozenset(permissions)
     granted = set()
     for cap, needed in CAPABILITY_PERMISSIONS.items():
-        uri = f"uri:{full_method(_CAPABILITY_METHOD[cap])}"
+        uri = f"uri:{method_path(_CAPABILITY_METHOD[cap])}"
         if all(p in perms for p in needed) or uri in perms:
             granted.add(cap)
     return Capabilities(permissions=perms, granted=frozenset(granted))

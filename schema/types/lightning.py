@@ -411,7 +411,15 @@ class Payment:
     status: PaymentStatus
     created_at: datetime
     payment_request: str
-    failure_reason: str | None
+    failure_reason: str | None = strawberry.field(
+        description="LND's PaymentFailureReason (FAILURE_REASON_NO_ROUTE, …_INSUFFICIENT_BALANCE, …_TIMEOUT, "
+        "…_INCORRECT_PAYMENT_DETAILS, …_ERROR, …_CANCELED); null unless FAILED."
+    )
+    preimage: str | None = strawberry.field(description="The proof of payment (hex), once SUCCEEDED.")
+    attempts: int = strawberry.field(description="HTLC attempts LND made (0 in lists of old payments).")
+    last_htlc_failure: str | None = strawberry.field(
+        description="The failure code of the last failed HTLC attempt (e.g. TEMPORARY_CHANNEL_FAILURE)."
+    )
 
     @classmethod
     def of(cls, p: m.Payment) -> Payment:
@@ -425,6 +433,9 @@ class Payment:
             created_at=p.created_at,
             payment_request=p.payment_request,
             failure_reason=None if p.failure_reason == "FAILURE_REASON_NONE" else p.failure_reason,
+            preimage=p.payment_preimage or None,
+            attempts=p.attempts,
+            last_htlc_failure=p.last_htlc_failure or None,
         )
 
 

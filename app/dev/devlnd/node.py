@@ -10,12 +10,13 @@ from typing import Any
 
 import grpc
 
-from app.dev.devlnd.servicer import DevLndServicer
+from app.dev.devlnd.payments import PaymentEngine
+from app.dev.devlnd.servicer import DevLndServicer, DevRouterServicer
 from app.dev.devlnd.state import NodeState
 from app.dev.devlnd.tls import make_cert
 from app.lightning import macaroon as mac
 from app.lightning.permissions import ADMIN_OPS, INVOICE_OPS, READONLY_OPS
-from app.lightning.proto import lnrpc
+from app.lightning.proto import lnrpc, routerrpc
 
 DEFAULT_ROOT_KEY_ID = b"0"
 
@@ -32,8 +33,12 @@ class DevLnd:
         network: str = "regtest",
         alias: str = "devlnd",
         extra_hosts: list[str] | None = None,
+        version: str | None = None,
     ) -> None:
         self.state = NodeState(seed=seed, network=network, alias=alias)
+        if version:
+            self.state.version = version  # e.g. "0.21.2-beta": payments then report INITIATED first
+        self.payments = PaymentEngine(self.state)
         self.host = host
         self.port = port
         self.latency_s = 0.0
@@ -68,7 +73,9 @@ class DevLnd:
     async def serve(self) -> None:
         """Bind (the same port again after :meth:`stop`) and start answering."""
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        lnrpc.add_LightningServicer_to_server(DevLndServicer(self), server)
+        main = DevLndServicer(self)
+        lnrpc.add_LightningServicer_to_server(main, server)
+        routerrpc.add_RouterServicer_to_server(DevRouterServicer(main), server)
         creds = grpc.ssl_server_credentials([(self._tls_key_pem, self.tls_cert_pem.encode())])
         bind = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
         port = server.add_secure_port(bind, creds)
@@ -95,6 +102,7 @@ class DevLnd:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks.clear()
+        await self.payments.close()
         await self.stop()
 
     @property
@@ -122,6 +130,10 @@ class DevLnd:
 
     def settle_invoice(self, payment_hash: str | bytes | None = None, **kw: Any) -> Any:
         return self.state.settle_invoice(payment_hash, **kw)
+
+    def peer_invoice(self, peer: str, amount_msat: int, memo: str = "", expiry: int = 3600) -> str:
+        """A payment request issued by a simulated node (pubkey or alias), payable by this node."""
+        return self.payments.peer_invoice(peer, amount_msat, memo, expiry)
 
     def set_channel_active(self, channel_point: str, active: bool) -> None:
         self.state.set_channel_active(channel_point, active)

@@ -20,7 +20,7 @@ import grpc
 from app.dev.devlnd.state import LndError, _txid_bytes
 from app.lightning import macaroon as mac
 from app.lightning.permissions import missing_for
-from app.lightning.proto import ln, lnrpc
+from app.lightning.proto import ln, lnrpc, routerrpc
 
 if TYPE_CHECKING:
     from app.dev.devlnd.node import DevLnd
@@ -39,7 +39,7 @@ def _unary(name: str) -> Callable[..., Any]:
                     result = await result
                 return result
             except LndError as exc:
-                await context.abort(grpc.StatusCode.UNKNOWN, str(exc))
+                await context.abort(getattr(exc, "grpc_code", grpc.StatusCode.UNKNOWN), str(exc))
 
         return handler
 
@@ -55,7 +55,7 @@ def _stream(name: str) -> Callable[..., Any]:
                 async for item in fn(self, request, context):
                     yield item
             except LndError as exc:
-                await context.abort(grpc.StatusCode.UNKNOWN, str(exc))
+                await context.abort(getattr(exc, "grpc_code", grpc.StatusCode.UNKNOWN), str(exc))
 
         return handler
 
@@ -191,6 +191,10 @@ class DevLndServicer(lnrpc.LightningServicer):  # type: ignore[misc]
     def ListPayments(self, request: Any, context: Any) -> Any:
         return self.state.list_payments(request)
 
+    @_unary("DecodePayReq")
+    def DecodePayReq(self, request: Any, context: Any) -> Any:
+        return self.node.payments.decode_pay_req(request.pay_req)
+
     @_unary("UpdateChannelPolicy")
     def UpdateChannelPolicy(self, request: Any, context: Any) -> Any:
         return self.state.update_policy(request)
@@ -251,3 +255,30 @@ class DevLndServicer(lnrpc.LightningServicer):  # type: ignore[misc]
     async def SubscribeTransactions(self, request: Any, context: Any) -> AsyncIterator[Any]:
         async for item in self._listen("tx", context):
             yield item
+
+
+class DevRouterServicer(routerrpc.RouterServicer):  # type: ignore[misc]
+    """``routerrpc.Router``: SendPaymentV2 and TrackPaymentV2 over devlnd's payment engine."""
+
+    def __init__(self, main: DevLndServicer) -> None:
+        self.main = main
+        self.engine = main.node.payments
+
+    async def authorize(self, context: grpc.aio.ServicerContext, method: str) -> None:
+        await self.main.authorize(context, method)
+
+    @_stream("SendPaymentV2")
+    async def SendPaymentV2(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        key = self.engine.start(request)
+        q = self.engine.subscribe_new(key)
+        await context.send_initial_metadata(())
+        while True:
+            snap = await q.get()
+            yield snap
+            if snap.status in (ln.Payment.PaymentStatus.Value("SUCCEEDED"), ln.Payment.PaymentStatus.Value("FAILED")):
+                return
+
+    @_stream("TrackPaymentV2")
+    async def TrackPaymentV2(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        async for snap in self.engine.updates(bytes(request.payment_hash).hex(), include_current=True):
+            yield snap

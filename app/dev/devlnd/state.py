@@ -42,8 +42,9 @@ def btc(sats: int) -> str:
     return f"{format(d, 'f')} BTC"
 
 
-def _pubkey(rng: random.Random) -> str:
-    return str(PrivateKey(rng.randbytes(32)).get_public_key().sec().hex())
+def _keypair(rng: random.Random) -> tuple[bytes, str]:
+    secret = rng.randbytes(32)
+    return secret, str(PrivateKey(secret).get_public_key().sec().hex())
 
 
 @dataclass
@@ -53,6 +54,7 @@ class SimPeer:
     host: str
     color: str = "#3399ff"
     min_chan_size: int = MIN_CHAN_SIZE
+    secret: bytes = b""  # its node key (signs the invoices it issues)
 
 
 @dataclass
@@ -117,7 +119,8 @@ class NodeState:
         self.rng = random.Random(seed)
         self.network = network
         self.alias = alias
-        self.pubkey = _pubkey(self.rng)
+        self.node_secret, self.pubkey = _keypair(self.rng)
+        self.version = "0.17.4-beta devlnd"
         self.color = "#ff9900"
         self.height = 1_200 if network == "regtest" else 820_000
         self.block_hash = self.rng.randbytes(32).hex()
@@ -159,8 +162,8 @@ class NodeState:
             ("grace", 500_000),
         ]
         for i, (name, min_size) in enumerate(names):
-            pk = _pubkey(self.rng)
-            self.directory[pk] = SimPeer(pk, name, f"{name}.devlnd.local:{9735 + i}", min_chan_size=min_size)
+            sk, pk = _keypair(self.rng)
+            self.directory[pk] = SimPeer(pk, name, f"{name}.devlnd.local:{9735 + i}", min_chan_size=min_size, secret=sk)
         peers = list(self.directory.values())
         now = time.time()
         specs = [  # peer, capacity, local share, active, private
@@ -402,7 +405,9 @@ class NodeState:
             add_index=len(self.invoices) + 1,
             state=ln.Invoice.InvoiceState.Value("OPEN"),
             payment_addr=secret,
-            payment_request=bolt11.encode(self.network, value_msat, created, r_hash, memo, expiry, secret),
+            payment_request=bolt11.encode(
+                self.network, value_msat, created, r_hash, memo, expiry, secret, node_secret=self.node_secret
+            ),
         )
         self.invoices.append(inv)
         return inv
@@ -438,7 +443,7 @@ class NodeState:
     def get_info(self, host: str, port: int) -> Any:
         opens = self.open_channels()
         return ln.GetInfoResponse(
-            version="0.17.4-beta devlnd",
+            version=self.version,
             commit_hash="devlnd",
             identity_pubkey=self.pubkey,
             alias=self.alias,
