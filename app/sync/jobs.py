@@ -42,7 +42,7 @@ from app.store.models.chain import (
     SyncJob,
     WalletSyncState,
 )
-from app.sync.model import MempoolSnapshot, ScanProgress, StoredWallet, WalletSource
+from app.sync.model import MempoolSnapshot, Outcome, ScanProgress, StoredWallet, SyncResult, WalletSource
 from app.sync.persist import load_stored, save_result
 from app.sync.queries import SyncQueries
 from app.sync.scanner import WalletScanner
@@ -93,7 +93,7 @@ class SyncService(SyncQueries):
         self._mempool: dict[str, MempoolSnapshot] = {}  # wallet_id -> last Esplora mempool snapshot
         # wallet_id -> (sync state's updated_at, the stored state it stands for)
         self._stored_cache: dict[str, tuple[datetime, StoredWallet]] = {}
-        self.last_result: dict[str, Any] = {}  # wallet_id -> SyncResult (benches, tests)
+        self.last_result: dict[str, SyncResult] = {}  # wallet_id -> SyncResult (benches, tests)
         # In-process listeners of every event this service publishes (the CLI's progress bar).
         self.listeners: list[Callable[[Event], Awaitable[None]]] = []
 
@@ -297,7 +297,7 @@ class SyncService(SyncQueries):
         job_id: str,
         user_id: str,
         wallet_id: str,
-        result: Any,
+        result: SyncResult,
         backend: str,
         scanned: int,
         used: dict[int, int],
@@ -307,7 +307,7 @@ class SyncService(SyncQueries):
         self._stored_cache.pop(wallet_id, None)
         async with self.store.write() as s:
             stamp = await save_result(s, user_id, wallet_id, result, backend=backend, addresses_scanned=scanned)
-            if self.reveal is not None and not result.unchanged:
+            if self.reveal is not None and result.rebuilt:
                 await self.reveal(s, user_id, wallet_id, used)
             job = await s.get(SyncJob, job_id)
             if job is not None:
@@ -320,10 +320,10 @@ class SyncService(SyncQueries):
             s.on_commit(lambda: self._after_sync(user_id, wallet_id, job_id, result))
         self._stored_cache[wallet_id] = (stamp, next_stored(stored, result))
 
-    async def _after_sync(self, user_id: str, wallet_id: str, job_id: str, result: Any) -> None:
-        if result.unchanged:
+    async def _after_sync(self, user_id: str, wallet_id: str, job_id: str, result: SyncResult) -> None:
+        if not result.rebuilt:
             await self._publish_done(user_id, wallet_id, job_id, result)
-            if result.changed:  # a new tip: confirmations moved
+            if result.outcome is Outcome.TIP_MOVED:  # confirmations moved
                 await self._publish(
                     "walletUpdated",
                     user_id,
@@ -346,7 +346,7 @@ class SyncService(SyncQueries):
                 },
             )
         await self._publish_done(user_id, wallet_id, job_id, result)
-        if result.changed or result.new_txids:
+        if result.outcome is Outcome.UPDATED or result.new_txids:
             await self._publish(
                 "walletUpdated",
                 user_id,
@@ -363,7 +363,7 @@ class SyncService(SyncQueries):
                 },
             )
 
-    async def _publish_done(self, user_id: str, wallet_id: str, job_id: str, result: Any) -> None:
+    async def _publish_done(self, user_id: str, wallet_id: str, job_id: str, result: SyncResult) -> None:
         """One ``done`` per sync, after its results are committed (the scanner itself ends at ``storing``)."""
         await self._publish(
             "walletSyncProgress",

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
-from app.chain.backend import ChainTx
+from app.chain.backend import BlockHeader, ChainTx, ScripthashHistory
 from app.store.models.chain import ACTIVE_TX_STATUSES
 
 INCOMING, OUTGOING, SELF = "INCOMING", "OUTGOING", "SELF"
@@ -128,25 +129,58 @@ class MempoolSnapshot:
     txids: frozenset[str]
 
 
+class Outcome(StrEnum):
+    """What a sync found; it decides what is written and which events follow."""
+
+    UNCHANGED = "unchanged"  # same tip, nothing of the wallet changed: only the sync time is recorded
+    TIP_MOVED = "tip_moved"  # nothing of the wallet changed but the tip moved: the tip is recorded
+    REFRESHED = "refreshed"  # the view was rebuilt and written, and equals what was stored
+    UPDATED = "updated"  # the view was rebuilt and differs from what was stored
+
+
 @dataclass(slots=True)
-class SyncResult:
-    """The wallet's complete new view plus what changed (for events)."""
+class ChainUpdate:
+    """What one scan fetched from the chain (BDK's *update*): with the stored state, the whole
+    input of :func:`app.sync.view.apply`."""
 
     tip_height: int
     tip_hash: str
-    txs: dict[str, TxView]
-    outputs: dict[tuple[str, int], OutputView]
-    scripts: dict[tuple[int, int], ScriptView]
-    confirmed: int
-    unconfirmed: int
-    new_txids: list[str]
-    changed: bool
+    refs: dict[tuple[int, int], ScriptRef]  # every script derived so far
+    histories: dict[tuple[int, int], ScripthashHistory]  # the scripts whose history the backend sent
+    suspects: set[str]  # stored confirmed txids whose block is no longer on the best chain
+    seen_at: datetime  # ``first_seen`` of transactions new to the wallet
+    inline: dict[str, ChainTx] = field(default_factory=dict)  # sent with the histories (Esplora)
+    fetched: dict[str, ChainTx] = field(default_factory=dict)  # fetched by txid (neither stored nor inline)
+    headers: dict[int, BlockHeader] = field(default_factory=dict)  # for new or moved confirmations
+    parents: dict[str, ChainTx] = field(default_factory=dict)  # parents of foreign inputs (fees)
+
+
+@dataclass(slots=True)
+class SyncResult:
+    """The wallet's complete new view plus what changed (for events).
+
+    With ``UNCHANGED``/``TIP_MOVED`` the view was not rebuilt: ``txs``, ``outputs`` and
+    ``scripts`` are empty and the stored view stands."""
+
+    tip_height: int
+    tip_hash: str
+    outcome: Outcome
+    txs: dict[str, TxView] = field(default_factory=dict)
+    outputs: dict[tuple[str, int], OutputView] = field(default_factory=dict)
+    scripts: dict[tuple[int, int], ScriptView] = field(default_factory=dict)
+    confirmed: int = 0
+    unconfirmed: int = 0
+    new_txids: list[str] = field(default_factory=list)
     requests: int = 0
     seconds: float = 0.0
-    unchanged: bool = False  # nothing of the wallet changed: only the tip is to be recorded
     scripthashes: list[str] = field(default_factory=list)  # every script scanned
     mempool: MempoolSnapshot | None = None  # for the next incremental sync (Esplora)
     fast_path: bool = False  # decided from the mempool snapshot, without asking per address
+
+    @property
+    def rebuilt(self) -> bool:
+        """The view was rebuilt (and is to be written as a difference from the stored one)."""
+        return self.outcome in (Outcome.REFRESHED, Outcome.UPDATED)
 
     @property
     def active_txs(self) -> list[TxView]:

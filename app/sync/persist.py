@@ -67,7 +67,7 @@ async def save_result(
 
     Returns the sync state's new ``updated_at``, a version stamp of what was written."""
     now = datetime.now(UTC)
-    if result.unchanged:
+    if not result.rebuilt:
         state = await s.get(WalletSyncState, wallet_id)
         if state is not None and state.user_id == user_id:
             state.status, state.phase, state.last_error = "SYNCED", "done", None

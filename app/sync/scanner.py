@@ -23,40 +23,29 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from app.chain.backend import (
-    ChainBackend,
-    ChainTx,
-    HistoryEntry,
-    KnownHistory,
-    ScripthashHistory,
-    TxInput,
-    TxOutput,
-    scripthash_of,
-)
-from app.store.models.chain import (
-    ACTIVE_TX_STATUSES,
-    TX_CONFIRMED,
-    TX_EVICTED,
-    TX_MEMPOOL,
-    TX_REPLACED,
-)
-from app.sync.codec import serialize
+from app.chain.backend import ChainBackend, ChainTx, KnownHistory, ScripthashHistory, scripthash_of
+from app.store.models.chain import TX_CONFIRMED, TX_MEMPOOL
 from app.sync.model import (
-    INCOMING,
-    OUTGOING,
-    SELF,
+    ChainUpdate,
     Deriver,
     MempoolSnapshot,
-    OutputView,
+    Outcome,
     Progress,
     ScanProgress,
     ScriptRef,
-    ScriptView,
     StoredWallet,
     SyncResult,
-    TxView,
 )
-from app.sync.view import differs, view_of_stored, with_prevouts
+from app.sync.view import (
+    apply,
+    confirmations,
+    decoded,
+    fill_prevouts,
+    missing_txids,
+    parents_needed,
+    scripts_of_stored,
+    wallet_txids,
+)
 
 REORG_WINDOW = 144  # blocks below the tip whose hashes we verify after the tip moved
 
@@ -181,7 +170,7 @@ class WalletScanner:
         if fast == []:
             # Same tip and nothing of ours in the mempool's changes: nothing to ask.
             self.scanned = 0
-            result = SyncResult(tip.height, tip.hash, {}, {}, {}, 0, 0, [], False, unchanged=True)
+            result = SyncResult(tip.height, tip.hash, Outcome.UNCHANGED)
             result.scripthashes = [r.scripthash for r in self.refs.values()]
             result.mempool, result.fast_path = self.mempool_now, True
             result.requests = _request_count(self.backend) - requests_before
@@ -189,15 +178,13 @@ class WalletScanner:
             return result
 
         # Scripts touched by each stored tx (outputs paying them, inputs spending from them).
-        self._touch: dict[str, set[str]] = {}
+        touch = scripts_of_stored(st)
         self._confirmed_by_script: dict[str, dict[str, int]] = {}
         for t in st.txs.values():
-            spks = {o.script_pubkey for o in t.tx.outputs} | {i.script_pubkey for i in t.tx.inputs if i.script_pubkey}
-            self._touch[t.txid] = spks
             if t.status == TX_CONFIRMED and t.height and t.txid not in suspects:
-                for spk in spks:
+                for spk in touch[t.txid]:
                     self._confirmed_by_script.setdefault(spk, {})[t.txid] = t.height
-        suspect_scripts = set().union(*(self._touch[t] for t in suspects)) if suspects else set()
+        suspect_scripts = set().union(*(touch[t] for t in suspects)) if suspects else set()
 
         if fast is not None:
             # Same tip, and the mempool delta says which scripts (if any) to look at.
@@ -216,10 +203,11 @@ class WalletScanner:
             await asyncio.gather(self._scan_chain(0, suspect_scripts), self._scan_chain(1, suspect_scripts))
         if not self.histories and not suspects and st.scripts:
             # Nothing changed: skip rebuilding the view (the common case of a periodic resync).
-            result = SyncResult(tip.height, tip.hash, {}, {}, {}, 0, 0, [], st.tip_hash != tip.hash, unchanged=True)
+            outcome = Outcome.TIP_MOVED if st.tip_hash != tip.hash else Outcome.UNCHANGED
+            result = SyncResult(tip.height, tip.hash, outcome)
         else:
             await self._report("fetching")
-            result = await self._build(tip.height, tip.hash, suspects)
+            result = apply(st, await self._fetch(tip.height, tip.hash, suspects))
         result.scripthashes = [r.scripthash for r in self.refs.values()]
         result.mempool = self.mempool_now
         result.fast_path = fast is not None
@@ -269,232 +257,30 @@ class WalletScanner:
                 return None
         return sorted(touched)
 
-    # -- building the view ------------------------------------------------------------------
+    # -- fetching what the view needs ------------------------------------------------------------
 
-    async def _build(self, tip_height: int, tip_hash: str, suspects: set[str]) -> SyncResult:
+    async def _fetch(self, tip_height: int, tip_hash: str, suspects: set[str]) -> ChainUpdate:
+        """Everything :func:`app.sync.view.apply` needs beyond the stored state and the histories:
+        transactions not stored nor inline, block headers of new confirmations, parents of
+        foreign inputs (for fees)."""
         st = self.stored
-        ours: dict[str, ScriptRef] = {r.script_pubkey: r for r in self.refs.values()}
-        changed_spks = {self.refs[k].script_pubkey for k in self.histories}
-
-        # 1. Which transactions are in the wallet now, at which height.
-        entries: dict[str, HistoryEntry] = {}
-        for hist in self.histories.values():
-            for e in hist.entries:
-                entries[e.txid] = e
-        present: dict[str, int] = {txid: e.height for txid, e in entries.items()}
-        for t in st.txs.values():
-            if t.txid in present or t.status not in ACTIVE_TX_STATUSES or t.txid in suspects:
-                continue
-            touched = self._touch.get(t.txid, set()) & set(ours)
-            if touched and not touched <= changed_spks:
-                present[t.txid] = t.height if t.status == TX_CONFIRMED and t.height else 0
-
-        # 2. Decoded transactions: stored, inline (Esplora), or fetched (Electrum).
-        txs: dict[str, ChainTx] = {}
-        for txid in present:
-            if txid in self.inline_txs:
-                txs[txid] = self.inline_txs[txid]
-            elif txid in st.txs:
-                txs[txid] = st.txs[txid].tx
-        missing = [t for t in present if t not in txs]
-        if missing:
-            fetched = await self.backend.transactions(missing)
-            txs.update(fetched)
-            for gone_txid in missing:
-                if gone_txid not in txs:  # vanished between history and fetch (evicted)
-                    present.pop(gone_txid, None)
-
-        # 3. Confirmation data: block hash and time for new or moved confirmations.
-        need_headers = set()
-        block: dict[str, tuple[str | None, datetime | None]] = {}
-        for txid, height in present.items():
-            if height <= 0:
-                block[txid] = (None, None)
-                continue
-            inline = self.inline_txs.get(txid)
-            old = st.txs.get(txid)
-            if inline is not None and inline.height == height and inline.block_hash:
-                block[txid] = (inline.block_hash, _ts(inline.block_time))
-            elif old is not None and old.height == height and old.block_hash and txid not in suspects:
-                block[txid] = (old.block_hash, old.block_time)
-            else:
-                need_headers.add(height)
-        if need_headers:
-            headers = await self.backend.block_headers(sorted(need_headers))
-            for txid, height in present.items():
-                if txid not in block and height > 0:
-                    h = headers.get(height)
-                    block[txid] = (h.hash, _ts(h.time)) if h else (None, None)
-
-        # 4. Prevouts: values and scripts of inputs, from the wallet's own transactions first.
-        def lookup(i: TxInput) -> TxOutput | None:
-            parent = txs.get(i.prev_txid) or (st.txs[i.prev_txid].tx if i.prev_txid in st.txs else None)
-            if parent is not None and i.prev_vout < len(parent.outputs):
-                return parent.outputs[i.prev_vout]
-            return None
-
-        for txid, tx in list(txs.items()):
-            if any(i.value is None and not i.is_coinbase for i in tx.inputs):
-                txs[txid] = with_prevouts(tx, lookup)
-        fee_from_history = {txid: e.fee for txid, e in entries.items() if e.fee is not None}
-        needs_parents = {
-            i.prev_txid
-            for txid, tx in txs.items()
-            if tx.fee is None and txid not in fee_from_history and not tx.is_coinbase
-            for i in tx.inputs
-            if i.value is None
-        }
-        needs_parents -= set(txs)
-        if needs_parents:
-            parents = await self.backend.transactions(sorted(needs_parents))
-            for txid, tx in list(txs.items()):
-                if any(i.value is None and not i.is_coinbase for i in tx.inputs):
-                    txs[txid] = with_prevouts(
-                        tx,
-                        lambda i: (
-                            parents[i.prev_txid].outputs[i.prev_vout]
-                            if i.prev_txid in parents and i.prev_vout < len(parents[i.prev_txid].outputs)
-                            else None
-                        ),
-                    )
-
-        # 5. Outputs, spenders, wallet view per transaction.
-        spenders: dict[tuple[str, int], str] = {}
-        for txid, tx in txs.items():
-            for i in tx.inputs:
-                spenders[(i.prev_txid, i.prev_vout)] = txid
-        outputs: dict[tuple[str, int], OutputView] = {}
-        views: dict[str, TxView] = {}
-        new_txids: list[str] = []
-        for txid, height in present.items():
-            tx = txs[txid]
-            received = 0
-            for n, o in enumerate(tx.outputs):
-                ref = ours.get(o.script_pubkey)
-                if ref is None:
-                    continue
-                received += o.value
-                outputs[(txid, n)] = OutputView(
-                    txid,
-                    n,
-                    o.value,
-                    ref.chain,
-                    ref.index,
-                    o.script_pubkey,
-                    height if height > 0 else None,
-                    spenders.get((txid, n)),
-                )
-            our_inputs = [i for i in tx.inputs if i.script_pubkey in ours]
-            sent = sum(i.value or 0 for i in our_inputs)
-            fee = tx.fee if tx.fee is not None else tx.compute_fee()
-            if fee is None:
-                fee = fee_from_history.get(txid)
-            net = received - sent
-            if sent == 0:
-                direction = INCOMING
-            elif len(our_inputs) == len(tx.inputs) and all(o.script_pubkey in ours for o in tx.outputs):
-                direction = SELF
-            else:
-                direction = OUTGOING if net < 0 else INCOMING
-            old = st.txs.get(txid)
-            if old is None or old.status not in ACTIVE_TX_STATUSES:
-                new_txids.append(txid)
-            bhash, btime = block.get(txid, (None, None))
-            views[txid] = TxView(
-                txid=txid,
-                status=TX_CONFIRMED if height > 0 else TX_MEMPOOL,
-                height=height if height > 0 else None,
-                block_hash=bhash,
-                block_time=btime,
-                first_seen=old.first_seen if old else self.now,
-                fee=fee,
-                vsize=tx.vsize,
-                weight=tx.weight,
-                received=received,
-                sent=sent,
-                net_amount=net,
-                direction=direction,
-                replaced_by=None,
-                io=serialize(tx),
-                tx=tx,
-            )
-
-        # 6. Transactions that left: replaced (a present tx spends one of their inputs) or evicted.
-        spent_by_present = {(i.prev_txid, i.prev_vout): txid for txid, tx in txs.items() for i in tx.inputs}
-        for t in st.txs.values():
-            if t.txid in views:
-                continue
-            replaced_by = next(
-                (
-                    spent_by_present[(i.prev_txid, i.prev_vout)]
-                    for i in t.tx.inputs
-                    if (i.prev_txid, i.prev_vout) in spent_by_present
-                ),
-                t.replaced_by,
-            )
-            status = TX_REPLACED if replaced_by else TX_EVICTED
-            old_view = view_of_stored(t)
-            old_view.status = status
-            old_view.replaced_by = replaced_by
-            old_view.height = None if status != t.status else t.height
-            if status != t.status:
-                old_view.block_hash = None
-                old_view.block_time = None
-            views[t.txid] = old_view
-
-        # 7. Per-script stats and balances.
-        per_script_received: dict[str, int] = {}
-        per_script_balance: dict[str, int] = {}
-        confirmed = total = 0
-        for ov in outputs.values():
-            per_script_received[ov.script_pubkey] = per_script_received.get(ov.script_pubkey, 0) + ov.value
-            spender = ov.spent_by
-            if spender is None:
-                total += ov.value
-                per_script_balance[ov.script_pubkey] = per_script_balance.get(ov.script_pubkey, 0) + ov.value
-            creator_confirmed = views[ov.txid].status == TX_CONFIRMED
-            spender_confirmed = spender is not None and views[spender].status == TX_CONFIRMED
-            if creator_confirmed and not spender_confirmed:
-                confirmed += ov.value
-        scripts: dict[tuple[int, int], ScriptView] = {}
-        for key, ref in self.refs.items():
-            old_s = st.scripts.get(key)
-            new_hist = self.histories.get(key)
-            sh_status: str | None
-            if new_hist is not None:
-                sh_status, count = new_hist.status, len(new_hist.entries)
-            elif old_s is not None:
-                sh_status, count = old_s.status, old_s.tx_count
-            else:
-                continue  # derived but never asked (cannot happen) - skip
-            used = count > 0 or (old_s.used if old_s else False)
-            scripts[key] = ScriptView(
-                ref,
-                sh_status,
-                count,
-                per_script_received.get(ref.script_pubkey, 0),
-                per_script_balance.get(ref.script_pubkey, 0),
-                used,
-            )
-
-        changed = bool(self.histories) or bool(suspects) or st.tip_hash != tip_hash
-        changed = changed or any(differs(views[t], st.txs.get(t)) for t in views)
-        return SyncResult(
-            tip_height=tip_height,
-            tip_hash=tip_hash,
-            txs=views,
-            outputs=outputs,
-            scripts=scripts,
-            confirmed=confirmed,
-            unconfirmed=total - confirmed,
-            new_txids=new_txids,
-            changed=changed,
+        update = ChainUpdate(
+            tip_height, tip_hash, dict(self.refs), self.histories, suspects, self.now, inline=self.inline_txs
         )
+        present = wallet_txids(st, update.refs, update.histories, suspects)
+        missing = missing_txids(present, st, update.inline)
+        if missing:
+            update.fetched = await self.backend.transactions(missing)
+        txs = decoded(present, st, update.inline, update.fetched)
+        present = {txid: h for txid, h in present.items() if txid in txs}
+        _, heights = confirmations(present, st, update.inline, suspects, {})
+        if heights:
+            update.headers = await self.backend.block_headers(sorted(heights))
+        parents = parents_needed(fill_prevouts(txs, st, {}), update.histories)
+        if parents:
+            update.parents = await self.backend.transactions(sorted(parents))
+        return update
 
 
 def _request_count(backend: Any) -> int:
     return int(getattr(backend, "requests", 0))
-
-
-def _ts(unix: int | None) -> datetime | None:
-    return datetime.fromtimestamp(unix, UTC) if unix else None

@@ -144,7 +144,7 @@ async def test_payment_at_the_gap_edge_reveals_the_addresses_beyond(
             # The fast path is live here: a resync with nothing new is decided from the mempool.
             job = await c.sync.sync_now(user, deep)
             assert job.status == "SUCCEEDED"
-            assert c.sync.last_result[deep].fast_path and c.sync.last_result[deep].unchanged
+            assert c.sync.last_result[deep].fast_path and not c.sync.last_result[deep].rebuilt
 
         edge_sats = 777_777
         edge_txid = await gapchain.send(address_at(gapchain, "deep", 200 + GAP), edge_sats)

@@ -156,7 +156,7 @@ async def test_first_sync_matches_the_scenario(
         for wallet_id in ids.values():
             job = await c.sync.sync_now(user, wallet_id)
             assert job.status == "SUCCEEDED"
-            assert c.sync.last_result[wallet_id].unchanged
+            assert not c.sync.last_result[wallet_id].rebuilt
         assert {w: await figures(c, user, w) for w in ids.values()} == before
     finally:
         await c.stop()
