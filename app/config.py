@@ -86,9 +86,15 @@ class Settings(BaseSettings):
 
     # Accounts.
     allow_registration: bool = True
+    registration: Literal["open", "invitation", "closed"] = "open"  # invitation: admins create codes
     token_ttl_hours: int = Field(24 * 14, ge=1)
     password_min_length: int = Field(12, ge=8)
-    login_attempts_per_minute: int = Field(10, ge=1)
+    login_free_attempts: int = Field(5, ge=1, description="failed logins per key before backoff starts")
+    login_backoff_base_s: float = Field(1.0, gt=0)
+    login_backoff_cap_s: float = Field(900.0, gt=0)
+    login_backoff_forget_s: float = Field(3600.0, gt=0)
+    registrations_per_client: int = Field(10, ge=1, description="registrations per client before backoff")
+    throttle_redis_prefix: str = "mbf:throttle"
 
     # WebSocket subscriptions.
     ws_init_timeout_s: float = Field(10.0, gt=0)

@@ -18,7 +18,10 @@ from app.chain.factory import ChainBackends
 from app.config import Settings
 from app.events.factory import make_hub
 from app.security.crypto import Keyring
+from app.security.throttle import make_throttle
 from app.services.accounts import AccountService
+from app.services.api_keys import ApiKeyService
+from app.services.audit import AuditLog
 from app.services.lightning import LightningService
 from app.services.lightning_payments import LightningPayments
 from app.services.portfolios import PortfolioService
@@ -64,7 +67,11 @@ class Container:
         self.register("events", self.hub)
 
         # Services, in dependency order. Each area adds its construction here.
-        self.accounts = AccountService(self.store, self.keyring, settings, hub=self.hub)
+        self.throttle = make_throttle(settings.effective_redis_url, settings.throttle_redis_prefix)
+        self.register("throttle", self.throttle)
+        self.accounts = AccountService(self.store, self.keyring, settings, hub=self.hub, throttle=self.throttle)
+        self.api_keys = ApiKeyService(self.store, self.accounts)
+        self.audit = AuditLog(self.store)
         self.wallets = WalletService(self.store, self.keyring, settings, self.hub)
         self.register("wallets", self.wallets)
         self.chain = ChainBackends(settings)  # chain servers per network, created on first use

@@ -13,7 +13,7 @@ from starlette.websockets import WebSocket
 
 from app.container import Container
 from app.errors import Unauthenticated
-from app.services.accounts import Viewer
+from app.services.accounts import Client, Viewer
 
 T = TypeVar("T")
 
@@ -56,3 +56,8 @@ class Context:
     def client_address(self) -> str:
         client = self.request.client
         return client.host if client else ""
+
+    @property
+    def client(self) -> Client:
+        """The caller's address and user agent (kept on sessions, used by the login throttle)."""
+        return Client(ip=self.client_address, user_agent=self.request.headers.get("user-agent", "")[:256])

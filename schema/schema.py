@@ -19,6 +19,7 @@ from resolvers.lightning_payments import LightningPaymentMutation, LightningPaym
 from resolvers.portfolios import PortfolioMutation, PortfolioQuery
 from resolvers.sync import SyncMutation, SyncQuery
 from resolvers.wallets import WalletMutation, WalletQuery
+from schema.authorization import Authorization
 from schema.errors import ContractErrors
 from schema.extensions import OperationLog
 from schema.limits import CostMeter, QueryLimits, QueryLimitSettings
@@ -54,6 +55,7 @@ def build_schema(settings: Settings | None = None) -> AppSchema:
         ContractErrors,
         lambda: MaxTokensLimiter(max_token_count=s.max_query_tokens),
         lambda: QueryLimits(limits, meter),  # depth, aliases, cost, input sizes: linear in the document
+        Authorization,  # roles and API-key scopes, before anything executes
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)

@@ -4,6 +4,7 @@ a started container, a live uvicorn server and a GraphQL client."""
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,7 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
         "price_poll_enabled": False,
         "log_level": "warning",
         "log_format": "console",
+        "throttle_redis_prefix": f"test-{secrets.token_hex(6)}:throttle",  # no limits shared between tests
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

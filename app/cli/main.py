@@ -195,6 +195,28 @@ def user_create(
     typer.echo(json.dumps({"id": user.id, "email": user.email, "role": user.role}))
 
 
+@user_app.command("reset-2fa")
+def user_reset_2fa(email: Annotated[str, typer.Argument(help="The user's email address.")]) -> None:
+    """Turn two-factor off for a user who lost their device, and sign out all their sessions."""
+    from app.errors import DomainError
+    from app.security.crypto import Keyring
+    from app.services.accounts import AccountService
+    from app.store import migrate
+
+    settings = settings_or_exit()
+
+    async def reset(store):  # type: ignore[no-untyped-def]
+        await migrate.upgrade(store)
+        return await AccountService(store, Keyring.from_settings(settings), settings).reset_two_factor(email)
+
+    try:
+        user = _run_store(reset)
+    except DomainError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps({"id": user.id, "email": user.email, "totpEnabled": False}))
+
+
 def _register_areas() -> None:
     """Area commands (devchain, devlnd, wallet...) register themselves here."""
     import importlib

@@ -7,6 +7,7 @@ from starlette.responses import FileResponse, Response
 
 from app.errors import NotFound
 from app.http.errors import error_response
+from app.security.policy import REPORT_DOWNLOAD
 from app.security.tokens import bearer_from_header
 
 
@@ -23,6 +24,8 @@ async def download_report(request: Request) -> Response:
             request_id,
             headers={"www-authenticate": "Bearer"},
         )
+    if viewer.scopes is not None and REPORT_DOWNLOAD not in viewer.scopes:
+        return error_response(403, f"This API key lacks the scope {REPORT_DOWNLOAD}.", "FORBIDDEN", request_id)
     try:
         path, media, name = await container.reports.file(viewer.user_id, request.path_params["report_id"])
     except NotFound as exc:

@@ -54,6 +54,7 @@ def two_servers(tmp_path: Path) -> Iterator[tuple[int, int, list[dict[str, objec
         MBF_DATA_DIR=str(tmp_path),
         MBF_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'shared.sqlite3'}",
         MBF_REDIS_URL=REDIS_URL,
+        MBF_THROTTLE_REDIS_PREFIX=f"test-{os.urandom(6).hex()}:throttle",  # login limits not shared between runs
         MBF_SECRET_KEY="2" * 64,
         MBF_PRICE_POLL_ENABLED="false",
         MBF_LOG_LEVEL="warning",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pyotp
+import pytest
 import sqlalchemy as sa
 
 from app.store.models.accounts import AuthSession
@@ -14,6 +16,11 @@ from tests.support.server import GraphQLClient, LiveServer, error_codes
 VIEWER = "{ viewer { id email role } }"
 LOGIN = "mutation($i: LoginInput!) { login(input: $i) { token expiresAt user { email } } }"
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"login_backoff_base_s": 600.0}  # a backoff no loaded machine outlasts between two requests
 
 
 async def test_register_login_viewer_logout(any_engine: str, gql: GraphQLClient) -> None:
@@ -70,13 +77,14 @@ async def test_wrong_password_and_unknown_email_look_the_same(gql: GraphQLClient
 
 
 async def test_login_is_rate_limited(gql: GraphQLClient, server: LiveServer) -> None:
+    """After the free attempts the next one must wait (backoff): refused without checking the password."""
     await gql.register("e@example.com")
-    limit = server.settings.login_attempts_per_minute
+    free = server.settings.login_free_attempts
     codes = []
-    for _ in range(limit + 1):
+    for _ in range(free + 1):
         body = await gql(LOGIN, {"i": {"email": "e@example.com", "password": "y" * 12}}, expect_errors=True)
         codes.append(error_codes(body)[0])
-    assert codes[:limit] == ["UNAUTHENTICATED"] * limit and codes[-1] == "RATE_LIMITED"
+    assert codes[:free] == ["UNAUTHENTICATED"] * free and codes[-1] == "RATE_LIMITED"
 
 
 async def test_expired_token_is_refused(any_engine: str, gql: GraphQLClient, server: LiveServer) -> None:
@@ -101,14 +109,16 @@ async def test_two_factor_login(gql: GraphQLClient) -> None:
     setup = (await gql("mutation { beginTwoFactorSetup { secret uri } }", token=token))["data"]["beginTwoFactorSetup"]
     assert setup["uri"].startswith("otpauth://totp/")
     totp = pyotp.TOTP(setup["secret"])
-    bad = await gql('mutation { confirmTwoFactor(otp: "000000") }', token=token, expect_errors=True)
+    confirm = "mutation($o: String!, $p: String!) { confirmTwoFactor(otp: $o, password: $p) { recoveryCodes } }"
     if totp.now() != "000000":
-        assert error_codes(bad) == ["BAD_USER_INPUT"]
-    ok = await gql("mutation($o: String!) { confirmTwoFactor(otp: $o) }", {"o": totp.now()}, token=token)
-    assert ok["data"]["confirmTwoFactor"] is True
+        bad = await gql(confirm, {"o": "000000", "p": PASSWORD}, token=token, expect_errors=True)
+        assert error_codes(bad) == ["BAD_USER_INPUT"] and bad["errors"][0]["extensions"]["field"] == "otp"
+    ok = await gql(confirm, {"o": totp.now(), "p": PASSWORD}, token=token)
+    assert len(ok["data"]["confirmTwoFactor"]["recoveryCodes"]) == 10
 
     creds = {"email": "g@example.com", "password": PASSWORD}
     missing = await gql(LOGIN, {"i": creds}, expect_errors=True)
     assert error_codes(missing) == ["UNAUTHENTICATED"] and missing["errors"][0]["extensions"]["field"] == "otp"
-    good = await gql(LOGIN, {"i": {**creds, "otp": totp.now()}})
+    code = ok["data"]["confirmTwoFactor"]["recoveryCodes"][0]  # the TOTP step of the confirmation is used up
+    good = await gql(LOGIN, {"i": {**creds, "otp": code}})
     assert good["data"]["login"]["token"].startswith("mbf_")
