@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 TSTAMP  = $(VENV)/.installed-test
 
-.PHONY: serve test install install-test assets lint schema bench clean
+.PHONY: serve test install install-test assets lint schema bench clean mutate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ serve: install
 
 test: install-test
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+## Mutation testing (cosmic-ray) of the critical modules, or of MODULES="app/x.py ..."; see docs/testing.md.
+mutate: install-test
+	$(BIN)/python scripts/mutate.py $(MODULES)
 
 lint: install-test
 	$(BIN)/ruff check . && $(BIN)/mypy app schema resolvers subscriptions
