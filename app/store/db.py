@@ -62,7 +62,8 @@ class Store:
     def __init__(self, url: str, *, echo: bool = False, busy_timeout_ms: int = 15_000) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite}
+        # hide_parameters: SQL errors never carry bound values (emails, hashes, ciphertexts) into logs.
+        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite, "hide_parameters": True}
         if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=20)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
