@@ -34,11 +34,17 @@ class DevLnd:
         alias: str = "devlnd",
         extra_hosts: list[str] | None = None,
         version: str | None = None,
+        auto_settle_s: float | None = None,
+        control_port: int | None = None,
     ) -> None:
         self.state = NodeState(seed=seed, network=network, alias=alias)
         if version:
             self.state.version = version  # e.g. "0.21.2-beta": payments then report INITIATED first
         self.payments = PaymentEngine(self.state)
+        self.auto_settle_s = auto_settle_s  # invoices added over AddInvoice settle by themselves after this
+        self.control_port = control_port  # None: no HTTP control endpoint
+        self.control_url: str | None = None
+        self._control: tuple[Any, asyncio.Task[None]] | None = None
         self.host = host
         self.port = port
         self.latency_s = 0.0
@@ -65,6 +71,8 @@ class DevLnd:
     async def start(cls, **kw: Any) -> AsyncIterator[DevLnd]:
         node = cls(**kw)
         await node.serve()
+        if node.control_port is not None:
+            await node.serve_control(node.control_port)
         try:
             yield node
         finally:
@@ -96,12 +104,19 @@ class DevLnd:
         await self.serve()
 
     async def close(self) -> None:
-        for t in self._tasks:
+        tasks = list(self._tasks)
+        for t in tasks:
             t.cancel()
-        for t in self._tasks:
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks.clear()
+        if self._control is not None:
+            server, task = self._control
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self._control = None
         await self.payments.close()
         await self.stop()
 
@@ -109,9 +124,36 @@ class DevLnd:
     def running(self) -> bool:
         return self._server is not None
 
+    async def serve_control(self, port: int = 0) -> str:
+        """Start the HTTP control endpoint (see :mod:`app.dev.devlnd.control`); returns its URL."""
+        import socket
+
+        import uvicorn
+
+        from app.dev.devchain.runner import _QuietServer
+        from app.dev.devlnd.control import build_control_app
+
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, port))
+        sock.listen(64)
+        server = _QuietServer(
+            uvicorn.Config(build_control_app(self), log_level="warning", lifespan="off", access_log=False)
+        )
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        self._control = (server, task)
+        h = f"[{self.host}]" if ":" in self.host else self.host
+        self.control_url = f"http://{h}:{sock.getsockname()[1]}"
+        return self.control_url
+
     def info(self) -> dict[str, Any]:
         """What ``mbf devlnd`` prints."""
         return {
+            "controlUrl": self.control_url,
             "host": self.host,
             "port": self.port,
             "tlsCert": self.tls_cert_pem,
@@ -134,6 +176,27 @@ class DevLnd:
     def peer_invoice(self, peer: str, amount_msat: int, memo: str = "", expiry: int = 3600) -> str:
         """A payment request issued by a simulated node (pubkey or alias), payable by this node."""
         return self.payments.peer_invoice(peer, amount_msat, memo, expiry)
+
+    def pay_in(self, sats: int, memo: str = "pay-in") -> Any:
+        """Someone pays the node: an invoice is added and settled (both show on SubscribeInvoices)."""
+        inv = self.state._new_invoice(memo, sats * 1000, 3600)
+        self.state.emit("invoice", inv)
+        return self.state.settle_invoice(inv.r_hash)
+
+    def invoice_added(self, r_hash: bytes) -> None:
+        """Called for every AddInvoice: with auto-settle on, the invoice settles after that many seconds."""
+        if not self.auto_settle_s:
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(self.auto_settle_s or 0)
+            inv = next((i for i in self.state.invoices if i.r_hash == r_hash), None)
+            if inv is not None and not inv.settled:
+                self.state.settle_invoice(r_hash)
+
+        task = asyncio.create_task(later())
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
 
     def set_channel_active(self, channel_point: str, active: bool) -> None:
         self.state.set_channel_active(channel_point, active)

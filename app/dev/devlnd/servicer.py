@@ -185,7 +185,9 @@ class DevLndServicer(lnrpc.LightningServicer):  # type: ignore[misc]
 
     @_unary("AddInvoice")
     def AddInvoice(self, request: Any, context: Any) -> Any:
-        return self.state.add_invoice(request)
+        added = self.state.add_invoice(request)
+        self.node.invoice_added(bytes(added.r_hash))
+        return added
 
     @_unary("ListPayments")
     def ListPayments(self, request: Any, context: Any) -> Any:
