@@ -25,7 +25,8 @@ from app.http.errors import error_response
 from app.http.graphiql import graphiql_page
 from app.security.tokens import bearer_from_header
 from schema.context import Context
-from subscriptions.transport import LegacyLiveHandler, LiveHandler, connections_of
+from subscriptions.registry import connections_of
+from subscriptions.transport import LegacyLiveHandler, LiveHandler
 
 log = structlog.get_logger(__name__)
 

@@ -13,7 +13,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from app.events.envelope import Event
-from subscriptions.transport import CLOSE_TOO_SLOW, LiveHandler, connections_of
+from subscriptions.registry import connections_of
+from subscriptions.transport import CLOSE_TOO_SLOW, LiveHandler
 from tests.support.server import LiveServer
 from tests.support.signals import hub_subscribers, until
 
@@ -101,7 +102,7 @@ async def test_stalled_reader_is_closed_1013_and_others_get_everything(
     assert registry is not None
     # Both sockets are members of the one shared priceUpdated execution, which reads the hub.
     await until(
-        lambda: [len(g.members) for g in registry.groups.values()] == [2] and hub_subscribers(server) == 1,
+        lambda: [len(g.members) for g in registry.shared.groups.values()] == [2] and hub_subscribers(server) == 1,
         "both sockets on the shared price subscription",
     )
     pad = "x" * 8000  # ~24 MB in all: more than the kernel buffers hold for the stalled socket

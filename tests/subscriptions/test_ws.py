@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from app.events.envelope import Event
 from app.store.models.accounts import AuthSession
 from app.store.models.base import utcnow
-from subscriptions.transport import LiveConnections, connections_of
+from subscriptions.registry import LiveConnections, connections_of
 from tests.subscriptions.wsclient import EVENTS, LEGACY_WS, WS
 from tests.support.server import GraphQLClient, LiveServer
 from tests.support.signals import hub_subscribers, registered, until
@@ -188,8 +188,8 @@ async def test_shared_execution_one_group_many_sockets(
     resumer = await connect(server, user_token)
     async with registered(server, 1):
         await resumer.subscribe("resume", EVENTS, {"after": marker.id})
-    await until(lambda: sum(len(g.members) for g in registry.groups.values()) == 8, "8 shared subscribers")
-    groups = {(g.key[0] or "public", "events" in g.key[1]): g for g in registry.groups.values()}
+    await until(lambda: sum(len(g.members) for g in registry.shared.groups.values()) == 8, "8 shared subscribers")
+    groups = {(g.key[0] or "public", "events" in g.key[1]): g for g in registry.shared.groups.values()}
     assert {k: len(g.members) for k, g in groups.items()} == {
         ("public", False): 3,
         (alice, False): 2,
@@ -220,13 +220,13 @@ async def test_shared_execution_one_group_many_sockets(
     for i, ws in enumerate(socks[:2]):
         await ws.send({"id": f"p{i}", "type": "complete"})
     await until(lambda: len(groups[("public", False)].members) == 1, "two of three price subscribers gone")
-    assert groups[("public", False)] in registry.groups.values()  # the last one keeps it running
+    assert groups[("public", False)] in registry.shared.groups.values()  # the last one keeps it running
     await socks[2].send({"id": "p2", "type": "complete"})
-    await until(lambda: "public" not in [g.key[0] or "public" for g in registry.groups.values()], "prices ended")
+    await until(lambda: "public" not in [g.key[0] or "public" for g in registry.shared.groups.values()], "prices ended")
     for ws in socks:
         await ws.close()
-    await until(lambda: not registry.groups and not registry.all, "every group and connection gone")
-    assert registry.groups == {}
+    await until(lambda: not registry.shared.groups and not registry.all, "every group and connection gone")
+    assert registry.shared.groups == {}
     assert registry.all == set()
     assert hub_subscribers(server) == 0
 

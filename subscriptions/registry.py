@@ -1,0 +1,144 @@
+"""The connection registry of one GraphQL view: every live WebSocket, the per-user connection
+limit, token lifetime (4403 at expiry, on a ``sessionRevoked`` event, or when the periodic
+re-check finds the session gone) and keep-alive pings, driven by one sweeper task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from subscriptions.fanout import SharedExecutions
+
+if TYPE_CHECKING:
+    from subscriptions.transport import LiveHandler
+
+log = structlog.get_logger(__name__)
+
+REVOCATION_EVENT = "sessionRevoked"
+
+
+class LiveConnections:
+    """Process-wide state of the WebSocket connections of one GraphQL view."""
+
+    recheck_s = 5.0
+
+    def __init__(self, view: Any) -> None:
+        self.view = view
+        self.settings = view.settings
+        self.container = view.container
+        self.schema = view.schema
+        self.shared = SharedExecutions(view.schema)
+        self.all: set[LiveHandler] = set()
+        self.by_user: dict[str, set[LiveHandler]] = {}
+        # (expiry, seq, weak handler): closed connections must not stay referenced until their
+        # token's expiry; the heap is compacted when mostly stale.
+        self._expiry: list[tuple[float, int, weakref.ref[LiveHandler]]] = []
+        self._seq = itertools.count()
+        self._rearm = asyncio.Event()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @classmethod
+    def of(cls, view: Any) -> LiveConnections:
+        live = _REGISTRIES.get(view.container)
+        if live is None:
+            live = cls(view)
+            _REGISTRIES[view.container] = live
+        return live
+
+    # -- connections --------------------------------------------------------------------
+
+    def add(self, handler: LiveHandler) -> None:
+        self.all.add(handler)
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(self._sweep(), name="ws-sweeper")
+
+    def admit(self, handler: LiveHandler, viewer: Any) -> bool:
+        """Register an authenticated connection; False when the user is at the limit."""
+        mine = self.by_user.setdefault(viewer.user_id, set())
+        if len(mine) >= self.settings.ws_max_connections_per_user:
+            return False
+        mine.add(handler)
+        expires = viewer.expires_at.timestamp()
+        heapq.heappush(self._expiry, (expires, next(self._seq), weakref.ref(handler)))
+        self._rearm.set()
+        session_id = viewer.session_id
+
+        def on_revoked(event: Any) -> None:
+            if event.subject in (session_id, None):
+                handler.close_soon(4403, "Token revoked")
+
+        handler.revocation = self.container.hub.fanout.listen(viewer.user_id, on_revoked, types={REVOCATION_EVENT})
+        return True
+
+    def remove(self, handler: LiveHandler) -> None:
+        self.all.discard(handler)
+        viewer = handler.viewer
+        if viewer is not None:
+            mine = self.by_user.get(viewer.user_id)
+            if mine is not None:
+                mine.discard(handler)
+                if not mine:
+                    del self.by_user[viewer.user_id]
+        if handler.revocation is not None:
+            handler.revocation.close()
+            handler.revocation = None
+        if len(self._expiry) > 2 * len(self.all) + 64:
+            self._expiry = [e for e in self._expiry if e[2]() in self.all]
+            heapq.heapify(self._expiry)
+
+    async def _sweep(self) -> None:
+        """Keep-alive pings, token expiry and revocation re-checks for every connection."""
+        keepalive = self.settings.ws_keepalive_s
+        next_ping = time.time() + keepalive
+        next_check = time.time() + self.recheck_s
+        while self.all:
+            now = time.time()
+            while self._expiry and self._expiry[0][0] <= now:
+                _, _, ref = heapq.heappop(self._expiry)
+                h = ref()
+                if h is not None and h in self.all:
+                    h.close_soon(4403, "Token expired")
+            if now >= next_ping:
+                next_ping = now + keepalive
+                for h in list(self.all):
+                    if h.connection_acknowledged:
+                        h.enqueue('{"type":"ping"}')
+            if now >= next_check:
+                next_check = now + self.recheck_s
+                await self._recheck_sessions()
+            deadline = min(next_ping, next_check, self._expiry[0][0] if self._expiry else next_ping)
+            self._rearm.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, deadline - time.time())):
+                    await self._rearm.wait()
+        self._sweeper = None
+
+    async def _recheck_sessions(self) -> None:
+        sessions: dict[str, list[LiveHandler]] = {}
+        for h in self.all:
+            if h.viewer is not None:
+                sessions.setdefault(h.viewer.session_id, []).append(h)
+        for session_id, handlers in sessions.items():
+            try:
+                active = await self.container.accounts.session_active(session_id)
+            except Exception:  # database trouble: keep the connections, check again later
+                log.warning("ws_session_recheck_failed", exc_info=True)
+                return
+            if not active:
+                for h in handlers:
+                    h.close_soon(4403, "Token revoked or expired")
+
+
+_REGISTRIES: weakref.WeakKeyDictionary[Any, LiveConnections] = weakref.WeakKeyDictionary()
+
+
+def connections_of(container: Any) -> LiveConnections | None:
+    """The WebSocket registry of the server built on ``container`` (for tests and health)."""
+    return _REGISTRIES.get(container)
