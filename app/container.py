@@ -18,6 +18,7 @@ from app.chain.factory import ChainBackends
 from app.config import Settings
 from app.events.factory import make_hub
 from app.security.crypto import Keyring
+from app.security.keystore import key_matches, open_keyring
 from app.security.throttle import make_throttle
 from app.services.accounts import AccountService
 from app.services.api_keys import ApiKeyService
@@ -100,6 +101,7 @@ class Container:
     async def start(self, *, migrate_db: bool = True) -> None:
         if migrate_db:
             await migrate.upgrade(self.store)
+        await open_keyring(self.store, self.keyring)  # a wrong secret key stops start-up here
         for reg in self._components:
             log.info("component_starting", component=reg.name)
             await reg.component.start()
@@ -136,6 +138,10 @@ class Container:
                 "engine": "sqlite" if self.store.is_sqlite else "postgresql",
             }
             ready = ready and at_head
+            if at_head:  # a rotation by another process leaves this server unable to read the data
+                key_ok = await asyncio.wait_for(key_matches(self.store, self.keyring), timeout=3)
+                report["secretKey"] = {"status": "ok" if key_ok else "key_mismatch"}
+                ready = ready and key_ok
         except Exception as exc:
             report["database"] = {"status": "unavailable", "error": type(exc).__name__}
             ready = False

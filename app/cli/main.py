@@ -46,6 +46,7 @@ def serve(
     from app.logging import configure_logging
 
     configure_logging(settings.log_level, settings.effective_log_format)
+    _check_data_and_key(settings)
     if workers > 1 and not settings.effective_redis_url:
         typer.echo("warning: several workers without MBF_REDIS_URL do not share live events", err=True)
     from app.observability import serve as metrics_serve
@@ -69,6 +70,25 @@ def serve(
         proxy_headers=True,
         server_header=False,
     )
+
+
+def _check_data_and_key(settings: Settings) -> None:
+    """Before serving: owner-only data directory, migrations applied, the secret key matches the data."""
+    from app.security.crypto import Keyring
+    from app.security.files import secure_data_dir
+    from app.security.keystore import open_keyring
+    from app.store import migrate
+
+    async def check(store):  # type: ignore[no-untyped-def]
+        await migrate.upgrade(store)
+        await open_keyring(store, Keyring.from_settings(settings))
+
+    try:
+        secure_data_dir(settings)
+        _run_store(check)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 def _run_store(coro_factory):  # type: ignore[no-untyped-def]
@@ -221,7 +241,7 @@ def _register_areas() -> None:
     """Area commands (devchain, devlnd, wallet...) register themselves here."""
     import importlib
 
-    for name in ("devchain", "devlnd", "wallet"):
+    for name in ("devchain", "devlnd", "wallet", "secrets_cli", "backup_cli"):
         try:
             module = importlib.import_module(f"app.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -232,5 +252,8 @@ def _register_areas() -> None:
 
 
 def main() -> None:
+    from app.security.files import set_private_umask
+
+    set_private_umask()  # database, key, report and backup files: owner-only
     _register_areas()
     app()

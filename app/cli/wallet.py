@@ -44,8 +44,10 @@ def _run(work: Callable[[Any, Any, str], Awaitable[T]], email: str) -> T:
     from sqlmodel import select
 
     from app.cli.main import settings_or_exit
+    from app.config import ConfigError
     from app.errors import DomainError
     from app.security.crypto import Keyring
+    from app.security.keystore import open_keyring
     from app.services.wallets import WalletService
     from app.store import migrate
     from app.store.db import Store
@@ -63,13 +65,18 @@ def _run(work: Callable[[Any, Any, str], Awaitable[T]], email: str) -> T:
             if user is None:
                 typer.echo(f"error: no user {email!r} (create one with `mbf user create`)", err=True)
                 raise typer.Exit(2)
-            service = WalletService(store, Keyring.from_settings(settings), settings)
+            keyring = Keyring.from_settings(settings)
+            await open_keyring(store, keyring)  # checks the key, installs the blind-index key
+            service = WalletService(store, keyring, settings)
             return await work(service, settings, user.id)
         finally:
             await store.dispose()
 
     try:
         return asyncio.run(main())
+    except ConfigError as exc:  # e.g. the secret key check failed: one line, no traceback
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
     except DomainError as exc:
         where = f" ({exc.field})" if exc.field else ""
         typer.echo(f"error{where}: {exc.message}", err=True)

@@ -33,6 +33,7 @@ def wallet_sync(
     from app.cli.main import settings_or_exit
     from app.events.envelope import Event
     from app.security.crypto import Keyring
+    from app.security.keystore import open_keyring
     from app.services.wallets import WalletService
     from app.store import migrate
     from app.store.db import Store
@@ -57,7 +58,9 @@ def wallet_sync(
             if row is None:
                 typer.echo(f"error: no user {user!r}", err=True)
                 raise typer.Exit(2)
-            wallets = WalletService(store, Keyring.from_settings(settings), settings)
+            keyring = Keyring.from_settings(settings)
+            await open_keyring(store, keyring)
+            wallets = WalletService(store, keyring, settings)
             sync = SyncService(store, backends, wallets, supervisor, settings, reveal=wallets.reveal, scheduler=False)
             ids = [wallet_id] if wallet_id else [w.id for w in (await wallets.list_wallets(row.id, first=500)).items]
             for wid in ids:

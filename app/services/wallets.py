@@ -44,6 +44,7 @@ from app.config import Settings
 from app.errors import BadInput, Conflict, NotFound
 from app.events.envelope import Event
 from app.security.crypto import Keyring
+from app.security.label_keys import contains_key_material, is_private_key, shown_ref, stored_ref
 from app.store.db import Store, Tx
 from app.store.models.base import utcnow
 from app.store.models.wallets import (
@@ -168,7 +169,6 @@ class WalletService:
         self.settings = settings
         self.hub = hub
         self._start_sync = start_sync
-        self._fingerprint_key = keyring.subkey("wallet-fingerprint")
         self._descriptors: dict[str, tuple[str, WalletDescriptor]] = {}  # id -> (enc, parsed)
 
     # -- component lifecycle (the container calls these) -----------------------------------
@@ -219,7 +219,8 @@ class WalletService:
     def fingerprint(self, user_id: str, desc: WalletDescriptor) -> str:
         """Keyed hash of the canonical descriptor: equal for the same wallet, opaque otherwise."""
         msg = f"{user_id}\n{desc.network.value}\n{desc.canonical()}".encode()
-        return hmac.new(self._fingerprint_key, msg, hashlib.sha256).hexdigest()
+        # Keyed by the database's index key (installed at start-up), so it survives key rotation.
+        return hmac.new(self.keyring.subkey("wallet-fingerprint"), msg, hashlib.sha256).hexdigest()
 
     async def _create(
         self,
@@ -500,7 +501,8 @@ class WalletService:
             q = select(WalletLabel).where(WalletLabel.wallet_id == wallet_id, WalletLabel.user_id == user_id)
             if type_ is not None:
                 q = q.where(WalletLabel.type == type_)
-            return {(r.type, r.ref): r.label for r in (await s.exec(q)).all()}
+            rows = (await s.exec(q)).all()
+        return {(r.type, shown_ref(self.keyring, user_id, r.ref, r.ref_enc)): r.label for r in rows}
 
     async def export_labels(self, user_id: str, wallet_id: str) -> str:
         """BIP-329 JSON Lines: one ``{"type","ref","label"[,"spendable"]}`` object per line."""
@@ -515,7 +517,8 @@ class WalletService:
             ).all()
         lines = []
         for r in rows:
-            obj: dict[str, Any] = {"type": r.type, "ref": r.ref, "label": r.label}
+            ref = shown_ref(self.keyring, user_id, r.ref, r.ref_enc)
+            obj: dict[str, Any] = {"type": r.type, "ref": ref, "label": r.label}
             if r.spendable is not None:
                 obj["spendable"] = r.spendable
             lines.append(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
@@ -534,15 +537,18 @@ class WalletService:
                 for r in (await s.exec(select(WalletLabel).where(WalletLabel.wallet_id == wallet_id))).all()
             }
             for rec in records.values():
-                row = existing.get((rec.type, rec.ref))
+                ref, ref_enc = stored_ref(self.keyring, user_id, wallet_id, rec.type, rec.ref)
+                row = existing.get((rec.type, ref))
                 if not rec.label and rec.spendable is None:  # an empty label removes it
                     if row is not None:
                         await s.delete(row)
-                        existing.pop((rec.type, rec.ref))
+                        existing.pop((rec.type, ref))
                     continue
                 if row is None:
-                    row = WalletLabel(user_id=user_id, wallet_id=wallet_id, type=rec.type, ref=rec.ref, label=rec.label)
-                    existing[(rec.type, rec.ref)] = row
+                    row = WalletLabel(
+                        user_id=user_id, wallet_id=wallet_id, type=rec.type, ref=ref, ref_enc=ref_enc, label=rec.label
+                    )
+                    existing[(rec.type, ref)] = row
                 row.label, row.spendable, row.updated_at = rec.label, rec.spendable, now
                 s.add(row)
             s.on_commit(lambda: self._publish(user_id, wallet_id, {"walletId": wallet_id, "change": "labels"}))
@@ -751,6 +757,8 @@ def _clean_label(label: Any, *, field: str) -> str:
     text = label.strip()
     if len(text) > MAX_LABEL:
         raise BadInput(f"The label is too long (at most {MAX_LABEL} characters).", field=field)
+    if contains_key_material(text):
+        raise BadInput("A label must not contain an extended key (xpub/xprv...).", field=field)
     return text
 
 
@@ -802,6 +810,8 @@ def parse_label_lines(jsonl: str, network: Network) -> dict[tuple[str, str], Lab
             raise bad("label must be a string.")
         if len(label) > MAX_LABEL:
             raise bad(f"label is longer than {MAX_LABEL} characters.")
+        if contains_key_material(label) or is_private_key(ref) or (type_ != "xpub" and contains_key_material(ref)):
+            raise bad("an extended key is accepted only as the ref of an xpub record, and never a private key.")
         spendable = obj.get("spendable")
         if spendable is not None and (type_ != "output" or not isinstance(spendable, bool)):
             raise bad("spendable is a boolean, only for outputs.")

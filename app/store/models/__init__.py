@@ -9,6 +9,7 @@ from app.store.models import (
     accounts,  # noqa: F401
     chain,  # noqa: F401
     events,  # noqa: F401
+    keystore,  # noqa: F401
     lightning,  # noqa: F401
     portfolios,  # noqa: F401
     wallets,  # noqa: F401

@@ -7,7 +7,8 @@
 - ``wallet_addresses``: every derived script of both chains (``chain`` 0 receive, 1 change),
   with ``scripthash`` (Electrum/Esplora) indexed for lookups; ``used``/``balance``/``tx_count``
   are caches refreshed after each sync; ``reserved`` marks receive addresses handed out.
-- ``wallet_labels``: BIP-329 labels (``type`` tx/addr/pubkey/input/output/xpub, ``ref``).
+- ``wallet_labels``: BIP-329 labels (``type`` tx/addr/pubkey/input/output/xpub, ``ref``); an ``xpub``
+  record's key is encrypted in ``ref_enc`` and ``ref`` holds only its blind index.
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ class WalletLabel(SQLModel, table=True):
     type: str = Field(sa_column=sa.Column(sa.String(8), nullable=False))
     ref: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     label: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    # Key material never sits in clear in a label: for ``xpub`` records ``ref`` is a blind index
+    # (app/security/label_keys.py) and the key itself is here, encrypted (aad = owner id).
+    ref_enc: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     spendable: bool | None = Field(default=None, sa_column=sa.Column(sa.Boolean(), nullable=True))
     created_at: datetime = created_field()
     updated_at: datetime = created_field()
