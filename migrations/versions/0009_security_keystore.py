@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_security_keystore"
-down_revision: str | Sequence[str] | None = "0007_merge_heads"
+revision: str = "0009_security_keystore"
+down_revision: str | Sequence[str] | None = "0008_accounts_security"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
