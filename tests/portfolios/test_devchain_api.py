@@ -1,6 +1,12 @@
 """The devchain `small` scenario through the whole stack: wallets imported and synced over GraphQL,
 then the portfolio analytics asked over real HTTP and compared with an independent figure (the dev
-chain's own expected balances) and with the service's own analysis."""
+chain's own expected balances) and with the service's own analysis.
+
+The comparison with the service is a *serialisation* test: it checks that the API carries the
+service's figures unchanged (names, units, rounding), not that the figures are right. Their
+correctness is checked against independent implementations in tests/portfolios/test_two_users.py
+(TWR, MWR, volatility, Sharpe, Sortino, drawdown, realised gain on the same scenario) and
+tests/portfolios/test_devchain_analytics.py (value history, TWR)."""
 
 from __future__ import annotations
 
@@ -74,7 +80,7 @@ async def test_scenario_analytics_over_http(
     assert data["valueHistory"][-1]["balance"] == expected
     assert len(data["valueHistory"]) == 3 * 365 + 1
 
-    # the HTTP figures are the service's figures
+    # serialisation: the HTTP figures are the service's figures, carried unchanged
     uid = (await gql("{ viewer { id } }"))["data"]["viewer"]["id"]
     a = await server.container.portfolios.analyse(uid, pid, "Y3", "HIFO")
     perf = data["performance"]

@@ -118,21 +118,3 @@ async def test_report_job_publishes_progress(container: Container) -> None:
     assert progress == sorted(progress) and progress[-1] == 1.0
     assert seen[-1].payload["status"] == "SUCCEEDED"
     assert [e.payload["status"] for e in seen[:1]] == ["RUNNING"]
-
-
-async def test_report_jobs_are_limited_per_user(container: Container) -> None:
-    from app.errors import RateLimited
-    from app.services.reports import MAX_RUNNING_PER_USER
-
-    user = await container.accounts.create_user("dave@example.com", "correct horse battery staple")
-    p = await container.portfolios.create(user.id, "Many", [])
-    # jobs of this user that are still running (registered the way generate() registers them)
-    for i in range(MAX_RUNNING_PER_USER):
-        container.reports._owners[f"running-{i}"] = user.id
-    with pytest.raises(RateLimited):
-        await container.reports.generate(user.id, p.id, "Y1", "PDF")
-    for i in range(MAX_RUNNING_PER_USER):
-        container.reports._forget(f"running-{i}")
-    again = await container.reports.generate(user.id, p.id, "D1", "CSV")  # capacity is back
-    await container.reports.wait(again.id)
-    assert (await container.reports.get(user.id, again.id)).status == "SUCCEEDED"

@@ -28,14 +28,17 @@ ROUTES = {
 
 @dataclass
 class FakeApis:
-    """``modes[provider] in {"ok", "500", "timeout", "malformed", "empty"}``; ``requests`` records
-    paths."""
+    """``modes[provider] in {"ok", "500", "timeout", "malformed", "empty", "hold"}``; ``requests``
+    records paths. ``hold`` keeps each request open (``held`` counts them) until ``release`` is set,
+    then answers normally: a provider that is slow for exactly as long as a test needs."""
 
     url: str = ""
     modes: dict[str, str] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     hang_s: float = 2.0
+    release: threading.Event = field(default_factory=threading.Event)
+    held: int = 0
 
     def settings_urls(self) -> dict[str, str]:
         return {
@@ -65,7 +68,10 @@ def serve_fake_apis() -> Iterator[FakeApis]:
                 return self._send(404, b'{"message":"NotFound"}')
             if mode == "500":
                 return self._send(500, b'{"message":"Internal server error"}')
-            if mode == "timeout":
+            if mode == "hold":
+                state.held += 1
+                state.release.wait(120)  # bounded: a test that forgets to release still ends
+            elif mode == "timeout":
                 time.sleep(state.hang_s)
                 return self._send(504, b"{}")
             if mode == "malformed":
