@@ -21,9 +21,9 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 
 from app.config import Settings
 from app.container import Container
+from app.http.auth import InvalidCredentials, authenticate
 from app.http.errors import error_response
 from app.http.graphiql import graphiql_page
-from app.security.tokens import bearer_from_header
 from schema.context import Context
 from subscriptions.registry import connections_of
 from subscriptions.transport import LegacyLiveHandler, LiveHandler
@@ -39,10 +39,6 @@ _STATUS_CODES = {
     413: "BAD_USER_INPUT",
     415: "BAD_USER_INPUT",
 }
-
-
-class InvalidToken(Exception):
-    """A bearer token was sent but is unknown, expired or revoked."""
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -74,7 +70,7 @@ class GraphQLApp(GraphQL[Context, None]):
         request_id = (scope.get("state") or {}).get("request_id")
         try:
             response = await self.run(request)
-        except InvalidToken:
+        except InvalidCredentials:
             response = error_response(
                 401, "The bearer token is unknown, expired or revoked: sign in again.", "UNAUTHENTICATED", request_id
             )
@@ -87,29 +83,21 @@ class GraphQLApp(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         ctx = Context(container=self.container, request=request, response=response)
         if isinstance(request, Request):
-            header = request.headers.get("authorization")
-            token = bearer_from_header(header)
-            if header and token is None:
-                raise InvalidToken
-            if token is not None:
-                ctx.viewer = await self.container.accounts.authenticate(token)
-                if ctx.viewer is None:
-                    raise InvalidToken
-                ctx.token = token
+            auth = await authenticate(self.container.accounts, request.headers.get("authorization") or None)
+            if auth is not None:
+                ctx.viewer, ctx.token = auth.viewer, auth.token
         return ctx
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         """Authenticate from the ``connection_init`` payload: ``{"authorization": "Bearer <token>"}``."""
         params = context.connection_params or {}
-        raw = params.get("authorization") or params.get("Authorization")
-        if raw is None:
-            return None  # anonymous: only public subscriptions will work
-        token = bearer_from_header(raw if isinstance(raw, str) else None)
-        viewer = await self.container.accounts.authenticate(token)
-        if viewer is None:
-            raise ConnectionRejectionError({"message": "invalid or expired token", "code": "UNAUTHENTICATED"})
-        context.viewer = viewer
-        context.token = token
+        credential = params.get("authorization") or params.get("Authorization")
+        try:
+            auth = await authenticate(self.container.accounts, credential)
+        except InvalidCredentials:
+            raise ConnectionRejectionError({"message": "invalid or expired token", "code": "UNAUTHENTICATED"}) from None
+        if auth is not None:  # else anonymous: only public subscriptions will work
+            context.viewer, context.token = auth.viewer, auth.token
         return None
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:

@@ -6,17 +6,19 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from app.errors import NotFound
+from app.http.auth import InvalidCredentials, authenticate
 from app.http.errors import error_response
 from app.security.policy import REPORT_DOWNLOAD
-from app.security.tokens import bearer_from_header
 
 
 async def download_report(request: Request) -> Response:
     container = request.app.state.container
     request_id = request.scope.get("state", {}).get("request_id")
-    token = bearer_from_header(request.headers.get("authorization"))
-    viewer = await container.accounts.authenticate(token) if token else None
-    if viewer is None:
+    try:
+        auth = await authenticate(container.accounts, request.headers.get("authorization") or None)
+    except InvalidCredentials:
+        auth = None
+    if auth is None:
         return error_response(
             401,
             "Send the same bearer token as for /graphql.",
@@ -24,6 +26,7 @@ async def download_report(request: Request) -> Response:
             request_id,
             headers={"www-authenticate": "Bearer"},
         )
+    viewer = auth.viewer
     if viewer.scopes is not None and REPORT_DOWNLOAD not in viewer.scopes:
         return error_response(403, f"This API key lacks the scope {REPORT_DOWNLOAD}.", "FORBIDDEN", request_id)
     try:
