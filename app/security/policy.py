@@ -49,6 +49,10 @@ KEY_SCOPES: dict[tuple[str, str], str] = {
     ("mutation", "closeChannel"): _L_W,
     ("mutation", "updateChannelPolicy"): _L_W,
     ("mutation", "createInvoice"): _L_W,
+    ("mutation", "payInvoice"): _L_W,
+    ("mutation", "keysend"): _L_W,
+    ("query", "decodeInvoice"): _L_R,
+    ("subscription", "paymentUpdated"): _L_R,
     ("mutation", "generateReport"): _REP,
     ("subscription", "priceUpdated"): ANY_KEY,
     ("subscription", "walletUpdated"): _W_R,
@@ -58,6 +62,8 @@ KEY_SCOPES: dict[tuple[str, str], str] = {
     ("subscription", "channelEvents"): _L_R,
     ("subscription", "invoiceUpdated"): _L_R,
 }
+# Account management (sessions, keys, 2FA, password, audit log, users) is deliberately absent: an API key
+# can never run it, whatever its scopes.
 # ``events`` streams every kind of the user's events: it needs all read scopes.
 MULTI_SCOPE: dict[tuple[str, str], tuple[str, ...]] = {("subscription", "events"): (_W_R, _L_R, _REP)}
 REPORT_DOWNLOAD = _REP

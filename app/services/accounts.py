@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
@@ -43,6 +43,7 @@ MAX_PASSWORD_LENGTH = 1024
 ROLES = ("admin", "user", "viewer")
 KNOWN_CLIENT_DAYS = 30  # a client that signed in to an account within this many days skips its account-wide limit
 _TOUCH_EVERY = timedelta(minutes=1)  # ``last_used_at`` is written at most this often per session
+NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ class Viewer:
     email: str
     role: str
     session_id: str
-    expires_at: datetime | None
+    expires_at: datetime  # :data:`NEVER` for an API key without expiry
     scopes: frozenset[str] | None = None
     api_key_id: str | None = None
 

@@ -18,7 +18,7 @@ from app.errors import BadInput, NotFound
 from app.security.policy import normalize_scopes
 from app.security.tokens import new_token, token_hash
 from app.services import audit
-from app.services.accounts import AccountService, Viewer
+from app.services.accounts import NEVER, AccountService, Viewer
 from app.store.db import Store
 from app.store.models.accounts import ApiKey, User
 from app.store.models.base import utcnow
@@ -79,7 +79,8 @@ async def authenticate_key(store: Store, token: str) -> Viewer | None:
         async with store.write() as s:
             await s.exec(sa.update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))  # type: ignore[call-overload]
     scopes = frozenset(key.scopes.split())
-    return Viewer(user.id, user.email, user.role, key.id, key.expires_at, scopes=scopes, api_key_id=key.id)
+    expires = key.expires_at or NEVER
+    return Viewer(user.id, user.email, user.role, key.id, expires, scopes=scopes, api_key_id=key.id)
 
 
 class ApiKeyService:

@@ -36,6 +36,7 @@ from app.lightning.permissions import CAPABILITY_PERMISSIONS, Capabilities, capa
 from app.lightning.streams import StreamStatus, StreamSupervisor
 from app.lightning.validation import validate_host, validate_macaroon, validate_port, validate_tls_cert
 from app.security.crypto import Keyring
+from app.services import audit
 from app.store.db import Store, Tx
 from app.store.models.base import utcnow
 from app.store.models.lightning import LightningNode
@@ -272,6 +273,7 @@ class LightningService:
                         f"This node ({info.pubkey[:16]}…) is already connected as '{dup.name}'.", field="host"
                     )
                 s.add(row)
+                audit.record(s, "lightning_node.added", user_id, row.id, detail=f"pubkey={info.pubkey}")
 
                 async def adopt() -> None:
                     await self._adopt(row, client)
@@ -321,6 +323,7 @@ class LightningService:
         async with self.store.write() as s:
             row = await _owned(s, user_id, node_id)
             await s.delete(row)
+            audit.record(s, "lightning_node.removed", user_id, node_id)
 
             async def drop() -> None:
                 await self._drop(node_id)
@@ -479,6 +482,7 @@ class LightningService:
         opened = await client.open_channel(
             peer, capacity, push_amount=push_amount, private=private, sat_per_vbyte=sat_per_vbyte
         )
+        await audit.AuditLog(self.store).add("channel.opened", user_id, opened.channel_point, detail=f"sats={capacity}")
         with contextlib.suppress(UpstreamUnavailable, BadInput):
             for p in await client.pending_channels():
                 if p.channel_point == opened.channel_point:
@@ -499,7 +503,9 @@ class LightningService:
     ) -> m.PendingClose:
         row, client = await self.client(user_id, node_id)
         self._require(row, "CLOSE_CHANNELS")
-        return await client.close_channel(channel_point, force=force, sat_per_vbyte=sat_per_vbyte)
+        closing = await client.close_channel(channel_point, force=force, sat_per_vbyte=sat_per_vbyte)
+        await audit.AuditLog(self.store).add("channel.closed", user_id, channel_point, detail=f"force={force}")
+        return closing
 
     async def update_channel_policy(
         self,

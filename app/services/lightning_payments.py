@@ -27,6 +27,7 @@ from app.events.envelope import Event
 from app.events.hub import EventHub
 from app.lightning import models as m
 from app.lightning import paying
+from app.services import audit
 from app.services.lightning import LightningService
 from app.store.models.lightning import LightningNode
 from app.tasks import Supervisor
@@ -102,6 +103,7 @@ class LightningPayments:
             fee_limit=limit,
             timeout_s=timeout_s,
         )
+        await audit.AuditLog(self.lightning.store).add("payment.sent", user_id, node_id, detail=f"msat={amount}")
         return await self._follow(row, updates, timeout_s)
 
     async def keysend(
@@ -120,6 +122,7 @@ class LightningPayments:
             raise BadInput("A node cannot pay itself.", field="destination")
         limit = paying.fee_limit_msat(amount_msat, limit_msat=fee_limit.msat, limit_percent=fee_limit.percent)
         req, _hash = paying.keysend_request(destination.lower(), amount_msat, fee_limit=limit, timeout_s=timeout_s)
+        await audit.AuditLog(self.lightning.store).add("keysend.sent", user_id, node_id, detail=f"msat={amount_msat}")
         return await self._follow(row, paying.keysend(client, req), timeout_s)
 
     async def _publish(self, row: LightningNode, p: m.Payment) -> None:

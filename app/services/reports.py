@@ -24,6 +24,7 @@ from app.ids import new_id
 from app.reports.builder import build_report_data
 from app.reports.csv import render_csv
 from app.reports.json import render_json
+from app.services import audit
 from app.services.portfolios import TIMEFRAMES, PortfolioService
 from app.store.db import Store
 from app.store.models.portfolios import (
@@ -130,6 +131,7 @@ class ReportService:
                     created_at=now,
                 )
             )
+            audit.record(s, "report.generated", user_id, rid, detail=f"format={fmt} timeframe={tf}")
         self._owners[rid] = user_id
         self._tasks[rid] = asyncio.create_task(self._run(rid, user_id, portfolio_id, tf, fmt), name=f"report-{rid}")
         self._tasks[rid].add_done_callback(lambda _t, r=rid: self._forget(r))  # type: ignore[misc]
@@ -258,6 +260,7 @@ class ReportService:
             raise NotFound("The report file is gone; generate it again.", field="id")
         ext, media = FORMATS[r.format]
         name = f"bitcoin-report-{r.timeframe.lower()}-{r.created_at:%Y%m%d}.{ext}"
+        await audit.AuditLog(self.store).add("report.downloaded", user_id, report_id, detail=f"format={r.format}")
         return path, media, name
 
 

@@ -45,6 +45,7 @@ from app.errors import BadInput, Conflict, NotFound
 from app.events.envelope import Event
 from app.security.crypto import Keyring
 from app.security.label_keys import contains_key_material, is_private_key, shown_ref, stored_ref
+from app.services import audit
 from app.store.db import Store, Tx
 from app.store.models.base import utcnow
 from app.store.models.wallets import (
@@ -260,6 +261,7 @@ class WalletService:
                 s.add(wallet)
                 await s.flush()
                 s.add_all(rows)
+                audit.record(s, "wallet.added", user_id, wallet.id, detail=f"kind={wallet.kind}")
                 s.on_commit(lambda: self._after_create(user_id, wallet.id))
         except IntegrityError:
             raise _duplicate() from None
@@ -380,6 +382,7 @@ class WalletService:
             for table in (WalletAddress, WalletLabel):
                 await s.exec(sa.delete(table).where(col(table.wallet_id) == wallet_id))  # type: ignore[call-overload]
             await s.exec(sa.delete(Wallet).where(col(Wallet.id) == wallet_id, col(Wallet.user_id) == user_id))  # type: ignore[call-overload]
+            audit.record(s, "wallet.removed", user_id, wallet_id)
             s.on_commit(lambda: self._publish(user_id, wallet_id, {"walletId": wallet_id, "change": "deleted"}))
         self._descriptors.pop(wallet_id, None)
         log.info("wallet_deleted", wallet=wallet_id)
@@ -522,6 +525,7 @@ class WalletService:
             if r.spendable is not None:
                 obj["spendable"] = r.spendable
             lines.append(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+        await audit.AuditLog(self.store).add("labels.exported", user_id, wallet_id, detail=f"labels={len(lines)}")
         return "".join(line + "\n" for line in lines)
 
     async def import_labels(self, user_id: str, wallet_id: str, jsonl: str) -> int:
