@@ -7,16 +7,19 @@ stop start-up with one message that lists every bad field (:class:`ConfigError`)
 
 from __future__ import annotations
 
+import json
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 NetworkName = Literal["mainnet", "testnet", "signet", "regtest"]
@@ -66,7 +69,9 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     secret_key: SecretStr | None = None
     secret_key_file: Path | None = None
-    old_secret_keys: list[SecretStr] = Field(default_factory=list, description="retired keys, still used to decrypt")
+    old_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="retired keys, still used to decrypt"
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -82,7 +87,7 @@ class Settings(BaseSettings):
     max_aliases: int = Field(30, ge=1)
     max_query_cost: int = Field(20_000, ge=100, description="cost budget per operation (docs/security.md)")
     max_body_bytes: int = Field(1_000_000, ge=1024)
-    cors_origins: list[str] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Accounts.
     allow_registration: bool = True
@@ -126,7 +131,9 @@ class Settings(BaseSettings):
     default_gap_limit: int = Field(20, ge=1, le=1000)
 
     # Prices and analytics.
-    price_providers: list[str] = Field(default_factory=lambda: ["coinbase", "kraken", "coingecko", "bitstamp"])
+    price_providers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["coinbase", "kraken", "coingecko", "bitstamp"]
+    )
     price_poll_interval_s: float = Field(60.0, ge=1)
     price_poll_enabled: bool = True
     price_timeout_s: float = Field(10.0, gt=0)
@@ -158,6 +165,17 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _FileSecretsSource(settings_cls), dotenv_settings)
+
+    @field_validator("old_secret_keys", "cors_origins", "price_providers", mode="before")
+    @classmethod
+    def _plain_list(cls, v: Any) -> Any:
+        """Lists from the environment: a JSON array, or a plain comma-separated string."""
+        return parse_list(v)
+
+    @field_validator("env", "log_level", "log_format", "chain_backend", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
 
     @field_validator("database_url")
     @classmethod
@@ -257,6 +275,19 @@ def _redact_url(url: str) -> str:
     return url
 
 
+def parse_list(v: Any) -> Any:
+    """``'["a", "b"]'`` or ``"a, b"`` or ``"a"`` → ``["a", "b"]``; empty items dropped."""
+    if not isinstance(v, str):
+        return v
+    text = v.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not a JSON list ({exc.msg}); or give a comma-separated list") from None
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build settings or raise :class:`ConfigError` listing every bad field and why."""
     try:
@@ -268,3 +299,5 @@ def load_settings(**overrides: Any) -> Settings:
             env_name = f"MBF_{loc.upper()}" if err["loc"] else loc
             lines.append(f"  {env_name}: {err['msg']}")
         raise ConfigError("Invalid configuration:\n" + "\n".join(lines)) from None
+    except SettingsError as exc:  # a value the settings sources could not decode at all
+        raise ConfigError(f"Invalid configuration:\n  {' '.join(str(exc).split())}") from None

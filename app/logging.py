@@ -75,5 +75,8 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
     # Route stdlib loggers (uvicorn, alembic, sqlalchemy) at the same level and stream.
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Third-party per-request lines (thousands during a sync) only at debug.
+    for name in ("httpx", "httpcore", "hpack"):
+        logging.getLogger(name).setLevel(logging.DEBUG if level.lower() == "debug" else logging.WARNING)
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
     _scrub_stdlib_handlers()

@@ -24,12 +24,43 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(user_app, name="user")
 
 
-def settings_or_exit() -> Settings:
+def settings_or_exit(*, data_dir: bool = False) -> Settings:
+    """Settings, or exit 2 with one line per bad field; warns about unknown ``MBF_`` variables.
+
+    Logging is configured here (always to stderr: stdout carries only the command's output).
+    ``data_dir=True`` also creates the data directory (one-line error when it cannot be).
+    """
+    from app.config_check import ensure_data_dir, unknown_variables
+    from app.logging import configure_logging
+
+    for warning in unknown_variables():
+        typer.echo(f"warning: {warning}", err=True)
     try:
-        return load_settings()
+        settings = load_settings()
+        if data_dir:
+            ensure_data_dir(settings)
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+    configure_logging(settings.log_level, settings.effective_log_format)
+    return settings
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"mbf {version('mybitcoinfuture')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """MyBitcoinFuture backend."""
 
 
 @app.command()
@@ -42,16 +73,12 @@ def serve(
     """Run the server: creates the data directory, applies migrations, serves /graphql."""
     import uvicorn
 
-    settings = settings_or_exit()
-    from app.logging import configure_logging
-
-    configure_logging(settings.log_level, settings.effective_log_format)
+    settings = settings_or_exit(data_dir=True)
     _check_data_and_key(settings)
     if workers > 1 and not settings.effective_redis_url:
         typer.echo("warning: several workers without MBF_REDIS_URL do not share live events", err=True)
     from app.observability import serve as metrics_serve
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     metrics_serve.prepare(settings, processes=2 if reload else workers)
     metrics_serve.start_metrics_port(settings)
     uvicorn.run(
@@ -94,8 +121,7 @@ def _check_data_and_key(settings: Settings) -> None:
 def _run_store(coro_factory):  # type: ignore[no-untyped-def]
     from app.store.db import Store
 
-    settings = settings_or_exit()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = settings_or_exit(data_dir=True)
 
     async def main():  # type: ignore[no-untyped-def]
         store = Store(settings.effective_database_url)
@@ -145,15 +171,15 @@ def config_show() -> None:
 
 @config_app.command("check")
 def config_check() -> None:
-    """Validate the configuration; exit 2 with every problem listed."""
-    settings = settings_or_exit()
-    from app.security.crypto import Keyring
+    """Validate the configuration without changing anything; exit 2 with every problem, one line each."""
+    from app.config_check import check
 
-    try:
-        Keyring.from_settings(settings)
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    errors, notes = check(settings_or_exit())
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    if errors:
+        typer.echo("Invalid configuration:\n" + "\n".join(f"  {e}" for e in errors), err=True)
+        raise typer.Exit(2)
     typer.echo("configuration OK")
 
 
@@ -241,7 +267,7 @@ def _register_areas() -> None:
     """Area commands (devchain, devlnd, wallet...) register themselves here."""
     import importlib
 
-    for name in ("devchain", "devlnd", "wallet", "secrets_cli", "backup_cli"):
+    for name in ("devchain", "devlnd", "wallet", "secrets_cli", "backup_cli", "users", "reports"):
         try:
             module = importlib.import_module(f"app.cli.{name}")
         except ModuleNotFoundError as exc:

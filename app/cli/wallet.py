@@ -53,8 +53,7 @@ def _run(work: Callable[[Any, Any, str], Awaitable[T]], email: str) -> T:
     from app.store.db import Store
     from app.store.models.accounts import User
 
-    settings = settings_or_exit()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = settings_or_exit(data_dir=True)
 
     async def main() -> T:
         store = Store(settings.effective_database_url)
@@ -294,3 +293,21 @@ def wallet_show(
         typer.echo(json.dumps(data))
         return
     _print_wallet(view, items, state)
+
+
+@wallet_app.command("delete")
+def wallet_delete(
+    wallet_id: Annotated[str, typer.Argument(help="Wallet id (mbf wallet show --user EMAIL lists them).")],
+    user: UserOpt,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation (scripts).")] = False,
+) -> None:
+    """Delete a wallet with its transactions, addresses and labels; prints {"deleted": id}."""
+    if not yes and not typer.confirm(f"Delete wallet {wallet_id} and its history?", err=True):
+        typer.echo("aborted", err=True)
+        raise typer.Exit(1)
+
+    async def work(service: Any, _settings: Any, user_id: str) -> bool:
+        return bool(await service.delete_wallet(user_id, wallet_id))
+
+    _run(work, user)
+    typer.echo(json.dumps({"deleted": wallet_id}))

@@ -41,8 +41,7 @@ def wallet_sync(
     from app.sync.jobs import SyncService
     from app.tasks import Supervisor
 
-    settings = settings_or_exit()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = settings_or_exit(data_dir=True)
     console = Console(stderr=as_json)
     failed = False
 

@@ -1,0 +1,78 @@
+"""``mbf report generate``: a portfolio report written to a file, for scripts (cron, mail-outs).
+
+Works on the database directly, with the same services as the server (no server needed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+report_app = typer.Typer(help="Portfolio reports.", no_args_is_help=True)
+
+
+@report_app.command("generate")
+def report_generate(
+    user: Annotated[str, typer.Option("--user", help="Email of the portfolio's owner.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the report.")],
+    portfolio: Annotated[str, typer.Option(help="Portfolio id, or 'all' for every wallet.")] = "all",
+    timeframe: Annotated[str, typer.Option(help="D1, W1, M1, M3, YTD, Y1, Y3 or ALL.")] = "ALL",
+    fmt: Annotated[str, typer.Option("--format", help="PDF, HTML, CSV (zip) or JSON.")] = "PDF",
+) -> None:
+    """Generate a report and write it to OUTPUT; prints a JSON summary on stdout."""
+    from sqlmodel import select
+
+    from app.cli.main import settings_or_exit
+    from app.container import Container
+    from app.errors import DomainError
+    from app.store import migrate
+    from app.store.models.accounts import User
+
+    settings = settings_or_exit(data_dir=True)
+
+    async def main() -> dict[str, object]:
+        container = Container(settings)  # services only: no scheduler, poller or stream is started
+        try:
+            await migrate.upgrade(container.store)
+            async with container.store.read() as s:
+                owner = (await s.exec(select(User).where(User.email == user.strip().lower()))).first()
+            if owner is None:
+                raise typer.BadParameter(f"no user {user!r}", param_hint="--user")
+            view = await container.reports.generate(owner.id, portfolio, timeframe, fmt)
+            await container.reports.wait(view.id)
+            view = await container.reports.get(owner.id, view.id)
+            if view.status != "SUCCEEDED":
+                typer.echo(f"error: the report failed: {view.error}", err=True)
+                raise typer.Exit(1)
+            path, media, _name = await container.reports.file(owner.id, view.id)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, output)
+            return {
+                "id": view.id,
+                "format": view.format,
+                "mediaType": media,
+                "output": str(output),
+                "bytes": output.stat().st_size,
+            }
+        finally:
+            await container.reports.stop()
+            await container.store.dispose()
+
+    try:
+        summary = asyncio.run(main())
+    except DomainError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        typer.echo(f"error{where}: {exc.message}", err=True)
+        if exc.hint:
+            typer.echo(f"hint: {exc.hint}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(summary))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(report_app, name="report")
