@@ -267,7 +267,7 @@ def _register_areas() -> None:
     """Area commands (devchain, devlnd, wallet...) register themselves here."""
     import importlib
 
-    for name in ("devchain", "devlnd", "wallet", "secrets_cli", "backup_cli", "users", "reports"):
+    for name in ("devchain", "devlnd", "wallet", "secrets_cli", "backup_cli", "users", "reports", "demo"):
         try:
             module = importlib.import_module(f"app.cli.{name}")
         except ModuleNotFoundError as exc:
