@@ -1,6 +1,4 @@
-# syntax=docker/dockerfile:1
-#
-# MyBitcoinFuture backend image.
+# MyBitcoinFuture backend image (classic builder syntax: no BuildKit needed; docs/deploy.md).
 #   docker build -t mybitcoinfuture .
 #   docker run -d -p 8000:8000 -v mbf-data:/data --name mbf mybitcoinfuture
 #
@@ -9,27 +7,29 @@
 # migrations inside) and installs it into a venv; `runtime` is a slim Python with only that venv, run as a
 # non-root user, data in the /data volume.
 
-ARG PYTHON_VERSION=3.11
-ARG NODE_VERSION=20
+# Base images: tags by default; pin digests at build time (docs/deploy.md shows how), e.g.
+#   --build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:<digest>
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
 
 # ---------------------------------------------------------------------------------------------------------
-FROM node:${NODE_VERSION}-bookworm-slim AS assets
+FROM ${NODE_IMAGE} AS assets
 WORKDIR /src
 COPY web/graphiql/ web/graphiql/
 COPY scripts/build-graphiql.sh scripts/build-graphiql.sh
-RUN --mount=type=cache,target=/root/.npm \
-    bash scripts/build-graphiql.sh \
- && test -s app/http/static/graphiql/index.html
+RUN bash scripts/build-graphiql.sh \
+ && test -s app/http/static/graphiql/index.html \
+ && rm -rf /root/.npm
 
 # ---------------------------------------------------------------------------------------------------------
-FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /opt/mbf \
  && /opt/mbf/bin/pip install --upgrade pip setuptools wheel
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY app/ app/
 COPY schema/ schema/
 COPY resolvers/ resolvers/
@@ -37,10 +37,10 @@ COPY subscriptions/ subscriptions/
 COPY migrations/ migrations/
 COPY --from=assets /src/app/http/static/graphiql/ app/http/static/graphiql/
 # Build the wheel (package data: migrations, GraphiQL assets, bundled price history), install it with its
-# dependencies (binary wheels preferred; there is no compiler here, so only pure-Python sdists such as embit's
+# dependencies at the versions of constraints.txt (binary wheels preferred; there is no compiler here, so only pure-Python sdists such as embit's
 # build), then check that the installed package is whole: migrations and GraphiQL found where the app looks.
 RUN /opt/mbf/bin/pip wheel --no-deps --wheel-dir /wheels . \
- && /opt/mbf/bin/pip install --prefer-binary /wheels/*.whl \
+ && /opt/mbf/bin/pip install --prefer-binary -c constraints.txt /wheels/*.whl \
  && cd / \
  && /opt/mbf/bin/python -c "import pathlib, app.store.migrate as m, app.http.graphiql as g; \
 assert (m.MIGRATIONS_DIR / 'env.py').is_file() and any((m.MIGRATIONS_DIR / 'versions').glob('0001_*.py')), m.MIGRATIONS_DIR; \
@@ -48,7 +48,7 @@ assert g.assets_present(), g.GRAPHIQL_DIR" \
  && /opt/mbf/bin/mbf --help >/dev/null
 
 # ---------------------------------------------------------------------------------------------------------
-FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
+FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="MyBitcoinFuture backend" \
       org.opencontainers.image.description="Self-hosted watch-only bitcoin portfolio backend (GraphQL)" \
       org.opencontainers.image.licenses="MIT"

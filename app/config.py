@@ -154,6 +154,7 @@ class Settings(BaseSettings):
     metrics_host: str | None = Field(None, description="bind address of the metrics port (default: MBF_HOST)")
     metrics_token: SecretStr | None = Field(None, description="bearer token /metrics requires")
     db_slow_statement_ms: float = Field(250.0, gt=0, description="SQL statements slower than this are counted")
+    trace_resolver_min_ms: float = Field(10.0, ge=0, description="resolvers at least this slow get a trace span")
 
     @classmethod
     def settings_customise_sources(

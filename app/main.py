@@ -20,7 +20,7 @@ from app.http.health import healthz, readyz
 from app.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.http.reports import download_report
 from app.logging import configure_logging
-from app.observability import exposition, metrics
+from app.observability import exposition, metrics, tracing
 from app.observability.http import Sampler, WebSocketGauge, metrics_endpoint, metrics_route_enabled
 from schema.schema import build_schema
 
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tracing.start()  # only when OTEL_EXPORTER_OTLP_ENDPOINT is set
         await container.start()
         await sampler.start()
         # Start-up objects (modules, schema, app) live forever: keep them out of the cyclic GC's
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         finally:
             await sampler.stop()
             await container.stop()
+            tracing.stop()  # flushes buffered spans
             gc.unfreeze()  # several apps in one process (tests, --reload): let them be collected
             log.info("server_stopped")
 

@@ -13,6 +13,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from app.config import Settings
+from app.observability import tracing
 from resolvers.accounts import AccountMutation, AccountQuery
 from resolvers.lightning import LightningMutation, LightningQuery
 from resolvers.lightning_payments import LightningPaymentMutation, LightningPaymentQuery
@@ -24,6 +25,7 @@ from schema.errors import ContractErrors
 from schema.extensions import OperationLog
 from schema.limits import CostMeter, QueryLimits, QueryLimitSettings
 from schema.scalars import SCALAR_MAP
+from schema.tracing import OperationTracing
 from subscriptions.live import LiveSubscription
 
 # Each area appends its root types here.
@@ -59,6 +61,8 @@ def build_schema(settings: Settings | None = None) -> AppSchema:
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
+    if tracing.configured():  # per-field hook only when traces are exported
+        extensions.insert(0, lambda: OperationTracing(resolver_min_ms=s.trace_resolver_min_ms))
     kwargs: dict[str, Any] = {}
     if SUBSCRIPTIONS:
         kwargs["subscription"] = merge_types("Subscription", SUBSCRIPTIONS)

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from app.observability import tracing
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 _FAST = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -264,7 +266,8 @@ def chain_attempt(server: str) -> Iterator[None]:
     label = server_label(server)
     started = time.perf_counter()
     try:
-        yield
+        with tracing.span("chain.request", {"server": label}, kind="client"):
+            yield
     except Transient:
         CHAIN_REQUEST_FAILURES.labels(label).inc()
         raise
@@ -281,7 +284,8 @@ def lnd_call(method: str) -> Iterator[None]:
     started = time.perf_counter()
     outcome = "error"
     try:
-        yield
+        with tracing.span("lnd.call", {"rpc.system": "grpc", "rpc.method": method}, kind="client"):
+            yield
         outcome = "ok"
     finally:
         LND_CALL_DURATION.labels(method, outcome).observe(time.perf_counter() - started)
@@ -335,16 +339,30 @@ def instrument_engine(engine: Any) -> None:
     def _checkin(*_: Any) -> None:
         DB_POOL_IN_USE.dec()
 
+    system = sync_engine.dialect.name
+
+    # Timings and spans ride on the statement's execution context (never left behind by a failure).
     @event.listens_for(sync_engine, "before_cursor_execute")
     def _before(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
-        conn.info.setdefault("mbf_started", []).append(time.perf_counter())
+        if context is not None:
+            context._mbf_started = time.perf_counter()
+            context._mbf_span = tracing.db_span_start(statement, system)
+
+    @event.listens_for(sync_engine, "handle_error")
+    def _error(exception_context: Any) -> None:
+        context = exception_context.execution_context
+        current = getattr(context, "_mbf_span", None)
+        if current is not None:
+            context._mbf_span = None
+            tracing.end_span(current, error=type(exception_context.original_exception).__name__)
 
     @event.listens_for(sync_engine, "after_cursor_execute")
     def _after(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
-        stack = conn.info.get("mbf_started")
-        if not stack:
+        started = getattr(context, "_mbf_started", None)
+        if started is None:
             return
-        elapsed = time.perf_counter() - stack.pop()
+        tracing.end_span(getattr(context, "_mbf_span", None))
+        elapsed = time.perf_counter() - started
         DB_STATEMENT_DURATION.observe(elapsed)
         if elapsed >= SLOW_STATEMENT_S:
             words = statement.lstrip().split(None, 1)
