@@ -10,15 +10,15 @@ import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 
 from app.config import Settings, load_settings
 from app.container import Container
-from app.http.graphiql import STATIC_DIR, STATIC_URL
+from app.http.graphiql import STATIC_URL, GraphiQLAssets
 from app.http.graphql import GraphQLApp, live_subscription_count
 from app.http.health import healthz, readyz
 from app.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.http.reports import download_report
+from app.http.security_headers import SecurityHeadersMiddleware
 from app.logging import configure_logging
 from app.observability import exposition, metrics, tracing
 from app.observability.http import Sampler, WebSocketGauge, metrics_endpoint, metrics_route_enabled
@@ -65,12 +65,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     if metrics_route_enabled(settings):
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     if settings.graphiql_enabled:
-        routes.append(Mount(STATIC_URL, StaticFiles(directory=STATIC_DIR / "graphiql", check_dir=False)))
+        routes.append(Mount(STATIC_URL, GraphiQLAssets()))  # 404 while the assets are absent
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         middleware=[
             Middleware(RequestContextMiddleware),
+            Middleware(SecurityHeadersMiddleware),  # nosniff, no framing, no referrer, no-store
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(WebSocketGauge),
         ],

@@ -25,11 +25,32 @@ _VARIABLE = re.compile(r"Variable '\$(\w+)'")
 _FIELD = re.compile(r"(?:[Ff]ield|[Aa]rgument) '(?:\w+\.)?(\w+)'")
 
 
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+_FOUND = re.compile(r"[,;]? found:? .*$", re.S)
+_INVALID_VALUE = re.compile(r"(invalid value(?: at [^:]*)?: [^:]*: ).*$", re.S)
+_QUOTED = re.compile(r"\"[^\"]{33,}\"")  # GraphQL string literals echoed back
+MAX_MESSAGE = 300
+
+
+def excerpt_message(message: str, *, hide_suggestions: bool) -> str:
+    """A request error's message without the whole input it may echo (passwords, 500 KB literals).
+
+    graphql-core repeats the offending value (``found: {email: ..., password: ...}``); we drop it,
+    shorten long quoted strings, cap the length and, in production, drop "Did you mean" suggestions.
+    """
+    if hide_suggestions:
+        message = _SUGGESTION.sub("", message)
+    message = _FOUND.sub(".", message)
+    message = _INVALID_VALUE.sub(lambda m: m.group(1) + "(value not shown).", message)
+    message = _QUOTED.sub(lambda m: m.group(0)[:17] + "…" + m.group(0)[0], message)
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
+
+
 def new_error_id() -> str:
     return secrets.token_hex(6)
 
 
-def format_error(error: GraphQLError) -> GraphQLError:
+def format_error(error: GraphQLError, *, hide_suggestions: bool = False) -> GraphQLError:
     """Return a new error in the contract's shape (idempotent for already-formatted errors)."""
     if error.extensions and "errorId" in error.extensions:
         return error
@@ -56,6 +77,7 @@ def format_error(error: GraphQLError) -> GraphQLError:
         for key in ("field", "hint"):  # set by our own checks (schema/limits.py)
             if error.extensions and error.extensions.get(key):
                 extensions[key] = error.extensions[key]
+        message = excerpt_message(message, hide_suggestions=hide_suggestions)
     else:
         message = f"Internal error (id {error_id}); it has been logged."
         extensions["code"] = "INTERNAL"
@@ -79,10 +101,13 @@ def format_error(error: GraphQLError) -> GraphQLError:
 class ContractErrors(SchemaExtension):
     """Applies :func:`format_error` to every result, including each subscription result."""
 
+    def __init__(self, *, hide_suggestions: bool = False) -> None:
+        self.hide_suggestions = hide_suggestions  # production: no "Did you mean" of any kind
+
     def _process(self, result: object) -> None:
         errors = getattr(result, "errors", None)
         if errors:
-            result.errors = [format_error(e) for e in errors]  # type: ignore[attr-defined]
+            result.errors = [format_error(e, hide_suggestions=self.hide_suggestions) for e in errors]  # type: ignore[attr-defined]
 
     def on_stream_result(self, result: object) -> Iterator[None]:  # type: ignore[override]
         """Each result of a subscription (or other streamed operation), before it is sent."""
@@ -99,5 +124,6 @@ class ContractErrors(SchemaExtension):
         # Pre-execution errors (parse/validation) are kept on the context for subscriptions.
         if self.execution_context.pre_execution_errors:
             self.execution_context.pre_execution_errors = [
-                format_error(e) for e in self.execution_context.pre_execution_errors
+                format_error(e, hide_suggestions=self.hide_suggestions)
+                for e in self.execution_context.pre_execution_errors
             ]

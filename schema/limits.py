@@ -265,6 +265,10 @@ class _Analyser:
                 self._check_value(item, get_named_type(fdef.type) if fdef else None, str(key), node)
 
     def _check_length(self, value: str, name: str, node: Node) -> None:
+        if "\x00" in value:  # PostgreSQL cannot store it; no input has a use for it
+            self._report_once(
+                f"nul:{name}", _error(f"Argument '{name}' contains a NUL character (U+0000).", node, name)
+            )
         limit = max_length_for(name)
         if len(value) > limit:
             self._report_once(

@@ -35,6 +35,8 @@ def _parse_sats(value: object) -> int:
 def _parse_msats(value: object) -> int:
     if not isinstance(value, str) or not value.lstrip("-").isdigit():
         raise ValueError("MilliSats must be a string of decimal digits")
+    if len(value) > 20 or abs(int(value)) > MAX_SATS * 1000:  # length first: no huge int() parse
+        raise ValueError("MilliSats is larger than 21 million BTC")
     return int(value)
 
 

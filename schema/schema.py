@@ -54,7 +54,7 @@ def build_schema(settings: Settings | None = None) -> AppSchema:
     )
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         OperationLog,  # outermost: logs after ContractErrors has shaped the errors
-        ContractErrors,
+        lambda: ContractErrors(hide_suggestions=s.is_production),
         lambda: MaxTokensLimiter(max_token_count=s.max_query_tokens),
         lambda: QueryLimits(limits, meter),  # depth, aliases, cost, input sizes: linear in the document
         Authorization,  # roles and API-key scopes, before anything executes

@@ -10,6 +10,11 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+
+from app.http.errors import error_response
+
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 GRAPHIQL_DIR = STATIC_DIR / "graphiql"
 STATIC_URL = "/static/graphiql"
@@ -33,3 +38,17 @@ def graphiql_page(endpoint: str) -> str:
         return _MISSING.format(endpoint=html.escape(endpoint))
     page = (GRAPHIQL_DIR / "index.html").read_text()
     return page.replace("__GRAPHQL_ENDPOINT__", html.escape(endpoint)).replace("__STATIC__", STATIC_URL)
+
+
+class GraphiQLAssets:
+    """The asset files; a 404 in the contract's shape (not a 500) while they are not installed."""
+
+    def __init__(self) -> None:
+        self.files = StaticFiles(directory=GRAPHIQL_DIR, check_dir=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not GRAPHIQL_DIR.is_dir():
+            message = "GraphiQL assets are not installed on this server (run `make assets`)."
+            await error_response(404, message, "NOT_FOUND")(scope, receive, send)
+            return
+        await self.files(scope, receive, send)

@@ -80,6 +80,13 @@ class GraphQLApp(GraphQL[Context, None]):
             response = error_response(status, exc.reason, _STATUS_CODES.get(status, "BAD_USER_INPUT"), request_id)
         await response(scope, receive, send)
 
+    def parse_json(self, data: str | bytes) -> Any:
+        """A body (or GET ``variables``) that is JSON but not an object is a 400, not a crash."""
+        value = super().parse_json(data)
+        if not isinstance(value, dict | list):  # lists: Strawberry refuses batching with its own 400
+            raise HTTPException(400, 'The request body must be a JSON object: {"query": ..., "variables": {...}}.')
+        return value
+
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         ctx = Context(container=self.container, request=request, response=response)
         if isinstance(request, Request):

@@ -41,6 +41,7 @@ ALL_NAME = "All wallets"
 TIMEFRAMES = ("D1", "W1", "M1", "M3", "YTD", "Y1", "Y3", "ALL")
 DEFAULT_FEE_RATE = 10.0  # sat/vB when no chain backend gives an estimate
 SATS = Decimal(100_000_000)
+MAX_COST = Decimal(1_000_000_000_000)  # setTransactionCost: per transaction, in the fiat currency
 
 PORTFOLIOS: sa.Table = Portfolio.__table__  # type: ignore[attr-defined]
 MEMBERS: sa.Table = PortfolioWallet.__table__  # type: ignore[attr-defined]
@@ -319,9 +320,18 @@ class PortfolioService:
         txid = txid.lower()
         if not cost.is_finite() or cost < 0:
             raise BadInput("A cost cannot be negative.", field="cost")
+        if cost > MAX_COST or -cost.as_tuple().exponent > 2:  # type: ignore[operator]
+            raise BadInput(
+                f"A cost is at most {MAX_COST:,} with at most 2 decimal places.", field="cost"
+            )
         cur = self.prices.normalise(currency)
         async with self.store.write() as s:
             conn = await s.connection()
+            owned = await conn.execute(
+                sa.text("SELECT 1 FROM wallet_txs WHERE user_id = :u AND txid = :t LIMIT 1"), {"u": user_id, "t": txid}
+            )
+            if owned.first() is None:  # only transactions of the user's own wallets (other users': NOT_FOUND)
+                raise NotFound("No transaction with this txid in your wallets.", field="txid")
             await conn.execute(sa.delete(OVERRIDES).where(OVERRIDES.c.user_id == user_id, OVERRIDES.c.txid == txid))
             await conn.execute(
                 sa.insert(OVERRIDES).values(

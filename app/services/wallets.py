@@ -803,6 +803,8 @@ def parse_label_lines(jsonl: str, network: Network) -> dict[tuple[str, str], Lab
             obj = json.loads(line)
         except ValueError:
             raise bad("not valid JSON.") from None
+        except RecursionError:  # deeply nested arrays/objects: refuse, never INTERNAL
+            raise bad("JSON nested too deeply.") from None
         if not isinstance(obj, dict):
             raise bad("expected a JSON object.")
         type_, ref, label = obj.get("type"), obj.get("ref"), obj.get("label", "")

@@ -221,8 +221,12 @@ async def test_generate_and_download_reports(
 
 async def test_set_transaction_cost_validates(gql: GraphQLClient, user_token: str) -> None:
     m = "mutation($i: SetTransactionCostInput!) { setTransactionCost(input: $i) }"
-    ok = await gql(m, {"i": {"txid": "ab" * 32, "cost": "1234.56", "currency": "usd"}})
-    assert ok["data"]["setTransactionCost"] is True
+    # Only transactions of the user's own wallets (issue #10): a txid in none of them is NOT_FOUND.
+    body = await gql(m, {"i": {"txid": "ab" * 32, "cost": "1234.56", "currency": "usd"}}, expect_errors=True)
+    assert codes(body) == ["NOT_FOUND"] and fields(body) == ["txid"]
+    for bad in ("1e999999", "0.001", "1000000000001"):  # bounded: finite, <= 2 decimals, a sane range
+        body = await gql(m, {"i": {"txid": "ab" * 32, "cost": bad}}, expect_errors=True)
+        assert codes(body) == ["BAD_USER_INPUT"] and fields(body) == ["cost"], bad
     body = await gql(m, {"i": {"txid": "ab" * 32, "cost": "-1"}}, expect_errors=True)
     assert codes(body) == ["BAD_USER_INPUT"] and fields(body) == ["cost"]
     body = await gql(m, {"i": {"txid": "ab" * 32, "cost": "1", "currency": "XYZ"}}, expect_errors=True)
