@@ -158,7 +158,10 @@ async def test_registration_is_throttled_per_client_and_hides_taken_emails_behin
 async def test_login_limits_hold_across_two_servers_through_redis(tmp_path: Path, database_url: str) -> None:
     """Two servers of one deployment (same database and Redis, separate containers) share the counters."""
     require("redis")
-    shared = make_settings(tmp_path, database_url, redis_url=REDIS_URL, login_free_attempts=2)
+    # A long first delay: the third attempt must be refused however slowly a loaded machine sends it.
+    shared = make_settings(
+        tmp_path, database_url, redis_url=REDIS_URL, login_free_attempts=2, login_backoff_base_s=600.0
+    )
     async with live_server(shared) as a, live_server(shared) as b:
         ga, gb = GraphQLClient(a.url), GraphQLClient(b.url)
         try:
