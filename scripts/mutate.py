@@ -57,13 +57,25 @@ class Module:
 MODULES: dict[str, Module] = {
     "app/bitcoin/descriptors.py": Module(("tests/bitcoin",), 1200),
     "app/bitcoin/derive.py": Module(("tests/bitcoin",), 900),
-    "app/services/sync.py": Module(("tests/chain/test_gap_limit.py", "tests/chain/test_sync.py"), 1800, 160),
-    "app/services/sync_jobs.py": Module(("tests/chain/test_sync.py",), 1200, 100),
-    "app/services/accounts.py": Module(("tests/foundation/test_accounts.py",), 900),
+    "app/sync/scanner.py": Module(("tests/sync/test_gap_limit.py", "tests/sync/test_sync.py"), 1800, 150),
+    "app/sync/view.py": Module(
+        ("tests/sync/test_view.py", "tests/sync/test_gap_limit.py", "tests/sync/test_sync.py"), 1800
+    ),
+    "app/sync/jobs.py": Module(("tests/sync/test_sync.py",), 1200, 100),
+    "app/sync/persist.py": Module(("tests/sync/test_sync.py", "tests/sync/test_api.py"), 1200, 100),
+    "app/sync/queries.py": Module(("tests/sync/test_api.py", "tests/sync/test_sync.py"), 900),
+    "app/services/accounts.py": Module(("tests/foundation/test_accounts.py", "tests/security"), 900),
+    "app/services/second_factor.py": Module(("tests/security", "tests/foundation/test_accounts.py"), 900),
     "app/security/passwords.py": Module(("tests/foundation/test_accounts.py",), 300),
     "app/security/tokens.py": Module(("tests/foundation/test_accounts.py", "tests/foundation/test_context.py"), 600),
     "app/security/ratelimit.py": Module(("tests/foundation/test_accounts.py",), 600),
     "app/security/crypto.py": Module(("tests/foundation/test_config_security.py",), 600),
+    "app/services/wallets.py": Module(
+        ("tests/wallets/test_service.py", "tests/wallets/test_addresses_labels_api.py"), 1200, 150
+    ),
+    "app/services/portfolios.py": Module(("tests/portfolios/test_api.py",), 1200, 120),
+    "app/services/reports.py": Module(("tests/reports",), 900, 100),
+    "app/services/lightning.py": Module(("tests/lightning/test_graphql.py",), 1200, 100),
     "app/analytics/costbasis.py": Module(("tests/analytics/test_costbasis.py",), 900),
     "app/analytics/returns.py": Module(("tests/analytics/test_returns.py",), 900),
     "subscriptions/live.py": Module(("tests/subscriptions",), 1200, 120),
