@@ -305,6 +305,16 @@ def in_annotation(
     return any(a <= tuple(start) and tuple(end) <= b for a, b in spans)
 
 
+def is_keyword_only_marker(lines: list[str], operator: str, start: tuple[int, int]) -> bool:
+    """cosmic-ray's parser sees the bare ``*`` of a signature (``def f(a, *, b)``) as a
+    multiplication; turning it into ``/`` is not a change of behaviour worth a test."""
+    if not operator.startswith("core/ReplaceBinaryOperator_Mul_"):
+        return False
+    row, col = start
+    line = lines[row - 1] if 0 < row <= len(lines) else ""
+    return line[col : col + 1] == "*" and line[col + 1 :].lstrip()[:1] in (",", ")")
+
+
 def pytest_args(tests: tuple[str, ...]) -> list[str]:
     return [
         "-x",
@@ -324,8 +334,11 @@ def pytest_args(tests: tuple[str, ...]) -> list[str]:
 
 def covered_lines(copy: Path, module: str, tests: tuple[str, ...], env: dict[str, str]) -> set[int] | None:
     data = copy / ".coverage.mutate"
+    rc = copy / ".mutate-coveragerc"  # not the project's settings (source=, subprocess patch)
+    rc.write_text("[run]\n")
     cmd = [
-        sys.executable, "-m", "coverage", "run", f"--data-file={data}", f"--include={module}", "-m", "pytest",
+        sys.executable, "-m", "coverage", "run", f"--rcfile={rc}", f"--data-file={data}", f"--include={module}",
+        "-m", "pytest",
         *pytest_args(tests),
     ]  # fmt: skip
     if subprocess.run(cmd, cwd=copy, env=env, capture_output=True).returncode != 0:
@@ -421,11 +434,14 @@ def run_module(module: str, spec: Module, copy: Path, args: argparse.Namespace) 
         with use_db(str(session), WorkDB.Mode.open) as db:
             pending = list(db.pending_work_items)
             spans = annotation_spans(target)
+            source_lines = target.read_text().splitlines()
             runnable = []
             for item in pending:
                 m = item.mutations[0]
                 if in_annotation(spans, m.start_pos, m.end_pos):
                     db.set_result(item.job_id, WorkResult(WorkerOutcome.SKIPPED, output="type annotation"))
+                elif is_keyword_only_marker(source_lines, m.operator_name, m.start_pos):
+                    db.set_result(item.job_id, WorkResult(WorkerOutcome.SKIPPED, output="keyword-only marker"))
                 elif covered is not None and m.start_pos[0] not in covered:
                     db.set_result(
                         item.job_id,
