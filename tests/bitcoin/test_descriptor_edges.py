@@ -64,3 +64,62 @@ def test_wallet_file_skips_inactive_and_junk_entries() -> None:
     entries += [{"desc": add_checksum(d), "active": False, "internal": i == 1} for i, d in enumerate(tr)]
     got = parse_wallet_source(json.dumps({"descriptors": entries}), MAIN)
     assert got == parse_wallet_source(f"wpkh([73c5da0a/84h/0h/0h]{ACCOUNT84}/<0;1>/*)", MAIN)
+
+
+def test_malformed_descriptors_get_their_own_message() -> None:
+    # a closing bracket before its opening one, balanced overall
+    assert "Unbalanced parentheses" in refused(f"wpkh({TV_A}/0/*)(x)").message
+    assert "Only two-branch multipath" in refused(f"wpkh({TV_A}/0;1/*)").message
+    assert "Unsupported descriptor sh(" in refused(f"sh(pkh({TV_A}/0/*))").message
+    assert "out of range" in refused(f"wpkh({TV_A}/2147483648/*)").message
+    three = "\n".join(f"wpkh({TV_A}/{c}/*)" for c in (0, 1, 2))
+    assert "Expected one descriptor, or two" in refused(three).message
+
+
+def test_a_receive_only_descriptor_changes_to_the_next_branch() -> None:
+    from embit.descriptor import Descriptor
+
+    from app.bitcoin.derive import ScriptPubKeyDeriver
+    from app.bitcoin.descriptors import Chain
+
+    desc = parse_wallet_source(f"wpkh({TV_A}/0/*)", MAIN)
+    change = ScriptPubKeyDeriver(desc, Chain.CHANGE).script_pubkeys(0, 2)
+    ref = Descriptor.from_string(f"wpkh({TV_A}/1/*)")
+    assert change == [ref.derive(i).script_pubkey().data for i in range(2)]
+
+
+def test_the_largest_multisig_is_accepted_and_one_more_key_refused() -> None:
+    from app.bitcoin.derive import derive_xpub
+    from app.bitcoin.keys import parse_extended_key
+    from app.bitcoin.scripts import MAX_MULTISIG_KEYS
+
+    base = parse_extended_key(TV_A, MAIN).xpub
+    keys = [derive_xpub(base, (i,)).to_base58() for i in range(MAX_MULTISIG_KEYS + 1)]
+    ok = parse_wallet_source(f"wsh(sortedmulti(2,{','.join(f'{k}/0/*' for k in keys[:-1])}))", MAIN)
+    assert len(ok.keys) == MAX_MULTISIG_KEYS
+    assert "At most" in refused(f"wsh(sortedmulti(2,{','.join(f'{k}/0/*' for k in keys)}))").message
+
+
+@pytest.mark.parametrize(
+    ("purpose", "script_type"),
+    [(44, "P2PKH"), (49, "P2SH_P2WPKH"), (84, "P2WPKH"), (86, "P2TR")],
+)
+def test_the_key_origin_purpose_decides_the_script_type_of_an_xpub(purpose: int, script_type: str) -> None:
+    got = parse_wallet_source(f"[73c5da0a/{purpose}h/0h/0h]{ACCOUNT84}", MAIN)
+    assert got.script_type.name == script_type
+
+
+def test_a_wallet_file_entry_without_internal_is_the_receive_branch() -> None:
+    entries = [{"desc": add_checksum(f"wpkh([73c5da0a/84h/0h/0h]{ACCOUNT84}/0/*)"), "active": True}]
+    got = parse_wallet_source(json.dumps({"descriptors": entries}), MAIN)
+    assert got == parse_wallet_source(f"wpkh([73c5da0a/84h/0h/0h]{ACCOUNT84}/0/*)", MAIN)
+
+
+def test_parsed_descriptors_are_immutable_values() -> None:
+    import dataclasses
+
+    desc = parse_wallet_source(f"wpkh({TV_A}/<0;1>/*)", MAIN)
+    key = desc.keys[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        key.steps = ()  # type: ignore[misc]
+    assert {key: 1}[parse_wallet_source(f"wpkh({TV_A}/<0;1>/*)", MAIN).keys[0]] == 1

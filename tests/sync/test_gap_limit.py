@@ -14,7 +14,6 @@ would rightly show 240), which says nothing about the gap limit itself.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +36,6 @@ from tests.sync.test_sync import (
 
 GAP = 20
 BATCH_SETTINGS = {"chain_concurrency": 5}  # 20 scripts per request round, the gap
-
-
-@pytest.fixture
-async def gapchain(tmp_path: Path) -> AsyncIterator[DevChain]:
-    async with DevChain.start(scenario="gap", seed=1, data_dir=tmp_path) as chain:
-        yield chain
 
 
 def address_at(chain: DevChain, wallet: str, index: int) -> str:
