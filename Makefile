@@ -37,7 +37,7 @@ serve: install
 	$(BIN)/mbf serve
 
 test: install-test
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q --cov --cov-report=term:skip-covered
 
 ## Mutation testing (cosmic-ray) of the critical modules, or of MODULES="app/x.py ..."; see docs/testing.md.
 mutate: install-test
