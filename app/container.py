@@ -24,6 +24,7 @@ from app.services.accounts import AccountService
 from app.services.api_keys import ApiKeyService
 from app.services.audit import AuditLog
 from app.services.lightning import LightningService
+from app.services.lightning_backups import LightningBackups
 from app.services.lightning_payments import LightningPayments
 from app.services.portfolios import PortfolioService
 from app.services.prices import PriceService
@@ -85,6 +86,7 @@ class Container:
         self.lightning = LightningService(self.store, self.keyring, self.hub, settings)
         self.register("lightning", self.lightning)
         self.lightning_payments = LightningPayments(self.lightning, self.hub, self.supervisor)
+        self.lightning_backups = LightningBackups(self.lightning, self.store, self.keyring, self.hub)
         self.prices = PriceService(self.store, self.hub, settings)
         self.register("prices", self.prices)
         self.portfolios = PortfolioService(self.store, self.hub, self.prices, settings, supervisor=self.supervisor)

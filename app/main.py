@@ -16,6 +16,7 @@ from app.container import Container
 from app.http.graphiql import STATIC_URL, GraphiQLAssets
 from app.http.graphql import GraphQLApp, live_subscription_count
 from app.http.health import healthz, readyz
+from app.http.lightning_backup import download_channel_backup
 from app.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.http.reports import download_report
 from app.http.security_headers import SecurityHeadersMiddleware
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/reports/{report_id}/download", download_report, methods=["GET"]),
+        Route("/lightning/{node_id}/channel-backup", download_channel_backup, methods=["GET"]),
     ]
     if metrics_route_enabled(settings):
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))

@@ -16,6 +16,7 @@ from app.config import Settings
 from app.observability import tracing
 from resolvers.accounts import AccountMutation, AccountQuery
 from resolvers.lightning import LightningMutation, LightningQuery
+from resolvers.lightning_backups import LightningBackupMutation, LightningBackupQuery
 from resolvers.lightning_payments import LightningPaymentMutation, LightningPaymentQuery
 from resolvers.portfolios import PortfolioMutation, PortfolioQuery
 from resolvers.sync import SyncMutation, SyncQuery
@@ -31,8 +32,8 @@ from subscriptions.live import LiveSubscription
 # Each area appends its root types here.
 QUERIES: tuple[type, ...] = (AccountQuery, WalletQuery, SyncQuery, LightningQuery, PortfolioQuery)
 MUTATIONS: tuple[type, ...] = (AccountMutation, WalletMutation, SyncMutation, LightningMutation, PortfolioMutation)
-QUERIES += (LightningPaymentQuery,)
-MUTATIONS += (LightningPaymentMutation,)
+QUERIES += (LightningPaymentQuery, LightningBackupQuery)
+MUTATIONS += (LightningPaymentMutation, LightningBackupMutation)
 SUBSCRIPTIONS: tuple[type, ...] = (LiveSubscription,)
 
 

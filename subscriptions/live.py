@@ -142,6 +142,7 @@ class LiveSubscription:
     channel_events = _node_events("channelEvents")
     invoice_updated = _node_events("invoiceUpdated")
     payment_updated = _node_events("paymentUpdated")
+    channel_backup_updated = _node_events("channelBackupUpdated")
 
 
 # Root fields whose result does not depend on who asks: shared across users by the fan-out.

@@ -312,3 +312,11 @@ class DecodedInvoice:
     @property
     def expires_at(self) -> datetime:
         return self.timestamp + timedelta(seconds=self.expiry_s)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelBackupSnapshot:
+    """A packed multi-channel static channel backup (LND's ``channel.backup`` file content)."""
+
+    multi: bytes
+    channel_points: tuple[str, ...]

@@ -49,10 +49,14 @@ KEY_SCOPES: dict[tuple[str, str], str] = {
     ("mutation", "closeChannel"): _L_W,
     ("mutation", "updateChannelPolicy"): _L_W,
     ("mutation", "createInvoice"): _L_W,
+    ("query", "decodeInvoice"): _L_R,
+    ("query", "channelBackup"): _L_R,
+    ("mutation", "verifyChannelBackup"): _L_R,
     ("mutation", "payInvoice"): _L_W,
     ("mutation", "keysend"): _L_W,
-    ("query", "decodeInvoice"): _L_R,
+    ("mutation", "bakeMacaroon"): _L_W,
     ("subscription", "paymentUpdated"): _L_R,
+    ("subscription", "channelBackupUpdated"): _L_R,
     ("mutation", "generateReport"): _REP,
     ("subscription", "priceUpdated"): ANY_KEY,
     ("subscription", "walletUpdated"): _W_R,
@@ -85,6 +89,7 @@ VIEWER_MUTATIONS = frozenset(
         "revokeApiKey",
         "exportLabels",
         "generateReport",
+        "verifyChannelBackup",
     }
 )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from app.config import Settings
 from app.errors import BadInput, Conflict, Forbidden, NotFound, UpstreamUnavailable
 from app.events.envelope import Event
 from app.events.hub import EventHub
+from app.lightning import backups
 from app.lightning import models as m
 from app.lightning.client import LndClient
 from app.lightning.errors import MacaroonRejected, TlsRejected
@@ -185,6 +186,8 @@ class LightningService:
         self._factory = client_factory
         self._backoff = (settings.lnd_stream_min_backoff_s, settings.lnd_stream_max_backoff_s)
         self._runtimes: dict[str, _Runtime] = {}
+        # Receives each SubscribeChannelBackups snapshot (set by LightningBackups): (node id, owner id, snapshot).
+        self.backup_sink: Callable[[str, str, m.ChannelBackupSnapshot], Awaitable[None]] | None = None
         self._lock = asyncio.Lock()
         self._started = False
 
@@ -655,6 +658,19 @@ class LightningService:
                 f"{rt.node_id}:transactions",
                 lambda opened: c.transactions(on_open=opened),
                 on_tx,
+                initial_backoff_s=lo,
+                max_backoff_s=hi,
+            )
+        sink = self.backup_sink
+        if "offchain:read" in perms and sink is not None:
+
+            async def on_backup(snap: m.ChannelBackupSnapshot) -> None:
+                await sink(rt.node_id, rt.user_id, snap)
+
+            rt.streams["backups"] = StreamSupervisor(
+                f"{rt.node_id}:backups",
+                lambda opened: backups.updates(c, on_open=opened),
+                on_backup,
                 initial_backoff_s=lo,
                 max_backoff_s=hi,
             )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from app.dev.devlnd import backups
 from app.dev.devlnd.state import LndError, _txid_bytes
 from app.lightning import macaroon as mac
 from app.lightning.permissions import missing_for
@@ -197,6 +198,14 @@ class DevLndServicer(lnrpc.LightningServicer):  # type: ignore[misc]
     def DecodePayReq(self, request: Any, context: Any) -> Any:
         return self.node.payments.decode_pay_req(request.pay_req)
 
+    @_unary("ExportAllChannelBackups")
+    def ExportAllChannelBackups(self, request: Any, context: Any) -> Any:
+        return backups.snapshot(self.state)
+
+    @_unary("VerifyChanBackup")
+    def VerifyChanBackup(self, request: Any, context: Any) -> Any:
+        return backups.verify(self.state, request)
+
     @_unary("UpdateChannelPolicy")
     def UpdateChannelPolicy(self, request: Any, context: Any) -> Any:
         return self.state.update_policy(request)
@@ -252,6 +261,17 @@ class DevLndServicer(lnrpc.LightningServicer):  # type: ignore[misc]
             )
         async for item in self._listen("invoice", context, replay):
             yield item
+
+    @_stream("SubscribeChannelBackups")
+    async def SubscribeChannelBackups(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        """A new snapshot whenever the set of backed-up channels changes (opened, confirmed, closed)."""
+        changed = {
+            ln.ChannelEventUpdate.UpdateType.Value(k)
+            for k in ("PENDING_OPEN_CHANNEL", "OPEN_CHANNEL", "CLOSED_CHANNEL", "FULLY_RESOLVED_CHANNEL")
+        }
+        async for ev in self._listen("channel", context):
+            if ev.type in changed:
+                yield backups.snapshot(self.state)
 
     @_stream("SubscribeTransactions")
     async def SubscribeTransactions(self, request: Any, context: Any) -> AsyncIterator[Any]:

@@ -34,3 +34,7 @@ class LightningNode(SQLModel, table=True):
     invoice_settle_index: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
     created_at: datetime = created_field()
     last_seen_at: datetime | None = dt_column()
+    # The latest multi-channel static channel backup (SCB) and its channel points, JSON, encrypted
+    # like the macaroon (aad = owner id); refreshed from SubscribeChannelBackups and on export.
+    channel_backup_enc: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    channel_backup_at: datetime | None = dt_column()
