@@ -1,7 +1,7 @@
 """lightning: the latest static channel backup of each node, encrypted (channel_backup_enc, channel_backup_at)
 
-Revision ID: 0009_lightning_channel_backup
-Revises: 0008_accounts_security
+Revision ID: 0010_lightning_channel_backup
+Revises: 0009_security_keystore
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_lightning_channel_backup"
-down_revision: str | Sequence[str] | None = "0008_accounts_security"
+revision: str = "0010_lightning_channel_backup"
+down_revision: str | Sequence[str] | None = "0009_security_keystore"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
