@@ -89,9 +89,17 @@ class Container:
         self.lightning_backups = LightningBackups(self.lightning, self.store, self.keyring, self.hub)
         self.prices = PriceService(self.store, self.hub, settings)
         self.register("prices", self.prices)
-        self.portfolios = PortfolioService(self.store, self.hub, self.prices, settings, supervisor=self.supervisor)
+        self.portfolios = PortfolioService(
+            self.store,
+            self.hub,
+            self.prices,
+            settings,
+            supervisor=self.supervisor,
+            wallets=self.wallets,
+            sync=self.sync,
+        )
         self.sync.listeners.append(self.portfolios.on_wallet_event)  # balance moved: re-value portfolios
-        self.reports = ReportService(self.store, self.hub, self.portfolios, settings)
+        self.reports = ReportService(self.store, self.hub, self.portfolios, settings, accounts=self.accounts)
         self.register("reports", self.reports)
 
     # -- lifecycle ------------------------------------------------------------------------------

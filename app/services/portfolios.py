@@ -29,9 +29,11 @@ from app.events.hub import EventHub
 from app.ids import new_id
 from app.prices.provider import Price
 from app.services.prices import PriceService
+from app.services.wallets import WalletInfo, WalletService
 from app.store.db import Store
 from app.store.models.portfolios import CostOverride, Portfolio, PortfolioWallet
 from app.sync.model import Balance
+from app.sync.queries import SyncQueries
 from app.tasks import Supervisor
 
 log = structlog.get_logger(__name__)
@@ -46,15 +48,6 @@ MAX_COST = Decimal(1_000_000_000_000)  # setTransactionCost: per transaction, in
 PORTFOLIOS: sa.Table = Portfolio.__table__  # type: ignore[attr-defined]
 MEMBERS: sa.Table = PortfolioWallet.__table__  # type: ignore[attr-defined]
 OVERRIDES: sa.Table = CostOverride.__table__  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True)
-class WalletInfo:
-    id: str
-    name: str
-    kind: str
-    script_type: str
-    network: str
 
 
 @dataclass(frozen=True)
@@ -160,8 +153,13 @@ class PortfolioService:
         settings: Settings,
         fee_rate: Callable[[], Awaitable[float | None]] | None = None,
         supervisor: Supervisor | None = None,
+        *,
+        wallets: WalletService,
+        sync: SyncQueries,
     ) -> None:
         self.store = store
+        self.wallets = wallets  # the wallets area's read API (wallets, labels)
+        self.sync = sync  # the sync area's read API (transactions, balances, outputs)
         self.hub = hub
         self.prices = prices
         self.settings = settings
@@ -182,12 +180,9 @@ class PortfolioService:
         return name
 
     async def _owned_wallets(self, user_id: str, wallet_ids: Sequence[str] | None = None) -> list[WalletInfo]:
-        q = "SELECT id, name, kind, script_type, network FROM wallets WHERE user_id = :uid"
-        async with self.store.read() as s:
-            rows = (await (await s.connection()).execute(sa.text(q), {"uid": user_id})).all()
-        wallets = [WalletInfo(*r) for r in rows]
+        wallets = await self.wallets.wallet_infos(user_id)
         if wallet_ids is None:
-            return sorted(wallets, key=lambda w: w.name.lower())
+            return wallets
         by_id = {w.id: w for w in wallets}
         missing = [w for w in wallet_ids if w not in by_id]
         if missing:
@@ -341,58 +336,24 @@ class PortfolioService:
 
     # -- data loading -----------------------------------------------------------------------------
 
-    async def _query(self, sql: str, params: dict[str, Any]) -> list[Any]:
-        """Rows from the sync area's tables; none when those tables do not exist yet."""
-        try:
-            async with self.store.read() as s:
-                return list((await (await s.connection()).execute(sa.text(sql), params)).all())
-        except sa.exc.DBAPIError as exc:
-            log.warning("chain_tables_unavailable", error=type(exc).__name__)
-            return []
-
     async def load(self, user_id: str, portfolio_id: str) -> PortfolioData:
         view = await self.get(user_id, portfolio_id)
         all_wallets = await self._owned_wallets(user_id)
         scope = set(view.wallet_ids)
-        params = {"uid": user_id}
-        tx_rows = await self._query(
-            "SELECT txid, wallet_id, status, block_time, first_seen, net_amount, fee, sent FROM wallet_txs "
-            "WHERE user_id = :uid AND status IN ('confirmed', 'mempool')",
-            params,
-        )
-        txs: list[WalletTx] = []
-        for txid, wid, _status, block_time, first_seen, net, fee, sent in tx_rows:
-            when = _as_dt(block_time) or _as_dt(first_seen) or datetime.now(UTC)
-            paid = int(fee or 0) if int(sent or 0) > 0 and int(net) < 0 else 0
-            txs.append(WalletTx(txid, wid, when.astimezone(UTC).date(), int(net), paid))
+        txs = [
+            WalletTx(e.txid, e.wallet_id, e.at.astimezone(UTC).date(), e.net_amount, e.fee_paid)
+            for e in await self.sync.ledger(user_id)
+        ]
         txs.sort(key=lambda t: (t.day, t.txid))
-        balances: dict[str, Balance] = {}
-        for wid, conf, unconf in await self._query(
-            "SELECT wallet_id, confirmed, unconfirmed FROM wallet_sync_state WHERE user_id = :uid", params
-        ):
-            balances[wid] = Balance(int(conf or 0), int(unconf or 0))
-        utxos: dict[str, list[int]] = {}
-        for wid, value in await self._query(
-            "SELECT wallet_id, value FROM wallet_outputs WHERE user_id = :uid AND spent_by IS NULL", params
-        ):
-            utxos.setdefault(wid, []).append(int(value))
-        used: dict[str, int] = {}
-        reused: dict[str, int] = {}
-        for wid, _chain, _index, n in await self._query(
-            'SELECT wallet_id, chain, "index", COUNT(*) FROM wallet_outputs WHERE user_id = :uid '
-            'GROUP BY wallet_id, chain, "index"',
-            params,
-        ):
-            used[wid] = used.get(wid, 0) + 1
-            if int(n) > 1:
-                reused[wid] = reused.get(wid, 0) + 1
+        balances = await self.sync.balances(user_id)
+        utxos = await self.sync.unspent_values(user_id)
+        use = await self.sync.address_use(user_id)
+        used = {wid: u.used for wid, u in use.items()}
+        reused = {wid: u.reused for wid, u in use.items() if u.reused}
         overrides: dict[str, Decimal] = {}
         override_currency: dict[str, str] = {}  # txid -> currency of a cost set by the mutation
-        labels: dict[str, str] = {}
-        for txid, label in await self._query(
-            "SELECT ref, label FROM wallet_labels WHERE user_id = :uid AND type = 'tx'", params
-        ):
-            labels[txid] = label
+        labels = await self.wallets.tx_labels(user_id)
+        for txid, label in labels.items():
             cost = cost_from_label(label)
             if cost is not None:
                 overrides[txid] = cost
@@ -565,10 +526,8 @@ class PortfolioService:
             rows = (await conn.execute(query)).all()
             members = (await conn.execute(sa.select(MEMBERS.c.portfolio_id, MEMBERS.c.wallet_id))).all()
         balances: dict[str, int] = {}
-        for wid, conf, unconf in await self._query(
-            "SELECT wallet_id, confirmed, unconfirmed FROM wallet_sync_state", {}
-        ):
-            balances[wid] = int(conf or 0) + int(unconf or 0)
+        for uid in {uid for _, uid in rows}:  # the owners of the portfolios to value, each asked alone
+            balances.update({wid: b.total for wid, b in (await self.sync.balances(uid)).items()})
         by_pid: dict[str, list[str]] = {}
         for pid, wid in members:
             by_pid.setdefault(pid, []).append(wid)
@@ -615,13 +574,3 @@ def cost_from_label(label: str) -> Decimal | None:
     except ArithmeticError:
         return None
 
-
-def _as_dt(v: Any) -> datetime | None:
-    if v is None:
-        return None
-    if isinstance(v, datetime):
-        return v if v.tzinfo else v.replace(tzinfo=UTC)
-    if isinstance(v, str):
-        d = datetime.fromisoformat(v)
-        return d if d.tzinfo else d.replace(tzinfo=UTC)
-    return None

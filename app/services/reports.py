@@ -25,6 +25,7 @@ from app.reports.builder import build_report_data
 from app.reports.csv import render_csv
 from app.reports.json import render_json
 from app.services import audit
+from app.services.accounts import AccountService
 from app.services.portfolios import TIMEFRAMES, PortfolioService
 from app.store.db import Store
 from app.store.models.portfolios import (
@@ -71,8 +72,17 @@ def _view(r: Any) -> ReportView:
 
 
 class ReportService:
-    def __init__(self, store: Store, hub: EventHub | None, portfolios: PortfolioService, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        hub: EventHub | None,
+        portfolios: PortfolioService,
+        settings: Settings,
+        *,
+        accounts: AccountService,
+    ) -> None:
         self.store = store
+        self.accounts = accounts
         self.hub = hub
         self.portfolios = portfolios
         self.settings = settings
@@ -219,11 +229,10 @@ class ReportService:
             await self._progress(rid, user_id, REPORT_FAILED, 0.0, error=msg, finished_at=datetime.now(UTC))
 
     async def _owner_email(self, user_id: str) -> str:
-        async with self.store.read() as s:
-            row = (
-                await (await s.connection()).execute(sa.text("SELECT email FROM users WHERE id = :id"), {"id": user_id})
-            ).first()
-        return row[0] if row else ""
+        try:
+            return (await self.accounts.get_user(user_id)).email
+        except NotFound:
+            return ""
 
     async def get(self, user_id: str, report_id: str) -> ReportView:
         async with self.store.read() as s:

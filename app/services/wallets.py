@@ -119,6 +119,17 @@ class WalletView:
 
 
 @dataclass(frozen=True, slots=True)
+class WalletInfo:
+    """A wallet's identity and kind, without its keys (what portfolios and reports need)."""
+
+    id: str
+    name: str
+    kind: str
+    script_type: str
+    network: str
+
+
+@dataclass(frozen=True, slots=True)
 class AddressView:
     wallet_id: str
     address: str
@@ -506,6 +517,19 @@ class WalletService:
                 q = q.where(WalletLabel.type == type_)
             rows = (await s.exec(q)).all()
         return {(r.type, shown_ref(self.keyring, user_id, r.ref, r.ref_enc)): r.label for r in rows}
+
+    async def wallet_infos(self, user_id: str) -> list[WalletInfo]:
+        """Every wallet of the user, by name (no key material is decrypted)."""
+        async with self.store.read() as s:
+            rows = (await s.exec(select(Wallet).where(Wallet.user_id == user_id))).all()
+        infos = [WalletInfo(r.id, r.name, r.kind, r.script_type, r.network) for r in rows]
+        return sorted(infos, key=lambda w: w.name.lower())
+
+    async def tx_labels(self, user_id: str) -> dict[str, str]:
+        """``{txid: label}`` across the user's wallets (transaction labels only)."""
+        async with self.store.read() as s:
+            rows = await s.exec(select(WalletLabel).where(WalletLabel.user_id == user_id, WalletLabel.type == "tx"))
+            return {r.ref: r.label for r in rows}
 
     async def export_labels(self, user_id: str, wallet_id: str) -> str:
         """BIP-329 JSON Lines: one ``{"type","ref","label"[,"spendable"]}`` object per line."""

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from app.chain.backend import BlockHeader, ChainTx, ScripthashHistory
 from app.store.models.chain import ACTIVE_TX_STATUSES
@@ -189,6 +189,23 @@ class SyncResult:
     @property
     def utxos(self) -> list[OutputView]:
         return [o for o in self.outputs.values() if o.spent_by is None]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One active transaction of one wallet as other areas (portfolios, reports) see it: when,
+    the wallet's signed amount, and the fee if this wallet paid it."""
+
+    wallet_id: str
+    txid: str
+    at: datetime  # block time, or first seen while unconfirmed
+    net_amount: int  # sats, signed
+    fee_paid: int  # sats; 0 unless the wallet sent and lost value
+
+
+class AddressUse(NamedTuple):
+    used: int  # addresses that received funds
+    reused: int  # of those, addresses that received more than once
 
 
 @dataclass(slots=True)

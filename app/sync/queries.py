@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from app.store.db import Store
 from app.store.models.chain import ACTIVE_TX_STATUSES, WalletOutput, WalletScript, WalletSyncState, WalletTx
-from app.sync.model import Balance
+from app.sync.model import AddressUse, Balance, LedgerEntry
 
 
 class SyncQueries:
@@ -91,3 +91,55 @@ class SyncQueries:
                 select(WalletScript).where(WalletScript.user_id == user_id, WalletScript.wallet_id == wallet_id)
             )
             return {(r.chain, r.index): r for r in rows}
+
+    # -- across a user's wallets (portfolios, reports) ----------------------------------------------
+
+    async def ledger(self, user_id: str) -> list[LedgerEntry]:
+        """Every active transaction of every wallet of the user, one entry per wallet."""
+        async with self.store.read() as s:
+            rows = await s.exec(
+                select(WalletTx).where(WalletTx.user_id == user_id, col(WalletTx.status).in_(ACTIVE_TX_STATUSES))
+            )
+            return [
+                LedgerEntry(
+                    wallet_id=t.wallet_id,
+                    txid=t.txid,
+                    at=t.block_time or t.first_seen,
+                    net_amount=t.net_amount,
+                    fee_paid=(t.fee or 0) if t.sent > 0 and t.net_amount < 0 else 0,
+                )
+                for t in rows
+            ]
+
+    async def balances(self, user_id: str) -> dict[str, Balance]:
+        """Balance per synced wallet of the user (a wallet never synced has no entry)."""
+        async with self.store.read() as s:
+            rows = await s.exec(select(WalletSyncState).where(WalletSyncState.user_id == user_id))
+            return {r.wallet_id: Balance(r.confirmed, r.unconfirmed) for r in rows}
+
+    async def unspent_values(self, user_id: str) -> dict[str, list[int]]:
+        """The values of each wallet's unspent outputs."""
+        out: dict[str, list[int]] = {}
+        async with self.store.read() as s:
+            rows = await s.exec(
+                select(WalletOutput.wallet_id, WalletOutput.value).where(
+                    WalletOutput.user_id == user_id, col(WalletOutput.spent_by).is_(None)
+                )
+            )
+            for wallet_id, value in rows:
+                out.setdefault(wallet_id, []).append(int(value))
+        return out
+
+    async def address_use(self, user_id: str) -> dict[str, AddressUse]:
+        """Per wallet: how many addresses received funds, and how many of them more than once."""
+        out: dict[str, AddressUse] = {}
+        async with self.store.read() as s:
+            rows = await s.exec(
+                select(WalletOutput.wallet_id, sa.func.count())
+                .where(WalletOutput.user_id == user_id)
+                .group_by(col(WalletOutput.wallet_id), col(WalletOutput.chain), col(WalletOutput.index))
+            )
+            for wallet_id, n in rows:
+                used, reused = out.get(wallet_id, AddressUse(0, 0))
+                out[wallet_id] = AddressUse(used + 1, reused + (1 if int(n) > 1 else 0))
+        return out
