@@ -25,6 +25,7 @@ from app.services.api_keys import ApiKeyService
 from app.services.audit import AuditLog
 from app.services.lightning import LightningService
 from app.services.lightning_backups import LightningBackups
+from app.services.lightning_macaroons import LightningMacaroons
 from app.services.lightning_payments import LightningPayments
 from app.services.portfolios import PortfolioService
 from app.services.prices import PriceService
@@ -87,6 +88,7 @@ class Container:
         self.register("lightning", self.lightning)
         self.lightning_payments = LightningPayments(self.lightning, self.hub, self.supervisor)
         self.lightning_backups = LightningBackups(self.lightning, self.store, self.keyring, self.hub)
+        self.lightning_macaroons = LightningMacaroons(self.lightning, self.store, self.keyring)
         self.prices = PriceService(self.store, self.hub, settings)
         self.register("prices", self.prices)
         self.portfolios = PortfolioService(

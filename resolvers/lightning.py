@@ -11,6 +11,7 @@ from app.errors import BadInput
 from app.services.lightning import ConnectNodeInput
 from schema.context import Context
 from schema.types.lightning import (
+    BakeMacaroonInput,
     CloseChannelInput,
     ClosingChannel,
     ConnectLightningNodeInput,
@@ -66,6 +67,16 @@ class LightningMutation:
     @strawberry.mutation
     async def disconnect_lightning_node(self, info: Info[Context, Any], id: strawberry.ID) -> bool:
         return await service(info).disconnect(_user(info), str(id))
+
+    @strawberry.mutation(
+        description="Bake (LND BakeMacaroon) a macaroon with only the ticked capabilities' permissions, store it "
+        "encrypted in place of the current (admin) macaroon, and use it from now on. Needs macaroon:generate."
+    )
+    async def bake_macaroon(self, info: Info[Context, Any], input: BakeMacaroonInput) -> LightningNode:
+        row = await info.context.container.lightning_macaroons.bake(
+            _user(info), str(input.node_id), [c.value for c in input.capabilities]
+        )
+        return LightningNode.of(row)
 
     @strawberry.mutation(description="Connect the node to a peer (pubkey@host:port).")
     async def connect_lightning_peer(

@@ -580,6 +580,15 @@ class LightningService:
                 rt = self._install(row, client)
         return rt
 
+    def new_client(self, host: str, port: int, tls_cert: str, macaroon_hex: str) -> LndClient:
+        """A client with this service's settings (for a check outside the per-node pool)."""
+        return self._factory(host, port, tls_cert, macaroon_hex, timeout_s=self.settings.lnd_timeout_s)
+
+    async def refresh(self, row: LightningNode) -> None:
+        """The node's stored macaroon changed: a new client (and streams) from the stored row."""
+        await self._drop(row.id)
+        await self._runtime(row)
+
     async def _adopt(self, row: LightningNode, client: LndClient) -> None:
         async with self._lock:
             old = self._runtimes.get(row.id)

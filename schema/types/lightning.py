@@ -93,6 +93,11 @@ class LightningCapabilities:
     read_only: bool
     granted: list[LightningCapability]
     permissions: list[str] = strawberry.field(description="LND permissions, entity:action.")
+    can_bake: bool = strawberry.field(
+        default=False,
+        description="The macaroon may bake (macaroon:generate, e.g. admin.macaroon): offer bakeMacaroon to "
+        "replace it with one that has only the permissions the user ticks.",
+    )
 
 
 @strawberry.type
@@ -502,6 +507,7 @@ class LightningNode:
             read_only=caps.read_only,
             granted=[LightningCapability(c) for c in caps.as_list()],
             permissions=sorted(caps.permissions),
+            can_bake="macaroon:generate" in caps.permissions,
         )
 
     @strawberry.field(description="Stream-based reachability (no call to the node).")
@@ -645,6 +651,12 @@ class CreateInvoiceInput:
     amount_msat: MilliSats | None = strawberry.field(default=None, description="Instead of amount, in msat.")
     memo: str = ""
     expiry: int | None = strawberry.field(default=None, description="Seconds (default 86400).")
+
+
+@strawberry.input(description="The capabilities the baked macaroon gets (and nothing else).")
+class BakeMacaroonInput:
+    node_id: strawberry.ID
+    capabilities: list[LightningCapability]
 
 
 @strawberry.input

@@ -19,6 +19,8 @@ from app.lightning.permissions import ADMIN_OPS, INVOICE_OPS, READONLY_OPS
 from app.lightning.proto import lnrpc, routerrpc
 
 DEFAULT_ROOT_KEY_ID = b"0"
+# rpcserver.go's validEntities (macaroons.PermissionEntityCustomURI is "uri")
+BAKE_ENTITIES = ("onchain", "offchain", "address", "message", "peers", "info", "invoices", "signer", "macaroon", "uri")
 
 
 class DevLnd:
@@ -204,6 +206,35 @@ class DevLnd:
     def set_latency(self, seconds: float) -> None:
         """Delay every answer (to test client deadlines)."""
         self.latency_s = seconds
+
+    def bake_macaroon(self, req: Any) -> str:
+        """LND's BakeMacaroon: validation and messages of ``rpcServer.BakeMacaroon``, a real v2 macaroon."""
+        from app.dev.devlnd.state import LndError
+        from app.lightning.permissions import METHOD_PERMISSIONS, method_path
+
+        actions, entities = ("read", "write", "generate"), BAKE_ENTITIES
+        help_msg = f"supported actions are [{' '.join(actions)}], supported entities are [{' '.join(entities)}]"
+        if not req.permissions:
+            raise LndError(f"permission list cannot be empty. specify at least one action/entity pair. {help_msg}")
+        ops: dict[str, list[str]] = {}
+        for p in req.permissions:
+            if not req.allow_external_permissions:
+                if p.entity not in entities:
+                    raise LndError(f"invalid permission entity. {help_msg}")
+                if p.entity == "uri":
+                    if p.action not in {method_path(m) for m in METHOD_PERMISSIONS}:
+                        raise LndError(
+                            "invalid permission action, must be an existing URI in the format "
+                            "/package.Service/MethodName"
+                        )
+                elif p.action not in actions:
+                    raise LndError(f"invalid permission action. {help_msg}")
+            ops.setdefault(p.entity, []).append(p.action)
+        root_id = str(req.root_key_id).encode()
+        root = self.root_keys.setdefault(root_id, self.state.rng.randbytes(32))
+        grouped = {e: tuple(a) for e, a in ops.items()}
+        baked = mac.mint(root, grouped, nonce=self.state.rng.randbytes(16), storage_id=root_id)
+        return baked.hex()
 
     def bake(self, ops: dict[str, tuple[str, ...]], *, caveats: tuple[str, ...] = ()) -> str:
         """A macaroon with exactly ``ops`` (and first-party caveats), signed with the node's root key."""

@@ -206,6 +206,10 @@ class DevLndServicer(lnrpc.LightningServicer):  # type: ignore[misc]
     def VerifyChanBackup(self, request: Any, context: Any) -> Any:
         return backups.verify(self.state, request)
 
+    @_unary("BakeMacaroon")
+    def BakeMacaroon(self, request: Any, context: Any) -> Any:
+        return ln.BakeMacaroonResponse(macaroon=self.node.bake_macaroon(request))
+
     @_unary("UpdateChannelPolicy")
     def UpdateChannelPolicy(self, request: Any, context: Any) -> Any:
         return self.state.update_policy(request)
