@@ -50,8 +50,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         try:
             yield
         finally:
-            await sampler.stop()
             await container.stop()
+            await sampler.stop()  # after the store closed: a stopped worker's gauges are dropped last
             tracing.stop()  # flushes buffered spans
             gc.unfreeze()  # several apps in one process (tests, --reload): let them be collected
             log.info("server_stopped")

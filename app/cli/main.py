@@ -24,6 +24,9 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(user_app, name="user")
 
 
+_warned = False
+
+
 def settings_or_exit(*, data_dir: bool = False) -> Settings:
     """Settings, or exit 2 with one line per bad field; warns about unknown ``MBF_`` variables.
 
@@ -33,8 +36,11 @@ def settings_or_exit(*, data_dir: bool = False) -> Settings:
     from app.config_check import ensure_data_dir, unknown_variables
     from app.logging import configure_logging
 
-    for warning in unknown_variables():
-        typer.echo(f"warning: {warning}", err=True)
+    global _warned
+    if not _warned:  # once per command, however often settings are read
+        _warned = True
+        for warning in unknown_variables():
+            typer.echo(f"warning: {warning}", err=True)
     try:
         settings = load_settings()
         if data_dir:
