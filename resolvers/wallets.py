@@ -32,9 +32,8 @@ class WalletQuery:
         ctx = info.context
         user_id = ctx.require_viewer().user_id
         page = await ctx.container.wallets.list_wallets(user_id, first, after)
-        sync = getattr(ctx.container, "sync", None)
-        if sync is not None and page.items:  # one query for every wallet's sync state (no N+1)
-            states = await sync.states(user_id, [w.id for w in page.items])
+        if page.items:  # one query for every wallet's sync state (no N+1)
+            states = await ctx.container.sync.states(user_id, [w.id for w in page.items])
             for wallet_id, state in states.items():
                 ctx.prime(f"wallet_sync_state:{wallet_id}", state)
         return to_connection(page, Wallet.from_view)

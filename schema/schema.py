@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -64,15 +63,12 @@ def build_schema(settings: Settings | None = None) -> AppSchema:
         extensions.append(DisableIntrospection)
     if tracing.configured():  # per-field hook only when traces are exported
         extensions.insert(0, lambda: OperationTracing(resolver_min_ms=s.trace_resolver_min_ms))
-    kwargs: dict[str, Any] = {}
-    if SUBSCRIPTIONS:
-        kwargs["subscription"] = merge_types("Subscription", SUBSCRIPTIONS)
     schema = AppSchema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
+        subscription=merge_types("Subscription", SUBSCRIPTIONS),
         extensions=extensions,  # type: ignore[arg-type]
         config=StrawberryConfig(disable_field_suggestions=settings.is_production, scalar_map=SCALAR_MAP),
-        **kwargs,
     )
     schema.cost_meter = meter
     return schema

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
+from app.backoff import Backoff
 from app.chain.backend import (
     BlockHeader,
     BlockRef,
@@ -38,7 +39,7 @@ from app.chain.backend import (
     history_status,
 )
 from app.chain.rawtx import decode_header, decode_tx
-from app.chain.retry import Breaker, Transient, backoff_delay, with_retries
+from app.chain.retry import Breaker, Transient, with_retries
 from app.errors import BadInput, UpstreamUnavailable
 
 log = structlog.get_logger(__name__)
@@ -257,7 +258,7 @@ class ElectrumBackend:
 
     async def _reconnect_loop(self) -> None:
         """Keep subscriptions alive: reconnect with backoff until it works or we close."""
-        attempt = 0
+        backoff = Backoff(0.5, 30.0)
         while not self._closing:
             try:
                 await self._connection()
@@ -265,8 +266,7 @@ class ElectrumBackend:
                 return
             except (Transient, UpstreamUnavailable) as exc:
                 log.debug("electrum_reconnect_failed", server=self.url, why=str(exc))
-                await asyncio.sleep(backoff_delay(attempt, 0.5, 30.0))
-                attempt += 1
+                await asyncio.sleep(backoff.next())
 
     async def _resubscribe(self, conn: _Connection) -> None:
         try:

@@ -1,4 +1,4 @@
-"""Retries with exponential backoff and full jitter, and a small circuit breaker.
+"""Retries with exponential backoff (:class:`app.backoff.Backoff`), and a small circuit breaker.
 
 A backend that failed all its retries is considered down for ``cooldown_s``: calls made in
 that window fail at once with ``UpstreamUnavailable`` instead of queueing up behind
@@ -8,11 +8,11 @@ timeouts, so an unreachable server never slows the rest of the app.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from app.backoff import Backoff
 from app.errors import UpstreamUnavailable
 from app.observability.metrics import chain_attempt, chain_backend_up
 
@@ -28,12 +28,6 @@ class Transient(Exception):
         super().__init__(why)
         self.why = why
         self.retry_after = retry_after
-
-
-def backoff_delay(attempt: int, base: float = 0.1, cap: float = 5.0) -> float:
-    """Exponential backoff with jitter: uniform in [d/2, d] where d = base * 2**attempt."""
-    d = min(cap, base * (2**attempt))
-    return random.uniform(d / 2, d)
 
 
 class Breaker:
@@ -71,6 +65,7 @@ async def with_retries(
             hint=HINT,
         )
     attempt = 0
+    backoff = Backoff(base_delay, 5.0)  # jitter: uniform in [d/2, d)
     while True:
         try:
             with chain_attempt(server):
@@ -84,7 +79,7 @@ async def with_retries(
                     f"Chain server {server} did not answer: {exc.why}",
                     hint=HINT,
                 ) from None
-            delay = backoff_delay(attempt, base_delay)
+            delay = backoff.next()
             if exc.retry_after is not None:
                 delay = max(delay, min(exc.retry_after, 10.0))
             attempt += 1

@@ -105,14 +105,11 @@ def _wallet_json(v: Any) -> dict[str, Any]:
 
 
 async def _sync_state(service: Any, user_id: str, wallet_id: str) -> Any | None:
-    """The chain-sync area's state row (balances, last error), if that area is installed."""
-    try:
-        from app.store.models.chain import WalletSyncState
-    except ImportError:  # pragma: no cover - the chain area ships with the app
-        return None
-    async with service.store.read() as s:
-        st = await s.get(WalletSyncState, wallet_id)
-    return st if st is not None and st.user_id == user_id else None
+    """The sync area's state of the wallet (balances, last error); None before its first sync."""
+    from app.sync.queries import SyncQueries
+
+    st = await SyncQueries(service.store).state(user_id, wallet_id)
+    return None if st.status == "NEVER" and st.last_synced_at is None else st
 
 
 def _print_wallet(v: Any, addresses: list[Any], state: Any | None = None) -> None:

@@ -320,13 +320,10 @@ class PortfolioService:
                 f"A cost is at most {MAX_COST:,} with at most 2 decimal places.", field="cost"
             )
         cur = self.prices.normalise(currency)
+        if not await self.sync.has_transaction(user_id, txid):  # only the user's own (other users': NOT_FOUND)
+            raise NotFound("No transaction with this txid in your wallets.", field="txid")
         async with self.store.write() as s:
             conn = await s.connection()
-            owned = await conn.execute(
-                sa.text("SELECT 1 FROM wallet_txs WHERE user_id = :u AND txid = :t LIMIT 1"), {"u": user_id, "t": txid}
-            )
-            if owned.first() is None:  # only transactions of the user's own wallets (other users': NOT_FOUND)
-                raise NotFound("No transaction with this txid in your wallets.", field="txid")
             await conn.execute(sa.delete(OVERRIDES).where(OVERRIDES.c.user_id == user_id, OVERRIDES.c.txid == txid))
             await conn.execute(
                 sa.insert(OVERRIDES).values(

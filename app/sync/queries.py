@@ -111,6 +111,12 @@ class SyncQueries:
                 for t in rows
             ]
 
+    async def has_transaction(self, user_id: str, txid: str) -> bool:
+        """Whether any wallet of the user has ``txid`` (in any status)."""
+        async with self.store.read() as s:
+            q = select(WalletTx.id).where(WalletTx.user_id == user_id, WalletTx.txid == txid).limit(1)
+            return (await s.exec(q)).first() is not None
+
     async def balances(self, user_id: str) -> dict[str, Balance]:
         """Balance per synced wallet of the user (a wallet never synced has no entry)."""
         async with self.store.read() as s:

@@ -153,9 +153,7 @@ class Wallet:
         )
 
     async def _sync_state(self, info: Info[Context, None]) -> Any | None:
-        sync = getattr(info.context.container, "sync", None)
-        if sync is None:
-            return None
+        sync = info.context.container.sync
         return await info.context.load_once(
             f"wallet_sync_state:{self._view.id}", lambda: sync.state(self._view.user_id, self._view.id)
         )
