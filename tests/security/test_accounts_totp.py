@@ -3,6 +3,7 @@ recovery codes work once, enabling/disabling really switches it, step-up needs t
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pyotp
@@ -187,3 +188,13 @@ async def test_turning_two_factor_on_and_off_signs_out_other_sessions(gql: Graph
     assert (await gql(DISABLE, {"o": recovery[0], "p": PASSWORD}, token=token))["data"]["disableTwoFactor"]
     gone = await gql.http.post("/graphql", json={"query": VIEWER}, headers={"authorization": f"Bearer {other}"})
     assert gone.status_code == 401
+
+
+async def test_concurrent_logins_with_one_code_let_exactly_one_in(any_engine: str, gql: GraphQLClient) -> None:
+    """The accepted step is stored with a conditional UPDATE: racing requests that all read the old step
+    before any of them wrote cannot all win with the same code."""
+    token = await gql.register("t10@example.com")
+    totp, _ = await enable_2fa(gql, token)
+    code = code_at(totp, 1)
+    results = await asyncio.gather(*(login(gql, "t10@example.com", otp=code) for _ in range(4)))
+    assert sorted(error_codes(r)[0] if r.get("errors") else "OK" for r in results) == ["OK"] + ["UNAUTHENTICATED"] * 3
