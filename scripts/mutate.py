@@ -67,9 +67,14 @@ MODULES: dict[str, Module] = {
     "app/sync/queries.py": Module(("tests/sync/test_api.py", "tests/sync/test_sync.py"), 900),
     "app/services/accounts.py": Module(("tests/foundation/test_accounts.py", "tests/security"), 900),
     "app/services/second_factor.py": Module(("tests/security", "tests/foundation/test_accounts.py"), 900),
+    "app/services/api_keys.py": Module(("tests/security/test_accounts_keys.py",), 900),
+    "app/security/policy.py": Module(
+        ("tests/security/test_accounts_keys.py", "tests/security/test_accounts_roles.py"), 900
+    ),
+    "app/security/totp.py": Module(("tests/security/test_accounts_totp.py",), 600),
     "app/security/passwords.py": Module(("tests/foundation/test_accounts.py",), 300),
     "app/security/tokens.py": Module(("tests/foundation/test_accounts.py", "tests/foundation/test_context.py"), 600),
-    "app/security/ratelimit.py": Module(("tests/foundation/test_accounts.py",), 600),
+    "app/security/throttle.py": Module(("tests/security/test_accounts_throttle.py",), 900),
     "app/security/crypto.py": Module(("tests/foundation/test_config_security.py",), 600),
     "app/services/wallets.py": Module(
         ("tests/wallets/test_service.py", "tests/wallets/test_addresses_labels_api.py"), 1200, 150
