@@ -9,7 +9,9 @@ import sqlalchemy as sa
 
 from tests.conftest import make_settings
 from tests.security.accounts_helpers import PASSWORD, client_from, login
+from tests.subscriptions.wsclient import WS, nothing_pending
 from tests.support.server import GraphQLClient, LiveServer, error_codes, live_server
+from tests.support.services import REDIS_URL, require
 
 SESSIONS = "{ sessions { id ip userAgent current createdAt lastUsedAt expiresAt } }"
 CHANGE = "mutation($i: ChangePasswordInput!) { changePassword(input: $i) }"
@@ -106,6 +108,33 @@ async def test_password_change_revokes_sessions_on_another_server(tmp_path: Path
             await ga(CHANGE, {"i": {"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}}, token=token_a)
             assert await status(gb, token_b) == 401
             assert await status(gb, token_a) == 200
+        finally:
+            await ga.aclose()
+            await gb.aclose()
+
+
+async def test_password_change_closes_live_sockets_on_another_server_through_redis(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Two servers sharing the database and Redis: a WebSocket signed in on B closes with 4403 when the
+    password is changed on A (the revocation event crosses through Redis; B's periodic session re-check
+    against the database is the fallback)."""
+    require("redis")
+    settings = make_settings(tmp_path, database_url, redis_url=REDIS_URL)
+    async with live_server(settings) as a, live_server(settings) as b:
+        ga, gb = GraphQLClient(a.url), GraphQLClient(b.url)
+        try:
+            token_a = await ga.register("s6@example.com")
+            token_b = (await login(gb, "s6@example.com"))["data"]["login"]["token"]
+            ws = await WS.open(b.ws_url)
+            try:
+                assert (await ws.init(token_b))["type"] == "connection_ack"
+                await nothing_pending(ws)
+                await ga(CHANGE, {"i": {"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}}, token=token_a)
+                code, _reason = await ws.closed(wait_s=20)
+                assert code == 4403
+            finally:
+                await ws.close()
         finally:
             await ga.aclose()
             await gb.aclose()
