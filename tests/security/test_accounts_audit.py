@@ -3,6 +3,7 @@ append-only in the database, and no secrets in it."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -135,3 +136,39 @@ async def test_the_log_is_append_only_and_holds_no_secrets(
                 await s.exec(sa.text(statement))  # type: ignore[call-overload]
     async with server.container.store.read() as s:
         assert (await s.exec(sa.text("SELECT count(*) FROM audit_log"))).one()[0] == len(rows)  # type: ignore[call-overload]
+
+
+async def test_report_generation_and_download_with_a_reports_key_are_audited(gql: GraphQLClient) -> None:
+    token = await gql.register("a3@example.com")
+    wallet = await gql(
+        "mutation($i: ImportWalletInput!) { importWallet(input: $i) { id } }",
+        {"i": {"name": "w", "source": ZPUB, "network": "MAINNET"}},
+        token=token,
+    )
+    portfolio = await gql(
+        "mutation($i: CreatePortfolioInput!) { createPortfolio(input: $i) { id } }",
+        {"i": {"name": "p", "walletIds": [wallet["data"]["importWallet"]["id"]], "baseCurrency": "USD"}},
+        token=token,
+    )
+    key = await gql(
+        "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { token } }",
+        {"i": {"name": "reports", "scopes": ["REPORTS"], "password": PASSWORD}},
+        token=token,
+    )
+    reports_key = key["data"]["createApiKey"]["token"]
+    started = await gql(
+        "mutation($i: GenerateReportInput!) { generateReport(input: $i) { id } }",
+        {"i": {"portfolioId": portfolio["data"]["createPortfolio"]["id"], "timeframe": "Y1", "format": "JSON"}},
+        token=reports_key,
+    )
+    report_id = started["data"]["generateReport"]["id"]
+    query = "query($id: ID!) { report(id: $id) { status downloadUrl } }"
+    for _ in range(600):  # a bound on polling the report's own status, not a sleep standing in for a signal
+        report = (await gql(query, {"id": report_id}, token=reports_key))["data"]["report"]
+        if report["status"] in ("SUCCEEDED", "FAILED"):
+            break
+        await asyncio.sleep(0.05)
+    assert report["status"] == "SUCCEEDED"
+    resp = await gql.http.get(report["downloadUrl"], headers={"authorization": f"Bearer {reports_key}"})
+    assert resp.status_code == 200
+    assert (await actions(gql, token))[:2] == ["report.downloaded", "report.generated"]

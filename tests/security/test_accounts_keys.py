@@ -140,7 +140,7 @@ async def test_revoked_and_expired_keys_stop_working(any_engine: str, gql: Graph
     assert resp.status_code == 401
 
 
-async def test_another_users_key_is_not_found(gql: GraphQLClient) -> None:
+async def test_another_users_key_is_not_found(any_engine: str, gql: GraphQLClient) -> None:
     alice = await gql.register("k5@example.com")
     bob = await gql.register("k6@example.com")
     bobs = await create_key(gql, bob, ["WALLETS_READ"])

@@ -109,7 +109,9 @@ async def test_per_client_limit_alone(gql: GraphQLClient, server: LiveServer) ->
         await other.aclose()
 
 
-async def test_per_account_limit_alone_never_locks_out_the_owner(gql: GraphQLClient, server: LiveServer) -> None:
+async def test_per_account_limit_alone_never_locks_out_the_owner(
+    any_engine: str, gql: GraphQLClient, server: LiveServer
+) -> None:
     """Failures spread over many clients slow down new clients of that account; the owner's known client
     (where they signed in before) still gets in with the right password."""
     await gql.register("owner@example.com")  # from 127.0.0.1: that client is now known for the account
@@ -137,7 +139,7 @@ async def test_per_account_limit_alone_never_locks_out_the_owner(gql: GraphQLCli
 
 
 async def test_registration_is_throttled_per_client_and_hides_taken_emails_behind_it(
-    gql: GraphQLClient, server: LiveServer
+    any_engine: str, gql: GraphQLClient, server: LiveServer
 ) -> None:
     q = "mutation($i: RegisterInput!) { register(input: $i) { token } }"
     await gql.register("r0@example.com")
