@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     max_aliases: int = Field(30, ge=1)
     max_query_cost: int = Field(20_000, ge=100, description="cost budget per operation (docs/security.md)")
     max_body_bytes: int = Field(1_000_000, ge=1024)
+    body_read_timeout_s: float = Field(30.0, gt=0, description="idle time between body chunks before 408")
+    keepalive_timeout_s: float = Field(5.0, gt=0, description="idle keep-alive connections are closed after this")
+    forwarded_allow_ips: list[str] = Field(
+        default_factory=list, description="proxies whose X-Forwarded-For/-Proto are trusted; none by default"
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Accounts.
@@ -146,6 +151,9 @@ class Settings(BaseSettings):
 
     # Lightning.
     lnd_timeout_s: float = Field(10.0, gt=0)
+    lightning_allowed_hosts: list[str] = Field(
+        default_factory=list, description="private/loopback hosts or CIDRs users may connect LND nodes at"
+    )
     lnd_stream_min_backoff_s: float = Field(0.5, gt=0, description="first wait before reopening an LND stream")
     lnd_stream_max_backoff_s: float = Field(30.0, gt=0, description="longest wait between reopen attempts")
 

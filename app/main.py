@@ -20,6 +20,7 @@ from app.http.lightning_backup import download_channel_backup
 from app.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.http.reports import download_report
 from app.http.security_headers import SecurityHeadersMiddleware
+from app.http.timeouts import BodyReadTimeoutMiddleware
 from app.logging import configure_logging
 from app.observability import exposition, metrics, tracing
 from app.observability.http import Sampler, WebSocketGauge, metrics_endpoint, metrics_route_enabled
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             Middleware(RequestContextMiddleware),
             Middleware(SecurityHeadersMiddleware),  # nosniff, no framing, no referrer, no-store
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(BodyReadTimeoutMiddleware, timeout_s=settings.body_read_timeout_s),
             Middleware(WebSocketGauge),
         ],
     )

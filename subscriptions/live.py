@@ -131,7 +131,7 @@ class LiveSubscription:
 
     @strawberry.subscription(description="Public price ticks of one fiat currency (e.g. USD).")
     async def price_updated(self, info: Info, currency: str) -> AsyncGenerator[LiveEvent, None]:
-        code = currency.strip().upper()
+        code = info.context.container.prices.normalise(currency)  # only quoted currencies (BAD_USER_INPUT)
         async for e in stream(info, types={"priceUpdated"}, subject=code, public=True):
             yield LiveEvent.of(e)
 

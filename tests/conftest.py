@@ -75,6 +75,7 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
         "log_level": "warning",
         "log_format": "console",
         "throttle_redis_prefix": f"test-{secrets.token_hex(6)}:throttle",  # no limits shared between tests
+        "lightning_allowed_hosts": ["127.0.0.1", "::1"],  # devlnd listens on loopback (docs/security.md)
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -100,7 +100,10 @@ def serve(
         # Small JSON frames: compression would cost ~20 KB of zlib state per socket and a
         # compression per socket per frame (defeating the shared serialisation).
         ws_per_message_deflate=False,
-        proxy_headers=True,
+        # X-Forwarded-* only from the proxies the operator names (uvicorn would trust loopback by default).
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
+        timeout_keep_alive=int(settings.keepalive_timeout_s),
         server_header=False,
     )
 

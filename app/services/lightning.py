@@ -31,6 +31,7 @@ from app.events.envelope import Event
 from app.events.hub import EventHub
 from app.lightning import backups
 from app.lightning import models as m
+from app.lightning.address_policy import UNREACHABLE, UNREACHABLE_HINT, AddressPolicy
 from app.lightning.client import LndClient
 from app.lightning.errors import MacaroonRejected, TlsRejected
 from app.lightning.permissions import CAPABILITY_PERMISSIONS, Capabilities, capabilities_from
@@ -238,6 +239,7 @@ class LightningService:
             raise BadInput(f"Unknown network '{inp.network}'.", field="network")
         host = validate_host(inp.host)
         port = validate_port(inp.port)
+        await AddressPolicy(self.settings.lightning_allowed_hosts).check(host, port)  # no SSRF / port scans
         cert = validate_tls_cert(inp.tls_cert)
         macaroon = validate_macaroon(inp.macaroon)
         caps = capabilities_from(macaroon.permissions)
@@ -302,12 +304,8 @@ class LightningService:
                 "or admin.macaroon. Nothing was saved.",
                 field="macaroon",
             ) from None
-        except UpstreamUnavailable as exc:
-            raise UpstreamUnavailable(
-                f"{exc.message} Nothing was saved.",
-                field="host",
-                hint="Check the host, the port (LND's gRPC port, 10009 by default) and that the node is running.",
-            ) from None
+        except UpstreamUnavailable:  # one message for refused, timed out, reset: no port-scan oracle
+            raise UpstreamUnavailable(UNREACHABLE, field="host", hint=UNREACHABLE_HINT) from None
 
     @staticmethod
     async def _invoice_indexes(client: LndClient, caps: Capabilities) -> tuple[int, int]:
