@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     ws_init_timeout_s: float = Field(10.0, gt=0)
     ws_keepalive_s: float = Field(15.0, gt=0)
     ws_max_connections_per_user: int = Field(20, ge=1)
+    ws_max_anonymous_per_ip: int = Field(20, ge=1, description="not (yet) signed-in sockets per client address")
+    ws_max_anonymous_total: int = Field(1000, ge=1, description="not (yet) signed-in sockets in this process")
     ws_max_subscriptions_per_connection: int = Field(100, ge=1)
     ws_max_message_bytes: int = Field(64 * 1024, ge=1024)
     subscriber_queue_size: int = Field(256, ge=1)

@@ -36,6 +36,9 @@ class LiveConnections:
         self.schema = view.schema
         self.shared = SharedExecutions(view.schema)
         self.all: set[LiveHandler] = set()
+        # Sockets not (yet) signed in, by client address: capped per address and in total.
+        self.anonymous: dict[str, set[Any]] = {}
+        self.anonymous_count = 0
         self.by_user: dict[str, set[LiveHandler]] = {}
         # (expiry, seq, weak handler): closed connections must not stay referenced until their
         # token's expiry; the heap is compacted when mostly stale.
@@ -54,10 +57,36 @@ class LiveConnections:
 
     # -- connections --------------------------------------------------------------------
 
-    def add(self, handler: LiveHandler) -> None:
+    def add(self, handler: LiveHandler) -> bool:
+        """Track a new socket; False (close it with 4429) when anonymous sockets are at their caps."""
         self.all.add(handler)
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.create_task(self._sweep(), name="ws-sweeper")
+        client = getattr(getattr(handler.websocket, "ws", None), "client", None)
+        ip = client.host if client is not None else "unknown"
+        mine = self.anonymous.setdefault(ip, set())
+        if len(mine) >= self.settings.ws_max_anonymous_per_ip or (
+            self.anonymous_count >= self.settings.ws_max_anonymous_total
+        ):
+            if not mine:
+                del self.anonymous[ip]
+            return False
+        mine.add(handler)
+        self.anonymous_count += 1
+        handler.anonymous_ip = ip  # type: ignore[attr-defined]
+        return True
+
+    def _release_anonymous(self, handler: Any) -> None:
+        ip = getattr(handler, "anonymous_ip", None)
+        if ip is None:
+            return
+        handler.anonymous_ip = None
+        mine = self.anonymous.get(ip)
+        if mine is not None and handler in mine:
+            mine.discard(handler)
+            self.anonymous_count -= 1
+            if not mine:
+                del self.anonymous[ip]
 
     def admit(self, handler: LiveHandler, viewer: Any) -> bool:
         """Register an authenticated connection; False when the user is at the limit."""
@@ -65,6 +94,7 @@ class LiveConnections:
         if len(mine) >= self.settings.ws_max_connections_per_user:
             return False
         mine.add(handler)
+        self._release_anonymous(handler)  # signed in: counted per user from now on
         expires = viewer.expires_at.timestamp()
         heapq.heappush(self._expiry, (expires, next(self._seq), weakref.ref(handler)))
         self._rearm.set()
@@ -79,6 +109,7 @@ class LiveConnections:
 
     def remove(self, handler: LiveHandler) -> None:
         self.all.discard(handler)
+        self._release_anonymous(handler)
         viewer = handler.viewer
         if viewer is not None:
             mine = self.by_user.get(viewer.user_id)

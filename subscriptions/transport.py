@@ -85,10 +85,12 @@ class LiveHandler(_Closing, BaseGraphQLTransportWSHandler[Any, Any]):
 
     async def handle(self) -> None:
         self.on_request_accepted()
-        self.live.add(self)
+        admitted = self.live.add(self)
         ws = self.websocket.ws  # type: ignore[attr-defined]
         limit = self.max_message_bytes
         try:
+            if not admitted:
+                await self.close(4429, "Too many connections")
             while not self.closing:
                 message = await receive(self, ws, limit, valid)
                 if message is None:
@@ -231,10 +233,12 @@ class LegacyLiveHandler(_Closing, BaseGraphQLWSHandler[Any, Any]):
         self.revocation: Any = None
 
     async def handle(self) -> None:
-        self.live.add(self)  # type: ignore[arg-type]
+        admitted = self.live.add(self)  # type: ignore[arg-type]
         ws = self.websocket.ws  # type: ignore[attr-defined]
         limit = self.max_message_bytes
         try:
+            if not admitted:
+                await self.close(4429, "Too many connections")
             while not self.closing:
                 message = await receive(self, ws, limit, valid_legacy)
                 if message is None:

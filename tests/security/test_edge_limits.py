@@ -127,3 +127,44 @@ class TestBodyReadTimeout:
             assert answer.startswith(b"HTTP/1.1 408")
         finally:
             writer.close()
+
+
+class TestAnonymousSocketCaps:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"ws_max_anonymous_per_ip": 2, "ws_max_anonymous_total": 3}
+
+    @staticmethod
+    async def _connect(server: LiveServer, local: str = "127.0.0.1") -> tuple[Any, int | None]:
+        """An anonymous socket and None once acknowledged, or the close code it got instead."""
+        ws = await websockets.connect(
+            server.ws_url,
+            subprotocols=["graphql-transport-ws"],
+            local_addr=(local, 0),  # type: ignore[list-item]
+        )
+        try:
+            await ws.send(json.dumps({"type": "connection_init"}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+            return ws, None
+        except websockets.ConnectionClosed as closed:
+            return ws, closed.rcvd.code if closed.rcvd is not None else -1
+
+    async def test_caps_per_address_and_in_total(self, server: LiveServer) -> None:
+        first, code1 = await self._connect(server)
+        second, code2 = await self._connect(server)
+        assert (code1, code2) == (None, None)
+        assert (await self._connect(server))[1] == 4429  # third from the same address
+        other, code = await self._connect(server, "127.0.0.2")  # another address: its own cap
+        assert code is None
+        assert (await self._connect(server, "127.0.0.3"))[1] == 4429  # total of 3 reached
+        await first.close()
+        await first.wait_closed()
+        for _ in range(100):  # each try is a real connection; the bound only fails the test
+            again, code = await self._connect(server)
+            await again.close()
+            if code is None:
+                break
+        else:
+            raise AssertionError("a closed anonymous socket's slot was never released")
+        for ws in (second, other):
+            await ws.close()
