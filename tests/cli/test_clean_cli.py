@@ -127,6 +127,7 @@ def test_third_party_request_logs_only_at_debug() -> None:
         configure_logging("warning")
 
 
+@pytest.mark.timeout(600)  # eleven real CLI processes in a row: a loaded CI machine took over 120 s
 def test_user_admin_through_pipes(tmp_path: Path) -> None:
     info = {"MBF_LOG_LEVEL": "info"}  # logs are on: they must all go to stderr
     for email, admin in (("root@example.com", True), ("bob@example.com", False)):
