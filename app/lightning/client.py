@@ -533,9 +533,10 @@ class LndClient:
             total=r.total_num_payments,
         )
 
-    async def list_peers(self) -> list[m.Peer]:
+    async def list_peers(self, *, with_node_info: bool = False) -> list[m.Peer]:
+        """ListPeers; ``with_node_info`` adds alias and announced addresses from GetNodeInfo (8 at a time)."""
         r = await self.call("ListPeers", ln.ListPeersRequest())
-        return [
+        peers = [
             m.Peer(
                 pubkey=p.pub_key,
                 address=p.address,
@@ -545,6 +546,42 @@ class LndClient:
                 sat_recv=p.sat_recv,
             )
             for p in r.peers
+        ]
+        if not with_node_info or not peers:
+            return peers
+        sem = asyncio.Semaphore(8)
+
+        async def one(p: m.Peer) -> m.Peer:
+            async with sem:
+                try:
+                    n = await self.call("GetNodeInfo", ln.NodeInfoRequest(pub_key=p.pubkey, include_channels=False))
+                except BadInput:  # not in the graph (yet): no alias
+                    return p
+            self._alias_cache[p.pubkey] = n.node.alias
+            return dataclasses.replace(p, alias=n.node.alias, addresses=tuple(a.addr for a in n.node.addresses))
+
+        return list(await asyncio.gather(*(one(p) for p in peers)))
+
+    async def graph_nodes(self) -> list[m.GraphNode]:
+        """Every node of the public channel graph (DescribeGraph), with its channel count and capacity."""
+        g = await self.call("DescribeGraph", ln.ChannelGraphRequest(include_unannounced=False))
+        chans: dict[str, list[int]] = {}
+        for e in g.edges:
+            for pub in (e.node1_pub, e.node2_pub):
+                c = chans.setdefault(pub, [0, 0])
+                c[0] += 1
+                c[1] += e.capacity
+        return [
+            m.GraphNode(
+                pubkey=n.pub_key,
+                alias=n.alias,
+                color=n.color,
+                addresses=tuple(a.addr for a in n.addresses),
+                last_update=n.last_update,
+                channels=chans.get(n.pub_key, [0, 0])[0],
+                capacity=chans.get(n.pub_key, [0, 0])[1],
+            )
+            for n in g.nodes
         ]
 
     async def liquidity(self, channels: list[m.Channel] | None = None) -> list[m.Liquidity]:

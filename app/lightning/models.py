@@ -206,6 +206,8 @@ class Peer:
     ping_time_us: int
     sat_sent: int
     sat_recv: int
+    alias: str = ""  # from GetNodeInfo (the graph); empty for a node that announced nothing
+    addresses: tuple[str, ...] = ()  # the node's announced addresses (GetNodeInfo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,3 +322,16 @@ class ChannelBackupSnapshot:
 
     multi: bytes
     channel_points: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GraphNode:
+    """A node of the channel graph (DescribeGraph) with its public channels."""
+
+    pubkey: str
+    alias: str
+    color: str
+    addresses: tuple[str, ...]
+    last_update: int
+    channels: int
+    capacity: int

@@ -442,7 +442,19 @@ class LightningService:
         return int(key[0])
 
     async def peers(self, row: LightningNode) -> list[m.Peer]:
-        return await (await self._runtime(row)).client.list_peers()
+        """Connected peers with alias and announced addresses (GetNodeInfo)."""
+        return await (await self._runtime(row)).client.list_peers(with_node_info=True)
+
+    async def network_nodes(
+        self, row: LightningNode, *, first: int | None, after: str | None, search: str | None = None
+    ) -> Page[m.GraphNode]:
+        """The graph's nodes (not the node itself) to pick a peer from: best connected first."""
+        nodes = [n for n in await (await self._runtime(row)).client.graph_nodes() if n.pubkey != row.pubkey]
+        if search:
+            q = search.strip().lower()
+            nodes = [n for n in nodes if q in n.alias.lower() or n.pubkey.startswith(q)]
+        nodes.sort(key=lambda n: (-n.capacity, -n.channels, n.pubkey))
+        return paginate_list(nodes, lambda n: (n.capacity, n.channels, n.pubkey), first, after)
 
     # -- writes ---------------------------------------------------------------------------------
 

@@ -447,13 +447,45 @@ class Payment:
 @strawberry.type
 class LightningPeer:
     pubkey: str
-    address: str
+    address: str = strawberry.field(description="The connection's address.")
     inbound: bool
     ping_time_us: int
+    alias: str = strawberry.field(default="", description="From the graph (GetNodeInfo); empty if not announced.")
+    addresses: list[str] = strawberry.field(default_factory=list, description="The node's announced addresses.")
 
     @classmethod
     def of(cls, p: m.Peer) -> LightningPeer:
-        return cls(pubkey=p.pubkey, address=p.address, inbound=p.inbound, ping_time_us=p.ping_time_us)
+        return cls(
+            pubkey=p.pubkey,
+            address=p.address,
+            inbound=p.inbound,
+            ping_time_us=p.ping_time_us,
+            alias=p.alias,
+            addresses=list(p.addresses),
+        )
+
+
+@strawberry.type(description="A node of the public channel graph (DescribeGraph), to open a channel to.")
+class NetworkNode:
+    pubkey: str
+    alias: str
+    color: str
+    addresses: list[str]
+    channels: int = strawberry.field(description="Public channels in the graph.")
+    capacity: Sats = strawberry.field(description="Their total capacity.")
+    connect_address: str | None = strawberry.field(description="pubkey@address for openChannel / connectLightningPeer.")
+
+    @classmethod
+    def of(cls, n: m.GraphNode) -> NetworkNode:
+        return cls(
+            pubkey=n.pubkey,
+            alias=n.alias,
+            color=n.color,
+            addresses=list(n.addresses),
+            channels=n.channels,
+            capacity=n.capacity,
+            connect_address=f"{n.pubkey}@{n.addresses[0]}" if n.addresses else None,
+        )
 
 
 @strawberry.type(description="What the server knows about the node's reachability, without asking it.")
@@ -598,6 +630,14 @@ class LightningNode:
         self, info: Info[Context, Any], first: int | None = None, after: str | None = None
     ) -> Connection[Payment] | None:
         return to_connection(await service(info).payments(self.row, first=first, after=after), Payment.of)
+
+    @strawberry.field(description="Nodes of the public graph (DescribeGraph), best connected first; `search` "
+                      "matches alias or pubkey prefix.")
+    async def network_nodes(
+        self, info: Info[Context, Any], first: int | None = None, after: str | None = None, search: str | None = None
+    ) -> Connection[NetworkNode] | None:
+        page = await service(info).network_nodes(self.row, first=first, after=after, search=search)
+        return to_connection(page, NetworkNode.of)
 
     @strawberry.field
     async def peers(self, info: Info[Context, Any]) -> list[LightningPeer] | None:

@@ -132,6 +132,10 @@ class DevLndServicer(lnrpc.LightningServicer):  # type: ignore[misc]
     def GetNodeInfo(self, request: Any, context: Any) -> Any:
         return self.state.node_info(request.pub_key)
 
+    @_unary("DescribeGraph")
+    def DescribeGraph(self, request: Any, context: Any) -> Any:
+        return self.state.describe_graph()
+
     @_unary("GetChanInfo")
     def GetChanInfo(self, request: Any, context: Any) -> Any:
         return self.state.chan_info(request.chan_id)

@@ -128,6 +128,7 @@ class NodeState:
         self.unconfirmed = 0
         self.locked = 0
         self.directory: dict[str, SimPeer] = {}
+        self.graph_nodes: dict[str, SimPeer] = {}  # the wider network (DescribeGraph), built on first use
         self.connected: dict[str, str] = {}  # pubkey -> address
         self.channels: list[SimChannel] = []
         self.closed: list[Any] = []  # ln.ChannelCloseSummary
@@ -620,7 +621,7 @@ class NodeState:
     def node_info(self, pubkey: str) -> Any:
         if pubkey == self.pubkey:
             return ln.NodeInfo(node=ln.LightningNode(pub_key=self.pubkey, alias=self.alias, color=self.color))
-        p = self.directory.get(pubkey)
+        p = self.directory.get(pubkey) or self._graph().get(pubkey)
         if p is None:
             raise LndError("unable to find node")
         chans = [c for c in self.open_channels() if c.remote_pubkey == pubkey and not c.private]
@@ -635,6 +636,47 @@ class NodeState:
             num_channels=len(chans),
             total_capacity=sum(c.capacity for c in chans),
         )
+
+    def _graph(self) -> dict[str, SimPeer]:
+        """The wider simulated network: the directory's nodes plus 30 more (their own seed, so the
+        rest of the simulation stays as it was), each announced with a few public channels."""
+        if not self.graph_nodes:
+            rng = random.Random(f"graph-{self.pubkey}")
+            for i in range(30):
+                sk, pk = _keypair(rng)
+                self.graph_nodes[pk] = SimPeer(pk, f"node-{i:02d}", f"10.0.{i // 250}.{i % 250 + 1}:9735", secret=sk)
+        return {**self.directory, **self.graph_nodes}
+
+    def describe_graph(self) -> Any:
+        nodes = self._graph()
+        rng = random.Random(f"edges-{self.pubkey}")
+        edges = []
+        keys = sorted(nodes)
+        for n, pk in enumerate(keys):
+            for _ in range(1 + n % 4):
+                other = rng.choice(keys)
+                if other != pk:
+                    edges.append(
+                        ln.ChannelEdge(
+                            channel_id=rng.getrandbits(48) << 16,
+                            chan_point=f"{rng.randbytes(32).hex()}:0",
+                            node1_pub=pk,
+                            node2_pub=other,
+                            capacity=rng.choice([1, 2, 5, 10]) * 1_000_000,
+                        )
+                    )
+        for c in self.open_channels():
+            if not c.private:
+                edges.append(ln.ChannelEdge(channel_id=c.chan_id, chan_point=c.channel_point, node1_pub=self.pubkey,
+                                            node2_pub=c.remote_pubkey, capacity=c.capacity))
+        now = int(time.time())
+        graph_nodes = [ln.LightningNode(pub_key=self.pubkey, alias=self.alias, color=self.color, last_update=now)]
+        graph_nodes += [
+            ln.LightningNode(pub_key=p.pubkey, alias=p.alias, color=p.color, last_update=now,
+                             addresses=[ln.NodeAddress(network="tcp", addr=p.host)])
+            for p in nodes.values()
+        ]
+        return ln.ChannelGraph(nodes=graph_nodes, edges=edges)
 
     def list_peers(self) -> Any:
         return ln.ListPeersResponse(
