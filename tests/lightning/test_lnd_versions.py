@@ -41,7 +41,8 @@ def test_every_rpc_used_exists_in_017_with_compatible_fields() -> None:
             for f in msg.fields:
                 o = old_fields.get(f.number)
                 if o is not None:  # the same number means the same field on both sides
-                    assert (o.name, o.type, o.is_repeated) == (f.name, f.type, f.is_repeated), f"{msg.full_name}.{f.name}"
+                    where = f"{msg.full_name}.{f.name}"
+                    assert (o.name, o.type, o.is_repeated) == (f.name, f.type, f.is_repeated), where
 
 
 def test_the_differences_the_client_handles_are_real() -> None:
