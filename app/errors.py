@@ -32,7 +32,7 @@ class Unauthenticated(DomainError):
     code = "UNAUTHENTICATED"
 
     def __init__(self, message: str = "Sign in first: this needs a valid bearer token.", **kw: str | None) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+        super().__init__(message, **kw)
 
 
 class Forbidden(DomainError):

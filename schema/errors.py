@@ -109,7 +109,7 @@ class ContractErrors(SchemaExtension):
         if errors:
             result.errors = [format_error(e, hide_suggestions=self.hide_suggestions) for e in errors]  # type: ignore[attr-defined]
 
-    def on_stream_result(self, result: object) -> Iterator[None]:  # type: ignore[override]
+    def on_stream_result(self, result: object) -> Iterator[None]:
         """Each result of a subscription (or other streamed operation), before it is sent."""
         self._process(result)
         yield

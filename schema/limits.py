@@ -200,7 +200,7 @@ class _Analyser:
         return_type = field_def.type if field_def else None
         named = get_named_type(return_type) if return_type is not None else None
         introspection = name.startswith("__") or (parent is not None and is_introspection_type(parent))
-        is_list = return_type is not None and isinstance(get_nullable_type(return_type), GraphQLList)  # type: ignore[arg-type]
+        is_list = return_type is not None and isinstance(get_nullable_type(return_type), GraphQLList)
         children = self.selection_set(node.selection_set, named, None if is_list else own_page)
         out = Figures(aliases=min(children.aliases + (1 if node.alias else 0), _SATURATE))
         if introspection:

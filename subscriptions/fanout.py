@@ -178,7 +178,7 @@ class FanoutGroup:
                         handler.enqueue(prefix + tail)
             finally:
                 with contextlib.suppress(Exception):
-                    await source.aclose()  # type: ignore[union-attr]
+                    await source.aclose()
             self._complete_all()
         except asyncio.CancelledError:
             raise

@@ -29,7 +29,7 @@ OwnerCheck = Callable[[Any], Awaitable[Any]]
 
 
 def hub_of(info: Info) -> EventHub:
-    return info.context.container.hub  # type: ignore[no-any-return]
+    return info.context.container.hub
 
 
 async def stream(

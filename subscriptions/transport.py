@@ -86,7 +86,7 @@ class LiveHandler(_Closing, BaseGraphQLTransportWSHandler[Any, Any]):
     async def handle(self) -> None:
         self.on_request_accepted()
         admitted = self.live.add(self)
-        ws = self.websocket.ws  # type: ignore[attr-defined]
+        ws = self.websocket.ws
         limit = self.max_message_bytes
         try:
             if not admitted:
@@ -206,7 +206,7 @@ class LiveHandler(_Closing, BaseGraphQLTransportWSHandler[Any, Any]):
             self._wake.set_result(None)
 
     async def _write_loop(self) -> None:
-        ws = self.websocket.ws  # type: ignore[attr-defined]
+        ws = self.websocket.ws
         loop = asyncio.get_running_loop()
         try:
             while not self.closing:
@@ -234,7 +234,7 @@ class LegacyLiveHandler(_Closing, BaseGraphQLWSHandler[Any, Any]):
 
     async def handle(self) -> None:
         admitted = self.live.add(self)  # type: ignore[arg-type]
-        ws = self.websocket.ws  # type: ignore[attr-defined]
+        ws = self.websocket.ws
         limit = self.max_message_bytes
         try:
             if not admitted:

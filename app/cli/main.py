@@ -115,7 +115,7 @@ def _check_data_and_key(settings: Settings) -> None:
     from app.security.keystore import open_keyring
     from app.store import migrate
 
-    async def check(store):  # type: ignore[no-untyped-def]
+    async def check(store):
         await migrate.upgrade(store)
         await open_keyring(store, Keyring.from_settings(settings))
 
@@ -127,12 +127,12 @@ def _check_data_and_key(settings: Settings) -> None:
         raise typer.Exit(2) from None
 
 
-def _run_store(coro_factory):  # type: ignore[no-untyped-def]
+def _run_store(coro_factory):
     from app.store.db import Store
 
     settings = settings_or_exit(data_dir=True)
 
-    async def main():  # type: ignore[no-untyped-def]
+    async def main():
         store = Store(settings.effective_database_url)
         try:
             return await coro_factory(store)
@@ -165,7 +165,7 @@ def migrate_current() -> None:
     """Show the database's revision(s) and whether it is at head."""
     from app.store import migrate
 
-    async def show(store):  # type: ignore[no-untyped-def]
+    async def show(store):
         return await migrate.current_revisions(store), migrate.head_revisions()
 
     current, heads = _run_store(show)
@@ -236,7 +236,7 @@ def user_create(
             raise typer.Exit(2)
     settings = settings_or_exit()
 
-    async def create(store):  # type: ignore[no-untyped-def]
+    async def create(store):
         await migrate.upgrade(store)
         return await AccountService(store, Keyring.from_settings(settings), settings).create_user(
             email, password, admin=admin
@@ -260,7 +260,7 @@ def user_reset_2fa(email: Annotated[str, typer.Argument(help="The user's email a
 
     settings = settings_or_exit()
 
-    async def reset(store):  # type: ignore[no-untyped-def]
+    async def reset(store):
         await migrate.upgrade(store)
         return await AccountService(store, Keyring.from_settings(settings), settings).reset_two_factor(email)
 

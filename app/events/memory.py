@@ -137,7 +137,7 @@ class EventLog:
         async with self.store.write() as session:
             s = await session.connection()
             res = await s.execute(sa.delete(_T).where(_T.c.occurred_at < cutoff))
-            removed += res.rowcount or 0  # type: ignore[attr-defined]
+            removed += res.rowcount or 0
             over = (
                 await s.execute(
                     sa.select(_T.c.user_id)
@@ -159,7 +159,7 @@ class EventLog:
                     res = await s.execute(
                         sa.delete(_T).where(_T.c.user_id == user_id, _T.c.seq < keep_from)
                     )
-                    removed += res.rowcount or 0  # type: ignore[attr-defined]
+                    removed += res.rowcount or 0
         return removed
 
 

@@ -138,7 +138,7 @@ def _allocation_chart(data: ReportData) -> Drawing:
     return d
 
 
-def _footer(canvas, doc) -> None:  # type: ignore[no-untyped-def]
+def _footer(canvas, doc) -> None:
     canvas.saveState()
     canvas.setFont("Helvetica", 7)
     canvas.setFillColor(colors.grey)
@@ -282,7 +282,7 @@ def render_pdf(data: ReportData) -> bytes:
         title=data.title,
         author="MyBitcoinFuture",
     )
-    doc.build(story, onFirstPage=_footer, onLaterPages=_footer)  # type: ignore[arg-type]
+    doc.build(story, onFirstPage=_footer, onLaterPages=_footer)
     return buf.getvalue()
 
 

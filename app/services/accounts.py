@@ -224,7 +224,7 @@ class AccountService:
             s.add(user)
             if invitation_id is not None:
                 used = await s.exec(
-                    sa.update(Invitation)  # type: ignore[call-overload]
+                    sa.update(Invitation)
                     .where(col(Invitation.id) == invitation_id, col(Invitation.used_at).is_(None))
                     .values(used_at=utcnow(), used_by=user.id)
                 )
@@ -332,7 +332,7 @@ class AccountService:
         if needs_rehash(user.password_hash):
             new_hash = await hash_password_async(password)
             async with self.store.write() as s:
-                await s.exec(sa.update(User).where(col(User.id) == user.id).values(password_hash=new_hash))  # type: ignore[call-overload]
+                await s.exec(sa.update(User).where(col(User.id) == user.id).values(password_hash=new_hash))
         return await self._issue(user, client, action="login")
 
     async def _audit_failure(self, user: User | None, client: Client, reason: str) -> None:
@@ -379,7 +379,7 @@ class AccountService:
         if session.last_used_at is None or now - session.last_used_at > _TOUCH_EVERY:
             async with self.store.write() as s:
                 await s.exec(
-                    sa.update(AuthSession).where(col(AuthSession.id) == session.id).values(last_used_at=now)  # type: ignore[call-overload]
+                    sa.update(AuthSession).where(col(AuthSession.id) == session.id).values(last_used_at=now)
                 )
         return Viewer(user.id, user.email, user.role, session.id, session.expires_at)
 
@@ -417,7 +417,7 @@ class AccountService:
         ids = list((await s.exec(q)).all())
         if ids:
             await s.exec(
-                sa.update(AuthSession).where(col(AuthSession.id).in_(ids)).values(revoked_at=utcnow())  # type: ignore[call-overload]
+                sa.update(AuthSession).where(col(AuthSession.id).in_(ids)).values(revoked_at=utcnow())
             )
             self.publish_revoked(s, user_id, ids)
         return ids
@@ -490,7 +490,7 @@ class AccountService:
         await self.step_up(viewer, current, otp)
         new_hash = await hash_password_async(new)
         async with self.store.write() as s:
-            await s.exec(sa.update(User).where(col(User.id) == viewer.user_id).values(password_hash=new_hash))  # type: ignore[call-overload]
+            await s.exec(sa.update(User).where(col(User.id) == viewer.user_id).values(password_hash=new_hash))
             revoked = await self._revoke(s, viewer.user_id, keep=viewer.session_id)
             audit.record(s, "password.changed", viewer.user_id, detail=f"sessions_revoked={len(revoked)}")
         return len(revoked)
@@ -516,7 +516,7 @@ class AccountService:
         await self.throttle.clear([f"step-up:{viewer.user_id}"])
         async with self.store.write() as s:
             await s.exec(
-                sa.update(User).where(col(User.id) == user.id).values(totp_enabled=True, totp_last_step=step)  # type: ignore[call-overload]
+                sa.update(User).where(col(User.id) == user.id).values(totp_enabled=True, totp_last_step=step)
             )
             codes = await self.second_factor.replace_recovery_codes(s, user.id)
             revoked = await self._revoke(s, user.id, keep=viewer.session_id)

@@ -77,7 +77,7 @@ async def authenticate_key(store: Store, token: str) -> Viewer | None:
         return None
     if key.last_used_at is None or now - key.last_used_at > _TOUCH_EVERY:
         async with store.write() as s:
-            await s.exec(sa.update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))  # type: ignore[call-overload]
+            await s.exec(sa.update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
     scopes = frozenset(key.scopes.split())
     expires = key.expires_at or NEVER
     return Viewer(user.id, user.email, user.role, key.id, expires, scopes=scopes, api_key_id=key.id)
@@ -140,7 +140,7 @@ class ApiKeyService:
     async def revoke(self, viewer: Viewer, key_id: str) -> bool:
         async with self.store.write() as s:
             result = await s.exec(
-                sa.update(ApiKey)  # type: ignore[call-overload]
+                sa.update(ApiKey)
                 .where(
                     col(ApiKey.id) == key_id, col(ApiKey.user_id) == viewer.user_id, col(ApiKey.revoked_at).is_(None)
                 )

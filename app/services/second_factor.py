@@ -31,7 +31,7 @@ class SecondFactor:
         secret = totp.new_secret()
         async with self.store.write() as s:
             await s.exec(
-                sa.update(User)  # type: ignore[call-overload]
+                sa.update(User)
                 .where(col(User.id) == user.id)
                 .values(totp_secret_enc=self.keyring.encrypt(secret, aad=user.id), totp_last_step=None)
             )
@@ -53,7 +53,7 @@ class SecondFactor:
                 return False
             async with self.store.write() as s:
                 result = await s.exec(
-                    sa.update(User)  # type: ignore[call-overload]
+                    sa.update(User)
                     .where(
                         col(User.id) == user.id,
                         sa.or_(col(User.totp_last_step).is_(None), col(User.totp_last_step) < step),
@@ -63,7 +63,7 @@ class SecondFactor:
             return bool(result.rowcount == 1)
         async with self.store.write() as s:
             result = await s.exec(
-                sa.update(RecoveryCode)  # type: ignore[call-overload]
+                sa.update(RecoveryCode)
                 .where(
                     col(RecoveryCode.user_id) == user.id,
                     col(RecoveryCode.code_hash) == totp.recovery_code_hash(user.id, code),
@@ -75,7 +75,7 @@ class SecondFactor:
 
     async def replace_recovery_codes(self, s: Tx, user_id: str) -> list[str]:
         """New recovery codes in the open transaction ``s`` (the old ones stop working)."""
-        await s.exec(sa.delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))  # type: ignore[call-overload]
+        await s.exec(sa.delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))
         codes = [totp.new_recovery_code() for _ in range(totp.RECOVERY_CODE_COUNT)]
         for code in codes:
             s.add(RecoveryCode(user_id=user_id, code_hash=totp.recovery_code_hash(user_id, code)))
@@ -84,11 +84,11 @@ class SecondFactor:
     async def remove(self, s: Tx, user_id: str) -> None:
         """Turn 2FA off in ``s``: no secret, no step, no recovery codes."""
         await s.exec(
-            sa.update(User)  # type: ignore[call-overload]
+            sa.update(User)
             .where(col(User.id) == user_id)
             .values(totp_enabled=False, totp_secret_enc=None, totp_last_step=None)
         )
-        await s.exec(sa.delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))  # type: ignore[call-overload]
+        await s.exec(sa.delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))
 
     async def remaining(self, user_id: str) -> int:
         async with self.store.read() as s:

@@ -57,7 +57,7 @@ class UserAdmin:
         user = (await s.exec(select(User).where(User.email == self.accounts.normalize_email(email)))).first()  # type: ignore[attr-defined]
         if user is None:
             raise NotFound(f"No user {email!r}.", field="email", hint="mbf user list shows the accounts")
-        return user  # type: ignore[no-any-return]
+        return user
 
     async def set_password(self, email: str, password: str) -> int:
         """Set a new password and revoke every session of the user; returns how many were revoked."""
@@ -67,7 +67,7 @@ class UserAdmin:
             user = await self._by_email(s, email)
             user.password_hash = pw_hash
             s.add(user)
-            result = await s.exec(  # type: ignore[call-overload]
+            result = await s.exec(
                 sa.update(AuthSession)
                 .where(col(AuthSession.user_id) == user.id, col(AuthSession.revoked_at).is_(None))
                 .values(revoked_at=utcnow())

@@ -391,8 +391,8 @@ class WalletService:
             # Children go too (ON DELETE CASCADE); explicit deletes keep SQLite without FK
             # enforcement correct as well.
             for table in (WalletAddress, WalletLabel):
-                await s.exec(sa.delete(table).where(col(table.wallet_id) == wallet_id))  # type: ignore[call-overload]
-            await s.exec(sa.delete(Wallet).where(col(Wallet.id) == wallet_id, col(Wallet.user_id) == user_id))  # type: ignore[call-overload]
+                await s.exec(sa.delete(table).where(col(table.wallet_id) == wallet_id))
+            await s.exec(sa.delete(Wallet).where(col(Wallet.id) == wallet_id, col(Wallet.user_id) == user_id))
             audit.record(s, "wallet.removed", user_id, wallet_id)
             s.on_commit(lambda: self._publish(user_id, wallet_id, {"walletId": wallet_id, "change": "deleted"}))
         self._descriptors.pop(wallet_id, None)

@@ -441,7 +441,7 @@ class SyncService(SyncQueries):
         cutoff = datetime.now(UTC) - timedelta(hours=keep_hours)
         async with self.store.write() as s:
             result = await s.exec(
-                sa.delete(SyncJob).where(  # type: ignore[call-overload]
+                sa.delete(SyncJob).where(
                     col(SyncJob.status).in_((JOB_SUCCEEDED, JOB_FAILED)), col(SyncJob.finished_at) < cutoff
                 )
             )

@@ -49,9 +49,9 @@ async def _bulk_insert(s: Tx, rows: list[Any]) -> None:
     """Insert many new model objects in one executemany (much faster than the unit of work)."""
     if not rows:
         return
-    table = type(rows[0]).__table__  # type: ignore[attr-defined]
+    table = type(rows[0]).__table__
     cols = [c.name for c in table.columns]
-    await s.exec(sa.insert(table), params=[{c: getattr(r, c) for c in cols} for r in rows])  # type: ignore[call-overload]
+    await s.exec(sa.insert(table), params=[{c: getattr(r, c) for c in cols} for r in rows])
 
 
 async def save_result(
@@ -131,7 +131,7 @@ async def save_result(
     }
     gone = [o.id for k, o in current.items() if k not in result.outputs]
     if gone:
-        await s.exec(sa.delete(WalletOutput).where(col(WalletOutput.id).in_(gone)))  # type: ignore[call-overload]
+        await s.exec(sa.delete(WalletOutput).where(col(WalletOutput.id).in_(gone)))
     new_outputs = []
     for okey, ov in result.outputs.items():
         orow = current.get(okey)

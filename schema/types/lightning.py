@@ -39,7 +39,7 @@ def selects(fields: Any, name: str) -> bool:
 
 
 def service(info: Info[Context, Any]) -> LightningService:
-    return info.context.container.lightning  # type: ignore[no-any-return]
+    return info.context.container.lightning
 
 
 @strawberry.enum(description="What the node's macaroon allows.")
@@ -530,7 +530,7 @@ class LightningNode:
         task = self.cache.get("info")
         if task is None:
             task = self.cache["info"] = asyncio.ensure_future(service(info).info(self.row))
-        return await task  # type: ignore[no-any-return]
+        return await task
 
     @strawberry.field
     def capabilities(self) -> LightningCapabilities:

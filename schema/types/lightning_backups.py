@@ -14,7 +14,7 @@ from schema.context import Context
 
 
 def backups_service(info: Info[Context, Any]) -> LightningBackups:
-    return info.context.container.lightning_backups  # type: ignore[no-any-return]
+    return info.context.container.lightning_backups
 
 
 @strawberry.type(description="A multi-channel static channel backup (LND's channel.backup file).")

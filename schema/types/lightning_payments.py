@@ -21,7 +21,7 @@ else:
 
 
 def payments_service(info: Info[Context, Any]) -> LightningPayments:
-    return info.context.container.lightning_payments  # type: ignore[no-any-return]
+    return info.context.container.lightning_payments
 
 
 @strawberry.type(description="One hop of a route hint (a way into a private channel of the payee).")

@@ -85,15 +85,15 @@ class Price:
 
 @strawberry.type
 class PortfolioBalance:
-    confirmed: Sats  # type: ignore[valid-type]
-    unconfirmed: Sats  # type: ignore[valid-type]
-    total: Sats  # type: ignore[valid-type]
+    confirmed: Sats
+    unconfirmed: Sats
+    total: Sats
 
 
 @strawberry.type(name="ValuePoint", description="Balance and value at one day's close.")
 class ValuePoint_:
     date: date
-    balance: Sats  # type: ignore[valid-type]
+    balance: Sats
     price: Decimal
     value: Decimal
     estimated: bool = strawberry.field(description="The day's close was interpolated (no recorded close).")
@@ -184,7 +184,7 @@ class Disposal:
     txid: str
     date: date
     kind: str = strawberry.field(description="SPEND or FEE.")
-    amount: Sats  # type: ignore[valid-type]
+    amount: Sats
     proceeds: Decimal
     cost: Decimal
     gain: Decimal
@@ -218,8 +218,8 @@ class CostBasis:
     current_value: Decimal
     unrealized_gain: Decimal
     realized_gain: Decimal
-    holdings: Sats  # type: ignore[valid-type]
-    missing_basis: Sats  # type: ignore[valid-type]
+    holdings: Sats
+    missing_basis: Sats
     estimated_prices: bool
     _rows: strawberry.Private[list[DisposalRow]]
 

@@ -95,14 +95,14 @@ class Transaction:
     block_time: datetime | None
     first_seen: datetime
     confirmations: int
-    fee: Sats | None = strawberry.field(description="Fee of the transaction (sat), when known.")  # type: ignore[valid-type]
+    fee: Sats | None = strawberry.field(description="Fee of the transaction (sat), when known.")
     fee_paid: bool = strawberry.field(description="The wallet paid (part of) the fee: it spent inputs.")
     vsize: int
-    net_amount: Sats = strawberry.field(  # type: ignore[valid-type]
+    net_amount: Sats = strawberry.field(
         description="Received minus sent by this wallet (sat, signed; includes the fee when the wallet paid it)."
     )
-    received: Sats  # type: ignore[valid-type]
-    sent: Sats  # type: ignore[valid-type]
+    received: Sats
+    sent: Sats
     direction: TxDirection
     replaced_by: str | None
     label: str | None
@@ -120,12 +120,12 @@ class Transaction:
             block_time=t.block_time,
             first_seen=t.first_seen,
             confirmations=conf,
-            fee=t.fee,  # type: ignore[arg-type]
+            fee=t.fee,
             fee_paid=t.sent > 0,
             vsize=t.vsize,
-            net_amount=t.net_amount,  # type: ignore[arg-type]
-            received=t.received,  # type: ignore[arg-type]
-            sent=t.sent,  # type: ignore[arg-type]
+            net_amount=t.net_amount,
+            received=t.received,
+            sent=t.sent,
             direction=TxDirection(t.direction),
             replaced_by=t.replaced_by,
             label=label,
@@ -136,7 +136,7 @@ class Transaction:
 class Utxo:
     txid: str
     vout: int
-    value: Sats  # type: ignore[valid-type]
+    value: Sats
     address: str
     chain: AddressChainEnum  # type: ignore[valid-type]
     index: int
@@ -150,7 +150,7 @@ class Utxo:
         return cls(
             txid=o.txid,
             vout=o.vout,
-            value=o.value,  # type: ignore[arg-type]
+            value=o.value,
             address=address_from_script(bytes.fromhex(o.script_pubkey), network),
             chain=Chain(o.chain),
             index=o.index,

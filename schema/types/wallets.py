@@ -71,9 +71,9 @@ class Cosigner:
 
 @strawberry.type
 class Balance:
-    confirmed: Sats  # type: ignore[valid-type]
-    unconfirmed: Sats  # type: ignore[valid-type]
-    total: Sats  # type: ignore[valid-type]
+    confirmed: Sats
+    unconfirmed: Sats
+    total: Sats
 
 
 @strawberry.type(description="A derived address of a wallet.")
@@ -83,7 +83,7 @@ class Address:
     chain: AddressChainEnum  # type: ignore[valid-type]
     used: bool = strawberry.field(description="Has received funds (as of the last sync).")
     reserved: bool = strawberry.field(description="Handed out by nextReceiveAddress.")
-    balance: Sats  # type: ignore[valid-type]
+    balance: Sats
     tx_count: int
     label: str | None
     script_pubkey: str = strawberry.field(name="scriptPubKey", description="Hex scriptPubKey.")
@@ -97,7 +97,7 @@ class Address:
             chain=a.chain,
             used=a.used,
             reserved=a.reserved,
-            balance=a.balance,  # type: ignore[arg-type]
+            balance=a.balance,
             tx_count=a.tx_count,
             label=a.label,
             script_pubkey=a.script_pubkey,
@@ -163,7 +163,7 @@ class Wallet:
         st = await self._sync_state(info)
         confirmed = int(getattr(st, "confirmed", 0) or 0)
         unconfirmed = int(getattr(st, "unconfirmed", 0) or 0)
-        return Balance(confirmed=confirmed, unconfirmed=unconfirmed, total=confirmed + unconfirmed)  # type: ignore[arg-type]
+        return Balance(confirmed=confirmed, unconfirmed=unconfirmed, total=confirmed + unconfirmed)
 
     @strawberry.field
     async def sync_status(self, info: Info[Context, None]) -> SyncStatus:

@@ -261,7 +261,7 @@ def build_app(chain: Chain, latency_ms: int = 0) -> Starlette:
                 result = fn(request, **request.path_params)
                 if asyncio.iscoroutine(result):
                     result = await result
-                return result  # type: ignore[no-any-return]
+                return result
             except HttpError as e:
                 return _text(e.text, e.status)
 
@@ -485,7 +485,7 @@ def build_app(chain: Chain, latency_ms: int = 0) -> Starlette:
 
         def bind(fn: Any, kind: str = kind) -> Any:
             def inner(request: Request, **kw: str) -> Response:
-                return fn(request, kind, **kw)  # type: ignore[no-any-return]
+                return fn(request, kind, **kw)
 
             return endpoint(inner)
 

@@ -320,25 +320,25 @@ class ThreadedDevChain:
         async def get() -> dict[str, Any]:
             return self._chain.info
 
-        return self.call(get())  # type: ignore[no-any-return]
+        return self.call(get())
 
     def expected(self, wallet: str) -> dict[str, int]:
         async def get() -> dict[str, int]:
             return self._chain.expected(wallet)
 
-        return self.call(get())  # type: ignore[no-any-return]
+        return self.call(get())
 
     async def mine(self, n: int = 1) -> list[str]:
-        return await self._acall(self._chain.mine(n))  # type: ignore[no-any-return]
+        return await self._acall(self._chain.mine(n))
 
     async def send(self, address: str, sats: int) -> str:
-        return await self._acall(self._chain.send(address, sats))  # type: ignore[no-any-return]
+        return await self._acall(self._chain.send(address, sats))
 
     async def reorg(self, depth: int = 3, drop: bool = True) -> dict[str, Any]:
-        return await self._acall(self._chain.reorg(depth, drop))  # type: ignore[no-any-return]
+        return await self._acall(self._chain.reorg(depth, drop))
 
     async def replace(self, txid: str | None = None) -> str:
-        return await self._acall(self._chain.replace(txid))  # type: ignore[no-any-return]
+        return await self._acall(self._chain.replace(txid))
 
     def set_block_interval(self, seconds: float | None) -> None:
         self._loop.call_soon_threadsafe(self._chain.set_block_interval, seconds)

@@ -63,7 +63,7 @@ def _stream(name: str) -> Callable[..., Any]:
     return deco
 
 
-class DevLndServicer(lnrpc.LightningServicer):  # type: ignore[misc]
+class DevLndServicer(lnrpc.LightningServicer):
     def __init__(self, node: DevLnd) -> None:
         self.node = node
         self.state = node.state
@@ -287,7 +287,7 @@ class DevLndServicer(lnrpc.LightningServicer):  # type: ignore[misc]
             yield item
 
 
-class DevRouterServicer(routerrpc.RouterServicer):  # type: ignore[misc]
+class DevRouterServicer(routerrpc.RouterServicer):
     """``routerrpc.Router``: SendPaymentV2 and TrackPaymentV2 over devlnd's payment engine."""
 
     def __init__(self, main: DevLndServicer) -> None:
