@@ -61,7 +61,16 @@ MODULES: dict[str, Module] = {
     "app/sync/scanner.py": Module(
         ("-k", "not postgres", "tests/sync/test_gap_limit.py", "tests/sync/test_sync.py"), 1800, 80
     ),
-    "app/sync/view.py": Module(("tests/sync/test_view.py", "-k", "not postgres", "tests/sync/test_gap_limit.py"), 1500),
+    "app/sync/view.py": Module(
+        (
+            "tests/sync/test_view.py",
+            "tests/sync/test_view_edges.py",
+            "-k",
+            "not postgres",
+            "tests/sync/test_gap_limit.py",
+        ),
+        1500,
+    ),
     "app/sync/jobs.py": Module(("tests/sync/test_sync.py",), 1200, 100),
     "app/sync/persist.py": Module(("tests/sync/test_sync.py", "tests/sync/test_api.py"), 1200, 100),
     "app/sync/queries.py": Module(("tests/sync/test_api.py", "tests/sync/test_sync.py"), 900),
@@ -382,6 +391,7 @@ def run_module(module: str, spec: Module, copy: Path, args: argparse.Namespace) 
     OUT.mkdir(exist_ok=True)
     name = slug(module)
     session = OUT / f"{name}.sqlite"
+    previous = survivors_of(session) if args.survivors else None
     session.unlink(missing_ok=True)
     target = copy / module
     if not target.is_file():
@@ -455,6 +465,11 @@ def run_module(module: str, spec: Module, copy: Path, args: argparse.Namespace) 
                     )
                 else:
                     runnable.append(item)
+            if previous is not None:  # --survivors: recheck only what survived last time
+                for item in runnable:
+                    if mutant_key(item) not in previous:
+                        db.set_result(item.job_id, WorkResult(WorkerOutcome.SKIPPED, output="not a previous survivor"))
+                runnable = [item for item in runnable if mutant_key(item) in previous]
             if max_mutants is not None and len(runnable) > max_mutants:
                 keep = {i.job_id for i in rng.sample(runnable, max_mutants)}
                 for item in runnable:
@@ -477,6 +492,29 @@ def run_module(module: str, spec: Module, copy: Path, args: argparse.Namespace) 
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
         shutil.copy2(ROOT / module, target)
+
+
+def mutant_key(item: object) -> tuple[str, int, tuple[int, int]]:
+    m = item.mutations[0]  # type: ignore[attr-defined]
+    return (m.operator_name, m.occurrence, tuple(m.start_pos))
+
+
+def survivors_of(session: Path) -> set[tuple[str, int, tuple[int, int]]]:
+    """Mutants that survived (or were uncovered) in a previous session of the module."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome
+
+    if not session.exists():
+        raise SystemExit(f"--survivors: no previous session {session}")
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        done = dict(db.results)
+        return {
+            mutant_key(item)
+            for item in db.work_items
+            if (r := done.get(item.job_id)) is not None
+            and r.worker_outcome == WorkerOutcome.NORMAL
+            and r.test_outcome == TestOutcome.SURVIVED
+        }
 
 
 def report(module: str, session: Path) -> Figures:
@@ -536,6 +574,9 @@ def main() -> int:
     p.add_argument("--cold", action="store_true", help="a fresh interpreter per mutant (no warm fork)")
     p.add_argument("--no-coverage-filter", action="store_true", help="run mutants on uncovered lines too")
     p.add_argument("--report", action="store_true", help="print the figures of the last sessions, run nothing")
+    p.add_argument(
+        "--survivors", action="store_true", help="rerun only the mutants that survived the module's last session"
+    )
     args = p.parse_args()
     modules = args.modules or list(MODULES)
     if args.report:

@@ -90,3 +90,18 @@ def test_a_fee_only_the_history_knew_is_kept_in_the_next_state() -> None:
     r = apply(empty_stored(), update({(0, 0): hist}))
     assert r.txs[inc.txid].fee == 300
     assert next_stored(empty_stored(), r).txs[inc.txid].tx.fee == 300
+
+
+def test_a_joint_transaction_is_outgoing_only_when_the_wallet_loses_money() -> None:
+    from app.chain.backend import TxInput
+
+    inc = funding()
+    stored, _ = synced(inc, 150)
+    ours = TxInput(inc.txid, 0, 0xFFFFFFFD, 100_000, RECV.script_pubkey)
+    theirs = TxInput(txid(950), 0, 0xFFFFFFFD, 50_000, FOREIGN)
+    even = tx(6, [ours, theirs], [TxOutput(100_000, CHANGE.script_pubkey), TxOutput(49_000, FOREIGN)])
+    r = apply(stored, update({(0, 0): history(RECV, (inc, 150), (even, 0)), (1, 0): history(CHANGE, (even, 0))}))
+    assert (r.txs[even.txid].net_amount, r.txs[even.txid].direction) == (0, "INCOMING")
+    one = tx(7, [ours, theirs], [TxOutput(99_999, CHANGE.script_pubkey), TxOutput(49_000, FOREIGN)])
+    r = apply(stored, update({(0, 0): history(RECV, (inc, 150), (one, 0)), (1, 0): history(CHANGE, (one, 0))}))
+    assert (r.txs[one.txid].net_amount, r.txs[one.txid].direction) == (-1, "OUTGOING")
