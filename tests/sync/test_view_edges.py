@@ -105,3 +105,37 @@ def test_a_joint_transaction_is_outgoing_only_when_the_wallet_loses_money() -> N
     one = tx(7, [ours, theirs], [TxOutput(99_999, CHANGE.script_pubkey), TxOutput(49_000, FOREIGN)])
     r = apply(stored, update({(0, 0): history(RECV, (inc, 150), (one, 0)), (1, 0): history(CHANGE, (one, 0))}))
     assert (r.txs[one.txid].net_amount, r.txs[one.txid].direction) == (-1, "OUTGOING")
+
+
+def test_a_replaced_transaction_stays_replaced_when_other_scripts_change() -> None:
+    from app.chain.backend import TxInput
+    from app.store.models.chain import TX_REPLACED
+    from tests.sync.test_view import RECV2
+
+    inc = funding()
+    stored, _ = synced(inc, 150)
+    spend_in = TxInput(inc.txid, 0, 0xFFFFFFFD, 100_000, RECV.script_pubkey)
+    first = tx(4, [spend_in], [TxOutput(60_000, FOREIGN), TxOutput(39_000, CHANGE.script_pubkey)])
+    stored = next_stored(
+        stored,
+        apply(stored, update({(0, 0): history(RECV, (inc, 150), (first, 0)), (1, 0): history(CHANGE, (first, 0))})),
+    )
+    bump = tx(5, [spend_in], [TxOutput(98_000, FOREIGN)])
+    stored = next_stored(
+        stored, apply(stored, update({(0, 0): history(RECV, (inc, 150), (bump, 0)), (1, 0): history(CHANGE)}))
+    )
+    assert stored.txs[first.txid].status == TX_REPLACED
+    # Later only an unrelated address gets a payment: the replaced one must not come back.
+    pay = funding(9, 5_000, RECV2)
+    r = apply(
+        stored, update({(0, 1): history(RECV2, (pay, 0))}, parents={txid(909): tx(909, [], [TxOutput(9_000, FOREIGN)])})
+    )
+    assert r.txs[first.txid].status == TX_REPLACED and r.txs[bump.txid].status == TX_MEMPOOL
+    assert {t.txid for t in r.active_txs} == {inc.txid, bump.txid, pay.txid}
+
+
+def test_a_mempool_transaction_needs_no_block_header() -> None:
+    pending = funding()
+    stored = empty_stored()
+    block, need = confirmations({pending.txid: 0}, stored, {pending.txid: pending}, set(), {})
+    assert need == set() and block[pending.txid] == (None, None)
