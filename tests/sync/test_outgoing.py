@@ -5,6 +5,7 @@ must notice a transaction *spending* one of the wallet's outputs) and Electrum (
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -55,5 +56,34 @@ async def test_a_payment_signed_elsewhere_shows_on_the_next_sync(
         out = txs[tx.txid]
         assert (out.direction, out.net_amount, out.sent, out.fee) == ("OUTGOING", -utxo.value, utxo.value, FEE)
         await check_consistency(c, user, deep)
+    finally:
+        await c.stop()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_block_without_the_wallets_transactions_moves_its_tip(
+    gapchain: DevChain, backend: str, database_url: str, tmp_path: Path
+) -> None:
+    c = await start_container(tmp_path, database_url, **chain_settings(gapchain, backend), **BATCH_SETTINGS)
+    try:
+        user = await new_user(c)
+        edge = (await import_gap_wallets(c, user, gapchain))["edge"]  # the mempool payment is deep's
+        before = await figures(c, user, edge)
+        events: list[Any] = []
+
+        async def listen(ev: Any) -> None:
+            events.append(ev)
+
+        c.sync.listeners.append(listen)
+        await gapchain.mine(1)
+        job = await c.sync.sync_now(user, edge)
+        assert job.status == "SUCCEEDED", job.error
+        st = await c.sync.state(user, edge)
+        tip = gapchain.info["tip"]
+        assert st.tip_height == tip["height"] and st.tip_hash == tip["hash"]
+        # Confirmation counts moved: subscribers are told the new tip height.
+        updated = [e.payload for e in events if e.type == "walletUpdated" and e.subject == edge]
+        assert {"walletId": edge, "tipHeight": tip["height"]} in updated
+        assert await figures(c, user, edge) == before
     finally:
         await c.stop()
