@@ -27,7 +27,7 @@ def refused(source: str, **kw: object) -> BadInput:
     return exc.value
 
 
-@pytest.mark.parametrize("extra", ["", "A", "AB", "ABC", "'h", "&~{", "0123456789"])
+@pytest.mark.parametrize("extra", ["", "A", "AB", "ABC", "'h", "&~{", "0123456789", "xxIJ", "xxiA"])
 def test_checksums_of_every_length_match_embit(extra: str) -> None:
     # Lengths of every residue mod 3 (the checksum folds symbol groups by threes), characters
     # from every group of the descriptor character set.
@@ -41,6 +41,10 @@ def test_checksums_of_every_length_match_embit(extra: str) -> None:
 @pytest.mark.parametrize("text", ["", "#", "#1234567", "12345678", "raw(00)#1234567", "raw(00)#123456789"])
 def test_a_short_or_misplaced_checksum_is_invalid_not_a_crash(text: str) -> None:
     assert checksum_valid(text) is False
+
+
+def test_the_shortest_checksummed_string_is_nine_characters() -> None:
+    assert len(add_checksum("")) == 9 and checksum_valid(add_checksum(""))
 
 
 def test_errors_quote_a_short_step_but_never_a_long_one() -> None:
@@ -59,7 +63,7 @@ def test_multisig_mistakes_are_named() -> None:
 def test_wallet_file_skips_inactive_and_junk_entries() -> None:
     wpkh = [f"wpkh([73c5da0a/84h/0h/0h]{ACCOUNT84}/{c}/*)" for c in (0, 1)]
     tr = [f"tr([73c5da0a/86h/0h/0h]{TV_A}/{c}/*)" for c in (0, 1)]
-    entries: list[object] = ["junk", {"desc": 5}, {"no": "desc"}]
+    entries: list[object] = ["junk", {"desc": 5}, {"no": "desc"}, {"desc": "raw(00)", "active": True}]
     entries += [{"desc": add_checksum(d), "active": True, "internal": i == 1} for i, d in enumerate(wpkh)]
     entries += [{"desc": add_checksum(d), "active": False, "internal": i == 1} for i, d in enumerate(tr)]
     got = parse_wallet_source(json.dumps({"descriptors": entries}), MAIN)
@@ -122,4 +126,6 @@ def test_parsed_descriptors_are_immutable_values() -> None:
     key = desc.keys[0]
     with pytest.raises(dataclasses.FrozenInstanceError):
         key.steps = ()  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        desc.threshold = 2  # type: ignore[misc]
     assert {key: 1}[parse_wallet_source(f"wpkh({TV_A}/<0;1>/*)", MAIN).keys[0]] == 1
