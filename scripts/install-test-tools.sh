@@ -5,6 +5,7 @@
 #   jq             (jq)              `mbf ... --json` is piped through jq
 #   promtool       (prometheus)      deploy/prometheus/alerts.yml is checked by Prometheus's own parser
 #   docker-compose (docker-compose)  deploy/compose/docker-compose.yml is checked with `docker-compose config`
+#   pg_dump        (postgresql-client) `mbf backup`/`mbf restore` on PostgreSQL (pg_dump, pg_restore)
 set -euo pipefail
 
 declare -A PACKAGE_OF=(
@@ -12,6 +13,7 @@ declare -A PACKAGE_OF=(
   [jq]=jq
   [promtool]=prometheus
   [docker-compose]=docker-compose
+  [pg_dump]=postgresql-client
 )
 
 missing=()

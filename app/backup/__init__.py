@@ -1,0 +1,2 @@
+"""Backups: one encrypted archive holding a consistent database snapshot (and, with a passphrase,
+the key material to read it), and a restore that checks integrity before it replaces anything."""
