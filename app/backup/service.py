@@ -225,7 +225,7 @@ async def restore_backup(settings: Settings, archive: Path, passphrase: bytes | 
             dump = members.get("database.pgdump")
             if dump is None:
                 raise BackupError("the archive holds no database")
-            integrity = "pg_restore"
+            integrity = "ok"  # pg_restore --exit-on-error in one transaction, then counts and revision compared
             if await snapshot.pg_has_data(settings.effective_database_url) and not force:
                 raise BackupError("the target database already holds data: stop the server and add --force")
 
@@ -239,7 +239,7 @@ async def restore_backup(settings: Settings, archive: Path, passphrase: bytes | 
         else:
             await snapshot.pg_restore(dump, settings.effective_database_url)
             restored = await snapshot.pg_facts(settings.effective_database_url)
-        if integrity != "ok" and engine == "sqlite":
+        if integrity != "ok":
             raise BackupError(f"the restored database fails PRAGMA integrity_check: {integrity[:300]}")
         if restored.counts != manifest["counts"] or restored.revision != manifest.get("revision"):
             raise BackupError("the restored database does not match the archive's manifest (row counts, revision)")
@@ -254,7 +254,7 @@ async def restore_backup(settings: Settings, archive: Path, passphrase: bytes | 
         raise BackupError(f"restored, but {exc}") from None
     finally:
         await store.dispose()
-    return RestoreResult(engine, restored.revision, restored.counts, "ok" if engine == "sqlite" else integrity, notes)
+    return RestoreResult(engine, restored.revision, restored.counts, integrity, notes)
 
 
 def _scratch_dir(settings: Settings) -> Path:
