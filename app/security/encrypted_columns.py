@@ -24,5 +24,6 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("wallet_labels", "ref_enc", "id", "user_id"),
     EncryptedColumn("lightning_nodes", "tls_cert_enc", "id", "user_id"),
     EncryptedColumn("lightning_nodes", "macaroon_enc", "id", "user_id"),
+    EncryptedColumn("lightning_nodes", "channel_backup_enc", "id", "user_id"),
     EncryptedColumn("key_store", "value_enc", "name", "name"),
 )
