@@ -307,7 +307,7 @@ def _extract(reader: OpeningReader, into: Path) -> dict[str, Path]:
 def _check_revision(revision: str | None) -> None:
     if revision is None:
         raise BackupError("the database in the archive has no migration revision")
-    if ScriptDirectory.from_config(alembic_config()).get_revision(revision) is None:  # type: ignore[no-untyped-call]
+    if ScriptDirectory.from_config(alembic_config()).get_revision(revision) is None:
         raise BackupError(f"the backup is at migration {revision}, unknown to this version: upgrade mbf first")
 
 
