@@ -13,7 +13,11 @@ import typer
 
 from app.config import ConfigError, Settings, load_settings
 
-app = typer.Typer(help="MyBitcoinFuture backend.", no_args_is_help=True, add_completion=False)
+# Tracebacks without frame locals, said explicitly: older Typer releases render locals by default (a password
+# read from stdin, a decrypted descriptor), and no secret may reach a terminal.
+app = typer.Typer(
+    help="MyBitcoinFuture backend.", no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False
+)
 migrate_app = typer.Typer(help="Database migrations (alembic).", no_args_is_help=True)
 config_app = typer.Typer(help="Effective configuration.", no_args_is_help=True)
 schema_app = typer.Typer(help="GraphQL schema.", no_args_is_help=True)

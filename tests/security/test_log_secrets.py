@@ -157,3 +157,10 @@ async def test_internal_errors_never_log_secrets(tmp_path: Path, env_name: str) 
         "TOTP seed": seed,
     }.items():
         assert secret not in log, f"the {name} reached the log ({env_name} mode)"
+
+
+def test_cli_tracebacks_never_show_locals() -> None:
+    """An unexpected CLI error prints a traceback; Typer must not render the frames' local variables."""
+    from app.cli.main import app
+
+    assert app.pretty_exceptions_show_locals is False
