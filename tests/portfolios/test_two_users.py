@@ -387,3 +387,18 @@ async def test_two_users_paying_each_other_see_only_their_own_figures(
         with pytest.raises(NotFound):  # and the other user cannot reach this report
             await c.reports.file(other.id, r.id)
     assert reports[ann.email] != reports[ben.email]
+
+    # Costs a user sets (setTransactionCost, or a BIP-329 label "cost: ...") are theirs only, even on
+    # a transaction both users have: Ben paying Ann is Ann's acquisition and Ben's disposal.
+    acquired = {e.txid: e for e in ledger(chain, ANN) if e.net > 0}
+    shared = [t for t in payments_between(chain, BEN, ANN) if t in acquired]
+    assert len(shared) >= 2, shared
+    before = (await c.portfolios.cost_basis(ann.id, "all", "FIFO")).acquisitions_cost
+    first = acquired[shared[0]]
+    at_close = Decimal(first.net) * close_on(bundled, first.day) / SATS
+    await c.portfolios.set_cost(ann.id, shared[0], Decimal("1234.56"), "USD")
+    await c.portfolios.set_cost(ben.id, shared[0], Decimal("99"), "USD")  # Ben's own, set later
+    payer = next(n for n in BEN if shared[1] in payments_between(chain, (n,), ANN))
+    await c.wallets.set_label(ben.id, ben.wallet_ids[payer], shared[1], "Paid Ann, cost: 5")
+    after = (await c.portfolios.cost_basis(ann.id, "all", "FIFO")).acquisitions_cost
+    assert abs(after - (before - at_close + Decimal("1234.56"))) <= CENT, (before, after, at_close)
