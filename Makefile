@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 TSTAMP  = $(VENV)/.installed-test
 
-.PHONY: serve test install install-test assets lint schema bench clean mutate
+.PHONY: serve test install install-test assets lint schema bench clean mutate mutate-owners
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ test: install-test
 ## Mutation testing (cosmic-ray) of the critical modules, or of MODULES="app/x.py ..."; see docs/testing.md.
 mutate: install-test
 	$(BIN)/python scripts/mutate.py $(MODULES)
+
+## Owner-filter mutation: each user filter of the owner-scoped queries dropped in turn; see docs/testing.md.
+mutate-owners: install-test
+	$(BIN)/python scripts/mutate_owners.py $(MODULES)
 
 lint: install-test
 	$(BIN)/ruff check . && $(BIN)/mypy app schema resolvers subscriptions
