@@ -8,7 +8,7 @@ from sqlmodel import func, select
 
 from app.store.models.wallets import WalletAddress, WalletLabel
 from tests.support.server import GraphQLClient, LiveServer
-from tests.wallets.helpers import addresses, error, import_wallet
+from tests.wallets.helpers import IMPORT, addresses, error, import_wallet
 
 ZPUB = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs"
 FIRST = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
@@ -154,7 +154,15 @@ async def test_other_users_wallets_are_not_found(gql: GraphQLClient, user_token:
         err = error(body)
         assert err["extensions"]["code"] == "NOT_FOUND", (query, err)
         assert err["extensions"]["field"] == ("walletId" if "walletId" in query else "id")
-    assert (await gql("{ wallets { totalCount } }", token=bob))["data"]["wallets"]["totalCount"] == 0
+    listed = (await gql("{ wallets { totalCount edges { node { id } } } }", token=bob))["data"]["wallets"]
+    assert listed == {"totalCount": 0, "edges": []}
+    # Bob may watch the same xpub in his own account: another user's wallet is no duplicate
+    # (and the answer must not reveal that someone else watches it).
+    imported = await gql(IMPORT, {"i": {"name": "Wallet", "network": "MAINNET", "source": ZPUB}}, token=bob)
+    bobs = imported["data"]["importWallet"]["id"]
+    assert bobs != w["id"]
+    listed = (await gql("{ wallets { totalCount edges { node { id } } } }", token=bob))["data"]["wallets"]
+    assert listed == {"totalCount": 1, "edges": [{"node": {"id": bobs}}]}
     # and alice's wallet is untouched
     r = await gql("query($id: ID!) { wallet(id: $id) { name } }", {"id": w["id"]}, token=alice)
     assert r["data"]["wallet"]["name"] == "Wallet"
