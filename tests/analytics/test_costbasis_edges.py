@@ -138,3 +138,21 @@ def test_scoped_move_out_next_to_a_disposal_carries_no_fee() -> None:
     ]
     got = [(e.kind, e.sats, e.fee_sats) for e in ledger_from_wallet_txs(rows, scope={"w1"})]
     assert got == [(DISP, BTC // 10, 1_000), (EntryKind.MOVE_OUT, 2 * BTC // 10, 0)]
+
+
+def test_a_disposal_at_an_interpolated_price_is_flagged_unless_the_user_set_proceeds() -> None:
+    p = prices((DAY0, "10000"), (DAY0 + timedelta(days=10), "20000"))  # day 5 has no close
+    entries = [acq("a", DAY0, BTC), disp("d", DAY0 + timedelta(days=5), BTC // 2)]
+    r = compute_cost_basis(entries, p, "FIFO", D(1))
+    assert r.estimated_prices is True and r.disposals[0].price_estimated is True
+    r = compute_cost_basis(entries, p, "FIFO", D(1), proceeds_overrides={"d": D("7000")})
+    assert r.estimated_prices is False and r.disposals[0].price_estimated is False
+
+
+def test_one_satoshi_to_someone_else_and_a_one_satoshi_transfer_fee() -> None:
+    rows = [
+        WalletTx("pay", "w", DAY0, -(1 + 100), 100),  # 1 sat to someone, fee 100: a disposal
+        WalletTx("fee", "w", DAY0, -1, 1),  # nothing left the user but a 1-sat fee: a transfer
+    ]
+    got = {e.txid: (e.kind, e.sats, e.fee_sats) for e in ledger_from_wallet_txs(rows)}
+    assert got == {"pay": (DISP, 1, 100), "fee": (EntryKind.TRANSFER, 0, 1)}

@@ -258,6 +258,22 @@ async def test_duplicate_operation_id_4409(server: LiveServer, user_token: str) 
     assert (await ws.closed())[0] == 4409
 
 
+async def test_init_accepts_the_header_name_capitalised(
+    server: LiveServer, gql: GraphQLClient, user_token: str
+) -> None:
+    alice = await user_id_of(gql, user_token)
+    ws = await WS.open(server.ws_url)
+    await ws.send({"type": "connection_init", "payload": {"Authorization": f"Bearer {user_token}"}})
+    assert (await ws.recv())["type"] == "connection_ack"
+    async with registered(server, 1):  # signed in: a subscription to one's own events is accepted
+        await ws.subscribe("1", EVENTS)
+    e = Event(type="walletUpdated", user_id=alice, payload={"n": 1})
+    await publish(server, e)
+    msg = await ws.recv()
+    assert msg["type"] == "next" and msg["payload"]["data"]["events"]["id"] == e.id
+    await ws.close()
+
+
 async def test_invalid_token_4403(server: LiveServer) -> None:
     ws = await WS.open(server.ws_url)
     await ws.send({"type": "connection_init", "payload": {"authorization": "Bearer nope"}})
