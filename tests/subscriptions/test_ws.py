@@ -278,6 +278,10 @@ async def test_invalid_token_4403(server: LiveServer) -> None:
     ws = await WS.open(server.ws_url)
     await ws.send({"type": "connection_init", "payload": {"authorization": "Bearer nope"}})
     assert (await ws.closed())[0] == 4403
+    for odd in (123, ["Bearer x"], {"token": "x"}):  # not a string: refused the same way, no crash
+        ws = await WS.open(server.ws_url)
+        await ws.send({"type": "connection_init", "payload": {"authorization": odd}})
+        assert await ws.closed() == (4403, "Forbidden"), odd
 
 
 @pytest.mark.parametrize(
