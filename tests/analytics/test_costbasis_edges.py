@@ -88,6 +88,9 @@ def test_half_a_cent_rounds_half_even() -> None:
     p2 = prices((DAY0, "10000"))
     assert compute_cost_basis([acq("a", DAY0, 51)], p2, "FIFO", D(0)).acquisitions_cost == D("0.01")
     assert compute_cost_basis([acq("a", DAY0, 49)], p2, "FIFO", D(0)).acquisitions_cost == D("0.00")
+    # 3 sats at 166,667.00: 0.00500001, the smallest amount over half a cent -> 0.01
+    p3 = prices((DAY0, "166667"))
+    assert compute_cost_basis([acq("a", DAY0, 3)], p3, "FIFO", D(0)).acquisitions_cost == D("0.01")
 
 
 def test_long_term_starts_after_365_days() -> None:
@@ -112,6 +115,17 @@ def test_lifo_split_rows_list_long_before_short() -> None:
     r = compute_cost_basis([acq("a", old, BTC), acq("b", new, BTC), disp("d", sell, 3 * BTC // 2)], p, "LIFO", D(1))
     # LIFO takes b (short term) first, then half of a (long term); rows: LONG first, then SHORT
     assert [(row.holding_period, row.sats) for row in r.disposals] == [("LONG", BTC // 2), ("SHORT", BTC)]
+    assert [row.acquired for row in r.disposals] == [old, new]
+
+
+def test_split_rows_share_the_proceeds_to_the_cent() -> None:
+    # 2 sats sold at 500,000.00 bring 0.01 in all: one long-term sat, one short-term sat. Each
+    # half is half a cent (rounded to even: 0.00); the last row takes the remainder, so the rows
+    # add up to the 0.01 received.
+    old, new, sell = DAY0, DAY0 + timedelta(days=400), DAY0 + timedelta(days=401)
+    p = prices((old, "10000"), (new, "10000"), (sell, "500000"))
+    r = compute_cost_basis([acq("a", old, 1), acq("b", new, 1), disp("d", sell, 2)], p, "FIFO", D(1))
+    assert [(row.holding_period, row.proceeds) for row in r.disposals] == [("LONG", D("0.00")), ("SHORT", D("0.01"))]
 
 
 def test_average_holds_exactly_what_is_left() -> None:
