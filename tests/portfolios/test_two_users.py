@@ -402,6 +402,7 @@ async def test_two_users_paying_each_other_see_only_their_own_figures(
     await c.wallets.set_label(ben.id, ben.wallet_ids[payer], shared[1], "Paid Ann, cost: 5")
     bens = {e.txid for e in ledger(chain, BEN)}
     only_ann = next(t for t in acquired if t not in bens)  # e.g. from the faucet: Ben has no such tx
-    await c.portfolios.set_cost(ben.id, only_ann, Decimal("7"), "USD")  # a cost only Ben can see
+    with pytest.raises(NotFound):  # a cost for a transaction of Ann's only: not Ben's to set
+        await c.portfolios.set_cost(ben.id, only_ann, Decimal("7"), "USD")
     after = (await c.portfolios.cost_basis(ann.id, "all", "FIFO")).acquisitions_cost
     assert abs(after - (before - at_close + Decimal("1234.56"))) <= CENT, (before, after, at_close)
