@@ -59,6 +59,11 @@ ENV PATH=/opt/mbf/bin:$PATH \
     MBF_DATA_DIR=/data \
     MBF_HOST=0.0.0.0 \
     MBF_PORT=8000
+# pg_dump/pg_restore for `mbf backup`/`mbf restore` against PostgreSQL (bookworm's client is major 15: it
+# dumps servers up to 15; for a newer server build from an image whose client matches, docs/operations-backup.md).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-client \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 mbf \
  && useradd --system --uid 10001 --gid mbf --home-dir /data --no-create-home --shell /usr/sbin/nologin mbf \
  && mkdir -p /data /app \
