@@ -75,6 +75,10 @@ def _ns(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, UTC)
 
 
+_NEWER_PAYMENT_STATUSES = {4: "INITIATED"}
+"""``lnrpc.Payment.PaymentStatus`` values of newer LND releases than the vendored definitions."""
+
+
 def payment_from(p: Any) -> m.Payment:
     """``lnrpc.Payment`` -> :class:`m.Payment` (LND >= 0.18 adds the INITIATED status; kept as is)."""
     htlcs = list(p.htlcs)
@@ -82,8 +86,8 @@ def payment_from(p: Any) -> m.Payment:
     settled = next((h for h in htlcs if h.status == ln.HTLCAttempt.HTLCStatus.Value("SUCCEEDED")), None)
     try:
         status = ln.Payment.PaymentStatus.Name(p.status)
-    except ValueError:
-        status = "UNKNOWN"
+    except ValueError:  # LND >= 0.18's INITIATED (4) is newer than the vendored definitions
+        status = _NEWER_PAYMENT_STATUSES.get(p.status, "UNKNOWN")
     try:
         reason = ln.PaymentFailureReason.Name(p.failure_reason)
     except ValueError:

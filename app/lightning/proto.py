@@ -1,9 +1,8 @@
-"""LND's message and service definitions: LND's own ``.proto`` files, compiled and vendored.
+"""LND's message and service definitions, vendored.
 
-``app/lightning/_vendor/lnd/`` holds ``lightning.proto`` and ``routerrpc/router.proto`` of the
-LND release named in ``LND_VERSION``, their generated ``*_pb2`` / ``*_pb2_grpc`` modules and LND's
-MIT licence. ``scripts/gen-lnd-protos.sh`` regenerates them; nothing is compiled at install time,
-so the runtime needs only ``grpcio`` and ``protobuf`` (no code generator, no LND client package).
+``app/lightning/_vendor/lnd/`` holds ``lightning.proto`` and ``router.proto`` with their generated
+``*_pb2`` / ``*_pb2_grpc`` modules as the ``lnd-grpc-client`` 0.6.0 wheel ships them (MIT licence
+beside them); nothing is compiled at install time, so the runtime needs only ``grpcio`` and ``protobuf``.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from app.lightning._vendor.lnd import router_pb2 as _router
 from app.lightning._vendor.lnd import router_pb2_grpc as _routerrpc
 
 PROTO_LND_VERSION: str = _LND_VERSION
-"""The LND release the vendored ``.proto`` files come from."""
+"""Where the vendored ``.proto`` files come from."""
 
 ln: Any = _ln
 """``lnrpc`` messages (``ln.GetInfoRequest()``...)."""

@@ -78,6 +78,9 @@ def verify(state: NodeState, req: Any) -> Any:
             raise LndError(str(exc).replace("invalid multi channel backup", "invalid single channel backup")) from None
     else:
         points = unpack(state, multi)
-    if not version_at_least(state.version, 0, 19):
+    if (
+        not version_at_least(state.version, 0, 19)
+        or "chan_points" not in ln.VerifyChanBackupResponse.DESCRIPTOR.fields_by_name
+    ):
         return ln.VerifyChanBackupResponse()  # LND < 0.19 answers an empty message on success
     return ln.VerifyChanBackupResponse(chan_points=points)

@@ -34,9 +34,15 @@ if TYPE_CHECKING:
 
 KEYSEND_RECORD = 5482373484
 FEATURE_NAMES = {
-    8: "tlv-onion", 9: "tlv-onion", 14: "payment-addr", 15: "payment-addr", 16: "multi-path", 17: "multi-path",
+    8: "tlv-onion",
+    9: "tlv-onion",
+    14: "payment-addr",
+    15: "payment-addr",
+    16: "multi-path",
+    17: "multi-path",
 }
 _STATUS = ln.Payment.PaymentStatus.Value
+_HAS_INITIATED = "INITIATED" in ln.Payment.PaymentStatus.DESCRIPTOR.values_by_name
 _REASON = ln.PaymentFailureReason.Value
 _HTLC = ln.HTLCAttempt.HTLCStatus.Value
 
@@ -87,7 +93,13 @@ class PaymentEngine:
         r_hash = hashlib.sha256(preimage).digest()
         self.preimages[r_hash] = preimage
         return bolt11.encode(
-            self.s.network, amount_msat, int(time.time()), r_hash, memo, expiry, self.s.rng.randbytes(32),
+            self.s.network,
+            amount_msat,
+            int(time.time()),
+            r_hash,
+            memo,
+            expiry,
+            self.s.rng.randbytes(32),
             node_secret=peer.secret,
         )
 
@@ -188,11 +200,12 @@ class PaymentEngine:
         if old is not None:
             if old.payment.status == _STATUS("SUCCEEDED"):
                 raise AlreadyExists("invoice is already paid")
-            if old.payment.status in (_STATUS("IN_FLIGHT"), _STATUS("INITIATED")):
+            if ln.Payment.PaymentStatus.Name(old.payment.status) in ("IN_FLIGHT", "INITIATED"):
                 raise AlreadyExists("payment is in transition")
             self.s.payments.remove(old.payment)
         now = time.time()
-        initiated = version_at_least(self.s.version, 0, 18)
+        # LND >= 0.18 reports INITIATED first; only where the vendored definitions know that status.
+        initiated = version_at_least(self.s.version, 0, 18) and _HAS_INITIATED
         p = ln.Payment(
             payment_hash=key,
             value=amount // 1000,
@@ -270,8 +283,13 @@ class PaymentEngine:
             htlc = p.htlcs.add(
                 attempt_id=attempt_id,
                 status=_HTLC("IN_FLIGHT"),
-                route=ln.Route(total_amt_msat=amount + fee, total_fees_msat=fee, total_amt=(amount + fee) // 1000,
-                               total_fees=fee // 1000, hops=hops),
+                route=ln.Route(
+                    total_amt_msat=amount + fee,
+                    total_fees_msat=fee,
+                    total_amt=(amount + fee) // 1000,
+                    total_fees=fee // 1000,
+                    hops=hops,
+                ),
                 attempt_time_ns=time.time_ns(),
             )
             p.status = _STATUS("IN_FLIGHT")
