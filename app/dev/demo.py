@@ -197,6 +197,7 @@ async def run(opts: DemoOptions, ready: Callable[[dict[str, Any]], None], stop: 
             graphiql=True,
             introspection=True,
             chain_backend="electrum",  # tip and address notifications: new payments show at once
+            lightning_allowed_hosts=["127.0.0.0/8", "::1"],  # the demo's own devlnd listens on loopback
             regtest_electrum_url=f"tcp://{chain.electrum_host}:{chain.electrum_port}",
             regtest_esplora_url=chain.esplora_url,
         )

@@ -328,8 +328,9 @@ def instrument_engine(engine: Any) -> None:
 
     sync_engine = getattr(engine, "sync_engine", engine)
     pool = sync_engine.pool
-    size = getattr(pool, "size", lambda: 0)()
-    DB_POOL_CAPACITY.inc(size + max(0, getattr(pool, "_max_overflow", 0)))
+    capacity = getattr(pool, "size", lambda: 0)() + max(0, getattr(pool, "_max_overflow", 0))
+    sync_engine._mbf_pool_capacity = capacity  # released once, however often the store is disposed
+    DB_POOL_CAPACITY.inc(capacity)
 
     @event.listens_for(pool, "checkout")
     def _checkout(*_: Any) -> None:
@@ -371,6 +372,9 @@ def instrument_engine(engine: Any) -> None:
 
 
 def release_engine(engine: Any) -> None:
-    """The engine is disposed: its capacity no longer counts."""
-    pool = getattr(engine, "sync_engine", engine).pool
-    DB_POOL_CAPACITY.dec(getattr(pool, "size", lambda: 0)() + max(0, getattr(pool, "_max_overflow", 0)))
+    """The engine is disposed: its capacity no longer counts (a second dispose changes nothing)."""
+    sync_engine = getattr(engine, "sync_engine", engine)
+    capacity = getattr(sync_engine, "_mbf_pool_capacity", None)
+    if capacity is not None:
+        sync_engine._mbf_pool_capacity = None
+        DB_POOL_CAPACITY.dec(capacity)

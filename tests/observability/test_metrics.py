@@ -188,3 +188,16 @@ async def test_anonymous_and_hostile_operation_names_stay_bounded(server: LiveSe
     )
     for i in range(5):
         assert value(after, "mbf_graphql_operations_total", operation=f"Op{i}") >= 1
+
+
+async def test_pool_capacity_released_once_per_store(tmp_path: Path) -> None:
+    """Disposing a store twice (container stop, then a fixture) must not take another store's capacity away."""
+    from app.observability.metrics import DB_POOL_CAPACITY
+    from app.store.db import Store
+
+    base = DB_POOL_CAPACITY._value.get()
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'a.sqlite3'}")
+    added = DB_POOL_CAPACITY._value.get() - base
+    await store.dispose()
+    await store.dispose()
+    assert DB_POOL_CAPACITY._value.get() == base and added >= 0
