@@ -77,7 +77,13 @@ async def seeded(settings: Settings) -> Seeded:
     c = Container(settings)
     await c.start()
     try:
-        return await seed(c)
+        s = await seed(c)
+        # The imports started first syncs (failing fast on a closed port): let them write their outcome before
+        # the container stops, so no cancelled SQLite write is left holding the lock the CLI then waits on.
+        for wallet_id in (s.wallet_id, s.multisig_id):
+            job = await c.sync.request_sync(s.user_id, wallet_id)
+            await c.sync.wait(s.user_id, job.id, timeout=60)
+        return s
     finally:
         await c.stop()
 
