@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Protocol, TypeVar
 
 import typer
 
 MIN_PASSPHRASE = 12
+
+
+
+class _Outcome(Protocol):
+    @property
+    def notes(self) -> Any: ...
+
+
+R = TypeVar("R", bound=_Outcome)
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +40,25 @@ def _passphrase(path: Path | None) -> bytes | None:
     return text.encode()
 
 
+def _run(work: Coroutine[Any, Any, R]) -> R:
+    """Run a backup or restore: a refusal is one line on stderr and exit 2; the result's notes go to stderr."""
+    import asyncio
+
+    from app.backup.archive import ArchiveError
+    from app.backup.service import BackupError
+    from app.backup.snapshot import SnapshotError
+    from app.config import ConfigError
+
+    try:
+        result = asyncio.run(work)
+    except (BackupError, SnapshotError, ArchiveError, ConfigError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    return result
+
+
 def backup(
     output: Annotated[
         Path | None,
@@ -46,23 +75,12 @@ def backup(
     ] = None,
 ) -> None:
     """Write a consistent, encrypted backup of the database (safe while the server runs)."""
-    import asyncio
-
-    from app.backup.archive import ArchiveError
-    from app.backup.service import BackupError, create_backup
-    from app.backup.snapshot import SnapshotError
+    from app.backup.service import create_backup
     from app.cli.main import settings_or_exit
-    from app.config import ConfigError
 
     settings = settings_or_exit()
     secret = _passphrase(passphrase_file)
-    try:
-        result = asyncio.run(create_backup(settings, output, secret, keep))
-    except (BackupError, SnapshotError, ArchiveError, ConfigError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    for note in result.notes:
-        typer.echo(f"note: {note}", err=True)
+    result = _run(create_backup(settings, output, secret, keep))
     typer.echo(
         json.dumps(
             {
@@ -85,23 +103,12 @@ def restore(
     ] = None,
 ) -> None:
     """Check an archive (authentication, integrity, row counts, migration) and restore it."""
-    import asyncio
-
-    from app.backup.archive import ArchiveError
-    from app.backup.service import BackupError, restore_backup
-    from app.backup.snapshot import SnapshotError
+    from app.backup.service import restore_backup
     from app.cli.main import settings_or_exit
-    from app.config import ConfigError
 
     settings = settings_or_exit()
     secret = _passphrase(passphrase_file) if passphrase_file is not None else None
-    try:
-        result = asyncio.run(restore_backup(settings, archive, secret, force))
-    except (BackupError, SnapshotError, ArchiveError, ConfigError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    for note in result.notes:
-        typer.echo(f"note: {note}", err=True)
+    result = _run(restore_backup(settings, archive, secret, force))
     typer.echo(
         json.dumps(
             {
