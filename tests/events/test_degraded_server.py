@@ -29,7 +29,7 @@ def settings_overrides() -> dict[str, Any]:
 
 async def test_redis_down_at_start(server: LiveServer, gql: GraphQLClient, user_token: str) -> None:
     async with httpx.AsyncClient() as c:
-        r = await c.get(f"{server.url}/readyz")
+        r = await c.get(f"{server.url}/readyz", headers={"authorization": f"Bearer {user_token}"})  # the admin
     assert r.status_code == 200  # the hub is not critical: the server is ready, degraded
     events = r.json()["components"]["events"]
     assert events["backend"] == "redis" and events["status"] == "degraded" and events["error"]

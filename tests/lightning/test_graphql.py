@@ -355,7 +355,7 @@ async def test_node_down_is_unavailable_without_failing_other_fields(
     async with asyncio.timeout(10):
         while server.container.lightning.status(n["id"]).available is not False:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
-    ready = await gql.http.get("/readyz")
+    ready = await gql.http.get("/readyz", headers={"authorization": f"Bearer {user_token}"})  # alice is the admin
     assert ready.status_code == 200  # a node down degrades, never fails readiness
     assert ready.json()["components"]["lightning"] == {"status": "degraded", "nodes": 1, "unavailable": [n["id"]]}
     node = (await gql(q, {"id": n["id"]}, expect_errors=True))["data"]["lightningNode"]

@@ -56,20 +56,20 @@ async def registered(server: LiveServer, n: int, wait_s: float = WAIT_S) -> Asyn
     await until(lambda: hub_subscribers(server) >= before + n, f"{n} more hub subscriber(s) than {before}", wait_s)
 
 
-async def readyz_subscribers(base_url: str) -> int:
-    """``events.subscribers`` from another process's ``/readyz``."""
+async def readyz_subscribers(base_url: str, token: str) -> int:
+    """``events.subscribers`` from another process's ``/readyz`` (details need an admin's ``token``)."""
     async with httpx.AsyncClient(base_url=base_url, timeout=5) as http:
-        body = (await http.get("/readyz")).json()
+        body = (await http.get("/readyz", headers={"authorization": f"Bearer {token}"})).json()
     return int(body["components"]["events"]["subscribers"])
 
 
 @contextlib.asynccontextmanager
-async def registered_at(base_url: str, n: int, wait_s: float = WAIT_S) -> AsyncIterator[None]:
-    """:func:`registered` for a server in another process, read through its ``/readyz``."""
-    before = await readyz_subscribers(base_url)
+async def registered_at(base_url: str, n: int, *, token: str, wait_s: float = WAIT_S) -> AsyncIterator[None]:
+    """:func:`registered` for a server in another process, read through its ``/readyz`` as an admin."""
+    before = await readyz_subscribers(base_url, token)
     yield
 
     async def enough() -> bool:
-        return await readyz_subscribers(base_url) >= before + n
+        return await readyz_subscribers(base_url, token) >= before + n
 
     await until(enough, f"{n} more hub subscriber(s) than {before} on {base_url}", wait_s)
