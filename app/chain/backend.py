@@ -14,9 +14,12 @@ Esplora).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+
+from app.errors import BadInput
 
 # Listener callbacks for subscriptions.
 TipListener = Callable[["BlockRef"], Awaitable[None]]
@@ -146,13 +149,58 @@ class Utxo:
 
 @dataclass(frozen=True, slots=True)
 class FeeEstimates:
-    """Fee rates in sat/vB by confirmation target (blocks). Rates, not amounts: floats are fine."""
+    """What the server says about fees. Rates in sat/vB (rates, not amounts: floats are fine).
+
+    ``by_target``: the estimated rate to confirm within N blocks (Esplora ``/fee-estimates``,
+    Electrum ``blockchain.estimatefee`` per target). ``histogram``: the mempool as
+    ``(fee rate, vsize)`` buckets, highest rate first (Electrum ``mempool.get_fee_histogram``,
+    Esplora ``/mempool``'s ``fee_histogram``); empty when the server does not give it.
+    ``min_relay``: the server's minimum relay rate (Electrum ``blockchain.relayfee``), ``None``
+    when unknown (then 1 sat/vB, Bitcoin Core's default, is the floor).
+    """
 
     by_target: dict[int, float]
+    histogram: tuple[tuple[float, int], ...] = ()
+    min_relay: float | None = None
 
     def for_target(self, blocks: int) -> float | None:
         usable = [t for t in sorted(self.by_target) if t <= blocks]
         return self.by_target[usable[-1]] if usable else None
+
+
+class BroadcastRejected(BadInput):
+    """The node refused a transaction. ``reason`` is its own words (``min relay fee not met``,
+    ``bad-txns-inputs-missingorspent``, ``non-final``...); ``rpc_code`` bitcoind's code when known."""
+
+    def __init__(self, reason: str, rpc_code: int | None = None) -> None:
+        super().__init__(
+            f"The node rejected the transaction: {reason}",
+            field="tx",
+            hint="Nothing was broadcast or recorded; fix the transaction (or its fee) and try again.",
+        )
+        self.reason = reason
+        self.rpc_code = rpc_code
+
+
+def rejection_reason(text: str) -> tuple[str, int | None]:
+    """The node's reason out of a server's rejection text: electrs/Esplora's
+    ``sendrawtransaction RPC error: {"code":-26,"message":"..."}``, ElectrumX's
+    ``the transaction was rejected by network rules.\n\n<reason>\n[<hex>]`` or plain text."""
+    text = text.strip()
+    brace = text.find("{")
+    if brace >= 0:
+        try:
+            obj = json.loads(text[brace:])
+            if isinstance(obj, dict) and isinstance(obj.get("message"), str):
+                code = obj.get("code")
+                return obj["message"], int(code) if isinstance(code, int) else None
+        except ValueError:
+            pass
+    text = text.removeprefix("sendrawtransaction RPC error:").strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("[")]
+    if len(lines) > 1 and "rejected by network rules" in lines[0]:
+        lines = lines[1:]
+    return (lines[0] if lines else text)[:300], None
 
 
 def history_status(entries: Sequence[HistoryEntry]) -> str | None:
@@ -211,10 +259,14 @@ class ChainBackend(Protocol):
 
     async def utxos(self, scripthash: str) -> list[Utxo]: ...
 
-    async def fee_estimates(self) -> FeeEstimates: ...
+    async def fee_estimates(self) -> FeeEstimates:
+        """Rates by confirmation target, plus the mempool histogram and minimum relay rate
+        where the server gives them. ``UpstreamUnavailable`` when it gives no estimate."""
+        ...
 
     async def broadcast(self, raw_hex: str) -> str:
-        """Send a transaction; ``BadInput`` when the server rejects it. Returns the txid."""
+        """Send a raw transaction (hex); returns its txid. ``BroadcastRejected`` (a ``BadInput``)
+        with the node's reason when the node refuses it, ``UpstreamUnavailable`` when unreachable."""
         ...
 
     async def subscribe_tip(self, listener: TipListener) -> None: ...
@@ -233,6 +285,7 @@ class ChainBackend(Protocol):
 __all__ = [
     "BlockHeader",
     "BlockRef",
+    "BroadcastRejected",
     "ChainBackend",
     "ChainTx",
     "FeeEstimates",
@@ -246,5 +299,6 @@ __all__ = [
     "Utxo",
     "history_status",
     "order_history",
+    "rejection_reason",
     "scripthash_of",
 ]

@@ -28,6 +28,7 @@ from app.backoff import Backoff
 from app.chain.backend import (
     BlockHeader,
     BlockRef,
+    BroadcastRejected,
     ChainTx,
     FeeEstimates,
     HistoryEntry,
@@ -37,10 +38,11 @@ from app.chain.backend import (
     TipListener,
     Utxo,
     history_status,
+    rejection_reason,
 )
 from app.chain.rawtx import decode_header, decode_tx
 from app.chain.retry import Breaker, Transient, with_retries
-from app.errors import BadInput, UpstreamUnavailable
+from app.errors import UpstreamUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -471,13 +473,28 @@ class ElectrumBackend:
         return [Utxo(u["tx_hash"], int(u["tx_pos"]), int(u["value"]), max(0, int(u["height"]))) for u in res]
 
     async def fee_estimates(self) -> FeeEstimates:
-        targets = [1, 2, 3, 6, 12, 24, 144]
-        results = await self.batch([("blockchain.estimatefee", [t]) for t in targets])
+        """``blockchain.estimatefee`` per target (BTC/kvB; -1 when the node cannot tell), the
+        mempool histogram (``mempool.get_fee_histogram``, optional on servers) and the relay fee,
+        in one batch."""
+        targets = [1, 2, 3, 6, 12, 24, 144, 504, 1008]
+        calls: list[tuple[str, list[Any]]] = [("blockchain.estimatefee", [t]) for t in targets]
+        calls += [("mempool.get_fee_histogram", []), ("blockchain.relayfee", [])]
+        results = await self.batch(calls)
         rates: dict[int, float] = {}
-        for t, r in zip(targets, results, strict=True):
-            if isinstance(r, int | float) and r > 0:
+        for t, r in zip(targets, results[: len(targets)], strict=True):
+            if isinstance(r, int | float) and not isinstance(r, bool) and r > 0:
                 rates[t] = float(r) * 1e8 / 1000  # BTC/kvB -> sat/vB
-        return FeeEstimates(rates)
+        if not rates:
+            raise UpstreamUnavailable(f"Electrum server {self.url} has no fee estimates yet")
+        hist_raw, relay = results[len(targets)], results[len(targets) + 1]
+        histogram: tuple[tuple[float, int], ...] = ()
+        if isinstance(hist_raw, list):
+            try:
+                histogram = tuple((float(r), int(v)) for r, v in hist_raw)
+            except (TypeError, ValueError):
+                histogram = ()
+        min_relay = float(relay) * 1e8 / 1000 if isinstance(relay, int | float) and relay > 0 else None
+        return FeeEstimates(rates, histogram, min_relay)
 
     async def broadcast(self, raw_hex: str) -> str:
         async def once() -> Any:
@@ -488,7 +505,7 @@ class ElectrumBackend:
         try:
             return str(await with_retries(once, retries=self.retries, server=self.url, breaker=self._breaker))
         except RpcError as exc:
-            raise BadInput(f"The chain server refused the transaction: {exc.message}", field="tx") from None
+            raise BroadcastRejected(*rejection_reason(exc.message)) from None
 
     async def subscribe_tip(self, listener: TipListener) -> None:
         self._tip_listeners.append(listener)

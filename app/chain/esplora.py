@@ -25,6 +25,7 @@ import httpx
 from app.chain.backend import (
     BlockHeader,
     BlockRef,
+    BroadcastRejected,
     ChainTx,
     FeeEstimates,
     HistoryEntry,
@@ -37,10 +38,11 @@ from app.chain.backend import (
     Utxo,
     history_status,
     order_history,
+    rejection_reason,
 )
 from app.chain.http import LeanTransport
 from app.chain.retry import Breaker, Transient, with_retries
-from app.errors import BadInput, UpstreamUnavailable
+from app.errors import UpstreamUnavailable
 
 CHAIN_PAGE = 25  # confirmed transactions per page (electrs' constant)
 
@@ -150,10 +152,7 @@ class EsploraBackend:
             if resp.status_code == 404 and ok_404:
                 return None
             if resp.status_code == 400 and method == "POST":
-                raise BadInput(
-                    f"The chain server refused the transaction: {resp.text.strip()[:300]}",
-                    field="tx",
-                )
+                raise BroadcastRejected(*rejection_reason(resp.text))
             if resp.status_code >= 400:
                 raise UpstreamUnavailable(
                     f"Chain server {self.url} answered HTTP {resp.status_code} on {path}: {resp.text.strip()[:200]}"
@@ -283,10 +282,19 @@ class EsploraBackend:
         return {t: h for t, h in zip(wanted, found, strict=True) if h}
 
     async def fee_estimates(self) -> FeeEstimates:
-        data = await self._json("/fee-estimates")
-        return FeeEstimates({int(k): float(v) for k, v in (data or {}).items()})
+        """``/fee-estimates`` (target -> sat/vB) and ``/mempool``'s ``fee_histogram``."""
+        data, mempool = await asyncio.gather(self._json("/fee-estimates"), self._json("/mempool"))
+        try:
+            rates = {int(k): float(v) for k, v in (data or {}).items() if float(v) > 0}
+            hist = tuple((float(r), int(v)) for r, v in ((mempool or {}).get("fee_histogram") or []) if float(r) >= 0)
+        except (TypeError, ValueError, AttributeError):
+            raise UpstreamUnavailable(f"Chain server {self.url} sent malformed fee estimates") from None
+        if not rates:
+            raise UpstreamUnavailable(f"Chain server {self.url} has no fee estimates yet")
+        return FeeEstimates(rates, hist, None)
 
     async def broadcast(self, raw_hex: str) -> str:
+        """``POST /tx``; a 400 carries bitcoind's rejection (``BroadcastRejected``)."""
         resp = await self._request("POST", "/tx", content=raw_hex.strip())
         assert resp is not None
         return resp.text.strip()

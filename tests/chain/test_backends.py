@@ -147,3 +147,63 @@ async def test_electrum_tls_needs_the_pinned_certificate(chain: DevChain) -> Non
     finally:
         await pinned.close()
         await unpinned.close()
+
+
+async def test_fee_estimates_and_broadcast_rejections(chain: DevChain) -> None:
+    """Both backends read the same estimates, mempool histogram and relay floor, follow a change
+    of the node's estimates, say UPSTREAM_UNAVAILABLE when it has none, and return the node's own
+    rejection reason (non-final, missing inputs, already confirmed) as BroadcastRejected."""
+    from app.chain.backend import BroadcastRejected
+    from app.dev.devchain.builder import Coin, build_and_sign
+    from app.dev.devchain.primitives import TxOut
+    from app.errors import UpstreamUnavailable
+
+    esplora = EsploraBackend(chain.esplora_url, network="regtest")
+    electrum = ElectrumBackend(f"tcp://{chain.electrum_host}:{chain.electrum_port}", network="regtest")
+    try:
+        fa, fb = await esplora.fee_estimates(), await electrum.fee_estimates()
+        for t in (1, 2, 3, 6, 12, 24, 144):
+            assert fa.for_target(t) == pytest.approx(fb.for_target(t), abs=1e-3)
+        assert fb.min_relay == pytest.approx(1.0) and fa.min_relay is None
+        # The scenario's mempool (4 txs) as a histogram, the same on both servers.
+        assert fa.histogram == fb.histogram and sum(v for _, v in fa.histogram) > 0
+        assert list(fa.histogram) == sorted(fa.histogram, reverse=True)
+
+        await chain.set_fees({1: 40.0, 6: 12.5, 144: 3.0})
+        fa, fb = await esplora.fee_estimates(), await electrum.fee_estimates()
+        assert fa.by_target == {1: 40.0, 6: 12.5, 144: 3.0}
+        assert (fb.for_target(1), fb.for_target(3), fb.for_target(6), fb.for_target(1008)) == (40.0, 40.0, 12.5, 3.0)
+        await chain.set_fees({})
+        for backend in (esplora, electrum):
+            with pytest.raises(UpstreamUnavailable):
+                await backend.fee_estimates()
+        await chain.set_fees(None)
+
+        st = chain.state
+        coin = st.faucet_utxos()[0]
+        tip = chain.chain.height
+        future = build_and_sign(
+            [coin], [st.faucet], [TxOut(coin.value - 1000, st.faucet_spk)], rbf=True, locktime=tip + 5
+        )
+        for backend in (esplora, electrum):
+            with pytest.raises(BroadcastRejected) as err:
+                await backend.broadcast(future.raw.hex())
+            assert err.value.reason == "non-final" and err.value.code == "BAD_USER_INPUT"
+        missing = build_and_sign(
+            [Coin("ab" * 32, 0, coin.value, coin.spk)], [st.faucet], [TxOut(coin.value - 1000, st.faucet_spk)]
+        )
+        with pytest.raises(BroadcastRejected) as err:
+            await esplora.broadcast(missing.raw.hex())
+        assert (err.value.reason, err.value.rpc_code) == ("bad-txns-inputs-missingorspent", -25)
+        with pytest.raises(BroadcastRejected) as err:
+            await electrum.broadcast(missing.raw.hex())
+        assert err.value.reason == "bad-txns-inputs-missingorspent"
+        # Anti-fee-sniping locktime (the tip height) is final for the next block: accepted.
+        ok = build_and_sign([coin], [st.faucet], [TxOut(coin.value - 1000, st.faucet_spk)], rbf=True, locktime=tip)
+        assert await electrum.broadcast(ok.raw.hex()) == ok.txid
+        with pytest.raises(BroadcastRejected) as err:
+            await esplora.broadcast(ok.raw.hex())
+        assert err.value.reason == "txn-already-in-mempool"
+    finally:
+        await esplora.close()
+        await electrum.close()

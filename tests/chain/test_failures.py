@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from app.chain.backend import BroadcastRejected
 from app.chain.electrum import ElectrumBackend
 from app.chain.esplora import EsploraBackend
 from app.chain.factory import ChainBackends, resolve
@@ -102,8 +103,9 @@ async def test_esplora_gives_up_after_retries() -> None:
 async def test_esplora_broadcast_rejection_is_bad_input() -> None:
     with flaky_esplora(fail_first=0) as (url, _):
         backend = EsploraBackend(url, network="regtest")
-        with pytest.raises(BadInput) as err:
+        with pytest.raises(BroadcastRejected) as err:
             await backend.broadcast("00")
+        assert isinstance(err.value, BadInput) and err.value.reason == "TX decode failed"
         assert "TX decode failed" in err.value.message
         await backend.close()
 

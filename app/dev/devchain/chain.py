@@ -41,6 +41,13 @@ GENESIS_TX_HEX = (
 GENESIS_HASH = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
 WITNESS_MAGIC = b"\x6a\x24\xaa\x21\xa9\xed"
 MIN_RELAY_FEERATE = 1  # sat/vB
+# Fee estimates served by default (target blocks -> sat/vB), as Esplora's /fee-estimates keys them.
+DEFAULT_FEE_ESTIMATES: dict[int, float] = {
+    **{n: round(max(1.0, 25.0 / n + 1.0), 3) for n in range(1, 26)},
+    144: 1.0,
+    504: 1.0,
+    1008: 1.0,
+}
 
 
 class RejectError(Exception):
@@ -83,6 +90,9 @@ class ChainEvent:
 
 
 class Chain:
+    # Class-level default so chains loaded from an older pickle cache have it too.
+    fee_overrides: dict[int, float] | None = None
+
     def __init__(self) -> None:
         self.txs: dict[str, Tx] = {}
         self.blocks: dict[str, Block] = {}
@@ -316,6 +326,14 @@ class Chain:
                     stack.append(sp[0])
         return out
 
+    def is_final(self, tx: Tx) -> bool:
+        """Block-height locktime rule for the next block (BIP113 time locks: against the tip's time)."""
+        if tx.locktime == 0 or all(i.sequence == SEQUENCE_FINAL for i in tx.vin):
+            return True
+        if tx.locktime < 500_000_000:
+            return tx.locktime < self.height + 1
+        return tx.locktime < self.tip.time
+
     def check_tx(self, tx: Tx) -> tuple[list[TxOut], list[str]]:
         """Consensus/policy checks. Returns (prevouts, conflicting mempool txids)."""
         if tx.txid in self.txs:
@@ -324,6 +342,8 @@ class Chain:
             raise RejectError(-27, "Transaction already in block chain")
         if tx.is_coinbase:
             raise RejectError(-26, "coinbase")
+        if not self.is_final(tx):
+            raise RejectError(-26, "non-final")
         seen: set[tuple[str, int]] = set()
         prevouts: list[TxOut] = []
         conflicts: list[str] = []
@@ -387,6 +407,28 @@ class Chain:
         touched |= self.add_mempool_unchecked(tx)
         self.emit(ChainEvent("mempool", touched))
         return touched
+
+    # ------------------------------------------------------------------ fees
+
+    def fee_estimates(self) -> dict[int, float]:
+        """Target (blocks) -> sat/vB: the defaults, or what ``set_fee_estimates`` set."""
+        return dict(self.fee_overrides if self.fee_overrides is not None else DEFAULT_FEE_ESTIMATES)
+
+    def set_fee_estimates(self, rates: dict[int, float] | None) -> None:
+        """Serve other estimates (``None``: the defaults; ``{}``: none, as a node that has not
+        seen enough blocks). Rates must be positive."""
+        if rates is not None and any(r <= 0 or t < 1 for t, r in rates.items()):
+            raise ValueError("fee estimates need targets >= 1 and positive rates")
+        self.fee_overrides = None if rates is None else dict(rates)
+
+    def fee_histogram(self) -> list[tuple[float, int]]:
+        """The mempool as (fee rate sat/vB, total vsize) per whole sat/vB, highest first
+        (ElectrumX's ``mempool.get_fee_histogram`` shape, with finer buckets)."""
+        buckets: dict[int, int] = {}
+        for tx in self.mempool_in_order():
+            rate = tx.fee // max(tx.vsize, 1)
+            buckets[rate] = buckets.get(rate, 0) + tx.vsize
+        return [(float(r), v) for r, v in sorted(buckets.items(), reverse=True)]
 
     # ------------------------------------------------------------------ queries
 

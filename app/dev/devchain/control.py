@@ -84,6 +84,17 @@ def build_control_app(dc: DevChain) -> Starlette:
         dc.set_block_interval(seconds if seconds > 0 else None)
         return {"blockInterval": dc.block_interval}
 
+    async def fees(p: dict[str, Any]) -> Any:
+        raw = p.get("estimates")
+        if raw is not None and not isinstance(raw, dict):
+            raise ScenarioError("estimates must be an object of target -> sat/vB (or null for the defaults)")
+        try:
+            rates = None if raw is None else {int(k): float(v) for k, v in raw.items()}
+        except (TypeError, ValueError):
+            raise ScenarioError("estimates must map integer targets to numbers") from None
+        served = await dc.set_fees(rates)
+        return {"estimates": {str(t): r for t, r in sorted(served.items())}}
+
     return Starlette(
         routes=[
             Route("/status", wrap(status), methods=["GET"]),
@@ -92,5 +103,6 @@ def build_control_app(dc: DevChain) -> Starlette:
             Route("/reorg", wrap(reorg), methods=["POST"]),
             Route("/replace", wrap(replace), methods=["POST"]),
             Route("/timer", wrap(timer), methods=["POST"]),
+            Route("/fees", wrap(fees), methods=["POST"]),
         ]
     )

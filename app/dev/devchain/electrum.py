@@ -11,8 +11,7 @@ import logging
 import ssl
 from typing import Any
 
-from app.dev.devchain.chain import GENESIS_HASH, Chain, ChainEvent, RejectError
-from app.dev.devchain.esplora import FEE_ESTIMATES
+from app.dev.devchain.chain import GENESIS_HASH, MIN_RELAY_FEERATE, Chain, ChainEvent, RejectError
 from app.dev.devchain.primitives import merkle_branch, merkle_root, parse_tx, scripthash
 
 log = logging.getLogger(__name__)
@@ -207,11 +206,14 @@ class ElectrumService:
 
     def m_blockchain_estimatefee(self, session: Session | None, number: Any, mode: Any = None) -> float:
         n = _int_arg(number, "number")
-        rate = FEE_ESTIMATES.get(str(min(max(n, 1), 25)), 1.0)
-        return round(rate * 1000 / 1e8, 8)  # BTC/kvB
+        rates = self.chain.fee_estimates()
+        usable = [t for t in sorted(rates) if t <= max(n, 1)]
+        if not usable:
+            return -1  # ElectrumX: the daemon has no estimate for this target
+        return round(rates[usable[-1]] * 1000 / 1e8, 8)  # BTC/kvB
 
     def m_blockchain_relayfee(self, session: Session | None) -> float:
-        return 0.00001
+        return round(MIN_RELAY_FEERATE * 1000 / 1e8, 8)  # BTC/kvB
 
     def m_blockchain_scripthash_get_history(self, session: Session | None, sh: Any) -> list[Any]:
         return self.history(_hash_arg(sh))
@@ -311,7 +313,7 @@ class ElectrumService:
         return tx.txid
 
     def m_mempool_get_fee_histogram(self, session: Session | None) -> list[Any]:
-        return []
+        return [[r, v] for r, v in self.chain.fee_histogram()]
 
 
 class Session:

@@ -30,12 +30,6 @@ HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 MEMPOOL_PAGE = 50
 CHAIN_PAGE = 25
 BLOCK_TXS_PAGE = 25
-FEE_ESTIMATES = {
-    **{str(n): round(max(1.0, 25.0 / n + 1.0), 3) for n in range(1, 26)},
-    "144": 1.0,
-    "504": 1.0,
-    "1008": 1.0,
-}
 
 
 class HttpError(Exception):
@@ -398,7 +392,7 @@ def build_app(chain: Chain, latency_ms: int = 0) -> Starlette:
         return _text(tx.txid)
 
     def fee_estimates(_r: Request) -> Response:
-        return j(FEE_ESTIMATES)
+        return j({str(t): r for t, r in sorted(chain.fee_estimates().items())})
 
     def mempool_info(_r: Request) -> Response:
         txs = chain.mempool_in_order()
@@ -407,7 +401,7 @@ def build_app(chain: Chain, latency_ms: int = 0) -> Starlette:
                 "count": len(txs),
                 "vsize": sum(t.vsize for t in txs),
                 "total_fee": sum(t.fee for t in txs),
-                "fee_histogram": [],
+                "fee_histogram": [[r, v] for r, v in chain.fee_histogram()],
             }
         )
 

@@ -275,6 +275,12 @@ class DevChain:
         if self._electrum is not None:
             await self._electrum.flush()
 
+    async def set_fees(self, rates: dict[int, float] | None) -> dict[int, float]:
+        """Serve other fee estimates on Esplora and Electrum (``None``: the defaults)."""
+        async with self._lock:
+            self.state.chain.set_fee_estimates(rates)
+            return self.state.chain.fee_estimates()
+
     def set_block_interval(self, seconds: float | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
@@ -339,6 +345,9 @@ class ThreadedDevChain:
 
     async def replace(self, txid: str | None = None) -> str:
         return await self._acall(self._chain.replace(txid))
+
+    async def set_fees(self, rates: dict[int, float] | None) -> dict[int, float]:
+        return await self._acall(self._chain.set_fees(rates))
 
     def set_block_interval(self, seconds: float | None) -> None:
         self._loop.call_soon_threadsafe(self._chain.set_block_interval, seconds)

@@ -157,11 +157,11 @@ def encode(
 
 def _parse_hrp(hrp: str) -> tuple[str, int]:
     if not hrp.startswith("ln"):
-        raise InvoiceError("prefix should be \"ln\"")
+        raise InvoiceError('prefix should be "ln"')
     rest = hrp[2:]
     for prefix in sorted(_NETWORK_OF_PREFIX, key=len, reverse=True):
         if rest.startswith(prefix):
-            amount = rest[len(prefix):]
+            amount = rest[len(prefix) :]
             network = _NETWORK_OF_PREFIX[prefix]
             break
     else:

@@ -667,13 +667,25 @@ class NodeState:
                     )
         for c in self.open_channels():
             if not c.private:
-                edges.append(ln.ChannelEdge(channel_id=c.chan_id, chan_point=c.channel_point, node1_pub=self.pubkey,
-                                            node2_pub=c.remote_pubkey, capacity=c.capacity))
+                edges.append(
+                    ln.ChannelEdge(
+                        channel_id=c.chan_id,
+                        chan_point=c.channel_point,
+                        node1_pub=self.pubkey,
+                        node2_pub=c.remote_pubkey,
+                        capacity=c.capacity,
+                    )
+                )
         now = int(time.time())
         graph_nodes = [ln.LightningNode(pub_key=self.pubkey, alias=self.alias, color=self.color, last_update=now)]
         graph_nodes += [
-            ln.LightningNode(pub_key=p.pubkey, alias=p.alias, color=p.color, last_update=now,
-                             addresses=[ln.NodeAddress(network="tcp", addr=p.host)])
+            ln.LightningNode(
+                pub_key=p.pubkey,
+                alias=p.alias,
+                color=p.color,
+                last_update=now,
+                addresses=[ln.NodeAddress(network="tcp", addr=p.host)],
+            )
             for p in nodes.values()
         ]
         return ln.ChannelGraph(nodes=graph_nodes, edges=edges)
