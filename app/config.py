@@ -12,6 +12,7 @@ import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -92,7 +93,10 @@ class Settings(BaseSettings):
     forwarded_allow_ips: list[str] = Field(
         default_factory=list, description="proxies whose X-Forwarded-For/-Proto are trusted; none by default"
     )
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="browser origins (scheme://host[:port]) allowed to call the API"
+    )
+    cors_max_age_s: int = Field(600, ge=0, le=86_400, description="how long browsers may cache a CORS preflight")
 
     # Accounts.
     allow_registration: bool = True
@@ -182,6 +186,18 @@ class Settings(BaseSettings):
     def _plain_list(cls, v: Any) -> Any:
         """Lists from the environment: a JSON array, or a plain comma-separated string."""
         return parse_list(v)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, v: list[str]) -> list[str]:
+        """Exact origins only: a browser sends ``scheme://host[:port]``, nothing else ever matches."""
+        bad = [o for o in v if not _is_origin(o)]
+        if bad:
+            raise ValueError(
+                f"not an origin: {', '.join(repr(o) for o in bad)} (give scheme://host[:port], "
+                "e.g. http://localhost:5173, without path or trailing slash; * is not accepted)"
+            )
+        return [o.lower() for o in v]
 
     @field_validator("env", "log_level", "log_format", "chain_backend", mode="before")
     @classmethod
@@ -284,6 +300,20 @@ def _redact_url(url: str) -> str:
         user = creds.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}"
     return url
+
+
+def _is_origin(value: str) -> bool:
+    """``http(s)://host[:port]`` exactly as a browser's ``Origin`` header spells it."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment:
+        return False
+    if parts.username or parts.password or value != f"{parts.scheme}://{parts.netloc}":
+        return False
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    return True
 
 
 def parse_list(v: Any) -> Any:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from app.config import Settings, load_settings
@@ -27,6 +28,20 @@ from app.observability.http import Sampler, WebSocketGauge, metrics_endpoint, me
 from schema.schema import build_schema
 
 log = structlog.get_logger(__name__)
+
+
+def cors_middleware(settings: Settings) -> Middleware:
+    """Exact origins from ``MBF_CORS_ORIGINS``; bearer tokens, so no credentials mode (cookies
+    are never read); preflights cached ``MBF_CORS_MAX_AGE_S``. WebSockets: ``app/http/graphql.py``."""
+    return Middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Request-ID"],
+        allow_credentials=False,
+        max_age=settings.cors_max_age_s,
+    )
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Starlette:
@@ -69,17 +84,18 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     if settings.graphiql_enabled:
         routes.append(Mount(STATIC_URL, GraphiQLAssets()))  # 404 while the assets are absent
-    app = Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        middleware=[
-            Middleware(RequestContextMiddleware),
-            Middleware(SecurityHeadersMiddleware),  # nosniff, no framing, no referrer, no-store
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
-            Middleware(BodyReadTimeoutMiddleware, timeout_s=settings.body_read_timeout_s),
-            Middleware(WebSocketGauge),
-        ],
-    )
+    middleware = [
+        Middleware(RequestContextMiddleware),
+        Middleware(SecurityHeadersMiddleware),  # nosniff, no framing, no referrer, no-store
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(BodyReadTimeoutMiddleware, timeout_s=settings.body_read_timeout_s),
+        Middleware(WebSocketGauge),
+    ]
+    if settings.cors_origins:
+        # Outermost: preflights are answered before anything else, and every response (errors
+        # from the inner middleware included) carries the headers a browser needs to read it.
+        middleware.insert(0, cors_middleware(settings))
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.container = container
     app.state.settings = settings
     app.state.metrics_sampler = sampler

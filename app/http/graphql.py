@@ -16,8 +16,11 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from app.config import Settings
 from app.container import Container
@@ -41,6 +44,9 @@ _STATUS_CODES = {
 }
 
 
+SUBSCRIPTIONS_OVER_WS = "subscriptions run over WebSocket: graphql-transport-ws at /graphql"
+
+
 class GraphQLApp(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = LiveHandler  # limits, auth lifetime, shared fan-out
     graphql_ws_handler_class = LegacyLiveHandler  # legacy protocol: limits and auth lifetime
@@ -58,6 +64,10 @@ class GraphQLApp(GraphQL[Context, None]):
             subscription_protocols=protocols,
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
             max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
+            # Cross-site WebSocket hijacking: CORS does not cover WebSockets, so the handshake's
+            # Origin is checked here (403 before accept). Same-origin pages (GraphiQL) and clients
+            # without an Origin (not browsers) are always let in; other origins only when listed.
+            allowed_origins=settings.cors_origins,
         )
         self.container = container
         self.settings = settings
@@ -79,6 +89,37 @@ class GraphQLApp(GraphQL[Context, None]):
             status = 415 if exc.reason == "Unsupported content type" else exc.status_code
             response = error_response(status, exc.reason, _STATUS_CODES.get(status, "BAD_USER_INPUT"), request_id)
         await response(scope, receive, send)
+
+    async def execute_single(
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Any,
+        root_value: Any,
+        request_data: Any,
+    ) -> ExecutionResult:
+        """Strawberry's, minus subscriptions: over plain HTTP they would run once and fail inside
+        (an ``INTERNAL`` error and a logged traceback); a client is told where they run instead."""
+        allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type is OperationType.SUBSCRIPTION:
+                raise HTTPException(400, SUBSCRIPTIONS_OVER_WS) from None
+            raise HTTPException(400, exc.as_http_error_reason(request_adapter.method)) from None
+        except CannotGetOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason()) from None
+        except MissingQueryError:
+            raise HTTPException(400, "No GraphQL query found in the request") from None
 
     def parse_json(self, data: str | bytes) -> Any:
         """A body (or GET ``variables``) that is JSON but not an object is a 400, not a crash."""
