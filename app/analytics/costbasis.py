@@ -7,8 +7,13 @@
 * A disposal's proceeds are its sats x that day's close (or a user-set value). The fee of a
 transaction
   the user paid is a separate disposal of the fee sats (row kind ``FEE``) at the same price.
-* Lots are matched per method; one disposal that takes lots held both <= 365 and > 365 days is split
-  into a ``SHORT`` and a ``LONG`` row (held more than 365 days = long term).
+* Lots are matched per method; one disposal that takes lots held both short and long term is split
+  into a ``SHORT`` and a ``LONG`` row. Long term = held *more than* ``long_term_months`` calendar
+  months (default 12: sold after the first anniversary of the acquisition, as in the US and Germany).
+* Fees (:class:`FeeTreatment`): ``DISPOSE`` makes the fee sats a disposal of their own (row kind
+  ``FEE``); ``ADD_TO_COST`` adds the cost of the fee sats to the disposal they paid for (a transfer
+  fee's cost stays with the coins that remain).
+* Only confirmed transactions move lots; unconfirmed ones are listed in ``pending``.
 * Selling more than the known lots (history incomplete) never fails: the excess has zero cost and
 the
   row says ``missing_basis``.
@@ -29,7 +34,29 @@ from app.analytics.pricing import DailyPrices
 
 SATS = Decimal(100_000_000)
 CENT = Decimal("0.01")
-LONG_TERM_DAYS = 365
+LONG_TERM_MONTHS = 12
+
+
+class FeeTreatment(StrEnum):
+    DISPOSE = "DISPOSE"  # the fee sats are a disposal of their own (row kind FEE)
+    ADD_TO_COST = "ADD_TO_COST"  # the fee sats' cost is part of the disposal they paid for
+
+
+def add_months(d: date, months: int) -> date:
+    """``d`` plus calendar months (the 31st becomes the month's last day, 29 Feb becomes 28 Feb)."""
+    m = d.month - 1 + months
+    year, month = d.year + m // 12, m % 12 + 1
+    for day in (d.day, 30, 29, 28):
+        try:
+            return date(year, month, min(d.day, day))
+        except ValueError:
+            continue
+    raise ValueError(d)  # pragma: no cover - day 28 always exists
+
+
+def holding_period(acquired: date, disposed: date, long_term_months: int = LONG_TERM_MONTHS) -> str:
+    """``LONG`` when held more than ``long_term_months`` months (disposed after the anniversary)."""
+    return "LONG" if disposed > add_months(acquired, long_term_months) else "SHORT"
 
 
 class Method(StrEnum):
@@ -55,6 +82,7 @@ class WalletTx:
     day: date
     net_sats: int  # change of this wallet's balance, fee included (negative when it paid)
     fee_sats: int = 0  # the fee, when this wallet paid it
+    confirmed: bool = True  # False while in the mempool
 
 
 @dataclass(slots=True)
@@ -67,6 +95,7 @@ class LedgerEntry:
     sats: int  # coins in (acquisition) or out to others (disposal), > 0; 0 for a transfer
     fee_sats: int = 0  # fee paid by the user (a disposal of its own)
     wallet_ids: tuple[str, ...] = ()
+    confirmed: bool = True  # every wallet's row of the transaction is confirmed
 
 
 def ledger_from_wallet_txs(rows: Iterable[WalletTx], scope: set[str] | None = None) -> list[LedgerEntry]:
@@ -91,21 +120,22 @@ def ledger_from_wallet_txs(rows: Iterable[WalletTx], scope: set[str] | None = No
     acq, disp, xfer = EntryKind.ACQUISITION, EntryKind.DISPOSAL, EntryKind.TRANSFER
     for txid, g in groups.items():
         if isinstance(g, WalletTx):  # the common case: one wallet involved
-            net, fee, day = g.net_sats, g.fee_sats, g.day
+            net, fee, day, conf = g.net_sats, g.fee_sats, g.day, g.confirmed
             wallets: tuple[str, ...] = (g.wallet_id,)
         else:
             net = sum(r.net_sats for r in g)
             fee = max(r.fee_sats for r in g)
             day = min(r.day for r in g)
+            conf = all(r.confirmed for r in g)
             wallets = tuple(sorted({r.wallet_id for r in g}))
         if net > 0:
-            out.append(LedgerEntry(txid, day, acq, net, 0, wallets))
+            out.append(LedgerEntry(txid, day, acq, net, 0, wallets, conf))
         elif net < 0:
             spent = -net - fee
             if spent <= 0:
-                out.append(LedgerEntry(txid, day, xfer, 0, -net, wallets))
+                out.append(LedgerEntry(txid, day, xfer, 0, -net, wallets, conf))
             else:
-                out.append(LedgerEntry(txid, day, disp, spent, fee, wallets))
+                out.append(LedgerEntry(txid, day, disp, spent, fee, wallets, conf))
     out.sort(key=lambda e: (e.day, e.txid))
     return out
 
@@ -125,11 +155,13 @@ def _scoped_ledger(rows: list[WalletTx], scope: set[str]) -> list[LedgerEntry]:
             to_own = max(0, e.sats - to_others)
             if to_others:
                 out.append(
-                    LedgerEntry(e.txid, e.day, EntryKind.DISPOSAL, min(to_others, e.sats), e.fee_sats, e.wallet_ids)
+                    LedgerEntry(
+                        e.txid, e.day, EntryKind.DISPOSAL, min(to_others, e.sats), e.fee_sats, e.wallet_ids, e.confirmed
+                    )
                 )
             if to_own:
                 fee = 0 if to_others else e.fee_sats
-                out.append(LedgerEntry(e.txid, e.day, EntryKind.MOVE_OUT, to_own, fee, e.wallet_ids))
+                out.append(LedgerEntry(e.txid, e.day, EntryKind.MOVE_OUT, to_own, fee, e.wallet_ids, e.confirmed))
         else:
             out.append(e)
     return out
@@ -148,6 +180,26 @@ class DisposalRow:
     acquired: date | None  # the earliest lot used (None when no lot was known)
     price_estimated: bool = False
     missing_basis: bool = False
+    acquired_dates: tuple[date, ...] = ()  # every acquisition date of the lots used, oldest first
+    fee_sats: int = 0  # fee sats whose cost is included (fee treatment ADD_TO_COST)
+    wallet_ids: tuple[str, ...] = ()  # the user's wallets the coins left from
+
+    @property
+    def holding_days(self) -> int | None:
+        """Days held, from the earliest acquisition used (None when no lot was known)."""
+        return None if self.acquired is None else (self.day - self.acquired).days
+
+
+@dataclass(slots=True)
+class PendingTx:
+    """An unconfirmed transaction: no disposal or acquisition until it confirms."""
+
+    txid: str
+    day: date  # first seen
+    kind: str  # ACQUISITION | DISPOSAL | TRANSFER | MOVE_OUT
+    sats: int
+    fee_sats: int
+    wallet_ids: tuple[str, ...]
 
 
 @dataclass(slots=True)
@@ -176,6 +228,9 @@ class CostBasisResult:
     acquisitions_cost: Decimal = Decimal(0)  # everything ever acquired
     estimated_prices: bool = False
     missing_basis_sats: int = 0
+    pending: list[PendingTx] = field(default_factory=list)
+    long_term_months: int = LONG_TERM_MONTHS
+    fee_treatment: FeeTreatment = FeeTreatment.DISPOSE
 
 
 UNIT = 100_000_000  # fiat amounts run as integers of 1e-8 inside the lot book
@@ -263,6 +318,36 @@ class _Book:
                     self.fifo.popleft()
         return used, need
 
+    def keep_cost(self, used: list[tuple[Lot, int, int]]) -> int:
+        """Give the cost of sats just taken back to the coins that remain (a transfer fee under
+        ``ADD_TO_COST``): to the same lot while it has sats, else to the next lot the method would
+        take. Returns the cost units no remaining lot could carry."""
+        lost = 0
+        for lot, _, cost in used:
+            if self.method is Method.AVERAGE:
+                if self.pool_sats:
+                    self.pool_cost += cost
+                else:
+                    lost += cost
+                continue
+            target = lot if lot.sats > 0 else self._next()
+            if target is None:
+                lost += cost
+                continue
+            target.cost_units += cost
+            self.pool_cost += cost
+        if self.method is Method.HIFO:
+            self.heap = [(-x.cost_units / x.sats if x.sats else 0.0, x.seq, x) for _, _, x in self.heap]
+            heapq.heapify(self.heap)
+        return lost
+
+    def _next(self) -> Lot | None:
+        if self.method is Method.LIFO:
+            return self.stack[-1] if self.stack else None
+        if self.method is Method.HIFO:
+            return self.heap[0][2] if self.heap else None
+        return self.fifo[0] if self.fifo else None
+
     def lots(self) -> list[Lot]:
         if self.method is Method.LIFO:
             items = list(self.stack)
@@ -285,13 +370,19 @@ def compute_cost_basis(
     current_price: Decimal,
     cost_overrides: Mapping[str, Decimal] | None = None,
     proceeds_overrides: Mapping[str, Decimal] | None = None,
+    *,
+    long_term_months: int = LONG_TERM_MONTHS,
+    fee_treatment: FeeTreatment | str = FeeTreatment.DISPOSE,
 ) -> CostBasisResult:
-    """Run the ledger (chronological) through the lot book of ``method``."""
+    """Run the ledger (chronological) through the lot book of ``method``.
+
+    Pure and deterministic in its inputs (a cache may key on them)."""
     method = Method(method)
+    fees = FeeTreatment(fee_treatment)
     costs = cost_overrides or {}
     proceeds_set = proceeds_overrides or {}
     book = _Book(method)
-    res = CostBasisResult(method)
+    res = CostBasisResult(method, long_term_months=long_term_months, fee_treatment=fees)
     realized = Decimal(0)
     acquired_units = 0
     seq = 0
@@ -302,6 +393,9 @@ def compute_cost_basis(
     acq = EntryKind.ACQUISITION
     disp = EntryKind.DISPOSAL
     for e in items:
+        if not e.confirmed:
+            res.pending.append(PendingTx(e.txid, e.day, e.kind.value, e.sats, e.fee_sats, e.wallet_ids))
+            continue
         cached = price_cache.get(e.day)
         if cached is None:
             pd, pe = prices.close_on(e.day)
@@ -318,21 +412,30 @@ def compute_cost_basis(
             book.add(Lot(e.day, e.sats, cost, seq, e.txid))
             seq += 1
             continue
+        fee_in_cost = fees is FeeTreatment.ADD_TO_COST
         if e.kind is EntryKind.MOVE_OUT and e.sats > 0:
             book.take(e.sats)  # the basis travels with the coins: no disposal
-        parts: list[tuple[str, int, Decimal | None]] = []
-        if e.kind is disp and e.sats > 0:
-            parts.append(("SPEND", e.sats, proceeds_set.get(e.txid)))
-        if e.fee_sats > 0:
-            parts.append(("FEE", e.fee_sats, None))
-        for kind, sats, user_proceeds in parts:
-            proceeds = _units(user_proceeds) if user_proceeds is not None else price_units * sats // UNIT
+        # (kind, sats taken from the lots, sats sold for proceeds, user-set proceeds, fee sats in the cost)
+        parts: list[tuple[str, int, int, Decimal | None, int]] = []
+        spend = e.kind is disp and e.sats > 0
+        if spend:
+            fee_part = e.fee_sats if fee_in_cost else 0
+            parts.append(("SPEND", e.sats + fee_part, e.sats, proceeds_set.get(e.txid), fee_part))
+        if e.fee_sats > 0 and not (spend and fee_in_cost):
+            if fee_in_cost:  # a fee of a transfer: the remaining coins carry its cost
+                used, _missing = book.take(e.fee_sats)
+                book.keep_cost(used)
+                continue
+            parts.append(("FEE", e.fee_sats, e.fee_sats, None, 0))
+        for kind, sats, sold, user_proceeds, fee_sats in parts:
+            proceeds = _units(user_proceeds) if user_proceeds is not None else price_units * sold // UNIT
             used, missing = book.take(sats)
-            for row in _rows(e, kind, sats, proceeds, used, missing, est and user_proceeds is None):
+            estimated = est and user_proceeds is None
+            for row in _rows(e, kind, sats, proceeds, used, missing, estimated, long_term_months, fee_sats):
                 res.disposals.append(row)
                 realized += row.gain
             res.missing_basis_sats += missing
-            res.estimated_prices |= est and user_proceeds is None
+            res.estimated_prices |= estimated
     lots = book.lots()
     res.open_lots = lots
     res.holdings_sats = sum(lot.sats for lot in lots)
@@ -352,26 +455,26 @@ def _rows(
     used: list[tuple[Lot, int, int]],
     missing: int,
     estimated: bool,
+    long_term_months: int = LONG_TERM_MONTHS,
+    fee_sats: int = 0,
 ) -> list[DisposalRow]:
-    """One row per holding term (SHORT/LONG), plus one for sats without a known lot."""
-    if not missing and len(used) == 1:  # fast path: one lot
-        lot, n, cost = used[0]
-        term = "LONG" if (e.day - lot.day).days > LONG_TERM_DAYS else "SHORT"
-        p, c = _cu(proceeds), _cu(cost)
-        return [DisposalRow(e.txid, e.day, kind, n, p, c, p - c, term, lot.day, estimated, False)]
-    terms: dict[str, tuple[int, int, date]] = {}
+    """One row per holding term (LONG first, then SHORT), plus one for sats without a known lot.
+    The fee sats in the cost (ADD_TO_COST) are reported on the first row."""
+    terms: dict[str, tuple[int, int, set[date]]] = {}
     for lot, n, cost in used:
-        term = "LONG" if (e.day - lot.day).days > LONG_TERM_DAYS else "SHORT"
+        term = holding_period(lot.day, e.day, long_term_months)
         prev = terms.get(term)
         if prev is None:
-            terms[term] = (n, cost, lot.day)
+            terms[term] = (n, cost, {lot.day})
         else:
-            terms[term] = (prev[0] + n, prev[1] + cost, min(prev[2], lot.day))
-    groups: list[tuple[str, int, int, date | None, bool]] = [
-        (term, v[0], v[1], v[2], False) for term, v in sorted(terms.items(), key=lambda kv: kv[0] != "LONG")
+            prev[2].add(lot.day)
+            terms[term] = (prev[0] + n, prev[1] + cost, prev[2])
+    groups: list[tuple[str, int, int, tuple[date, ...], bool]] = [
+        (term, v[0], v[1], tuple(sorted(v[2])), False)
+        for term, v in sorted(terms.items(), key=lambda kv: kv[0] != "LONG")
     ]
     if missing:
-        groups.append(("SHORT", missing, 0, None, True))
+        groups.append(("SHORT", missing, 0, (), True))
     rows: list[DisposalRow] = []
     total = _cu(proceeds)
     allocated = Decimal(0)
@@ -382,5 +485,10 @@ def _rows(
             p = _cu(proceeds * n // sats)
             allocated += p
         c = _cu(cost)
-        rows.append(DisposalRow(e.txid, e.day, kind, n, p, c, p - c, term, acquired, estimated, no_basis))
+        rows.append(
+            DisposalRow(
+                e.txid, e.day, kind, n, p, c, p - c, term, acquired[0] if acquired else None, estimated, no_basis,
+                acquired, fee_sats if i == 0 else 0, e.wallet_ids,
+            )
+        )  # fmt: skip
     return rows

@@ -338,7 +338,7 @@ class PortfolioService:
         all_wallets = await self._owned_wallets(user_id)
         scope = set(view.wallet_ids)
         txs = [
-            WalletTx(e.txid, e.wallet_id, e.at.astimezone(UTC).date(), e.net_amount, e.fee_paid)
+            WalletTx(e.txid, e.wallet_id, e.at.astimezone(UTC).date(), e.net_amount, e.fee_paid, e.confirmed)
             for e in await self.sync.ledger(user_id)
         ]
         txs.sort(key=lambda t: (t.day, t.txid))

@@ -201,6 +201,7 @@ class LedgerEntry:
     at: datetime  # block time, or first seen while unconfirmed
     net_amount: int  # sats, signed
     fee_paid: int  # sats; 0 unless the wallet sent and lost value
+    confirmed: bool = True  # False while the transaction is in the mempool
 
 
 class AddressUse(NamedTuple):

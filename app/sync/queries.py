@@ -10,7 +10,14 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from app.store.db import Store
-from app.store.models.chain import ACTIVE_TX_STATUSES, WalletOutput, WalletScript, WalletSyncState, WalletTx
+from app.store.models.chain import (
+    ACTIVE_TX_STATUSES,
+    TX_CONFIRMED,
+    WalletOutput,
+    WalletScript,
+    WalletSyncState,
+    WalletTx,
+)
 from app.sync.model import AddressUse, Balance, LedgerEntry
 
 
@@ -107,6 +114,7 @@ class SyncQueries:
                     at=t.block_time or t.first_seen,
                     net_amount=t.net_amount,
                     fee_paid=(t.fee or 0) if t.sent > 0 and t.net_amount < 0 else 0,
+                    confirmed=t.status == TX_CONFIRMED,
                 )
                 for t in rows
             ]

@@ -69,6 +69,7 @@ class Entry:
     day: date
     net: int  # change of the user's balance, fee included
     fee: int  # fee the user paid (they funded the inputs)
+    confirmed: bool = True  # False for the mempool: pending, never a disposal
 
 
 @pytest.fixture
@@ -112,15 +113,16 @@ def scripts_of(chain: DevChain, names: tuple[str, ...]) -> set[bytes]:
     return {spk for w in chain.state.wallets if w.name in names for spk in w.spks}
 
 
-def chain_txs(chain: DevChain) -> list[tuple[Any, date]]:
-    """Every transaction with its UTC day (blocks in order, then the mempool on today)."""
+def chain_txs(chain: DevChain) -> list[tuple[Any, date, bool]]:
+    """Every transaction with its UTC day and whether it is confirmed (blocks in order, then the
+    mempool on today)."""
     ch = chain.chain
     out = []
     for bhash in ch.active[1:]:
         day = datetime.fromtimestamp(ch.blocks[bhash].time, UTC).date()
-        out += [(tx, day) for tx in ch.block_txs[bhash]]
+        out += [(tx, day, True) for tx in ch.block_txs[bhash]]
     today = datetime.now(UTC).date()
-    return out + [(tx, today) for tx in ch.topo_mempool()]
+    return out + [(tx, today, False) for tx in ch.topo_mempool()]
 
 
 def ledger(chain: DevChain, names: tuple[str, ...]) -> list[Entry]:
@@ -128,7 +130,7 @@ def ledger(chain: DevChain, names: tuple[str, ...]) -> list[Entry]:
     mine = scripts_of(chain, names)
     outputs: dict[tuple[str, int], tuple[int, bool]] = {}  # outpoint -> (value, ours)
     entries = []
-    for tx, day in chain_txs(chain):
+    for tx, day, confirmed in chain_txs(chain):
         ins_total = ins_ours = 0
         for inp in [] if tx.is_coinbase else tx.vin:
             value, ours = outputs.get((inp.txid, inp.vout), (0, False))
@@ -141,7 +143,7 @@ def ledger(chain: DevChain, names: tuple[str, ...]) -> list[Entry]:
         if ins_ours == 0 and outs_ours == 0:
             continue
         fee = ins_total - sum(o.value for o in tx.vout) if ins_ours and not tx.is_coinbase else 0
-        entries.append(Entry(tx.txid, day, outs_ours - ins_ours, fee))
+        entries.append(Entry(tx.txid, day, outs_ours - ins_ours, fee, confirmed))
     return sorted(entries, key=lambda e: (e.day, e.txid))
 
 
@@ -150,7 +152,7 @@ def payments_between(chain: DevChain, payer: tuple[str, ...], payee: tuple[str, 
     theirs, ours = scripts_of(chain, payee), scripts_of(chain, payer)
     owner: dict[tuple[str, int], bytes] = {}
     found = []
-    for tx, _ in chain_txs(chain):
+    for tx, _, _ in chain_txs(chain):
         funded = not tx.is_coinbase and any(owner.get((i.txid, i.vout)) in ours for i in tx.vin)
         for n, o in enumerate(tx.vout):
             owner[(tx.txid, n)] = o.spk
@@ -278,6 +280,8 @@ def fifo(entries: list[Entry], bundled: BundledProvider) -> tuple[Decimal, int, 
     realised = acquired = Decimal(0)
     rows = 0
     for e in entries:
+        if not e.confirmed:  # unconfirmed: pending, neither an acquisition nor a disposal yet
+            continue
         price = close_on(bundled, e.day)
         if e.net > 0:
             cost = Decimal(e.net) * price / SATS
@@ -357,7 +361,9 @@ async def test_two_users_paying_each_other_see_only_their_own_figures(
                 assert next(k for t, _, k in service_ledger if t == txid) == "ACQUISITION", (me.email, txid)
         cb = await c.portfolios.cost_basis(me.id, "all", "FIFO")
         realised, held, acquired, rows = fifo(entries, bundled)
-        assert cb.holdings_sats == held == own_total
+        confirmed_total = sum(expected_by_name[n]["confirmed"] for n in me.names)
+        assert cb.holdings_sats == held == confirmed_total
+        assert {p.txid for p in cb.pending} == {e.txid for e in entries if not e.confirmed}
         assert cb.missing_basis_sats == 0
         # the service rounds each row to cents (half-even): at most a cent per row apart
         assert abs(cb.realized_gain - realised) <= CENT * (2 * rows + 1), (me.email, cb.realized_gain, realised)
