@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     # WebSocket subscriptions.
     ws_init_timeout_s: float = Field(10.0, gt=0)
     ws_keepalive_s: float = Field(15.0, gt=0)
+    ws_close_timeout_s: float = Field(
+        10.0, gt=0, description="a socket whose close frame cannot be written within this is aborted"
+    )
     ws_max_connections_per_user: int = Field(20, ge=1)
     ws_max_anonymous_per_ip: int = Field(20, ge=1, description="not (yet) signed-in sockets per client address")
     ws_max_anonymous_total: int = Field(1000, ge=1, description="not (yet) signed-in sockets in this process")

@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from app.config import Settings, load_settings
 from app.container import Container
+from app.http.connection_abort import ConnectionAbortMiddleware
 from app.http.graphiql import STATIC_URL, GraphiQLAssets
 from app.http.graphql import GraphQLApp, live_subscription_count
 from app.http.health import healthz, readyz
@@ -95,6 +96,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         # Outermost: preflights are answered before anything else, and every response (errors
         # from the inner middleware included) carries the headers a browser needs to read it.
         middleware.insert(0, cors_middleware(settings))
+    # Outermost of all: it needs the server's own send (CORS passes WebSocket scopes through untouched).
+    middleware.insert(0, Middleware(ConnectionAbortMiddleware))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.container = container
     app.state.settings = settings

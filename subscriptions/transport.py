@@ -50,13 +50,23 @@ class _Closing:
 
     closing: bool
     websocket: Any
+    live: LiveConnections
 
     async def close(self, code: int, reason: str) -> None:
+        """Send the close frame; a peer that does not read cannot receive it, so after
+        ``ws_close_timeout_s`` the connection is aborted (:mod:`app.http.connection_abort`)."""
         if self.closing:
             return
         self.closing = True
-        with contextlib.suppress(Exception):
-            await self.websocket.close(code=code, reason=reason)
+        try:
+            async with asyncio.timeout(self.live.settings.ws_close_timeout_s):
+                await self.websocket.close(code=code, reason=reason)
+        except TimeoutError:
+            abort = self.websocket.ws.scope.get("state", {}).get("abort_connection")
+            if abort is not None:
+                abort()
+        except Exception:  # already gone: nothing left to close
+            pass
 
     def close_soon(self, code: int, reason: str) -> None:
         if not self.closing:

@@ -4,6 +4,8 @@ in constraints.txt; behaviour is tested end to end in tests/subscriptions and te
 
 - ``subscriptions/transport.py`` overrides methods of Strawberry's WebSocket handlers: each
   override must still override a method the base class calls.
+- ``app/http/connection_abort.py`` reaches the asyncio transport of uvicorn's WebSocket protocol
+  through the ``send`` it passes to the application.
 - ``app/bitcoin/derive.py`` uses embit's ctypes context ``_secp.ctx`` and libsecp256k1's
   functions through it.
 """
@@ -56,3 +58,12 @@ def test_embit_secp256k1_context_is_the_fast_path() -> None:
     for fn in ("ec_pubkey_create", "ec_pubkey_combine", "ec_pubkey_serialize", "ec_pubkey_parse",
                "ec_pubkey_negate"):  # fmt: skip
         assert hasattr(cs._secp, f"secp256k1_{fn}"), fn
+
+
+def test_uvicorn_websocket_protocol_keeps_its_transport_behind_send() -> None:
+    """``app/http/connection_abort.py`` aborts a non-reading socket through the protocol behind ``send``."""
+    from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
+
+    assert AutoWebSocketsProtocol is not None
+    assert "self.transport = " in inspect.getsource(AutoWebSocketsProtocol.connection_made)  # type: ignore[attr-defined]
+    assert inspect.iscoroutinefunction(AutoWebSocketsProtocol.send)  # type: ignore[attr-defined]

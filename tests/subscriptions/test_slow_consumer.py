@@ -84,6 +84,8 @@ async def test_stalled_reader_is_closed_1013_and_others_get_everything(
     server: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(LiveHandler, "outbox_max", 64)
+    # It reads again only after the other client got everything: longer than the close timeout.
+    monkeypatch.setattr(server.container.settings, "ws_close_timeout_s", 600.0)
     stalled = RawStalledClient()
     await stalled.open(server.ws_url)
     reader = await open_sub(server.ws_url, max_queue=None)
@@ -117,3 +119,28 @@ async def test_stalled_reader_is_closed_1013_and_others_get_everything(
     # The stalled client finds, after what was already in flight, a close with 1013.
     assert await asyncio.wait_for(stalled.close_code(), 60) == CLOSE_TOO_SLOW
     await reader.close()  # type: ignore[attr-defined]
+
+
+async def test_a_client_that_never_reads_again_is_dropped_after_the_close_timeout(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 1013 close frame cannot reach a client that does not read; the server then aborts the
+    connection instead of keeping it (and the caller's connection slot) open with data unsent."""
+    monkeypatch.setattr(LiveHandler, "outbox_max", 64)
+    monkeypatch.setattr(server.container.settings, "ws_close_timeout_s", 1.0)
+    stalled = RawStalledClient()
+    await stalled.open(server.ws_url)
+    registry = connections_of(server.container)
+    assert registry is not None
+    await until(lambda: hub_subscribers(server) == 1, "the stalled socket's price subscription")
+    assert registry.anonymous_count == 1
+    pad = "x" * 8000
+    for i in range(600):  # ~5 MB: far beyond the 4 KB window and the kernel's send buffer
+        await server.container.hub.publish(
+            Event(type="priceUpdated", user_id=None, subject="USD", payload={"i": i, "pad": pad})
+        )
+        if i % 50 == 0:
+            await asyncio.sleep(0)
+    # Never read again: the server gives up on the closing handshake and frees the slot.
+    await until(lambda: registry.anonymous_count == 0 and not registry.all, "the stalled socket dropped", 60)
+    stalled.writer.transport.abort()
