@@ -23,6 +23,7 @@ from app.security.throttle import make_throttle
 from app.services.accounts import AccountService
 from app.services.api_keys import ApiKeyService
 from app.services.audit import AuditLog
+from app.services.label_facts import LabelFacts
 from app.services.lightning import LightningService
 from app.services.lightning_backups import LightningBackups
 from app.services.lightning_macaroons import LightningMacaroons
@@ -91,6 +92,7 @@ class Container:
         self.lightning_macaroons = LightningMacaroons(self.lightning, self.store, self.keyring)
         self.prices = PriceService(self.store, self.hub, settings)
         self.register("prices", self.prices)
+        self.wallets.connect_label_facts(LabelFacts(self.sync, self.prices))  # BIP-329 export data fields
         self.portfolios = PortfolioService(
             self.store,
             self.hub,

@@ -19,6 +19,7 @@ from schema.types.wallets import (
     CreateMultisigWalletInput,
     ImportWalletInput,
     Label,
+    LabelImport,
     Wallet,
 )
 
@@ -110,7 +111,32 @@ class WalletMutation:
         ctx = info.context
         return await ctx.container.wallets.export_labels(ctx.require_viewer().user_id, str(wallet_id))
 
-    @strawberry.mutation(description="Import BIP-329 JSON Lines (all or nothing); returns the number of labels.")
+    @strawberry.mutation(
+        description="Import BIP-329 JSON Lines (merged; a malformed line refuses the file); returns the number "
+        "of records applied. importLabelFile returns the same with what was skipped."
+    )
     async def import_labels(self, info: Info[Context, None], wallet_id: strawberry.ID, jsonl: str) -> int:
         ctx = info.context
-        return await ctx.container.wallets.import_labels(ctx.require_viewer().user_id, str(wallet_id), jsonl)
+        result = await ctx.container.wallets.import_labels(ctx.require_viewer().user_id, str(wallet_id), jsonl)
+        return result.imported
+
+    @strawberry.mutation(
+        description="Import BIP-329 JSON Lines: records merge (absent label/spendable keep stored values), "
+        "unknown types and fields are skipped and counted."
+    )
+    async def import_label_file(self, info: Info[Context, None], wallet_id: strawberry.ID, jsonl: str) -> LabelImport:
+        ctx = info.context
+        result = await ctx.container.wallets.import_labels(ctx.require_viewer().user_id, str(wallet_id), jsonl)
+        return LabelImport.from_result(result)
+
+    @strawberry.mutation(
+        description="Freeze (spendable: false) or unfreeze an output (txid:vout) for coin selection (BIP-329)."
+    )
+    async def set_output_spendable(
+        self, info: Info[Context, None], wallet_id: strawberry.ID, outpoint: str, spendable: bool
+    ) -> Label:
+        ctx = info.context
+        view = await ctx.container.wallets.set_output_spendable(
+            ctx.require_viewer().user_id, str(wallet_id), outpoint, spendable
+        )
+        return Label.from_view(view)

@@ -79,8 +79,12 @@ def hash160(data: bytes) -> bytes:
 _STEP = re.compile(r"^(\d+)(['hH]?)$")
 
 
-def parse_path(text: str, *, field: str = "derivationPath") -> tuple[int, ...]:
-    """``m/48'/0'/0'/2'``, ``48h/0h/0h/2h`` or ``m`` → indexes (hardened ones have bit 31 set)."""
+def parse_path(text: str, *, field: str = "derivationPath", descriptor: bool = False) -> tuple[int, ...]:
+    """``m/48'/0'/0'/2'``, ``48h/0h/0h/2h`` or ``m`` → indexes (hardened ones have bit 31 set).
+
+    ``descriptor=True`` (a key origin inside a descriptor): BIP-380 allows only ``'`` and ``h`` as
+    hardened markers, so a capital ``H`` is refused there (Bitcoin Core refuses it too).
+    """
     s = text.strip()
     if s in ("", "m", "M"):
         return ()
@@ -94,6 +98,12 @@ def parse_path(text: str, *, field: str = "derivationPath") -> tuple[int, ...]:
                 f"Invalid derivation step {part[:16]!r} in the path.",
                 field=field,
                 hint="Write paths like m/84'/0'/0' (' or h marks a hardened step).",
+            )
+        if descriptor and m.group(2) == "H":
+            raise BadInput(
+                f"Capital H in the key origin step {part[:16]!r}: BIP-380 allows only ' or h as the hardened marker.",
+                field=field,
+                hint="Write the origin as [fingerprint/84h/0h/0h] (lower-case h) or [fingerprint/84'/0'/0'].",
             )
         index = int(m.group(1))
         if index >= HARDENED:
@@ -139,7 +149,7 @@ def parse_origin(text: str, *, field: str) -> KeyOrigin:
     fp, _, path = text.partition("/")
     if path.endswith("/") or "*" in path:
         raise BadInput(f"Invalid key origin [{text}].", field=field)
-    return KeyOrigin(parse_fingerprint(fp, field=field), parse_path(path, field=field) if path else ())
+    return KeyOrigin(parse_fingerprint(fp, field=field), parse_path(path, field=field, descriptor=True) if path else ())
 
 
 # --------------------------------------------------------------------------- extended keys

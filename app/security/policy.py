@@ -36,6 +36,8 @@ KEY_SCOPES: dict[tuple[str, str], str] = {
     ("mutation", "nextReceiveAddress"): _W_W,
     ("mutation", "setLabel"): _W_W,
     ("mutation", "importLabels"): _W_W,
+    ("mutation", "importLabelFile"): _W_W,
+    ("mutation", "setOutputSpendable"): _W_W,
     ("mutation", "exportLabels"): _W_R,
     ("mutation", "syncWallet"): _W_W,
     ("mutation", "createPortfolio"): _W_W,

@@ -186,6 +186,19 @@ class PriceService:
             )
         return DailyPrices.from_pairs(pairs)
 
+    async def stored_closes(self, days: set[date]) -> dict[date, dict[str, Decimal]]:
+        """The stored closes of those days in every currency (no provider is asked): for exports
+        that value past amounts (BIP-329 ``fmv``)."""
+        if not days:
+            return {}
+        q = sa.select(PRICES.c.day, PRICES.c.currency, PRICES.c.close).where(PRICES.c.day.in_(sorted(days)))
+        async with self.store.read() as s:
+            rows = (await (await s.connection()).execute(q)).all()
+        out: dict[date, dict[str, Decimal]] = {}
+        for d, cur, close in rows:
+            out.setdefault(d, {})[cur] = _clean(close)
+        return out
+
     async def _latest_before(self, cur: str, day: date) -> DailyClose | None:
         q = (
             sa.select(PRICES.c.day, PRICES.c.close, PRICES.c.source)

@@ -23,11 +23,10 @@ import asyncio
 import hashlib
 import hmac
 import json
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 import structlog
@@ -44,8 +43,16 @@ from app.config import Settings
 from app.errors import BadInput, Conflict, NotFound
 from app.events.envelope import Event
 from app.security.crypto import Keyring
-from app.security.label_keys import contains_key_material, is_private_key, shown_ref, stored_ref
+from app.security.label_keys import contains_key_material, shown_ref, stored_ref
 from app.services import audit
+from app.services.wallet_labels import (
+    MAX_LABEL,
+    OUTPOINT,
+    TXID,
+    LabelImportResult,
+    json_line,
+    parse_label_lines,
+)
 from app.store.db import Store, Tx
 from app.store.models.base import utcnow
 from app.store.models.wallets import (
@@ -61,13 +68,22 @@ log = structlog.get_logger(__name__)
 
 MAX_GAP_LIMIT = 1000
 MAX_NAME = 100
-MAX_LABEL = 1000
-MAX_LABEL_LINES = 100_000
-LABEL_TYPES = ("tx", "addr", "pubkey", "input", "output", "xpub")
-_TXID = re.compile(r"^[0-9a-f]{64}$")
-_OUTPOINT = re.compile(r"^([0-9a-f]{64}):(\d{1,6})$")
+_TXID = TXID
+_OUTPOINT = OUTPOINT
 
 StartSync = Callable[[str, str], Awaitable[Any]]
+# (user_id, wallet_id, records, address -> (chain, index), keypath(chain, index)) -> data fields
+LabelFactsSource = Callable[..., Awaitable[dict[tuple[str, str], dict[str, Any]]]]
+
+
+class Outpoint(NamedTuple):
+    """A transaction output: ``txid`` (hex) and output index."""
+
+    txid: str
+    vout: int
+
+    def __str__(self) -> str:
+        return f"{self.txid}:{self.vout}"
 
 
 # ------------------------------------------------------------------------------------- inputs
@@ -150,6 +166,7 @@ class LabelView:
     ref: str
     label: str
     spendable: bool | None = None
+    origin: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +198,7 @@ class WalletService:
         self.settings = settings
         self.hub = hub
         self._start_sync = start_sync
+        self._label_facts: LabelFactsSource | None = None
         self._descriptors: dict[str, tuple[str, WalletDescriptor]] = {}  # id -> (enc, parsed)
 
     # -- component lifecycle (the container calls these) -----------------------------------
@@ -205,6 +223,10 @@ class WalletService:
     def connect_sync(self, start_sync: StartSync) -> None:
         """Called by the container once the sync service exists: imports then start a first sync."""
         self._start_sync = start_sync
+
+    def connect_label_facts(self, facts: LabelFactsSource) -> None:
+        """Called by the container: BIP-329 exports then carry chain facts (height, fee, fmv...)."""
+        self._label_facts = facts
 
     # -- create ------------------------------------------------------------------------------
 
@@ -483,21 +505,15 @@ class WalletService:
     # -- labels (BIP-329) -----------------------------------------------------------------
 
     async def set_label(self, user_id: str, wallet_id: str, ref: str, label: str) -> LabelView:
-        """Label an address, a transaction (txid) or an output (``txid:vout``); empty removes it."""
+        """Label an address, a transaction (txid) or an output (``txid:vout``); empty removes it
+        (an output's frozen state stays). The text is stored as given (no trimming)."""
         async with self.store.write() as s:
             wallet = await _owned(s, user_id, wallet_id, field="walletId")
             type_, ref_norm = _label_ref(ref.strip(), Network(wallet.network))
             text = _clean_label(label, field="label")
-            existing = (
-                await s.exec(
-                    select(WalletLabel).where(
-                        WalletLabel.wallet_id == wallet_id,
-                        WalletLabel.type == type_,
-                        WalletLabel.ref == ref_norm,
-                    )
-                )
-            ).first()
-            if not text:
+            existing = await _label_row(s, wallet_id, type_, ref_norm)
+            spendable = existing.spendable if existing is not None else None
+            if not text and spendable is None:
                 if existing is not None:
                     await s.delete(existing)
             elif existing is None:
@@ -506,7 +522,56 @@ class WalletService:
                 existing.label, existing.updated_at = text, utcnow()
                 s.add(existing)
             s.on_commit(lambda: self._publish(user_id, wallet_id, {"walletId": wallet_id, "change": "labels"}))
-        return LabelView(type_, ref_norm, text)
+        return LabelView(type_, ref_norm, text, spendable)
+
+    async def set_output_spendable(self, user_id: str, wallet_id: str, outpoint: str, spendable: bool) -> LabelView:
+        """Freeze (``spendable=False``) or unfreeze an output for coin selection (BIP-329's
+        ``spendable``); the output's label is kept."""
+        async with self.store.write() as s:
+            await _owned(s, user_id, wallet_id, field="walletId")
+            low = outpoint.strip().lower()
+            if not _OUTPOINT.match(low):
+                raise BadInput("outpoint is txid:vout (a 64-hex txid, a colon, the output index).", field="outpoint")
+            row = await _label_row(s, wallet_id, "output", low)
+            if spendable:  # unfreeze: true is every output's default, nothing to keep unless labelled
+                if row is None:
+                    view = LabelView("output", low, "", None)
+                elif not row.label:
+                    await s.delete(row)
+                    view = LabelView("output", low, "", None, row.origin)
+                else:
+                    row.spendable, row.updated_at = None, utcnow()
+                    s.add(row)
+                    view = LabelView("output", low, row.label, None, row.origin)
+            else:
+                if row is None:
+                    row = WalletLabel(user_id=user_id, wallet_id=wallet_id, type="output", ref=low, label="")
+                row.spendable, row.updated_at = False, utcnow()
+                s.add(row)
+                view = LabelView("output", low, row.label, False, row.origin)
+            s.on_commit(lambda: self._publish(user_id, wallet_id, {"walletId": wallet_id, "change": "labels"}))
+        return view
+
+    async def frozen_outpoints(self, user_id: str, wallet_id: str) -> frozenset[Outpoint]:
+        """The wallet's frozen outputs (BIP-329 ``spendable: false``): coin selection never picks
+        them automatically. Stable read API for the spending area."""
+        async with self.store.read() as s:
+            await _owned(s, user_id, wallet_id, field="walletId")
+            rows = (
+                await s.exec(
+                    select(WalletLabel.ref).where(
+                        WalletLabel.wallet_id == wallet_id,
+                        WalletLabel.user_id == user_id,
+                        WalletLabel.type == "output",
+                        col(WalletLabel.spendable).is_(False),
+                    )
+                )
+            ).all()
+        out = set()
+        for ref in rows:
+            txid, _, vout = ref.partition(":")
+            out.add(Outpoint(txid, int(vout)))
+        return frozenset(out)
 
     async def labels(self, user_id: str, wallet_id: str, type_: str | None = None) -> dict[tuple[str, str], str]:
         """``{(type, ref): label}`` of a wallet, e.g. for transaction and UTXO labels."""
@@ -532,9 +597,10 @@ class WalletService:
             return {r.ref: r.label for r in rows}
 
     async def export_labels(self, user_id: str, wallet_id: str) -> str:
-        """BIP-329 JSON Lines: one ``{"type","ref","label"[,"spendable"]}`` object per line."""
+        """BIP-329 JSON Lines: ``type``, ``ref``, ``label`` (``origin``, ``spendable`` when stored)
+        plus the data fields the sync knows (see :mod:`app.services.label_facts`)."""
         async with self.store.read() as s:
-            await _owned(s, user_id, wallet_id, field="walletId")
+            wallet = await _owned(s, user_id, wallet_id, field="walletId")
             rows = (
                 await s.exec(
                     select(WalletLabel)
@@ -542,21 +608,40 @@ class WalletService:
                     .order_by(col(WalletLabel.type), col(WalletLabel.ref))
                 )
             ).all()
+            addr_refs = [r.ref for r in rows if r.type == "addr"]
+            positions: dict[str, tuple[int, int]] = {}
+            if addr_refs:
+                found = await s.exec(
+                    select(WalletAddress.address, WalletAddress.chain, WalletAddress.index).where(
+                        WalletAddress.wallet_id == wallet_id, col(WalletAddress.address).in_(addr_refs)
+                    )
+                )
+                positions = {a: (c, i) for a, c, i in found.all()}
+        records = [(r, shown_ref(self.keyring, user_id, r.ref, r.ref_enc)) for r in rows]
+        facts: dict[tuple[str, str], dict[str, Any]] = {}
+        if self._label_facts is not None and records:
+            desc = self._descriptor(wallet)
+            facts = await self._label_facts(
+                user_id, wallet_id, [(r.type, ref) for r, ref in records], positions, lambda c, i: _keypath(desc, c, i)
+            )
         lines = []
-        for r in rows:
-            ref = shown_ref(self.keyring, user_id, r.ref, r.ref_enc)
+        for r, ref in records:
             obj: dict[str, Any] = {"type": r.type, "ref": ref, "label": r.label}
+            if r.origin is not None:
+                obj["origin"] = r.origin
             if r.spendable is not None:
                 obj["spendable"] = r.spendable
-            lines.append(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+            obj.update(facts.get((r.type, ref), {}))
+            lines.append(json_line(obj))
         await audit.AuditLog(self.store).add("labels.exported", user_id, wallet_id, detail=f"labels={len(lines)}")
         return "".join(line + "\n" for line in lines)
 
-    async def import_labels(self, user_id: str, wallet_id: str, jsonl: str) -> int:
-        """Validate every line first (error names the line), then upsert all in one transaction."""
+    async def import_labels(self, user_id: str, wallet_id: str, jsonl: str) -> LabelImportResult:
+        """Validate every line first (an error names the line, nothing is written), then merge all
+        in one transaction: fields a record omits keep their stored values (BIP-329)."""
         async with self.store.read() as s:
             wallet = await _owned(s, user_id, wallet_id, field="walletId")
-        records = parse_label_lines(jsonl, Network(wallet.network))
+        parsed = parse_label_lines(jsonl, Network(wallet.network))
         now = utcnow()
         async with self.store.write() as s:
             await _owned(s, user_id, wallet_id, field="walletId")
@@ -564,23 +649,26 @@ class WalletService:
                 (r.type, r.ref): r
                 for r in (await s.exec(select(WalletLabel).where(WalletLabel.wallet_id == wallet_id))).all()
             }
-            for rec in records.values():
+            for rec in parsed.records.values():
                 ref, ref_enc = stored_ref(self.keyring, user_id, wallet_id, rec.type, rec.ref)
                 row = existing.get((rec.type, ref))
-                if not rec.label and rec.spendable is None:  # an empty label removes it
+                label = rec.label if rec.label is not None else (row.label if row is not None else "")
+                spendable = rec.spendable if rec.spendable is not None else (row.spendable if row is not None else None)
+                origin = rec.origin if rec.origin is not None else (row.origin if row is not None else None)
+                if not label and spendable is None:  # nothing left to keep: an empty label removes it
                     if row is not None:
                         await s.delete(row)
                         existing.pop((rec.type, ref))
                     continue
                 if row is None:
                     row = WalletLabel(
-                        user_id=user_id, wallet_id=wallet_id, type=rec.type, ref=ref, ref_enc=ref_enc, label=rec.label
+                        user_id=user_id, wallet_id=wallet_id, type=rec.type, ref=ref, ref_enc=ref_enc, label=label
                     )
                     existing[(rec.type, ref)] = row
-                row.label, row.spendable, row.updated_at = rec.label, rec.spendable, now
+                row.label, row.spendable, row.origin, row.updated_at = label, spendable, origin, now
                 s.add(row)
             s.on_commit(lambda: self._publish(user_id, wallet_id, {"walletId": wallet_id, "change": "labels"}))
-        return len(records)
+        return LabelImportResult(len(parsed.records), parsed.skipped_records, parsed.skipped_fields)
 
     # -- the chain-sync area's interfaces -------------------------------------------------
 
@@ -782,7 +870,7 @@ def _address_view(row: WalletAddress, label: str | None) -> AddressView:
 def _clean_label(label: Any, *, field: str) -> str:
     if not isinstance(label, str):
         raise BadInput("The label must be a string.", field=field)
-    text = label.strip()
+    text = label  # kept byte for byte (BIP-329 labels are the user's text)
     if len(text) > MAX_LABEL:
         raise BadInput(f"The label is too long (at most {MAX_LABEL} characters).", field=field)
     if contains_key_material(text):
@@ -807,61 +895,16 @@ def _label_ref(ref: str, network: Network) -> tuple[str, str]:
     return "addr", ref if not low.startswith(("bc1", "tb1", "bcrt1")) else low
 
 
-def parse_label_lines(jsonl: str, network: Network) -> dict[tuple[str, str], LabelView]:
-    """Parse and validate BIP-329 JSONL; raises BadInput(field="jsonl") naming the first bad line.
+async def _label_row(s: Tx, wallet_id: str, type_: str, ref: str) -> WalletLabel | None:
+    q = select(WalletLabel).where(WalletLabel.wallet_id == wallet_id, WalletLabel.type == type_, WalletLabel.ref == ref)
+    return (await s.exec(q)).first()
 
-    Later lines win over earlier ones for the same (type, ref). Blank lines are skipped.
-    """
-    records: dict[tuple[str, str], LabelView] = {}
-    lines = jsonl.splitlines()
-    if len(lines) > MAX_LABEL_LINES:
-        raise BadInput(f"At most {MAX_LABEL_LINES} labels per import.", field="jsonl")
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
 
-        def bad(msg: str, n: int = n) -> BadInput:
-            return BadInput(f"Line {n}: {msg} Nothing was imported.", field="jsonl")
-
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            raise bad("not valid JSON.") from None
-        except RecursionError:  # deeply nested arrays/objects: refuse, never INTERNAL
-            raise bad("JSON nested too deeply.") from None
-        if not isinstance(obj, dict):
-            raise bad("expected a JSON object.")
-        type_, ref, label = obj.get("type"), obj.get("ref"), obj.get("label", "")
-        if type_ not in LABEL_TYPES:
-            raise bad(f"type must be one of {', '.join(LABEL_TYPES)}.")
-        if not isinstance(ref, str) or not ref:
-            raise bad("ref must be a non-empty string.")
-        if not isinstance(label, str):
-            raise bad("label must be a string.")
-        if len(label) > MAX_LABEL:
-            raise bad(f"label is longer than {MAX_LABEL} characters.")
-        if contains_key_material(label) or is_private_key(ref) or (type_ != "xpub" and contains_key_material(ref)):
-            raise bad("an extended key is accepted only as the ref of an xpub record, and never a private key.")
-        spendable = obj.get("spendable")
-        if spendable is not None and (type_ != "output" or not isinstance(spendable, bool)):
-            raise bad("spendable is a boolean, only for outputs.")
-        ref = ref.strip()
-        if type_ == "tx":
-            if not _TXID.match(ref.lower()):
-                raise bad("a tx ref is a 64-character hex transaction id.")
-            ref = ref.lower()
-        elif type_ in ("output", "input"):
-            if not _OUTPOINT.match(ref.lower()):
-                raise bad(f"an {type_} ref is txid:index.")
-            ref = ref.lower()
-        elif type_ == "addr":
-            try:
-                script_from_address(ref, network)
-            except BadInput:
-                raise bad(f"{ref[:100]!r} is not an address of the {network.value} network.") from None
-            if ref.lower().startswith(("bc1", "tb1", "bcrt1")):
-                ref = ref.lower()
-        elif len(ref) > 200:
-            raise bad("ref is too long.")
-        records[(type_, ref)] = LabelView(type_, ref, label.strip(), spendable)
-    return records
+def _keypath(desc: WalletDescriptor, chain: int, index: int) -> str | None:
+    """BIP-329 ``keypath``: the unhardened steps after the key origin (``/0/5`` for
+    ``wpkh([fp/84h/0h/0h]xpub/<0;1>/*)``), for single-key wallets and multisigs alike."""
+    key = desc.keys[0]
+    if chain not in (0, 1):
+        return None
+    steps = [*key.steps, key.chains[chain], index]
+    return "".join(f"/{s}" for s in steps)

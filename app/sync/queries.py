@@ -92,6 +92,22 @@ class SyncQueries:
             )
             return list(rows.all())
 
+    async def history(self, user_id: str, wallet_id: str) -> tuple[list[WalletTx], list[WalletOutput]]:
+        """Every active transaction and every output (spent or not) of one wallet, for exports
+        that describe them (BIP-329 height/time/fee/value)."""
+        async with self.store.read() as s:
+            txs = await s.exec(
+                select(WalletTx).where(
+                    WalletTx.user_id == user_id,
+                    WalletTx.wallet_id == wallet_id,
+                    col(WalletTx.status).in_(ACTIVE_TX_STATUSES),
+                )
+            )
+            outs = await s.exec(
+                select(WalletOutput).where(WalletOutput.user_id == user_id, WalletOutput.wallet_id == wallet_id)
+            )
+            return list(txs.all()), list(outs.all())
+
     async def script_stats(self, user_id: str, wallet_id: str) -> dict[tuple[int, int], WalletScript]:
         async with self.store.read() as s:
             rows = await s.exec(

@@ -20,6 +20,7 @@ from app.bitcoin.descriptors import Chain
 from app.bitcoin.multisig import Cosigner as CosignerData
 from app.bitcoin.networks import Network
 from app.bitcoin.scripts import ScriptType
+from app.services.wallet_labels import LabelImportResult
 from app.services.wallets import AddressView, LabelView, WalletView
 from schema.context import Context
 from schema.pagination import Connection, to_connection
@@ -110,10 +111,25 @@ class Label:
     type: str = strawberry.field(description="tx, addr, output (also pubkey, input, xpub on import).")
     ref: str
     label: str
+    spendable: bool | None = strawberry.field(
+        default=None, description="Outputs only: false = frozen (never chosen by coin selection); null = not set."
+    )
+    origin: str | None = strawberry.field(default=None, description="BIP-329 origin (key origin, no keys).")
 
     @classmethod
     def from_view(cls, v: LabelView) -> Label:
-        return cls(type=v.type, ref=v.ref, label=v.label)
+        return cls(type=v.type, ref=v.ref, label=v.label, spendable=v.spendable, origin=v.origin)
+
+
+@strawberry.type(description="What a BIP-329 import did.")
+class LabelImport:
+    imported: int = strawberry.field(description="Records applied (merged: absent fields kept their values).")
+    skipped_records: int = strawberry.field(description="Records of a type BIP-329 does not define (ignored).")
+    skipped_fields: int = strawberry.field(description="Unknown fields in applied records (ignored).")
+
+    @classmethod
+    def from_result(cls, r: LabelImportResult) -> LabelImport:
+        return cls(imported=r.imported, skipped_records=r.skipped_records, skipped_fields=r.skipped_fields)
 
 
 @strawberry.type(description="A watch-only wallet.")

@@ -65,10 +65,19 @@ def test_tpub_family_is_valid_on_every_test_network(network: Network) -> None:
 
 
 def test_key_origin_is_parsed() -> None:
-    p = parse_extended_key(f"[73c5da0a/84'/0h/0H]{BIP84_ZPUB}", Network.MAINNET)
+    p = parse_extended_key(f"[73c5da0a/84'/0h/0']{BIP84_ZPUB}", Network.MAINNET)
     assert p.origin is not None
     assert str(p.origin) == "[73c5da0a/84h/0h/0h]"
     assert p.origin.path_str == "m/84h/0h/0h"
+
+
+def test_capital_h_in_a_key_origin_is_refused_per_bip380() -> None:
+    # BIP-380's invalid list: "[deadbeef/0H]..." ('H' is not a hardened marker in descriptors).
+    with pytest.raises(BadInput) as e:
+        parse_extended_key(f"[73c5da0a/84H/0h/0h]{BIP84_ZPUB}", Network.MAINNET)
+    assert e.value.field == "source" and "BIP-380" in str(e.value)
+    # a derivationPath field (not a descriptor) still reads H, as hardware wallets print it
+    assert parse_path("m/48H/0H/0H/2H") == parse_path("m/48h/0h/0h/2h")
 
 
 def test_paths() -> None:

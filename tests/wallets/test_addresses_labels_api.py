@@ -67,7 +67,7 @@ async def test_labels_set_export_import(server: LiveServer, gql: GraphQLClient, 
     exported = (await gql(EXPORT, {"w": wid}))["data"]["exportLabels"]
     lines = [json.loads(x) for x in exported.splitlines()]
     assert sorted(lines, key=lambda d: d["type"]) == [
-        {"type": "addr", "ref": FIRST, "label": "Donations"},
+        {"type": "addr", "ref": FIRST, "label": "Donations", "keypath": "/0/0"},  # BIP-329 data field
         {"type": "output", "ref": f"{TXID}:1", "label": "Change from rent"},
         {"type": "tx", "ref": TXID, "label": "Rent"},
     ]
@@ -96,7 +96,7 @@ async def test_labels_set_export_import(server: LiveServer, gql: GraphQLClient, 
 
 BAD_LABEL_FILES = [
     ('{"type":"tx","ref":"' + "a" * 64 + '","label":"ok"}\nnot json\n', 2),
-    ('\n\n{"type":"bogus","ref":"x","label":"y"}', 3),
+    ('\n\n{"ref":"x","label":"y"}', 3),
     ('{"type":"tx","ref":"abc","label":"y"}', 1),
     ('{"type":"addr","ref":"tb1qcr8te4kr609gcawutmrza0j4xv80jy8zeqchgx","label":"y"}', 1),
     ('{"type":"output","ref":"' + "a" * 64 + '","label":"y"}', 1),

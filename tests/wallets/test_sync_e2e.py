@@ -85,3 +85,60 @@ async def test_unreachable_backend_is_a_status_not_a_failed_import(gql: GraphQLC
     assert st["balance"]["total"] == 0
     # the wallet and its addresses are there
     assert (await addresses(gql, w["id"]))["totalCount"] == 40
+
+
+class TestLabelExportWithChainData:
+    """BIP-329 export after a real sync fills the data fields from the chain and stored prices."""
+
+    @pytest.fixture
+    def settings_overrides(self, devchain_small: ThreadedDevChain) -> dict[str, Any]:
+        return {"regtest_esplora_url": devchain_small.esplora_url, "sync_interval_s": 3600}
+
+    async def test_export_fills_height_time_fee_value_keypath_and_fmv(
+        self, devchain_small: ThreadedDevChain, server: Any, gql: GraphQLClient, user_token: str
+    ) -> None:
+        import json
+        from datetime import datetime
+        from decimal import Decimal
+
+        from app.prices.provider import DailyClose
+
+        scenario_wallet = devchain_small.info["wallets"][0]
+        w = await import_wallet(gql, source=scenario_wallet["descriptor"], network="REGTEST", gapLimit=20)
+        assert (await wait_status(gql, w["id"]))["syncStatus"] == "SYNCED"
+        q = (
+            "query($id: ID!) { wallet(id: $id) { utxos { txid vout value address chain index confirmations } "
+            "transactions(first: 100) { edges { node { txid blockHeight blockTime fee netAmount confirmations } } } } }"
+        )
+        data = (await gql(q, {"id": w["id"]}))["data"]["wallet"]
+        firm = [e["node"] for e in data["transactions"]["edges"] if e["node"]["confirmations"] >= 6]
+        tx = firm[0]
+        utxo = next(u for u in data["utxos"] if u["confirmations"] >= 6)
+        funding = next(e["node"] for e in data["transactions"]["edges"] if e["node"]["txid"] == utxo["txid"])
+        day = datetime.fromisoformat(funding["blockTime"]).date()
+        await server.container.prices.store_closes([DailyClose("USD", day, Decimal("50000.00"), "test")])
+        jsonl = (
+            json.dumps({"type": "tx", "ref": tx["txid"], "label": "t"})
+            + "\n"
+            + json.dumps({"type": "output", "ref": f"{utxo['txid']}:{utxo['vout']}", "label": "o"})
+            + "\n"
+            + json.dumps({"type": "addr", "ref": utxo["address"], "label": "a"})
+        )
+        await gql(
+            "mutation($w: ID!, $j: String!) { importLabels(walletId: $w, jsonl: $j) }", {"w": w["id"], "j": jsonl}
+        )
+        text = (await gql("mutation($w: ID!) { exportLabels(walletId: $w) }", {"w": w["id"]}))["data"]["exportLabels"]
+        got = {(r["type"]): r for r in map(json.loads, text.splitlines())}
+        t = got["tx"]
+        assert t["height"] == tx["blockHeight"] and t["value"] == tx["netAmount"]
+        assert t["time"].endswith("Z") and datetime.fromisoformat(t["time"]) == datetime.fromisoformat(tx["blockTime"])
+        assert t.get("fee") == tx["fee"]
+        o = got["output"]
+        chain = 0 if utxo["chain"] == "RECEIVE" else 1
+        assert o["value"] == utxo["value"] and o["keypath"] == f"/{chain}/{utxo['index']}"
+        assert o["height"] == funding["blockHeight"]
+        # fmv = value x the stored close of the block's day, an exact decimal number in the JSON text
+        expected = (Decimal(utxo["value"]) / Decimal(100_000_000) * Decimal("50000.00")).quantize(Decimal("0.01"))
+        assert f'"fmv":{{"USD":{expected}}}' in text
+        a = got["addr"]
+        assert a["keypath"] == o["keypath"] and funding["blockHeight"] in a["heights"]

@@ -93,6 +93,8 @@ class WalletLabel(SQLModel, table=True):
     # (app/security/label_keys.py) and the key itself is here, encrypted (aad = owner id).
     ref_enc: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     spendable: bool | None = Field(default=None, sa_column=sa.Column(sa.Boolean(), nullable=True))
+    # BIP-329 ``origin``: the abbreviated descriptor of the wallet the label came from (no keys).
+    origin: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     created_at: datetime = created_field()
     updated_at: datetime = created_field()
 
