@@ -55,6 +55,16 @@ log = structlog.get_logger(__name__)
 PROGRESS_EVERY_S = 0.5
 
 
+def is_historical(height: int | None, synced_to: int | None) -> bool:
+    """A transaction is news only once the wallet has been synced, and only when it reached the
+    chain after that sync's tip (or is unconfirmed): the first sync's history, and older
+    transactions a later scan discovers (a wider gap limit, a full rescan), are ``historical``,
+    so a frontend's "you received bitcoin" fires for payments, not for an import."""
+    if synced_to is None:
+        return True
+    return height is not None and 0 < height <= synced_to
+
+
 class RevealHook(Protocol):
     async def __call__(self, s: Any, user_id: str, wallet_id: str, used: dict[int, int]) -> None:
         """Inside the sync's write transaction: the highest used index per chain."""
@@ -225,6 +235,7 @@ class SyncService(SyncQueries):
                 if p.phase == "scanning" and time.monotonic() - last_sent < PROGRESS_EVERY_S:
                     return
                 last_sent = time.monotonic()
+                await self._record_progress(job_id, wallet_id, p)
                 await self._publish(
                     "walletSyncProgress",
                     user_id,
@@ -281,6 +292,23 @@ class SyncService(SyncQueries):
                 lambda: asyncio.ensure_future(self._request_quietly(user_id, wallet_id))
             )
 
+    async def _record_progress(self, job_id: str, wallet_id: str, p: ScanProgress) -> None:
+        """The figures the stream is about to carry, also on the job and the wallet's sync state, so
+        that ``wallet.syncProgress`` (any process, any replica) moves with the stream. Only at the
+        stream's own pace (each phase, at most every ``PROGRESS_EVERY_S`` while scanning); the
+        state's ``updated_at`` is left alone (it stamps the stored results, see ``_stored``)."""
+        figures = {"phase": p.phase, "addresses_scanned": p.addresses_scanned, "txs_found": p.txs_found}
+        try:
+            async with self.store.write() as s:
+                await s.exec(sa.update(SyncJob).where(col(SyncJob.id) == job_id).values(**figures))
+                await s.exec(
+                    sa.update(WalletSyncState)
+                    .where(col(WalletSyncState.wallet_id) == wallet_id, col(WalletSyncState.status) == "SYNCING")
+                    .values(**figures)
+                )
+        except Exception as exc:  # progress is informative: never fail a sync over it
+            log.warning("sync_progress_not_recorded", wallet=wallet_id, error=type(exc).__name__)
+
     async def _stored(self, user_id: str, wallet_id: str) -> StoredWallet:
         """The wallet's stored sync state: from memory when the store still holds exactly what
         this process last wrote (same version stamp), else read from the store."""
@@ -317,10 +345,15 @@ class SyncService(SyncQueries):
                 job.finished_at = datetime.now(UTC)
                 s.add(job)
                 s.on_commit(sync_outcome(backend, "ok", job, scanned))
-            s.on_commit(lambda: self._after_sync(user_id, wallet_id, job_id, result))
+            synced_to = stored.tip_height if stored.tip_hash is not None else None
+            s.on_commit(lambda: self._after_sync(user_id, wallet_id, job_id, result, synced_to))
         self._stored_cache[wallet_id] = (stamp, next_stored(stored, result))
 
-    async def _after_sync(self, user_id: str, wallet_id: str, job_id: str, result: SyncResult) -> None:
+    async def _after_sync(
+        self, user_id: str, wallet_id: str, job_id: str, result: SyncResult, synced_to: int | None
+    ) -> None:
+        """Events after the commit. ``synced_to``: the tip the wallet was synced to before this
+        sync (None: its first sync), which tells history from news (:func:`is_historical`)."""
         if not result.rebuilt:
             await self._publish_done(user_id, wallet_id, job_id, result)
             if result.outcome is Outcome.TIP_MOVED:  # confirmations moved
@@ -343,6 +376,7 @@ class SyncService(SyncQueries):
                     "netAmount": v.net_amount,
                     "direction": v.direction,
                     "blockHeight": v.height,
+                    "historical": is_historical(v.height, synced_to),
                 },
             )
         await self._publish_done(user_id, wallet_id, job_id, result)

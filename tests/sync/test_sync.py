@@ -198,7 +198,14 @@ async def test_payment_block_and_other_users(small: DevChain, backend: str, data
         events = [e for e in events if e.subject == a_id]
         received = [e.payload for e in events if e.type == "transactionReceived"]
         assert received == [
-            {"walletId": a_id, "txid": txid, "netAmount": 123_456, "direction": "INCOMING", "blockHeight": None}
+            {
+                "walletId": a_id,
+                "txid": txid,
+                "netAmount": 123_456,
+                "direction": "INCOMING",
+                "blockHeight": None,
+                "historical": False,  # a payment after the wallet's first sync
+            }
         ]
         updated = next(e.payload for e in events if e.type == "walletUpdated")
         assert updated["balance"]["unconfirmed"] == before.unconfirmed + 123_456
