@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     max_query_cost: int = Field(20_000, ge=100, description="cost budget per operation (docs/security.md)")
     max_body_bytes: int = Field(1_000_000, ge=1024)
     body_read_timeout_s: float = Field(30.0, gt=0, description="idle time between body chunks before 408")
+    header_read_timeout_s: float = Field(
+        10.0, gt=0, description="a request's line and headers must arrive within this, else the connection is closed"
+    )
     keepalive_timeout_s: float = Field(5.0, gt=0, description="idle keep-alive connections are closed after this")
     forwarded_allow_ips: list[str] = Field(
         default_factory=list, description="proxies whose X-Forwarded-For/-Proto are trusted; none by default"

@@ -17,6 +17,7 @@ from app.container import Container
 from app.http.connection_abort import ConnectionAbortMiddleware
 from app.http.graphiql import STATIC_URL, GraphiQLAssets
 from app.http.graphql import GraphQLApp, live_subscription_count
+from app.http.header_timeout import HeaderTimeoutProtocol
 from app.http.health import healthz, readyz
 from app.http.lightning_backup import download_channel_backup
 from app.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     schema = build_schema(settings)
     graphql = GraphQLApp(schema, container, settings)
     metrics.configure(settings.db_slow_statement_ms)
+    HeaderTimeoutProtocol.timeout_s = settings.header_read_timeout_s  # per worker process (see its module)
     sampler = Sampler(lambda: live_subscription_count(container))
 
     @contextlib.asynccontextmanager

@@ -87,6 +87,7 @@ def serve(
     _check_data_and_key(settings)
     if workers > 1 and not settings.effective_redis_url:
         typer.echo("warning: several workers without MBF_REDIS_URL do not share live events", err=True)
+    from app.http.header_timeout import HeaderTimeoutProtocol
     from app.observability import serve as metrics_serve
 
     metrics_serve.prepare(settings, processes=2 if reload else workers)
@@ -108,6 +109,7 @@ def serve(
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=settings.forwarded_allow_ips or None,
         timeout_keep_alive=int(settings.keepalive_timeout_s),
+        http=HeaderTimeoutProtocol,  # uvicorn has no request-header timeout of its own (slowloris)
         server_header=False,
     )
 
