@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from app.backoff import Backoff
+from app.store.db import background_context
 
 log = structlog.get_logger(__name__)
 
@@ -27,7 +28,8 @@ class Supervisor:
         existing = self._tasks.get(name)
         if existing is not None and not existing.done():
             return existing
-        task = asyncio.create_task(self._run(name, factory, restart), name=name)
+        # Not in the caller's database snapshot: background work reads the live database.
+        task = asyncio.create_task(self._run(name, factory, restart), name=name, context=background_context())
         self._tasks[name] = task
         task.add_done_callback(lambda t, n=name: self._forget(n, t))  # type: ignore[misc]
         return task

@@ -33,11 +33,7 @@ class WalletQuery:
         ctx = info.context
         user_id = ctx.require_viewer().user_id
         page = await ctx.container.wallets.list_wallets(user_id, first, after)
-        if page.items:  # one query for every wallet's sync state (no N+1)
-            states = await ctx.container.sync.states(user_id, [w.id for w in page.items])
-            for wallet_id, state in states.items():
-                ctx.prime(f"wallet_sync_state:{wallet_id}", state)
-        return to_connection(page, Wallet.from_view)
+        return to_connection(page, Wallet.from_view)  # their fields batch through ctx.batch
 
     @strawberry.field(description="One of the viewer's wallets (NOT_FOUND otherwise).")
     async def wallet(self, info: Info[Context, None], id: strawberry.ID) -> Wallet:

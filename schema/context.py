@@ -14,6 +14,7 @@ from starlette.websockets import WebSocket
 from app.container import Container
 from app.errors import Unauthenticated
 from app.services.accounts import Client, Viewer
+from schema.loaders import Loaders, loaders_for
 
 T = TypeVar("T")
 
@@ -27,6 +28,11 @@ class Context:
     token: str | None = None
     connection_params: dict[str, Any] | None = None
     loaders: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def batch(self) -> Loaders:
+        """The operation's DataLoaders (``schema/loaders.py``): one query per level of the tree."""
+        return loaders_for(self.container)
 
     def require_viewer(self) -> Viewer:
         """The signed-in viewer, or an ``UNAUTHENTICATED`` error."""

@@ -24,6 +24,7 @@ from schema.authorization import Authorization
 from schema.errors import ContractErrors
 from schema.extensions import OperationLog
 from schema.limits import CostMeter, QueryLimits, QueryLimitSettings
+from schema.loaders import OperationScope
 from schema.scalars import SCALAR_MAP
 from schema.tracing import OperationTracing
 from subscriptions.live import LiveSubscription
@@ -49,15 +50,14 @@ def build_schema(settings: Settings | None = None) -> AppSchema:
     settings = settings or Settings()
     s = settings
     meter = CostMeter()
-    limits = QueryLimitSettings(
-        max_depth=s.max_query_depth, max_aliases=s.max_aliases, max_cost=s.max_query_cost
-    )
+    limits = QueryLimitSettings(max_depth=s.max_query_depth, max_aliases=s.max_aliases, max_cost=s.max_query_cost)
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         OperationLog,  # outermost: logs after ContractErrors has shaped the errors
         lambda: ContractErrors(hide_suggestions=s.is_production),
         lambda: MaxTokensLimiter(max_token_count=s.max_query_tokens),
         lambda: QueryLimits(limits, meter),  # depth, aliases, cost, input sizes: linear in the document
         Authorization,  # roles and API-key scopes, before anything executes
+        OperationScope,  # one database snapshot and one set of DataLoaders per operation
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)

@@ -24,6 +24,7 @@ import structlog
 from app.backoff import Backoff
 from app.errors import DomainError, Forbidden
 from app.observability.metrics import lnd_stream_state
+from app.store.db import background_context
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -65,7 +66,7 @@ class StreamSupervisor(Generic[T]):
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"lnd-stream:{self.name}")
+            self._task = asyncio.create_task(self._run(), name=f"lnd-stream:{self.name}", context=background_context())
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +26,7 @@ import structlog
 from sqlmodel import col, select
 
 from app.config import Settings
-from app.errors import BadInput, Conflict, Forbidden, NotFound, UpstreamUnavailable
+from app.errors import BadInput, Conflict, DomainError, Forbidden, NotFound, UpstreamUnavailable
 from app.events.envelope import Event
 from app.events.hub import EventHub
 from app.lightning import backups
@@ -375,6 +375,28 @@ class LightningService:
         if with_policy and page.items:
             page = dataclasses.replace(page, items=await client.with_policies(page.items, row.pubkey))
         return page
+
+    async def channel_pages(
+        self,
+        rows: Sequence[LightningNode],
+        *,
+        active: bool | None,
+        first: int | None,
+        after: str | None,
+        with_policy: bool = True,
+    ) -> dict[str, Page[m.Channel] | DomainError]:
+        """:meth:`channel_page` of several nodes, asked concurrently (each node is its own LND);
+        a node that fails answers its error, the others their page."""
+        results = await asyncio.gather(
+            *(self.channel_page(r, active=active, first=first, after=after, with_policy=with_policy) for r in rows),
+            return_exceptions=True,
+        )
+        out: dict[str, Page[m.Channel] | DomainError] = {}
+        for r, result in zip(rows, results, strict=True):
+            if isinstance(result, BaseException) and not isinstance(result, DomainError):
+                raise result
+            out[r.id] = result
+        return out
 
     async def pending_channels(self, row: LightningNode) -> list[m.PendingChannel]:
         return await (await self._runtime(row)).client.pending_channels()

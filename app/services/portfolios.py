@@ -316,9 +316,7 @@ class PortfolioService:
         if not cost.is_finite() or cost < 0:
             raise BadInput("A cost cannot be negative.", field="cost")
         if cost > MAX_COST or -cost.as_tuple().exponent > 2:  # type: ignore[operator]
-            raise BadInput(
-                f"A cost is at most {MAX_COST:,} with at most 2 decimal places.", field="cost"
-            )
+            raise BadInput(f"A cost is at most {MAX_COST:,} with at most 2 decimal places.", field="cost")
         cur = self.prices.normalise(currency)
         if not await self.sync.has_transaction(user_id, txid):  # only the user's own (other users': NOT_FOUND)
             raise NotFound("No transaction with this txid in your wallets.", field="txid")
@@ -379,6 +377,24 @@ class PortfolioService:
                 conf += b.confirmed
                 unconf += b.unconfirmed
         return Balance(conf, unconf)
+
+    async def balances_of(self, user_id: str, views: Sequence[PortfolioView]) -> dict[str, Balance]:
+        """The balance of each of these portfolios of the user from the wallets' sync states (one
+        statement; a wallet never synced counts the sum of its ledger, one more)."""
+        balances = await self.sync.balances(user_id)
+        unsynced = {w for v in views for w in v.wallet_ids if w not in balances}
+        sums = await self.sync.ledger_sums(user_id, sorted(unsynced)) if unsynced else {}
+        out: dict[str, Balance] = {}
+        for v in views:
+            conf = unconf = 0
+            for w in v.wallet_ids:
+                b = balances.get(w)
+                if b is None:
+                    conf += sums.get(w, 0)
+                else:
+                    conf, unconf = conf + b.confirmed, unconf + b.unconfirmed
+            out[v.id] = Balance(conf, unconf)
+        return out
 
     async def balance(self, user_id: str, portfolio_id: str) -> Balance:
         return self.balance_of(await self.load(user_id, portfolio_id))
@@ -570,4 +586,3 @@ def cost_from_label(label: str) -> Decimal | None:
         return Decimal(m.group(1).replace(",", ""))
     except ArithmeticError:
         return None
-

@@ -206,7 +206,7 @@ class PriceService:
             .order_by(PRICES.c.day.desc())
             .limit(1)
         )
-        async with self.store.read() as s:
+        async with self.store.read(live=True) as s:  # closes are filled in during requests
             row = (await (await s.connection()).execute(q)).first()
         return None if row is None else DailyClose(cur, row[0], _clean(row[1]), row[2])
 
@@ -216,7 +216,7 @@ class PriceService:
             .where(PRICES.c.currency == cur, PRICES.c.day >= start, PRICES.c.day <= end)
             .order_by(PRICES.c.day)
         )
-        async with self.store.read() as s:
+        async with self.store.read(live=True) as s:  # closes are filled in during requests
             rows = (await (await s.connection()).execute(q)).all()
         return [DailyClose(cur, d, _clean(c), src) for d, c, src in rows]
 

@@ -27,7 +27,7 @@ from app.reports.json import render_json
 from app.services import audit
 from app.services.accounts import AccountService
 from app.services.portfolios import TIMEFRAMES, PortfolioService
-from app.store.db import Store
+from app.store.db import Store, background_context
 from app.store.models.portfolios import (
     REPORT_FAILED,
     REPORT_QUEUED,
@@ -143,7 +143,9 @@ class ReportService:
             )
             audit.record(s, "report.generated", user_id, rid, detail=f"format={fmt} timeframe={tf}")
         self._owners[rid] = user_id
-        self._tasks[rid] = asyncio.create_task(self._run(rid, user_id, portfolio_id, tf, fmt), name=f"report-{rid}")
+        self._tasks[rid] = asyncio.create_task(
+            self._run(rid, user_id, portfolio_id, tf, fmt), name=f"report-{rid}", context=background_context()
+        )
         self._tasks[rid].add_done_callback(lambda _t, r=rid: self._forget(r))  # type: ignore[misc]
         return await self.get(user_id, rid)
 

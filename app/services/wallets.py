@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
 
 from app.bitcoin.addresses import address_from_script, script_from_address, scripthash
@@ -62,7 +63,7 @@ from app.store.models.wallets import (
     WalletAddress,
     WalletLabel,
 )
-from app.store.paging import Page, decode_cursor, encode_cursor, page_size
+from app.store.paging import Page, cursor_key, decode_cursor, encode_cursor, page_size
 
 log = structlog.get_logger(__name__)
 
@@ -350,6 +351,14 @@ class WalletService:
             total=int(total),
         )
 
+    async def wallets_of(self, user_id: str, wallet_ids: Sequence[str]) -> dict[str, WalletView]:
+        """The user's wallets among ``wallet_ids`` (others are absent), one statement."""
+        async with self.store.read() as s:
+            rows = (
+                await s.exec(select(Wallet).where(Wallet.user_id == user_id, col(Wallet.id).in_(list(wallet_ids))))
+            ).all()
+        return {r.id: self._view_of(r) for r in rows}
+
     async def descriptor(self, user_id: str, wallet_id: str) -> WalletDescriptor:
         """The wallet's parsed descriptor (for other services: PSBTs, address checks)."""
         async with self.store.read() as s:
@@ -455,8 +464,8 @@ class WalletService:
             addr.reserved = True
             addr.reserved_at = utcnow()
             s.add(addr)
-            label = await _address_labels(s, wallet_id, [addr.address])
-        return _address_view(addr, label.get(addr.address))
+            label = await _address_labels(s, [wallet_id], [addr.address])
+        return _address_view(addr, label.get((wallet_id, addr.address)))
 
     async def addresses(
         self,
@@ -469,38 +478,69 @@ class WalletService:
         after: str | None = None,
     ) -> Page[AddressView]:
         """Derived addresses ordered by (chain, index), optionally filtered."""
-        size = page_size(first)
         async with self.store.read() as s:
             await _owned(s, user_id, wallet_id)
-            conds: list[Any] = [WalletAddress.wallet_id == wallet_id, WalletAddress.user_id == user_id]
-            if chain is not None:
-                conds.append(WalletAddress.chain == int(chain))
-            if used is not None:
-                conds.append(col(WalletAddress.used).is_(used))
-            q = select(WalletAddress).where(*conds)
-            if after:
-                key = decode_cursor(after)
-                if len(key) != 2 or not all(isinstance(k, int) for k in key):
-                    raise BadInput("That cursor does not belong to this list.", field="after")
-                c, i = key
-                q = q.where(
-                    sa.or_(
-                        col(WalletAddress.chain) > c,
-                        sa.and_(col(WalletAddress.chain) == c, col(WalletAddress.index) > i),
-                    )
+        pages = await self.addresses_of(user_id, [wallet_id], chain=chain, used=used, first=first, after=after)
+        return pages[wallet_id]
+
+    async def addresses_of(
+        self,
+        user_id: str,
+        wallet_ids: Sequence[str],
+        *,
+        chain: Chain | None = None,
+        used: bool | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> dict[str, Page[AddressView]]:
+        """One page of addresses (order of :meth:`addresses`) per wallet, with their labels: two
+        statements whatever the number of wallets (three with ``after``)."""
+        size = page_size(first)
+        cursor = cursor_key(after, int, int)
+        ids = list(wallet_ids)
+        conds: list[Any] = [col(WalletAddress.wallet_id).in_(ids), WalletAddress.user_id == user_id]
+        if chain is not None:
+            conds.append(WalletAddress.chain == int(chain))
+        if used is not None:
+            conds.append(col(WalletAddress.used).is_(used))
+        where = list(conds)
+        if cursor is not None:
+            c, i = cursor
+            where.append(
+                sa.or_(
+                    col(WalletAddress.chain) > c,
+                    sa.and_(col(WalletAddress.chain) == c, col(WalletAddress.index) > i),
                 )
-            q = q.order_by(col(WalletAddress.chain), col(WalletAddress.index)).limit(size + 1)
-            rows = list((await s.exec(q)).all())
-            total = (await s.exec(select(func.count()).select_from(WalletAddress).where(*conds))).one()
-            has_next = len(rows) > size
-            rows = rows[:size]
-            labels = await _address_labels(s, wallet_id, [r.address for r in rows])
-        return Page(
-            items=[_address_view(r, labels.get(r.address)) for r in rows],
-            cursors=[encode_cursor([r.chain, r.index]) for r in rows],
-            has_next=has_next,
-            total=int(total),
+            )
+        position = sa.func.row_number().over(
+            partition_by=col(WalletAddress.wallet_id), order_by=(col(WalletAddress.chain), col(WalletAddress.index))
         )
+        total = sa.func.count().over(partition_by=col(WalletAddress.wallet_id))
+        inner = select(WalletAddress, position.label("position"), total.label("total")).where(*where).subquery()
+        row = aliased(WalletAddress, inner)
+        q = select(row, inner.c.total).where(inner.c.position <= size + 1).order_by(inner.c.wallet_id, inner.c.position)
+        rows: dict[str, list[WalletAddress]] = {w: [] for w in ids}
+        totals: dict[str, int] = dict.fromkeys(ids, 0)
+        async with self.store.read() as s:
+            for a, n in (await s.exec(q)).all():
+                rows[a.wallet_id].append(a)
+                totals[a.wallet_id] = int(n)
+            if cursor is not None:  # the totals above counted only the rows after the cursor
+                counts = await s.exec(
+                    select(WalletAddress.wallet_id, func.count()).where(*conds).group_by(col(WalletAddress.wallet_id))
+                )
+                totals.update({w: int(n) for w, n in counts})
+            shown = [a.address for page in rows.values() for a in page[:size]]
+            labels = await _address_labels(s, ids, shown) if shown else {}
+        return {
+            w: Page(
+                items=[_address_view(a, labels.get((w, a.address))) for a in page[:size]],
+                cursors=[encode_cursor([a.chain, a.index]) for a in page[:size]],
+                has_next=len(page) > size,
+                total=totals[w],
+            )
+            for w, page in rows.items()
+        }
 
     # -- labels (BIP-329) -----------------------------------------------------------------
 
@@ -582,6 +622,21 @@ class WalletService:
                 q = q.where(WalletLabel.type == type_)
             rows = (await s.exec(q)).all()
         return {(r.type, shown_ref(self.keyring, user_id, r.ref, r.ref_enc)): r.label for r in rows}
+
+    async def labels_of(self, user_id: str, wallet_ids: Sequence[str]) -> dict[str, dict[tuple[str, str], str]]:
+        """:meth:`labels` of many wallets of the user (others answer empty), one statement."""
+        out: dict[str, dict[tuple[str, str], str]] = {w: {} for w in wallet_ids}
+        async with self.store.read() as s:
+            rows = (
+                await s.exec(
+                    select(WalletLabel).where(
+                        WalletLabel.user_id == user_id, col(WalletLabel.wallet_id).in_(list(wallet_ids))
+                    )
+                )
+            ).all()
+        for r in rows:
+            out[r.wallet_id][(r.type, shown_ref(self.keyring, user_id, r.ref, r.ref_enc))] = r.label
+        return out
 
     async def wallet_infos(self, user_id: str) -> list[WalletInfo]:
         """Every wallet of the user, by name (no key material is decrypted)."""
@@ -836,19 +891,20 @@ async def _owned(s: Tx, user_id: str, wallet_id: str, *, for_update: bool = Fals
     return row
 
 
-async def _address_labels(s: Tx, wallet_id: str, addresses: list[str]) -> dict[str, str]:
+async def _address_labels(s: Tx, wallet_ids: list[str], addresses: list[str]) -> dict[tuple[str, str], str]:
+    """``{(wallet id, address): label}`` for these addresses of these wallets."""
     if not addresses:
         return {}
     rows = (
         await s.exec(
             select(WalletLabel).where(
-                WalletLabel.wallet_id == wallet_id,
+                col(WalletLabel.wallet_id).in_(wallet_ids),
                 WalletLabel.type == "addr",
                 col(WalletLabel.ref).in_(addresses),
             )
         )
     ).all()
-    return {r.ref: r.label for r in rows}
+    return {(r.wallet_id, r.ref): r.label for r in rows}
 
 
 def _address_view(row: WalletAddress, label: str | None) -> AddressView:

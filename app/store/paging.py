@@ -43,6 +43,23 @@ def decode_cursor(cursor: str) -> list[Any]:
         raise BadInput("That cursor is not one this API returned.", field="after", hint="pass an endCursor") from None
 
 
+def cursor_key(after: str | None, *types: type) -> tuple[Any, ...] | None:
+    """The key of an ``after`` cursor whose parts have these types (None without a cursor);
+    any other cursor is a ``BAD_USER_INPUT`` on ``after``."""
+    if not after:
+        return None
+    key = decode_cursor(after)
+    if len(key) != len(types) or not all(type(k) is t for k, t in zip(key, types, strict=True)):
+        raise BadInput("That cursor does not belong to this list.", field="after", hint="pass an endCursor")
+    return tuple(key)
+
+
+def page_of(rows: Sequence[T], size: int, total: int, key: Callable[[T], Sequence[Any]]) -> Page[T]:
+    """The page of ``rows`` fetched with ``LIMIT size + 1`` (the extra row tells there is more)."""
+    items = list(rows[:size])
+    return Page(items=items, cursors=[encode_cursor(key(r)) for r in items], has_next=len(rows) > size, total=total)
+
+
 def page_size(first: int | None) -> int:
     if first is None:
         return DEFAULT_PAGE

@@ -32,7 +32,7 @@ from app.errors import NotFound, UpstreamUnavailable
 from app.events.envelope import Event
 from app.events.hub import EventHub
 from app.observability.metrics import sync_outcome
-from app.store.db import Store
+from app.store.db import Store, background_context
 from app.store.models.chain import (
     JOB_ACTIVE,
     JOB_FAILED,
@@ -289,7 +289,7 @@ class SyncService(SyncQueries):
         if wallet_id in self._again:
             self._again.discard(wallet_id)
             asyncio.get_running_loop().call_soon(
-                lambda: asyncio.ensure_future(self._request_quietly(user_id, wallet_id))
+                lambda: asyncio.ensure_future(self._request_quietly(user_id, wallet_id)), context=background_context()
             )
 
     async def _record_progress(self, job_id: str, wallet_id: str, p: ScanProgress) -> None:

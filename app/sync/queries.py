@@ -1,12 +1,16 @@
 """The sync area's typed read API: a wallet's sync state, balance, transactions, UTXOs and
 per-script stats. Other areas (wallets, portfolios, reports, GraphQL) read sync's tables only
-through this. Owner-scoped: every query takes the user id."""
+through this. Owner-scoped: every query takes the user id.
+
+The ``*_of`` methods take many wallet ids and answer with one statement whatever their number
+(the GraphQL layer's DataLoaders call them once per level of a query, see docs/architecture.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from app.store.db import Store
@@ -75,6 +79,55 @@ class SyncQueries:
             total = int((await s.exec(count_q)).one())
         return rows, total
 
+    async def transactions_of(
+        self, user_id: str, wallet_ids: Sequence[str], *, first: int, after: tuple[int, str] | None = None
+    ) -> dict[str, tuple[list[WalletTx], int]]:
+        """The first ``first`` transactions (order of :meth:`transactions`) of each wallet after
+        ``after``, with each wallet's total: one statement (two with ``after``)."""
+        ids = list(wallet_ids)
+        order_key = sa.func.coalesce(col(WalletTx.height), 2**31 - 1)
+        owned = sa.and_(col(WalletTx.user_id) == user_id, col(WalletTx.wallet_id).in_(ids))
+        position = sa.func.row_number().over(
+            partition_by=col(WalletTx.wallet_id), order_by=(order_key.desc(), col(WalletTx.txid).desc())
+        )
+        where = [owned]
+        if after is not None:
+            key, txid = after
+            where.append(sa.or_(order_key < key, sa.and_(order_key == key, col(WalletTx.txid) < txid)))
+        total = sa.func.count().over(partition_by=col(WalletTx.wallet_id))
+        inner = select(WalletTx, position.label("position"), total.label("total")).where(*where).subquery()
+        row = aliased(WalletTx, inner)
+        q = select(row, inner.c.total).where(inner.c.position <= first).order_by(inner.c.wallet_id, inner.c.position)
+        out: dict[str, tuple[list[WalletTx], int]] = {w: ([], 0) for w in ids}
+        async with self.store.read() as s:
+            for tx, n in (await s.exec(q)).all():
+                out[tx.wallet_id][0].append(tx)
+                out[tx.wallet_id] = (out[tx.wallet_id][0], int(n))
+            if after is not None:  # the totals above counted only the rows after the cursor
+                counts = await s.exec(
+                    select(WalletTx.wallet_id, sa.func.count()).where(owned).group_by(col(WalletTx.wallet_id))
+                )
+                for wallet_id, n in counts:
+                    out[wallet_id] = (out[wallet_id][0], int(n))
+        return out
+
+    async def utxos_of(self, user_id: str, wallet_ids: Sequence[str]) -> dict[str, list[WalletOutput]]:
+        """Each wallet's unspent outputs (order of :meth:`utxos`), one statement."""
+        out: dict[str, list[WalletOutput]] = {w: [] for w in wallet_ids}
+        async with self.store.read() as s:
+            rows = await s.exec(
+                select(WalletOutput)
+                .where(
+                    WalletOutput.user_id == user_id,
+                    col(WalletOutput.wallet_id).in_(list(wallet_ids)),
+                    col(WalletOutput.spent_by).is_(None),
+                )
+                .order_by(col(WalletOutput.value).desc(), col(WalletOutput.txid))
+            )
+            for o in rows:
+                out[o.wallet_id].append(o)
+        return out
+
     @staticmethod
     def tx_sort_key(tx: WalletTx) -> tuple[int, str]:
         return (tx.height if tx.height is not None else 2**31 - 1, tx.txid)
@@ -134,6 +187,20 @@ class SyncQueries:
                 )
                 for t in rows
             ]
+
+    async def ledger_sums(self, user_id: str, wallet_ids: Sequence[str]) -> dict[str, int]:
+        """Net amount of each wallet's active transactions (a balance without a sync state)."""
+        async with self.store.read() as s:
+            rows = await s.exec(
+                select(WalletTx.wallet_id, sa.func.sum(WalletTx.net_amount))
+                .where(
+                    WalletTx.user_id == user_id,
+                    col(WalletTx.wallet_id).in_(list(wallet_ids)),
+                    col(WalletTx.status).in_(ACTIVE_TX_STATUSES),
+                )
+                .group_by(col(WalletTx.wallet_id))
+            )
+            return {w: int(n or 0) for w, n in rows}
 
     async def has_transaction(self, user_id: str, txid: str) -> bool:
         """Whether any wallet of the user has ``txid`` (in any status)."""

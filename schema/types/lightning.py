@@ -583,13 +583,12 @@ class LightningNode:
     async def channels(
         self, info: Info[Context, Any], active: bool | None = None, first: int | None = None, after: str | None = None
     ) -> Connection[Channel] | None:
-        page = await service(info).channel_page(
-            self.row,
-            active=active,
-            first=first,
-            after=after,
-            with_policy=selects(info.selected_fields, "localPolicy"),
-        )
+        batch = info.context.batch
+        batch.node_rows[self.row.id] = self.row
+        with_policy = selects(info.selected_fields, "localPolicy")
+        page = await batch.channels.load((self.row.user_id, self.row.id, active, first, after, with_policy))
+        if isinstance(page, Exception):  # this node's error, for this field only
+            raise page
         return to_connection(page, Channel.of)
 
     @strawberry.field
@@ -631,8 +630,10 @@ class LightningNode:
     ) -> Connection[Payment] | None:
         return to_connection(await service(info).payments(self.row, first=first, after=after), Payment.of)
 
-    @strawberry.field(description="Nodes of the public graph (DescribeGraph), best connected first; `search` "
-                      "matches alias or pubkey prefix.")
+    @strawberry.field(
+        description="Nodes of the public graph (DescribeGraph), best connected first; `search` "
+        "matches alias or pubkey prefix."
+    )
     async def network_nodes(
         self, info: Info[Context, Any], first: int | None = None, after: str | None = None, search: str | None = None
     ) -> Connection[NetworkNode] | None:

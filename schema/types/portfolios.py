@@ -336,18 +336,21 @@ class Portfolio:
 
     @strawberry.field
     async def wallets(self, info: Info[Context, None]) -> list[Wallet]:
-        data = await self._data(info)
-        svc = info.context.container.wallets
-        return [Wallet.from_view(await svc.get_wallet(self._uid(info), w.id)) for w in data.wallets]
+        uid = self._uid(info)
+        views = await info.context.batch.wallets.load_many([(uid, w) for w in self._view.wallet_ids])
+        return sorted((Wallet.from_view(v) for v in views if v is not None), key=lambda w: w.name.lower())
+
+    async def _balance(self, info: Info[Context, None]) -> Any:
+        return await info.context.batch.portfolio_balance.load((self._uid(info), self._view))
 
     @strawberry.field
     async def balance(self, info: Info[Context, None]) -> PortfolioBalance:
-        b = info.context.container.portfolios.balance_of(await self._data(info))
+        b = await self._balance(info)
         return PortfolioBalance(confirmed=b.confirmed, unconfirmed=b.unconfirmed, total=b.total)
 
     @strawberry.field(description="Value now in `currency` (default: the base currency), 2 decimals.")
     async def value(self, info: Info[Context, None], currency: str | None = None) -> Decimal:
-        b = info.context.container.portfolios.balance_of(await self._data(info))
+        b = await self._balance(info)
         price = await info.context.container.prices.spot(currency or self._view.base_currency)
         return (price.value * b.total / Decimal(100_000_000)).quantize(Decimal("0.01"))
 

@@ -3,9 +3,9 @@ resolve through the sync service (``info.context.container.sync``)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from enum import Enum
-from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -15,7 +15,7 @@ from app.bitcoin.descriptors import Chain
 from app.bitcoin.networks import Network
 from app.store.models.chain import SyncJob as SyncJobRow
 from app.store.models.chain import WalletOutput, WalletTx
-from app.store.paging import Page, decode_cursor, encode_cursor, page_size
+from app.store.paging import cursor_key, page_of, page_size
 from schema.context import Context
 from schema.pagination import Connection, to_connection
 from schema.scalars import Sats
@@ -160,60 +160,38 @@ class Utxo:
         )
 
 
-# -- Wallet fields (called from schema/types/wallets.py) ---------------------------------------
-
-
-async def _labels(info: Info[Context, None], user_id: str, wallet_id: str) -> dict[tuple[str, str], str]:
-    labels: dict[tuple[str, str], str] = await info.context.load_once(
-        f"wallet_labels:{wallet_id}", lambda: info.context.container.wallets.labels(user_id, wallet_id)
-    )
-    return labels
-
-
-async def _tip(info: Info[Context, None], user_id: str, wallet_id: str) -> int | None:
-    state = await info.context.load_once(
-        f"wallet_sync_state:{wallet_id}", lambda: info.context.container.sync.state(user_id, wallet_id)
-    )
-    tip: int | None = state.tip_height
-    return tip
+# -- Wallet fields (called from schema/types/wallets.py): one batched load per level --------------
 
 
 async def wallet_transactions(
     info: Info[Context, None], user_id: str, wallet_id: str, first: int | None, after: str | None
 ) -> Connection[Transaction]:
-    sync = info.context.container.sync
     size = page_size(first)
-    cursor: tuple[int, str] | None = None
-    if after:
-        key = decode_cursor(after)
-        if len(key) != 2 or not isinstance(key[0], int) or not isinstance(key[1], str):
-            from app.errors import BadInput
-
-            raise BadInput("That cursor is not one this API returned.", field="after")
-        cursor = (key[0], key[1])
-    rows, total = await sync.transactions(user_id, wallet_id, first=size + 1, after=cursor)
-    has_next = len(rows) > size
-    rows = rows[:size]
-    tip = await _tip(info, user_id, wallet_id)
-    labels = await _labels(info, user_id, wallet_id)
-    page: Page[Any] = Page(
-        items=rows,
-        cursors=[encode_cursor(list(sync.tx_sort_key(t))) for t in rows],
-        has_next=has_next,
-        total=total,
+    cursor = cursor_key(after, int, str)
+    batch = info.context.batch
+    (rows, total), state, labels = await asyncio.gather(
+        batch.transactions.load((user_id, wallet_id, size + 1, cursor)),
+        batch.sync_state.load((user_id, wallet_id)),
+        batch.labels.load((user_id, wallet_id)),
     )
+    tip = state.tip_height
+    page = page_of(rows, size, total, info.context.container.sync.tx_sort_key)
     return to_connection(page, lambda t: Transaction.from_row(t, tip, labels.get(("tx", t.txid))))
 
 
 async def wallet_utxos(info: Info[Context, None], user_id: str, wallet_id: str, network: Network) -> list[Utxo]:
-    rows = await info.context.container.sync.utxos(user_id, wallet_id)
-    tip = await _tip(info, user_id, wallet_id)
-    labels = await _labels(info, user_id, wallet_id)
+    batch = info.context.batch
+    rows, state, labels = await asyncio.gather(
+        batch.utxos.load((user_id, wallet_id)),
+        batch.sync_state.load((user_id, wallet_id)),
+        batch.labels.load((user_id, wallet_id)),
+    )
+    tip = state.tip_height
     return [Utxo.from_row(o, network, tip, labels.get(("output", f"{o.txid}:{o.vout}"))) for o in rows]
 
 
 async def wallet_sync_progress(info: Info[Context, None], user_id: str, wallet_id: str) -> SyncProgress:
-    st = await info.context.container.sync.state(user_id, wallet_id)
+    st = await info.context.batch.sync_state.load((user_id, wallet_id))
     return SyncProgress(
         phase=st.phase,
         addresses_scanned=st.addresses_scanned,

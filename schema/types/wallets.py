@@ -1,10 +1,10 @@
 """Wallet types: Wallet, Address, Balance, Cosigner, Label, their inputs and enums.
 
 Chain-sync fields: ``balance``, ``syncStatus``, ``syncError`` and ``lastSyncedAt`` resolve through
-the chain-sync service (``info.context.container.sync``: ``state()``) when it is present, and fall
-back to the wallet row (``PENDING``, zero balance) otherwise. ``transactions`` and ``utxos`` are
-the chain-sync area's: add them to :class:`Wallet` as resolvers over ``container.sync`` (the
-wallet's id is ``self.id``, its owner ``self._view.user_id``).
+the operation's DataLoaders (``ctx.batch``, schema/loaders.py: one statement for every wallet of
+the result) over the chain-sync area's read API, and fall back to the wallet row (``PENDING``,
+zero balance) for a wallet never synced. ``transactions`` and ``utxos`` are the chain-sync area's
+(schema/types/sync.py), batched the same way.
 """
 
 from __future__ import annotations
@@ -168,11 +168,11 @@ class Wallet:
             _view=v,
         )
 
-    async def _sync_state(self, info: Info[Context, None]) -> Any | None:
-        sync = info.context.container.sync
-        return await info.context.load_once(
-            f"wallet_sync_state:{self._view.id}", lambda: sync.state(self._view.user_id, self._view.id)
-        )
+    def _key(self) -> tuple[str, str]:
+        return (self._view.user_id, self._view.id)
+
+    async def _sync_state(self, info: Info[Context, None]) -> Any:
+        return await info.context.batch.sync_state.load(self._key())
 
     @strawberry.field(description="Confirmed and unconfirmed balance as of the last sync.")
     async def balance(self, info: Info[Context, None]) -> Balance:
@@ -200,7 +200,7 @@ class Wallet:
         st = await self._sync_state(info)
         return (getattr(st, "last_synced_at", None) if st is not None else None) or self._view.last_synced_at
 
-    # -- chain-sync fields (schema/types/sync.py resolves them through container.sync) ----------
+    # -- chain-sync fields (schema/types/sync.py resolves them through the loaders) ----------
 
     @strawberry.field(description="The wallet's transactions, newest first (mempool, then by height).")
     async def transactions(
@@ -233,14 +233,8 @@ class Wallet:
         chain: AddressChainEnum | None = None,  # type: ignore[valid-type]
         used: bool | None = None,
     ) -> Connection[Address]:
-        page = await info.context.container.wallets.addresses(
-            self._view.user_id,
-            self._view.id,
-            chain=Chain(chain) if chain is not None else None,
-            used=used,
-            first=first,
-            after=after,
-        )
+        chain_arg = None if chain is None else int(Chain(chain))
+        page = await info.context.batch.addresses.load((*self._key(), chain_arg, used, first, after))
         return to_connection(page, Address.from_view)
 
 
