@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.errors import BadInput, Forbidden
+from app.errors import Forbidden
 from app.store.db import Store
 from app.store.models.accounts import AuditEntry
-from app.store.paging import Page, decode_cursor, encode_cursor, page_size
+from app.store.paging import Page, cursor_key, page_of, page_size
 
 _MAX_DETAIL = 500
 
@@ -91,19 +91,12 @@ class AuditLog:
         if action:
             where.append(col(AuditEntry.action) == action)
         q = select(AuditEntry).where(*where)
-        if after:
-            key = decode_cursor(after)
-            if len(key) != 1 or not isinstance(key[0], str):
-                raise BadInput("That cursor does not belong to this list.", field="after")
+        key = cursor_key(after, str)
+        if key is not None:
             q = q.where(col(AuditEntry.id) < key[0])
         async with self.store.read() as s:
             rows = list((await s.exec(q.order_by(col(AuditEntry.id).desc()).limit(size + 1))).all())
             total = (await s.exec(select(func.count()).select_from(AuditEntry).where(*where))).one()
-        has_next = len(rows) > size
-        rows = rows[:size]
-        return Page(
-            items=[AuditView(r.id, r.user_id, r.action, r.subject, r.ip, r.detail, r.created_at) for r in rows],
-            cursors=[encode_cursor([r.id]) for r in rows],
-            has_next=has_next,
-            total=int(total),
+        return page_of(rows, size, int(total), lambda r: [r.id]).map(
+            lambda r: AuditView(r.id, r.user_id, r.action, r.subject, r.ip, r.detail, r.created_at)
         )

@@ -42,7 +42,7 @@ from app.services import audit
 from app.store.db import Store, Tx
 from app.store.models.base import utcnow
 from app.store.models.lightning import LightningNode
-from app.store.paging import Page, decode_cursor, encode_cursor, page_size, paginate_list
+from app.store.paging import Page, decode_cursor, page_of, page_size, paginate_list
 
 log = structlog.get_logger(__name__)
 
@@ -432,27 +432,19 @@ class LightningService:
         offset = self._index_cursor(after)
         client = (await self._runtime(row)).client
         page = await client.list_invoices(index_offset=offset, limit=size + 1, reverse=True)
-        items = list(reversed(page.invoices))
-        has_next = len(items) > size
-        items = items[:size]
         if offset:
             newest = await client.list_invoices(limit=1, reverse=True)
             total = newest.last_index_offset
         else:
             total = page.last_index_offset
-        return Page(items=items, cursors=[encode_cursor([i.add_index]) for i in items], has_next=has_next, total=total)
+        return page_of(list(reversed(page.invoices)), size, total, lambda i: [i.add_index])
 
     async def payments(self, row: LightningNode, *, first: int | None, after: str | None) -> Page[m.Payment]:
         size = page_size(first)
         offset = self._index_cursor(after)
         client = (await self._runtime(row)).client
         page = await client.list_payments(index_offset=offset, limit=size + 1, reverse=True)
-        items = list(reversed(page.payments))
-        has_next = len(items) > size
-        items = items[:size]
-        return Page(
-            items=items, cursors=[encode_cursor([p.payment_index]) for p in items], has_next=has_next, total=page.total
-        )
+        return page_of(list(reversed(page.payments)), size, page.total, lambda p: [p.payment_index])
 
     @staticmethod
     def _index_cursor(after: str | None) -> int:

@@ -63,7 +63,7 @@ from app.store.models.wallets import (
     WalletAddress,
     WalletLabel,
 )
-from app.store.paging import Page, cursor_key, decode_cursor, encode_cursor, page_size
+from app.store.paging import Page, cursor_key, page_of, page_size
 
 log = structlog.get_logger(__name__)
 
@@ -328,11 +328,9 @@ class WalletService:
         size = page_size(first)
         async with self.store.read() as s:
             q = select(Wallet).where(Wallet.user_id == user_id)
-            if after:
-                key = decode_cursor(after)
-                if len(key) != 2:
-                    raise BadInput("That cursor does not belong to this list.", field="after")
-                created, wid = datetime.fromisoformat(str(key[0])), str(key[1])
+            key = cursor_key(after, str, str)
+            if key is not None:
+                created, wid = datetime.fromisoformat(key[0]), key[1]
                 q = q.where(
                     sa.or_(
                         col(Wallet.created_at) > created,
@@ -342,14 +340,7 @@ class WalletService:
             q = q.order_by(col(Wallet.created_at), col(Wallet.id)).limit(size + 1)
             rows = list((await s.exec(q)).all())
             total = (await s.exec(select(func.count()).select_from(Wallet).where(Wallet.user_id == user_id))).one()
-        has_next = len(rows) > size
-        rows = rows[:size]
-        return Page(
-            items=[self._view_of(r) for r in rows],
-            cursors=[encode_cursor([r.created_at.isoformat(), r.id]) for r in rows],
-            has_next=has_next,
-            total=int(total),
-        )
+        return page_of(rows, size, int(total), lambda r: [r.created_at.isoformat(), r.id]).map(self._view_of)
 
     async def wallets_of(self, user_id: str, wallet_ids: Sequence[str]) -> dict[str, WalletView]:
         """The user's wallets among ``wallet_ids`` (others are absent), one statement."""
@@ -533,11 +524,8 @@ class WalletService:
             shown = [a.address for page in rows.values() for a in page[:size]]
             labels = await _address_labels(s, ids, shown) if shown else {}
         return {
-            w: Page(
-                items=[_address_view(a, labels.get((w, a.address))) for a in page[:size]],
-                cursors=[encode_cursor([a.chain, a.index]) for a in page[:size]],
-                has_next=len(page) > size,
-                total=totals[w],
+            w: page_of(page, size, totals[w], lambda a: [a.chain, a.index]).map(
+                lambda a: _address_view(a, labels.get((a.wallet_id, a.address)))
             )
             for w, page in rows.items()
         }

@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 from app.errors import BadInput
 
 T = TypeVar("T")
+U = TypeVar("U")
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
 
@@ -25,6 +26,10 @@ class Page(Generic[T]):
     @property
     def end_cursor(self) -> str | None:
         return self.cursors[-1] if self.cursors else None
+
+    def map(self, convert: Callable[[T], U]) -> Page[U]:
+        """The same page with each item converted (rows to views)."""
+        return Page([convert(i) for i in self.items], self.cursors, self.has_next, self.total)
 
 
 def encode_cursor(key: Sequence[Any]) -> str:
@@ -66,6 +71,22 @@ def page_size(first: int | None) -> int:
     if first < 0 or first > MAX_PAGE:
         raise BadInput(f"first must be between 0 and {MAX_PAGE}.", field="first")
     return first
+
+
+def paginate_positions(items: Sequence[T], first: int | None, after: str | None) -> Page[T]:
+    """Page a list whose order is fixed for the caller (computed rows: disposals, forwards,
+    reports); the cursor is the item's position."""
+    size = page_size(first)
+    key = cursor_key(after, int)
+    start = 0 if key is None else key[0] + 1
+    if start < 0:
+        raise BadInput("That cursor does not belong to this list.", field="after")
+    return Page(
+        items=list(items[start : start + size]),
+        cursors=[encode_cursor([i]) for i in range(start, min(start + size, len(items)))],
+        has_next=start + size < len(items),
+        total=len(items),
+    )
 
 
 def paginate_list(

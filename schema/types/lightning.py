@@ -20,7 +20,7 @@ from app.errors import DomainError
 from app.lightning import models as m
 from app.services.lightning import LightningService
 from app.store.models.lightning import LightningNode as NodeRow
-from app.store.paging import paginate_list
+from app.store.paging import paginate_positions
 from schema.context import Context
 from schema.pagination import Connection, to_connection
 
@@ -341,10 +341,7 @@ class ForwardingHistory:
 
     @strawberry.field(description="The forwards, oldest first.")
     def events(self, first: int | None = None, after: str | None = None) -> Connection[Forward]:
-        events = list(self.summary.events)
-        indexed = list(enumerate(events))
-        page = paginate_list(indexed, lambda p: (p[0],), first, after)
-        return to_connection(page, lambda p: Forward.of(p[1]))
+        return to_connection(paginate_positions(list(self.summary.events), first, after), Forward.of)
 
     @classmethod
     def of(cls, s: m.ForwardingSummary) -> ForwardingHistory:

@@ -18,9 +18,9 @@ from app.prices.provider import DailyClose
 from app.prices.provider import Price as PriceData
 from app.services.portfolios import Analysis, PortfolioView, ValuePoint
 from app.services.reports import ReportView
-from app.store.paging import DEFAULT_PAGE, MAX_PAGE, decode_cursor, encode_cursor
+from app.store.paging import paginate_positions
 from schema.context import Context
-from schema.pagination import Connection, Edge, PageInfo
+from schema.pagination import Connection, to_connection
 from schema.scalars import Sats
 from schema.types.wallets import Wallet
 
@@ -244,24 +244,8 @@ class CostBasis:
 
 
 def paginate(items: list[Any], first: int | None, after: str | None, convert: Any) -> Connection[Any]:
-    from app.errors import BadInput
-
-    n = DEFAULT_PAGE if first is None else first
-    if n < 0 or n > MAX_PAGE:
-        raise BadInput(f"`first` must be between 0 and {MAX_PAGE}.", field="first")
-    start = 0
-    if after:
-        key = decode_cursor(after)
-        if len(key) != 1 or not isinstance(key[0], int):
-            raise BadInput("Invalid cursor.", field="after")
-        start = key[0] + 1
-    chunk = items[start : start + n]
-    edges = [Edge(cursor=encode_cursor([start + i]), node=convert(x)) for i, x in enumerate(chunk)]
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(has_next_page=start + n < len(items), end_cursor=edges[-1].cursor if edges else None),
-        total_count=len(items),
-    )
+    """A connection over a computed list (disposals, reports): the shared positional paginator."""
+    return to_connection(paginate_positions(items, first, after), convert)
 
 
 @strawberry.type
