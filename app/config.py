@@ -129,7 +129,7 @@ class Settings(BaseSettings):
     event_retention_hours: int = Field(72, ge=1)
 
     # Chain backends.
-    chain_backend: Literal["esplora", "electrum"] = "esplora"
+    chain_backend: Literal["esplora", "electrum", "core"] = "esplora"
     esplora_url: str | None = None
     electrum_url: str | None = None
     mainnet_esplora_url: str | None = None
@@ -141,6 +141,16 @@ class Settings(BaseSettings):
     signet_electrum_url: str | None = None
     regtest_electrum_url: str | None = None
     electrum_tls_cert: str | None = Field(None, description="path or PEM of a self-signed Electrum TLS cert to trust")
+    # Bitcoin Core (MBF_CHAIN_BACKEND=core; docs/core.md).
+    core_rpc_url: str | None = Field(None, description="http://host:8332 of bitcoind's JSON-RPC")
+    core_rpc_cookie_file: Path | None = Field(None, description="bitcoind's .cookie (re-read when it changes)")
+    core_rpc_user: str | None = None
+    core_rpc_password: SecretStr | None = None
+    core_rpc_password_file: Path | None = None
+    core_wallet_prefix: str = Field("mbf-", description="Core wallet name = prefix + wallet id")
+    core_zmq_hashblock: str | None = Field(None, description="zmqpubhashblock address, e.g. tcp://node:28332")
+    core_zmq_rawtx: str | None = Field(None, description="zmqpubrawtx address, e.g. tcp://node:28333")
+    core_poll_s: float = Field(5.0, gt=0, description="getbestblockhash polling when ZMQ is not configured")
     chain_timeout_s: float = Field(15.0, gt=0)
     chain_retries: int = Field(3, ge=0, le=10)
     chain_concurrency: int = Field(16, ge=1, le=256)
@@ -233,6 +243,20 @@ class Settings(BaseSettings):
     def _check_electrum_url(cls, v: str | None) -> str | None:
         if v is not None and not v.startswith(("tcp://", "ssl://")):
             raise ValueError("must be tcp://host:port or ssl://host:port")
+        return v
+
+    @field_validator("core_rpc_url")
+    @classmethod
+    def _check_core_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:8332")
+        return v.rstrip("/") if v else v
+
+    @field_validator("core_zmq_hashblock", "core_zmq_rawtx")
+    @classmethod
+    def _check_zmq(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("tcp://", "ipc://")):
+            raise ValueError("must be a ZMQ address such as tcp://127.0.0.1:28332")
         return v
 
     @field_validator(

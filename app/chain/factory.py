@@ -2,6 +2,8 @@
 
 Which server a network uses:
 
+0. ``MBF_CHAIN_BACKEND=core`` -> Bitcoin Core at ``MBF_CORE_RPC_URL`` (one node, one network;
+   a wallet of another network fails its sync with a message naming both).
 1. ``MBF_CHAIN_BACKEND=electrum`` and an Electrum URL for the network
    (``MBF_<NETWORK>_ELECTRUM_URL``, else ``MBF_ELECTRUM_URL``) -> Electrum.
 2. An Electrum URL configured for the network while no Esplora URL is (only a public default
@@ -19,6 +21,7 @@ from typing import Any
 import structlog
 
 from app.chain.backend import ChainBackend
+from app.chain.core import CoreBackend
 from app.chain.electrum import ElectrumBackend
 from app.chain.esplora import EsploraBackend
 from app.config import NETWORKS, PUBLIC_ESPLORA, Settings
@@ -41,6 +44,14 @@ def resolve(settings: Settings, network: str) -> tuple[str, str, bool]:
     """(kind, url, is_public_default) for ``network``; ``UpstreamUnavailable`` when none."""
     if network not in NETWORKS:
         raise BadInput(f"Unknown network {network!r}", field="network")
+    if settings.chain_backend == "core":
+        if not settings.core_rpc_url:
+            raise UpstreamUnavailable(
+                "MBF_CHAIN_BACKEND=core but no Bitcoin Core RPC URL is configured",
+                hint="Set MBF_CORE_RPC_URL=http://<node>:8332 and MBF_CORE_RPC_COOKIE_FILE "
+                "or MBF_CORE_RPC_USER/_PASSWORD.",
+            )
+        return "core", settings.core_rpc_url, False
     electrum = settings.electrum_url_for(network)
     esplora_explicit = _explicit_esplora(settings, network)
     if electrum and (settings.chain_backend == "electrum" or not esplora_explicit):
@@ -54,6 +65,21 @@ def resolve(settings: Settings, network: str) -> tuple[str, str, bool]:
         f"No chain server is configured for {network}",
         hint=f"Set MBF_{network.upper()}_ESPLORA_URL or MBF_{network.upper()}_ELECTRUM_URL.",
     )
+
+
+def core_password(settings: Settings) -> str | None:
+    """The rpcauth password: ``MBF_CORE_RPC_PASSWORD``, else the content of ``_PASSWORD_FILE``."""
+    if settings.core_rpc_password is not None:
+        return settings.core_rpc_password.get_secret_value()
+    if settings.core_rpc_password_file is not None:
+        try:
+            return settings.core_rpc_password_file.read_text().strip()
+        except OSError as exc:
+            raise UpstreamUnavailable(
+                f"Cannot read MBF_CORE_RPC_PASSWORD_FILE {settings.core_rpc_password_file}: {exc.strerror}",
+                hint="Make the file readable by this user.",
+            ) from None
+    return None
 
 
 class ChainBackends:
@@ -93,6 +119,21 @@ class ChainBackends:
                 network=network,
                 server=url,
                 hint=PRIVACY_HINT.replace("{NET}", network.upper()),
+            )
+        if kind == "core":
+            return CoreBackend(
+                url,
+                network=network,
+                user=s.core_rpc_user,
+                password=core_password(s),
+                cookie_file=s.core_rpc_cookie_file,
+                wallet_prefix=s.core_wallet_prefix,
+                timeout_s=s.chain_timeout_s,
+                retries=s.chain_retries,
+                concurrency=s.chain_concurrency,
+                zmq_hashblock=s.core_zmq_hashblock,
+                zmq_rawtx=s.core_zmq_rawtx,
+                poll_s=s.core_poll_s,
             )
         if kind == "electrum":
             return ElectrumBackend(

@@ -37,6 +37,9 @@ def register(app: typer.Typer) -> None:
         electrum_port: Annotated[int, typer.Option(help="Electrum TCP port (0 = a free one).")] = 0,
         electrum_tls_port: Annotated[int, typer.Option(help="Electrum TLS port (0 = a free one, -1 = off).")] = 0,
         control_port: Annotated[int, typer.Option(help="Control HTTP port (0 = a free one).")] = 0,
+        core_port: Annotated[
+            int, typer.Option(help="Bitcoin Core JSON-RPC port (0 = a free one, -1 = off); ZMQ on free ports.")
+        ] = 0,
         latency_ms: Annotated[int, typer.Option(min=0, help="Delay added to every answer.")] = 0,
         block_interval: Annotated[float, typer.Option(min=0, help="Mine a block every S seconds (0 = off).")] = 0,
         data_dir: Annotated[
@@ -52,7 +55,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="With --control-url: fee-bump TXID ('-' = the scenario's).")
         ] = None,
     ) -> None:
-        """Run a simulated regtest chain over Esplora REST and Electrum (development tool).
+        """Run a simulated regtest chain over Esplora REST, Electrum and Bitcoin Core's RPC/ZMQ (development tool).
 
         Prints one JSON object on stdout (URLs, wallets with descriptors and expected balances),
         then serves until interrupted.
@@ -93,6 +96,7 @@ def register(app: typer.Typer) -> None:
                     electrum_tls_port=None if electrum_tls_port < 0 else electrum_tls_port,
                     control_port=control_port,
                     block_interval=block_interval or None,
+                    core_port=None if core_port < 0 else core_port,
                 ),
                 lambda chain: chain.info,
             )

@@ -179,6 +179,8 @@ class WalletSyncTarget:
     network: str  # lower case: mainnet/testnet/signet/regtest
     gap_limit: int
     derive: Callable[[int, int, int], Sequence[bytes]]  # (chain, start, count) -> scriptPubKeys
+    descriptors: tuple[str, str] = ("", "")  # public receive and change descriptors (Bitcoin Core import)
+    birthday: datetime | None = None  # where a node-side rescan may start (None: from the first block)
 
 
 # ------------------------------------------------------------------------------------- service
@@ -756,7 +758,14 @@ class WalletService:
         gap = row.gap_limit
         if last_reserved is not None:
             gap += max(0, int(last_reserved) - (-1 if last_used is None else int(last_used)))
-        return WalletSyncTarget(user_id, wallet_id, Network(row.network).value.lower(), gap, derive)
+        return WalletSyncTarget(
+            user_id,
+            wallet_id,
+            Network(row.network).value.lower(),
+            gap,
+            derive,
+            (desc.receive_descriptor, desc.change_descriptor),
+        )
 
     async def reveal(self, s: Tx, user_id: str, wallet_id: str, used: dict[int, int]) -> None:
         """RevealHook, inside sync's write transaction: extend the stored windows past the last

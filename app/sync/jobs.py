@@ -28,7 +28,7 @@ from sqlmodel import col, select
 
 from app.chain.factory import ChainBackends
 from app.config import Settings
-from app.errors import NotFound, UpstreamUnavailable
+from app.errors import BadInput, DomainError, NotFound, UpstreamUnavailable
 from app.events.envelope import Event
 from app.events.hub import EventHub
 from app.observability.metrics import sync_outcome
@@ -63,6 +63,11 @@ def is_historical(height: int | None, synced_to: int | None) -> bool:
     if synced_to is None:
         return True
     return height is not None and 0 < height <= synced_to
+
+
+def _describe(exc: DomainError) -> str:
+    """The failure as the wallet's ``syncError`` shows it: the message, then what to do."""
+    return f"{exc.message} {exc.hint}" if exc.hint else exc.message
 
 
 class RevealHook(Protocol):
@@ -249,6 +254,29 @@ class SyncService(SyncQueries):
                     },
                 )
 
+            async def rescan(fraction: float) -> None:
+                nonlocal last_sent
+                if time.monotonic() - last_sent < PROGRESS_EVERY_S:
+                    return
+                last_sent = time.monotonic()
+                await self._record_progress(job_id, wallet_id, ScanProgress("rescanning", 0, 0))
+                await self._publish(
+                    "walletSyncProgress",
+                    user_id,
+                    wallet_id,
+                    {"walletId": wallet_id, "jobId": job_id, "phase": "rescanning", "rescanProgress": fraction},
+                )
+
+            bind = getattr(backend, "bind", None)
+            if bind is not None:
+                # Backends that hold wallets themselves (Bitcoin Core): import it first, then
+                # scan through the wallet's own view.
+                backend = await bind(
+                    wallet_id,
+                    getattr(target, "descriptors", ("", "")),
+                    birthday=getattr(target, "birthday", None),
+                    progress=rescan,
+                )
             scanner = WalletScanner(
                 backend,
                 target.derive,
@@ -261,8 +289,8 @@ class SyncService(SyncQueries):
                 fresh=kind != "auto",  # a user's explicit sync asks the server, not a cache
             )
             result = await scanner.run()
-        except (UpstreamUnavailable, NotFound) as exc:
-            await self._fail(job_id, user_id, wallet_id, exc.message)
+        except (UpstreamUnavailable, NotFound, BadInput) as exc:
+            await self._fail(job_id, user_id, wallet_id, _describe(exc))
             return
         except asyncio.CancelledError:
             raise  # shutdown: the job stays RUNNING and is resumed at the next start

@@ -1,4 +1,4 @@
-"""Wallet sync against the dev chain over Esplora and Electrum (TCP and TLS), on SQLite and
+"""Wallet sync against the dev chain over Esplora, Electrum (TCP and TLS) and Bitcoin Core, on SQLite and
 PostgreSQL: balances, transaction lists, UTXOs and directions equal the scenario's expected
 figures, including after new payments, blocks, a reorg and an RBF replacement."""
 
@@ -19,10 +19,18 @@ from app.services.wallets import ImportWalletInput
 from app.store.models.chain import TX_CONFIRMED, TX_MEMPOOL, TX_REPLACED
 from tests.conftest import make_settings
 
-BACKENDS = ["esplora", "electrum"]
+BACKENDS = ["esplora", "electrum", "core"]
 
 
 def chain_settings(chain: DevChain, backend: str, tls: bool = False) -> dict[str, Any]:
+    if backend == "core":  # Bitcoin Core's JSON-RPC (cookie auth) and ZMQ, served by the dev chain
+        return {
+            "chain_backend": "core",
+            "core_rpc_url": chain.core_rpc_url,
+            "core_rpc_cookie_file": chain.core_cookie_file,
+            "core_zmq_hashblock": chain.core_zmq_hashblock,
+            "core_zmq_rawtx": chain.core_zmq_rawtx,
+        }
     if backend == "esplora":
         return {"regtest_esplora_url": chain.esplora_url}
     if tls:
@@ -347,11 +355,16 @@ async def test_electrum_tls_and_notifications(small: DevChain, database_url: str
 async def test_unreachable_backend_is_a_status_not_a_failed_import(
     backend: str, database_url: str, tmp_path: Path
 ) -> None:
-    overrides = (
-        {"regtest_esplora_url": "http://127.0.0.1:9"}
-        if backend == "esplora"
-        else {"chain_backend": "electrum", "regtest_electrum_url": "tcp://127.0.0.1:9"}
-    )
+    overrides = {
+        "esplora": {"regtest_esplora_url": "http://127.0.0.1:9"},
+        "electrum": {"chain_backend": "electrum", "regtest_electrum_url": "tcp://127.0.0.1:9"},
+        "core": {
+            "chain_backend": "core",
+            "core_rpc_url": "http://127.0.0.1:9",
+            "core_rpc_user": "u",
+            "core_rpc_password": "p",
+        },
+    }[backend]
     c = await start_container(tmp_path, database_url, **overrides)
     try:
         user = await new_user(c)

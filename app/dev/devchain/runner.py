@@ -23,6 +23,7 @@ import uvicorn
 
 from app.dev.devchain.chain import GENESIS_HASH
 from app.dev.devchain.control import build_control_app
+from app.dev.devchain.core import CoreNode, ZmqPublisher, build_core_app, write_cookie
 from app.dev.devchain.electrum import ElectrumServer
 from app.dev.devchain.esplora import build_app
 from app.dev.devchain.ledger import wallet_figures
@@ -99,6 +100,13 @@ class DevChain:
         self._electrum: ElectrumServer | None = None
         self.last_reorg: dict[str, Any] | None = None
         self.last_replacement: dict[str, str] | None = None
+        # Bitcoin Core's JSON-RPC and ZMQ (app/dev/devchain/core.py)
+        self.core: CoreNode | None = None
+        self.core_rpc_url = ""
+        self.core_cookie_file: Path | None = None
+        self.core_zmq_hashblock = ""
+        self.core_zmq_rawtx = ""
+        self._zmq: ZmqPublisher | None = None
 
     # ------------------------------------------------------------ construction
 
@@ -121,11 +129,14 @@ class DevChain:
         electrum_tls_port: int | None = 0,
         control_port: int = 0,
         block_interval: float | None = None,
+        core_port: int | None = 0,
     ) -> AsyncIterator[DevChain]:
         state, expected, cached = await asyncio.to_thread(_load_state, scenario, seed, data_dir)
         dc = cls(state, expected, latency_ms=latency_ms, host=host, from_cache=cached)
         try:
             await dc._serve(esplora_port, electrum_port, electrum_tls_port, control_port, data_dir)
+            if core_port is not None:
+                await dc._serve_core(core_port, data_dir)
             if block_interval:
                 dc.set_block_interval(block_interval)
             yield dc
@@ -156,6 +167,19 @@ class DevChain:
             self.host, electrum_port, electrum_tls_port, ssl_ctx
         )
 
+    async def _serve_core(self, port: int, data_dir: Path | None) -> None:
+        """Core's JSON-RPC (cookie auth: ``<data_dir>/regtest/.cookie``) and ZMQ publishers."""
+        import tempfile
+
+        self.core = CoreNode(self.state.chain)
+        cport = await self._uvicorn(build_core_app(self.core), port)
+        self.core_rpc_url = f"http://{self.host}:{cport}"
+        base = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="mbf-devchain-"))
+        self.core_cookie_file = await asyncio.to_thread(write_cookie, base / "regtest" / ".cookie", self.core.cookie)
+        self._zmq = ZmqPublisher(self.state.chain, self.host)
+        self.core_zmq_hashblock = self._zmq.addresses["hashblock"]
+        self.core_zmq_rawtx = self._zmq.addresses["rawtx"]
+
     async def _uvicorn(self, app: Any, port: int) -> int:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -175,6 +199,9 @@ class DevChain:
 
     async def close(self) -> None:
         self.set_block_interval(None)
+        if self._zmq is not None:
+            self._zmq.close()
+            self._zmq = None
         if self._electrum is not None:
             await self._electrum.close()
             self._electrum = None
@@ -218,6 +245,14 @@ class DevChain:
                 "protocol": "1.4",
             },
             "control": self.control_url,
+            "core": {
+                "rpcUrl": self.core_rpc_url,
+                "cookieFile": str(self.core_cookie_file) if self.core_cookie_file else None,
+                "zmqHashblock": self.core_zmq_hashblock,
+                "zmqRawtx": self.core_zmq_rawtx,
+            }
+            if self.core is not None
+            else None,
             "latencyMs": self.latency_ms,
             "genesisHash": GENESIS_HASH,
             "tip": {"height": ch.height, "hash": ch.tip.hash, "time": ch.tip.time},
@@ -313,6 +348,11 @@ class ThreadedDevChain:
         self.tls_cert_pem = chain.tls_cert_pem
         self.tls_cert_path = chain.tls_cert_path
         self.state = chain.state
+        self.core = chain.core
+        self.core_rpc_url = chain.core_rpc_url
+        self.core_cookie_file = chain.core_cookie_file
+        self.core_zmq_hashblock = chain.core_zmq_hashblock
+        self.core_zmq_rawtx = chain.core_zmq_rawtx
 
     def call(self, coro: Any) -> Any:
         """Run a coroutine on the devchain's loop and wait for it (from a sync context)."""
