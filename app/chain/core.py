@@ -504,9 +504,12 @@ class CoreBackend:
         """Bring the wallet's transactions up to date: listsinceblock, then gettransaction for the
         new ones and getmempoolentry for the unconfirmed ones."""
         name = cache.name
-        args: list[Any] = [cache.last_block] if cache.last_block else []
+        if not (self.zmq_rawtx and self.zmq_hashblock):
+            # the polling baseline: read before listsinceblock, so a payment in between costs at
+            # most one more sync and is never missed
+            cache.txcount = int((await self.rpc.call("getwalletinfo", wallet=name)).get("txcount", 0))
         try:
-            since = await self.rpc.call("listsinceblock", *(args or [None]), 1, True, True, wallet=name)
+            since = await self.rpc.call("listsinceblock", cache.last_block, 1, True, True, wallet=name)
         except CoreRpcError as e:
             if e.code == RPC_INVALID_ADDRESS_OR_KEY and cache.last_block:
                 cache.last_block = None  # the block is unknown to the node (reindexed?): start over
