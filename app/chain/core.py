@@ -41,6 +41,7 @@ import structlog
 from app.chain.backend import (
     BlockHeader,
     BlockRef,
+    BroadcastRejected,
     ChainTx,
     FeeEstimates,
     HistoryEntry,
@@ -57,6 +58,7 @@ from app.chain.backend import (
 from app.chain.core_rpc import (
     RPC_INVALID_ADDRESS_OR_KEY,
     RPC_METHOD_NOT_FOUND,
+    RPC_VERIFY_REJECTED,
     RPC_WALLET_ALREADY_EXISTS,
     RPC_WALLET_ALREADY_LOADED,
     RPC_WALLET_ERROR,
@@ -265,9 +267,12 @@ class CoreBackend:
         return out
 
     async def fee_estimates(self) -> FeeEstimates:
-        answers = await self.rpc.batch([("estimatesmartfee", [t]) for t in FEE_TARGETS])
+        """``estimatesmartfee`` per target (BTC/kvB -> sat/vB) and the mempool's minimum fee
+        (``getmempoolinfo``: the higher of ``mempoolminfee`` and ``minrelaytxfee``). Core has no
+        fee histogram RPC: ``histogram`` stays empty."""
+        answers = await self.rpc.batch([("estimatesmartfee", [t]) for t in FEE_TARGETS] + [("getmempoolinfo", [])])
         rates: dict[int, float] = {}
-        for target, a in zip(FEE_TARGETS, answers, strict=True):
+        for target, a in zip(FEE_TARGETS, answers, strict=False):
             if isinstance(a, dict) and a.get("feerate") is not None:
                 rates[target] = round(float(a["feerate"]) * 100_000, 3)  # BTC/kvB -> sat/vB
         if not rates:
@@ -275,7 +280,12 @@ class CoreBackend:
                 f"Bitcoin Core at {self.url} has no fee estimates yet",
                 hint="estimatesmartfee needs the node to have seen enough blocks and transactions.",
             )
-        return FeeEstimates(rates)
+        pool = answers[-1]
+        min_relay = None
+        if isinstance(pool, dict):
+            floor = max(float(pool.get("mempoolminfee") or 0), float(pool.get("minrelaytxfee") or 0))
+            min_relay = round(floor * 100_000, 3) if floor > 0 else None
+        return FeeEstimates(rates, (), min_relay)
 
     async def broadcast(self, raw_hex: str) -> str:
         """``testmempoolaccept`` first, so a rejection comes back with Core's reason and nothing
@@ -283,22 +293,13 @@ class CoreBackend:
         try:
             verdict = (await self.rpc.call("testmempoolaccept", [raw_hex]))[0]
         except CoreRpcError as e:
-            raise BadInput(f"Bitcoin Core cannot decode the transaction: {e.message}", field="rawTransaction") from None
+            raise BroadcastRejected(e.message, e.code) from None
         if not verdict.get("allowed"):
-            reason = verdict.get("reject-reason") or "rejected"
-            raise BadInput(
-                f"Bitcoin Core rejects the transaction: {reason}",
-                field="rawTransaction",
-                hint=_reject_hint(str(reason)),
-            )
+            raise BroadcastRejected(str(verdict.get("reject-reason") or "rejected"), RPC_VERIFY_REJECTED)
         try:
             return str(await self.rpc.call("sendrawtransaction", raw_hex))
         except CoreRpcError as e:
-            raise BadInput(
-                f"Bitcoin Core rejects the transaction: {e.message}",
-                field="rawTransaction",
-                hint=_reject_hint(e.message),
-            ) from None
+            raise BroadcastRejected(e.message, e.code) from None
 
     async def health(self) -> dict[str, object]:
         try:
@@ -698,17 +699,6 @@ def _unexpected(e: CoreRpcError, url: str) -> UpstreamUnavailable:
         f"Bitcoin Core at {url} failed {e.method}: {e.message} (code {e.code})",
         hint="See bitcoind's debug.log.",
     )
-
-
-def _reject_hint(reason: str) -> str:
-    r = reason.lower()
-    if "fee" in r:
-        return "Raise the fee rate (the node's mempool minimum or BIP125 replacement rules were not met)."
-    if "missingorspent" in r or "missing-inputs" in r:
-        return "An input is already spent or unknown to the node: refresh the wallet and build it again."
-    if "already" in r:
-        return "The node already has this transaction."
-    return "Check the transaction; the node's reason is shown above."
 
 
 def _with_prevouts(tx: ChainTx, txs: Mapping[str, WalletTx]) -> ChainTx:

@@ -34,8 +34,7 @@ from app.bitcoin.derive import ScriptPubKeyDeriver
 from app.bitcoin.descriptors import Chain as DescChain
 from app.bitcoin.descriptors import checksum_valid, parse_descriptors
 from app.bitcoin.networks import Network
-from app.dev.devchain.chain import Chain, ChainEvent, RejectError
-from app.dev.devchain.esplora import FEE_ESTIMATES
+from app.dev.devchain.chain import MIN_RELAY_FEERATE, Chain, ChainEvent, RejectError
 from app.dev.devchain.primitives import Tx, parse_tx, scripthash, spk_address
 
 # src/rpc/protocol.h
@@ -408,8 +407,23 @@ class CoreNode:
         n = _int(conf_target, "conf_target")
         if n < 1 or n > 1008:
             raise RpcError(RPC_INVALID_PARAMETER, f"Invalid conf_target, must be between 1 and 1008 - {n}")
-        rate = FEE_ESTIMATES.get(str(min(n, 25)), 1.0) if n <= 25 else 1.0
-        return {"feerate": float(Decimal(str(rate)) / Decimal(100_000)), "blocks": max(n, 2) if n < 2 else n}
+        rates = self.chain.fee_estimates()
+        usable = [t for t in sorted(rates) if t <= max(n, 2)]
+        if not usable:
+            return {"errors": ["Insufficient data or no feerate found"], "blocks": 0}
+        rate = rates[usable[-1]]
+        return {"feerate": float(Decimal(str(rate)) / Decimal(100_000)), "blocks": max(n, 2)}
+
+    def rpc_getmempoolinfo(self) -> dict[str, Any]:
+        ch = self.chain
+        floor = float(Decimal(MIN_RELAY_FEERATE) / Decimal(100_000))
+        return {
+            "loaded": True,
+            "size": len(ch.mempool),
+            "bytes": sum(ch.txs[t].vsize for t in ch.mempool),
+            "mempoolminfee": floor,
+            "minrelaytxfee": floor,
+        }
 
     def _decode(self, hexstring: Any) -> Tx:
         try:
