@@ -1,5 +1,7 @@
-"""Full scan of the devchain ``big`` scenario: ours (Esplora and Electrum) vs bdkpython's Esplora
-``full_scan`` on the same server and descriptor; then incremental syncs with nothing new.
+"""Full scan of the devchain ``big`` scenario: ours (Esplora, Electrum and Bitcoin Core's RPC) vs
+bdkpython's Esplora ``full_scan`` on the same server and descriptor; then incremental syncs with
+nothing new. Over Core the first sync includes creating the watch-only wallet in the node and its
+rescan (``importdescriptors``), as a user's first sync does.
 
 The devchain runs in its own process (``mbf devchain``), so the server's CPU is not ours.
 
@@ -27,6 +29,7 @@ from app.bitcoin.derive import ScriptPubKeyDeriver  # noqa: E402
 from app.bitcoin.descriptors import Chain, parse_wallet_source  # noqa: E402
 from app.bitcoin.networks import Network  # noqa: E402
 from app.chain.backend import ChainBackend  # noqa: E402
+from app.chain.core import CoreBackend  # noqa: E402
 from app.chain.electrum import ElectrumBackend  # noqa: E402
 from app.chain.esplora import EsploraBackend  # noqa: E402
 from app.sync.codec import parse  # noqa: E402
@@ -195,6 +198,8 @@ async def main() -> None:
         )
         await el.close()
 
+        await core_side(info, desc, expected, args.gap, batch, args.concurrency)
+
         if not args.skip_bdk:
             dt_b, total_b, ntx_b = await asyncio.to_thread(
                 bdk_full_scan, info["esplora"], desc, args.gap, args.concurrency
@@ -224,6 +229,47 @@ async def main() -> None:
         proc.wait(10)
 
 
+async def core_side(
+    info: dict[str, Any], desc: str, expected: dict[str, int], gap: int, batch: int, concurrency: int
+) -> None:
+    """Bitcoin Core: first sync = createwallet + importdescriptors (the node's rescan) + our scan of
+    the wallet's view; incremental = listsinceblock from the last block + statuses compared."""
+    from app.bitcoin.descriptors import parse_wallet_source
+
+    d = parse_wallet_source(desc, Network.REGTEST)
+    descs = (d.receive_descriptor, d.change_descriptor)
+    core = CoreBackend(
+        info["core"]["rpcUrl"],
+        network="regtest",
+        cookie_file=Path(info["core"]["cookieFile"]),
+        concurrency=concurrency,
+        timeout_s=120,
+    )
+    try:
+        wallet_id = f"bench{int(time.time())}"
+        t = time.perf_counter()
+        view = await core.bind(wallet_id, descs)
+        dt_import = time.perf_counter() - t
+        requests_before = core.requests
+        dt_scan, r_c, _sc = await ours(view, desc, gap, batch)  # type: ignore[arg-type]
+        ok = figures(r_c) == expected
+        print(
+            f"ours  core     first sync: {dt_import + dt_scan:7.2f}s  (wallet import + node rescan "
+            f"{dt_import:.2f}s, scan {dt_scan:.2f}s)  rpc calls={core.requests - requests_before} "
+            f"txs={len(r_c.active_txs)}  {'OK' if ok else 'MISMATCH ' + str(figures(r_c))}"
+        )
+        inc = []
+        for _ in range(3):
+            view = await core.bind(wallet_id, descs)
+            before = core.requests
+            dt, r = await incremental(view, desc, gap, batch, r_c)  # type: ignore[arg-type]
+            assert not r.rebuilt, "nothing new on the chain: the incremental sync must find nothing"
+            inc.append((dt, core.requests - before))
+        print("ours  core     incremental (nothing new): " + ", ".join(f"{dt * 1000:.0f}ms/{n} rpc" for dt, n in inc))
+    finally:
+        await core.close()
+
+
 async def through_the_service(info: dict[str, Any], desc: str, expected: dict[str, int]) -> None:
     """End to end: import into a container on a temp SQLite database, first sync (scan + store in
     one transaction), then an incremental sync with nothing new, over each protocol."""
@@ -232,16 +278,21 @@ async def through_the_service(info: dict[str, Any], desc: str, expected: dict[st
     from app.container import Container
     from app.services.wallets import ImportWalletInput
 
-    for backend in ("esplora", "electrum"):
+    for backend in ("esplora", "electrum", "core"):
         with tempfile.TemporaryDirectory() as tmp:
-            chain = (
-                {"regtest_esplora_url": info["esplora"]}
-                if backend == "esplora"
-                else {
+            chain: dict[str, Any] = {
+                "esplora": {"regtest_esplora_url": info["esplora"]},
+                "electrum": {
                     "chain_backend": "electrum",
                     "regtest_electrum_url": f"tcp://{info['electrum']['host']}:{info['electrum']['port']}",
-                }
-            )
+                },
+                "core": {
+                    "chain_backend": "core",
+                    "core_rpc_url": info["core"]["rpcUrl"],
+                    "core_rpc_cookie_file": info["core"]["cookieFile"],
+                    "core_wallet_prefix": f"svc{int(time.time())}-",
+                },
+            }[backend]
             settings = Settings(  # type: ignore[call-arg]
                 _env_file=None,
                 data_dir=Path(tmp),

@@ -111,8 +111,9 @@ class DevWallet:
 class CoreNode:
     """The emulated node: wallets, modes, and the RPC dispatch."""
 
-    def __init__(self, chain: Chain, *, keypool: int = 1000) -> None:
+    def __init__(self, chain: Chain, *, keypool: int = 1000, latency_ms: int = 0) -> None:
         self.chain = chain
+        self.delay = latency_ms / 1000.0  # added to every HTTP answer, as over a slow link
         self.keypool = keypool
         self.cookie = "__cookie__:" + secrets.token_hex(32)
         self.user: str | None = None
@@ -144,6 +145,8 @@ class CoreNode:
 
     async def handle(self, request: Request) -> Response:
         self.requests += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if request.method != "POST":
             return Response("JSONRPC server handles only POST requests", status_code=405)
         if not self.authorized(request.headers.get("authorization")):

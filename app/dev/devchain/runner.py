@@ -171,7 +171,7 @@ class DevChain:
         """Core's JSON-RPC (cookie auth: ``<data_dir>/regtest/.cookie``) and ZMQ publishers."""
         import tempfile
 
-        self.core = CoreNode(self.state.chain)
+        self.core = CoreNode(self.state.chain, latency_ms=self.latency_ms)
         cport = await self._uvicorn(build_core_app(self.core), port)
         self.core_rpc_url = f"http://{self.host}:{cport}"
         base = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="mbf-devchain-"))
