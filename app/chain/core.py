@@ -491,24 +491,34 @@ class CoreBackend:
                 return float(scanning.get("progress") or 0)
         return None
 
-    async def _wait_rescan(self, name: str, progress: RescanProgress | None) -> None:
-        """A rescan already running (an import before a restart, or started by hand): wait for it."""
+    async def _wait_rescan(self, name: str, progress: RescanProgress | None) -> dict[str, Any]:
+        """A rescan already running (an import before a restart, or started by hand): wait for
+        it. Returns the wallet's ``getwalletinfo``."""
         while True:
-            fraction = await self._scanning(name)
-            if fraction is None:
-                return
+            try:
+                info: dict[str, Any] = await self.rpc.call("getwalletinfo", wallet=name)
+            except CoreRpcError as e:
+                cache = self.wallets.get(name)
+                if e.code == RPC_WALLET_NOT_FOUND and cache is not None:
+                    cache.ready = False  # unloaded behind our back: the next sync loads it again
+                    raise UpstreamUnavailable(
+                        f"The wallet {name!r} is no longer loaded in Bitcoin Core", hint="The next sync loads it again."
+                    ) from None
+                raise _unexpected(e, self.url) from None
+            scanning = info.get("scanning")
+            if not isinstance(scanning, dict):
+                return info
             if progress is not None:
-                await progress(fraction)
+                await progress(float(scanning.get("progress") or 0))
             await asyncio.sleep(SCAN_POLL_S)
 
-    async def refresh(self, cache: WalletCache) -> None:
+    async def refresh(self, cache: WalletCache, info: dict[str, Any]) -> None:
         """Bring the wallet's transactions up to date: listsinceblock, then gettransaction for the
-        new ones and getmempoolentry for the unconfirmed ones."""
+        new ones and getmempoolentry for the unconfirmed ones. ``info``: the wallet's
+        ``getwalletinfo`` read just before (its ``txcount`` is the polling baseline: read before
+        listsinceblock, a payment in between costs at most one more sync and is never missed)."""
         name = cache.name
-        if not (self.zmq_rawtx and self.zmq_hashblock):
-            # the polling baseline: read before listsinceblock, so a payment in between costs at
-            # most one more sync and is never missed
-            cache.txcount = int((await self.rpc.call("getwalletinfo", wallet=name)).get("txcount", 0))
+        cache.txcount = int(info.get("txcount", 0))
         try:
             since = await self.rpc.call("listsinceblock", cache.last_block, 1, True, True, wallet=name)
         except CoreRpcError as e:
@@ -772,14 +782,19 @@ class CoreWalletView(_ViewBase):
         self.cache = cache
         self.progress = progress
         self._histories: dict[str, ScripthashHistory] | None = None
+        self._loading: asyncio.Future[dict[str, ScripthashHistory]] | None = None
 
     async def _load(self) -> dict[str, ScripthashHistory]:
-        if self._histories is not None:
-            return self._histories
+        """One refresh per view (the scanner asks for both chains at once)."""
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(self._refresh())
+        return await asyncio.shield(self._loading)
+
+    async def _refresh(self) -> dict[str, ScripthashHistory]:
         cache = self.cache
         async with cache.lock:
-            await self.backend._wait_rescan(cache.name, self.progress)
-            await self.backend.refresh(cache)
+            info = await self.backend._wait_rescan(cache.name, self.progress)
+            await self.backend.refresh(cache, info)
             txs = cache.txs
             entries: dict[str, list[HistoryEntry]] = {}
             inline: dict[str, dict[str, ChainTx]] = {}

@@ -204,6 +204,13 @@ async def test_wallet_already_loaded_or_holding_keys(chain: DevChain) -> None:
         other = backend(chain)
         assert isinstance(await other.bind("w1", descriptors(chain)), CoreWalletView)
         await other.close()
+        # Unloaded behind our back (bitcoin-cli unloadwallet): a clear failure, then loaded again.
+        await core.rpc.call("unloadwallet", "mbf-w1")
+        stale = await core.bind("w1", descriptors(chain))
+        with pytest.raises(UpstreamUnavailable, match="no longer loaded"):
+            await stale.histories(["00" * 32])
+        assert isinstance(await core.bind("w1", descriptors(chain)), CoreWalletView)
+        assert "mbf-w1" in await core.rpc.call("listwallets")
         # A wallet of that name with private keys is not ours to touch.
         await core.rpc.call("createwallet", "mbf-w2", False, False, "", False, True, True)
         with pytest.raises(BadInput, match="holds private keys") as err:
