@@ -79,9 +79,12 @@ def wallet_sync(
                     async def on_event(ev: Event, task: Any = task, progress: Any = progress) -> None:
                         if ev.type == "walletSyncProgress":
                             p = ev.payload
+                            phase = p.get("phase", "")
+                            if phase == "rescanning":  # Bitcoin Core rescanning the wallet's blocks
+                                phase = f"node rescanning {float(p.get('rescanProgress', 0)):.0%}"
                             progress.update(
                                 task,
-                                phase=p.get("phase", ""),
+                                phase=phase,
                                 addresses=p.get("addressesScanned", 0),
                                 txs=p.get("txsFound", 0),
                             )
