@@ -106,8 +106,84 @@ class WalletCache:
     txcount: int | None = None
     ready: bool = False
     descriptors: tuple[str, str] = ("", "")
-    outpoints: dict[tuple[str, int], str] = field(default_factory=dict)  # our outputs -> scripthash
+    outpoints: dict[tuple[str, int], str] = field(default_factory=dict)  # outputs -> scripthash
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The per-script index, kept up to date incrementally (only what a refresh changed is redone):
+    touch: dict[str, tuple[str, ...]] = field(default_factory=dict)  # txid -> scripthashes it pays/spends
+    by_sh: dict[str, set[str]] = field(default_factory=dict)  # scripthash -> active txids
+    stamp: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # txid -> state last indexed
+    hist: dict[str, ScripthashHistory] = field(default_factory=dict)  # built histories, until dirty
+    inputs: dict[str, tuple[TxInput, ...]] = field(default_factory=dict)  # txid -> inputs with prevouts
+
+    def clear(self) -> None:
+        for d in (self.txs, self.outpoints, self.touch, self.by_sh, self.stamp, self.hist, self.inputs):
+            d.clear()
+
+    def reindex(self) -> None:
+        """Bring the per-script index up to date with ``txs``: the scripts of every transaction
+        whose state (active, height, block, fee) changed lose their built history."""
+        dirty: set[str] = set()
+        for txid, w in self.txs.items():
+            key = (w.active, w.tx.height if w.confirmations > 0 else 0, w.tx.block_hash, w.tx.fee)
+            if self.stamp.get(txid) == key:
+                continue
+            self.stamp[txid] = key
+            shs = self.touch.get(txid)
+            if shs is None:
+                touched: dict[str, None] = {}
+                for n, o in enumerate(w.tx.outputs):
+                    sh = scripthash_of(bytes.fromhex(o.script_pubkey))
+                    touched[sh] = None
+                    self.outpoints[(txid, n)] = sh
+                for i in w.tx.inputs:
+                    p = self.txs.get(i.prev_txid)
+                    if p is not None and i.prev_vout < len(p.tx.outputs):
+                        touched[scripthash_of(bytes.fromhex(p.tx.outputs[i.prev_vout].script_pubkey))] = None
+                shs = self.touch[txid] = tuple(touched)
+            for sh in shs:
+                if w.active:
+                    self.by_sh.setdefault(sh, set()).add(txid)
+                else:
+                    self.by_sh.get(sh, set()).discard(txid)
+                dirty.add(sh)
+        for sh in dirty:
+            self.hist.pop(sh, None)
+
+    def history(self, sh: str) -> ScripthashHistory:
+        h = self.hist.get(sh)
+        if h is not None:
+            return h
+        entries: list[HistoryEntry] = []
+        inline: dict[str, ChainTx] = {}
+        for txid in self.by_sh.get(sh, ()):
+            w = self.txs[txid]
+            tx = w.tx
+            height = tx.height if w.confirmations > 0 and tx.height else 0
+            entries.append(HistoryEntry(txid, height, tx.fee))
+            inline[txid] = self.chain_tx(txid)
+        ordered = order_history(entries)
+        h = self.hist[sh] = ScripthashHistory(sh, ordered, inline, history_status(ordered))
+        return h
+
+    def chain_tx(self, txid: str) -> ChainTx:
+        """A snapshot of the transaction with its current state and the inputs' prevouts the
+        wallet knows (values and scripts: fees and spends without fetching parents)."""
+        tx = self.txs[txid].tx
+        inputs = self.inputs.get(txid)
+        if inputs is None:
+            inputs = self.inputs[txid] = _with_prevouts(tx, self.txs).inputs
+        return ChainTx(
+            tx.txid,
+            tx.version,
+            tx.locktime,
+            inputs,
+            tx.outputs,
+            tx.weight,
+            tx.fee,
+            tx.height,
+            tx.block_hash,
+            tx.block_time,
+        )
 
 
 def _norm_desc(desc: str) -> str:
@@ -524,7 +600,7 @@ class CoreBackend:
         except CoreRpcError as e:
             if e.code == RPC_INVALID_ADDRESS_OR_KEY and cache.last_block:
                 cache.last_block = None  # the block is unknown to the node (reindexed?): start over
-                cache.txs.clear()
+                cache.clear()
                 since = await self.rpc.call("listsinceblock", None, 1, True, True, wallet=name)
             elif e.code == RPC_WALLET_NOT_FOUND:
                 cache.ready = False  # unloaded behind our back
@@ -537,7 +613,7 @@ class CoreBackend:
         for entry in [*since.get("removed", []), *since.get("transactions", [])]:
             state[str(entry["txid"])] = entry  # transactions (current state) win over removed
         if cache.last_block is None:
-            cache.txs.clear()
+            cache.clear()
         new = [t for t in state if t not in cache.txs]
         answers = await self.rpc.batch([("gettransaction", [t, True]) for t in new], wallet=name)
         for txid, a in zip(new, answers, strict=True):
@@ -569,6 +645,7 @@ class CoreBackend:
             if w.confirmations != 0:
                 w.in_mempool = False
         await self._fill_fees(cache)
+        cache.reindex()
         cache.last_block = str(since["lastblock"])
 
     async def _fill_fees(self, cache: WalletCache) -> None:
@@ -781,63 +858,34 @@ class CoreWalletView(_ViewBase):
         super().__init__(backend)
         self.cache = cache
         self.progress = progress
-        self._histories: dict[str, ScripthashHistory] | None = None
-        self._loading: asyncio.Future[dict[str, ScripthashHistory]] | None = None
+        self._loading: asyncio.Future[None] | None = None
 
-    async def _load(self) -> dict[str, ScripthashHistory]:
+    async def _load(self) -> None:
         """One refresh per view (the scanner asks for both chains at once)."""
         if self._loading is None:
             self._loading = asyncio.ensure_future(self._refresh())
-        return await asyncio.shield(self._loading)
+        await asyncio.shield(self._loading)
 
-    async def _refresh(self) -> dict[str, ScripthashHistory]:
+    async def _refresh(self) -> None:
         cache = self.cache
         async with cache.lock:
             info = await self.backend._wait_rescan(cache.name, self.progress)
             await self.backend.refresh(cache, info)
-            txs = cache.txs
-            entries: dict[str, list[HistoryEntry]] = {}
-            inline: dict[str, dict[str, ChainTx]] = {}
-            outpoints: dict[tuple[str, int], str] = {}
-            for txid, w in txs.items():
-                if not w.active:
-                    continue
-                tx = _with_prevouts(w.tx, txs)
-                touched: set[str] = set()
-                for n, o in enumerate(tx.outputs):
-                    sh = scripthash_of(bytes.fromhex(o.script_pubkey))
-                    touched.add(sh)
-                    outpoints[(txid, n)] = sh
-                for i in tx.inputs:
-                    if i.script_pubkey is not None:
-                        touched.add(scripthash_of(bytes.fromhex(i.script_pubkey)))
-                height = tx.height if w.confirmations > 0 and tx.height else 0
-                for sh in touched:
-                    entries.setdefault(sh, []).append(HistoryEntry(txid, height, tx.fee))
-                    inline.setdefault(sh, {})[txid] = tx
-            cache.outpoints = outpoints
-        out: dict[str, ScripthashHistory] = {}
-        for sh, es in entries.items():
-            ordered = order_history(es)
-            out[sh] = ScripthashHistory(sh, ordered, inline[sh], history_status(ordered))
-        self._histories = out
-        return out
 
     async def histories(
         self, scripthashes: Sequence[str], known: Mapping[str, KnownHistory] | None = None, *, fresh: bool = False
     ) -> dict[str, ScripthashHistory | None]:
-        hist = await self._load()
+        await self._load()
         self.backend.watch_wallet_scripts(self.cache.name, scripthashes)
         result: dict[str, ScripthashHistory | None] = {}
         for sh in scripthashes:
-            h = hist.get(sh) or ScripthashHistory(sh, [], {}, None)
+            h = self.cache.history(sh)
             k = known.get(sh) if known else None
             result[sh] = None if k is not None and k.status == h.status else h
         return result
 
     async def transactions(self, txids: Sequence[str]) -> dict[str, ChainTx]:
-        txs = self.cache.txs
-        out = {t: _with_prevouts(txs[t].tx, txs) for t in txids if t in txs}
+        out = {t: self.cache.chain_tx(t) for t in txids if t in self.cache.txs}
         rest = [t for t in txids if t not in out]
         if rest:
             out.update(await self.backend.transactions(rest))

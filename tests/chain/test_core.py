@@ -27,7 +27,6 @@ from app.services.wallets import ImportWalletInput
 from tests.sync.test_sync import (
     chain_settings,
     figures,
-    import_all,
     new_user,
     start_container,
     wait_synced,
@@ -199,7 +198,9 @@ async def test_wallet_already_loaded_or_holding_keys(chain: DevChain) -> None:
         # Someone created and loaded the wallet already (e.g. a second instance): it is used.
         await core.rpc.call("createwallet", "mbf-w1", True, True, "", False, True, True)
         view = await core.bind("w1", descriptors(chain))
-        assert isinstance(view, CoreWalletView) and len(await view._load()) > 0
+        assert isinstance(view, CoreWalletView)
+        await view.histories(["00" * 32])
+        assert len(view.cache.txs) == chain.info["wallets"][0]["expected"]["txCount"]
         # loadwallet of a loaded wallet is Core's -35, handled as "use it".
         other = backend(chain)
         assert isinstance(await other.bind("w1", descriptors(chain)), CoreWalletView)
@@ -266,7 +267,12 @@ async def test_disablewallet_node_falls_back_to_the_utxo_set(
     c = await start_container(tmp_path, database_url, **chain_settings(chain, "core"))
     try:
         user = await new_user(c)
-        ids = await import_all(c, user, chain)
+        ids = {}
+        for w in chain.info["wallets"][:2]:
+            view = await c.wallets.import_wallet(
+                user, ImportWalletInput(name=w["name"], source=w["descriptor"], network=Network.REGTEST)
+            )
+            ids[w["name"]] = view.id
         for w in chain.info["wallets"][:2]:
             st = await wait_synced(c, user, ids[w["name"]])
             assert st.status == "SYNCED", st.last_error
