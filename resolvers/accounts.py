@@ -16,6 +16,7 @@ from schema.types.accounts import (
     CreateApiKeyInput,
     CreatedApiKey,
     CreatedInvitation,
+    Invitation,
     LoginInput,
     RecoveryCodesPayload,
     RegisterInput,
@@ -60,6 +61,11 @@ class AccountQuery:
             viewer.user_id, is_admin=viewer.is_admin, all_users=all_users, action=action, first=first, after=after
         )
         return to_connection(page, AuditEntry.of)
+
+    @strawberry.field(description="Every registration invitation, newest first (admins only; codes are not shown).")
+    async def invitations(self, info: Info[Context, None]) -> list[Invitation]:
+        ctx = info.context
+        return [Invitation.of(v) for v in await ctx.container.accounts.invitations(ctx.require_viewer())]
 
     @strawberry.field(description="Every account (admins only).")
     async def users(self, info: Info[Context, None]) -> list[User]:
@@ -156,6 +162,13 @@ class AccountMutation:
         ctx = info.context
         issued = await ctx.container.accounts.create_invitation(ctx.require_viewer(), role.value, valid_hours)
         return CreatedInvitation.of(issued)
+
+    @strawberry.mutation(description="End an unused invitation's validity now (admins only).")
+    async def revoke_invitation(
+        self, info: Info[Context, None], id: strawberry.ID = strawberry.argument(description="The invitation's id.")
+    ) -> bool:
+        ctx = info.context
+        return await ctx.container.accounts.revoke_invitation(ctx.require_viewer(), str(id))
 
     @strawberry.mutation(description="Change a user's role (admins only; the last admin stays admin).")
     async def set_user_role(self, info: Info[Context, None], user_id: strawberry.ID, role: Role) -> User:

@@ -105,6 +105,26 @@ class IssuedInvitation:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class InvitationView:
+    """An invitation as an admin sees it (never its code: only the hash is stored)."""
+
+    id: str
+    role: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    used_by: str | None
+
+    @property
+    def status(self) -> str:
+        """``used``, ``expired`` (revoked ones too: a revocation ends the validity) or ``open``."""
+        if self.used_at is not None:
+            return "used"
+        return "expired" if self.expires_at <= utcnow() else "open"
+
+
 @dataclass
 class _Policies:
     login: BackoffPolicy
@@ -286,6 +306,33 @@ class AccountService:
             s.add(row)
             audit.record(s, "invitation.created", viewer.user_id, row.id, detail=f"role={role}")
         return IssuedInvitation(row.id, code, role, row.expires_at)
+
+    async def invitations(self, viewer: Viewer) -> list[InvitationView]:
+        """Every invitation of the server, newest first (admins only)."""
+        if not viewer.is_admin:
+            raise Forbidden("Only an admin can list invitations.")
+        async with self.store.read() as s:
+            q = select(Invitation).order_by(col(Invitation.created_at).desc(), col(Invitation.id).desc())
+            rows = (await s.exec(q)).all()
+        return [
+            InvitationView(r.id, r.role, r.created_by, r.created_at, r.expires_at, r.used_at, r.used_by) for r in rows
+        ]
+
+    async def revoke_invitation(self, viewer: Viewer, invitation_id: str) -> bool:
+        """End an unused invitation's validity now (admins only); a used one cannot be revoked."""
+        if not viewer.is_admin:
+            raise Forbidden("Only an admin can revoke invitations.")
+        async with self.store.write() as s:
+            row = await s.get(Invitation, invitation_id)
+            if row is None:
+                raise NotFound("No such invitation.", field="id")
+            if row.used_at is not None:
+                raise BadInput("That invitation was already used.", field="id", hint="change the user's role instead")
+            if row.expires_at > utcnow():
+                row.expires_at = utcnow()
+                s.add(row)
+                audit.record(s, "invitation.revoked", viewer.user_id, row.id)
+        return True
 
     async def _valid_invitation(self, code: str | None) -> tuple[str, str]:
         if not code:

@@ -8,7 +8,7 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from app.services.accounts import IssuedInvitation, IssuedToken, SessionView, TotpSetup
+from app.services.accounts import InvitationView, IssuedInvitation, IssuedToken, SessionView, TotpSetup
 from app.services.api_keys import ApiKeyView, IssuedApiKey
 from app.services.audit import AuditView
 from app.store.models.accounts import User as UserRow
@@ -147,6 +147,38 @@ class CreatedInvitation:
     @classmethod
     def of(cls, v: IssuedInvitation) -> CreatedInvitation:
         return cls(id=strawberry.ID(v.id), code=v.code, role=Role(v.role), expires_at=v.expires_at)
+
+
+@strawberry.enum(description="Where an invitation stands.")
+class InvitationStatus(Enum):
+    OPEN = strawberry.enum_value("open", description="Unused and still valid: its code registers one account.")
+    USED = strawberry.enum_value("used", description="An account was registered with it.")
+    EXPIRED = strawberry.enum_value("expired", description="Past its validity, or revoked (which ends it at once).")
+
+
+@strawberry.type(description="A registration invitation as an admin sees it; its code was shown once, at creation.")
+class Invitation:
+    id: strawberry.ID = strawberry.field(description="The invitation's id (for `revokeInvitation`).")
+    role: Role = strawberry.field(description="The role the invited account gets.")
+    status: InvitationStatus = strawberry.field(description="Open, used or expired.")
+    created_by: strawberry.ID = strawberry.field(description="The admin who created it.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+    expires_at: datetime = strawberry.field(description="When it stops (or stopped) being valid.")
+    used_at: datetime | None = strawberry.field(description="When it was used; null while unused.")
+    used_by: strawberry.ID | None = strawberry.field(description="The account registered with it; null while unused.")
+
+    @classmethod
+    def of(cls, v: InvitationView) -> Invitation:
+        return cls(
+            id=strawberry.ID(v.id),
+            role=Role(v.role),
+            status=InvitationStatus(v.status),
+            created_by=strawberry.ID(v.created_by),
+            created_at=v.created_at,
+            expires_at=v.expires_at,
+            used_at=v.used_at,
+            used_by=strawberry.ID(v.used_by) if v.used_by else None,
+        )
 
 
 @strawberry.type(description="One entry of the append-only audit log (never holds secrets).")

@@ -37,6 +37,12 @@ PAYMENTS = """query($id: ID!) { lightningNode(id: $id) { payments(first: 10) { t
   edges { node { paymentHash status failureReason preimage feeMsat } } } } }"""
 
 
+async def audited(gql: GraphQLClient) -> list[tuple[str, str, str]]:
+    """The viewer's audit log as (action, subject, detail): spends are audited, amounts only."""
+    log = await gql("{ auditLog(first: 50) { edges { node { action subject detail } } } }")
+    return [(e["node"]["action"], e["node"]["subject"], e["node"]["detail"]) for e in log["data"]["auditLog"]["edges"]]
+
+
 def peer(node: DevLnd, alias: str) -> Any:
     return next(p for p in node.state.directory.values() if p.alias == alias)
 
@@ -122,6 +128,7 @@ async def test_pay_invoice_succeeds_with_preimage_fee_and_events(
     listed = (await gql(PAYMENTS, {"id": n["id"]}))["data"]["lightningNode"]["payments"]
     assert listed["totalCount"] == 4 and listed["edges"][0]["node"]["paymentHash"] == p["paymentHash"]
     assert listed["edges"][0]["node"]["status"] == "SUCCEEDED" and listed["edges"][0]["node"]["preimage"]
+    assert ("payment.sent", n["id"], "msat=40000000") in await audited(gql)
 
     # every update went out on paymentUpdated (replayed here from the event log, in order)
     ws = await WS.open(server.ws_url)
@@ -248,6 +255,7 @@ async def test_keysend_to_a_channel_peer(gql: GraphQLClient, user_token: str, de
     assert p["status"] == "SUCCEEDED" and p["feeMsat"] == "0" and p["amountMsat"] == "21000"
     assert hashlib.sha256(bytes.fromhex(p["preimage"])).hexdigest() == p["paymentHash"]
     assert chan_with(devlnd, alice.pubkey).local_balance == before - 21
+    assert ("keysend.sent", n["id"], "msat=21000") in await audited(gql)
 
 
 async def test_live_payment_updated(

@@ -17,6 +17,20 @@ SET_ROLE = "mutation($u: ID!, $r: Role!) { setUserRole(userId: $u, role: $r) { r
 REGISTER = "mutation($i: RegisterInput!) { register(input: $i) { token user { role } } }"
 INVITE = "mutation($r: Role!) { createInvitation(role: $r) { code role expiresAt } }"
 ME = "{ viewer { id role } }"
+INVITATIONS = "{ invitations { id role status createdAt expiresAt usedAt usedBy } }"
+REVOKE_INVITATION = "mutation($id: ID!) { revokeInvitation(id: $id) }"
+
+
+async def other_client_register(url: str, code: str) -> dict[str, Any]:
+    """Register from another client address (registration is throttled per client)."""
+    other = client_from(url, "127.0.0.6")
+    try:
+        return await other(
+            REGISTER, {"i": {"email": "late@example.com", "password": PASSWORD, "invitationCode": code}},
+            token="", expect_errors=True,
+        )
+    finally:
+        await other.aclose()
 
 
 @pytest.fixture
@@ -119,6 +133,31 @@ async def test_registration_by_invitation(tmp_path: Any, database_url: str) -> N
             finally:
                 await other.aclose()
             assert error_codes(reuse) == ["BAD_USER_INPUT"]  # single use
+
+            # The admin lists invitations (never their codes) and revokes an unused one.
+            spare = (await gql(INVITE, {"r": "USER"}, token=admin))["data"]["createInvitation"]
+            listed = (await gql(INVITATIONS, token=admin))["data"]["invitations"]
+            assert [(i["role"], i["status"], bool(i["usedBy"])) for i in listed] == [
+                ("USER", "OPEN", False), ("VIEWER", "USED", True)
+            ]
+            assert spare["code"] not in str(listed)
+            member = (await gql(REGISTER, {"i": {**creds, "email": "m@example.com", "invitationCode": spare["code"]}},
+                                token="", expect_errors=True))  # still valid before the revocation
+            assert member["data"]["register"]["user"]["role"] == "USER"
+            third = (await gql(INVITE, {"r": "USER"}, token=admin))["data"]["createInvitation"]
+            third_id = (await gql(INVITATIONS, token=admin))["data"]["invitations"][0]["id"]
+            assert (await gql(REVOKE_INVITATION, {"id": third_id}, token=admin))["data"]["revokeInvitation"] is True
+            assert (await gql(INVITATIONS, token=admin))["data"]["invitations"][0]["status"] == "EXPIRED"
+            late = await other_client_register(server.url, third["code"])
+            assert error_codes(late) == ["BAD_USER_INPUT"]  # revoked: refused like an expired code
+            used_id = listed[1]["id"]
+            again = await gql(REVOKE_INVITATION, {"id": used_id}, token=admin, expect_errors=True)
+            assert error_codes(again) == ["BAD_USER_INPUT"] and again["errors"][0]["extensions"]["field"] == "id"
+            gone = await gql(REVOKE_INVITATION, {"id": "01JNOSUCHINVITATION0000000"}, token=admin, expect_errors=True)
+            assert error_codes(gone) == ["NOT_FOUND"]
+            for query, variables in [(INVITATIONS, {}), (REVOKE_INVITATION, {"id": third_id})]:
+                denied = await gql(query, variables, token=member["data"]["register"]["token"], expect_errors=True)
+                assert error_codes(denied) == ["FORBIDDEN"]
         finally:
             await gql.aclose()
 
