@@ -3,6 +3,8 @@ invitations, roles and the audit log. Thin: every rule lives in the account serv
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -165,7 +167,7 @@ class AccountMutation:
 
     @strawberry.mutation(description="End an unused invitation's validity now (admins only).")
     async def revoke_invitation(
-        self, info: Info[Context, None], id: strawberry.ID = strawberry.argument(description="The invitation's id.")
+        self, info: Info[Context, None], id: Annotated[strawberry.ID, strawberry.argument(description="Its id.")]
     ) -> bool:
         ctx = info.context
         return await ctx.container.accounts.revoke_invitation(ctx.require_viewer(), str(id))
