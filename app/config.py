@@ -170,6 +170,8 @@ class Settings(BaseSettings):
     bitstamp_url: str = "https://www.bitstamp.net/api/v2"
     coingecko_api_key: SecretStr | None = None  # demo key (api.) or pro key (pro-api.coingecko.com)
     risk_free_rate: Decimal = Decimal("0")
+    # a day without a close is estimated only inside a gap shorter than this; else its figures are null
+    price_max_gap_days: int = Field(7, ge=0, le=100_000)
 
     # Lightning.
     lnd_timeout_s: float = Field(10.0, gt=0)

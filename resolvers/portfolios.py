@@ -18,8 +18,11 @@ from schema.types.portfolios import (
     Price,
     Report,
     SetTransactionCostInput,
+    TaxSettings,
     UpdatePortfolioInput,
+    UpdateTaxSettingsInput,
     paginate,
+    period_input,
 )
 
 
@@ -56,6 +59,11 @@ class PortfolioQuery:
             raise BadInput("'from' must not be after 'to'.", field="from")
         rows = await ctx.container.prices.history(currency, from_, end)
         return [Price.of_close(r) for r in rows]
+
+    @strawberry.field(description="Your tax settings (fiscal-year start, long-term threshold, fee treatment).")
+    async def tax_settings(self, info: Info[Context, None]) -> TaxSettings:
+        ctx = info.context
+        return TaxSettings.of(await ctx.container.portfolios.tax_settings(ctx.require_viewer().user_id))
 
     @strawberry.field(description="Your generated reports, newest first.")
     async def reports(
@@ -102,9 +110,25 @@ class PortfolioMutation:
     async def generate_report(self, info: Info[Context, None], input: GenerateReportInput) -> Report:
         ctx = info.context
         view = await ctx.container.reports.generate(
-            ctx.require_viewer().user_id, str(input.portfolio_id), input.timeframe.value, input.format.value
+            ctx.require_viewer().user_id,
+            str(input.portfolio_id),
+            input.timeframe.value,
+            input.format.value,
+            period_input(input.period),
+            input.method.value,
         )
         return Report.of(view)
+
+    @strawberry.mutation(description="Change your tax settings; omitted fields keep their value.")
+    async def update_tax_settings(self, info: Info[Context, None], input: UpdateTaxSettingsInput) -> TaxSettings:
+        ctx = info.context
+        settings = await ctx.container.portfolios.update_tax_settings(
+            ctx.require_viewer().user_id,
+            input.fiscal_year_start,
+            input.long_term_months,
+            None if input.fee_treatment is None else input.fee_treatment.value,
+        )
+        return TaxSettings.of(settings)
 
     @strawberry.mutation(description="Your own acquisition cost for an incoming transaction (cost basis).")
     async def set_transaction_cost(self, info: Info[Context, None], input: SetTransactionCostInput) -> bool:

@@ -183,6 +183,7 @@ class DisposalRow:
     acquired_dates: tuple[date, ...] = ()  # every acquisition date of the lots used, oldest first
     fee_sats: int = 0  # fee sats whose cost is included (fee treatment ADD_TO_COST)
     wallet_ids: tuple[str, ...] = ()  # the user's wallets the coins left from
+    price_missing: bool = False  # proceeds or cost need a close that does not exist: figures unknown
 
     @property
     def holding_days(self) -> int | None:
@@ -209,6 +210,7 @@ class Lot:
     cost_units: int  # remaining cost of the remaining sats, in 1e-8 fiat units (exact fixed point)
     seq: int
     txid: str
+    cost_known: bool = True  # False: acquired on a day without a close (and no user-set cost)
 
     @property
     def cost(self) -> Decimal:
@@ -217,6 +219,9 @@ class Lot:
 
 @dataclass
 class CostBasisResult:
+    """Figures that need a missing close are unknown: see :meth:`known_realized` and
+    :meth:`known_total_cost` (None then), ``missing_prices`` lists the transactions concerned."""
+
     method: Method
     disposals: list[DisposalRow] = field(default_factory=list)
     open_lots: list[Lot] = field(default_factory=list)
@@ -229,8 +234,25 @@ class CostBasisResult:
     estimated_prices: bool = False
     missing_basis_sats: int = 0
     pending: list[PendingTx] = field(default_factory=list)
+    missing_prices: list[tuple[str, date]] = field(default_factory=list)  # (txid, day) without a close
+    holdings_cost_known: bool = True  # every open lot has a known cost
     long_term_months: int = LONG_TERM_MONTHS
     fee_treatment: FeeTreatment = FeeTreatment.DISPOSE
+
+    def realized_in(self, first: date | None = None, last: date | None = None) -> Decimal | None:
+        """Realised gain of the disposals in ``first..last``; None when one of them lacks a price."""
+        rows = [r for r in self.disposals if (first is None or r.day >= first) and (last is None or r.day <= last)]
+        if any(r.price_missing for r in rows):
+            return None
+        return sum((r.gain for r in rows), Decimal(0))
+
+    @property
+    def known_total_cost(self) -> Decimal | None:
+        return self.total_cost if self.holdings_cost_known else None
+
+    @property
+    def known_unrealized(self) -> Decimal | None:
+        return self.unrealized_gain if self.holdings_cost_known else None
 
 
 UNIT = 100_000_000  # fiat amounts run as integers of 1e-8 inside the lot book
@@ -389,7 +411,7 @@ def compute_cost_basis(
     items = list(entries)
     if any(items[i].day > items[i + 1].day for i in range(len(items) - 1)):
         items.sort(key=lambda x: (x.day, x.txid))
-    price_cache: dict[date, tuple[int, bool]] = {}
+    price_cache: dict[date, tuple[int | None, bool]] = {}
     acq = EntryKind.ACQUISITION
     disp = EntryKind.DISPOSAL
     for e in items:
@@ -399,17 +421,21 @@ def compute_cost_basis(
         cached = price_cache.get(e.day)
         if cached is None:
             pd, pe = prices.close_on(e.day)
-            cached = price_cache[e.day] = (_units(pd), pe)
-        price_units, est = cached  # fiat units per BTC
+            cached = price_cache[e.day] = (None if pd is None else _units(pd), pe)
+        price_units, est = cached  # fiat units per BTC (None: no close for that day)
         if e.kind is acq:
             user_cost = costs.get(e.txid)
+            known = True
             if user_cost is not None:
                 cost = _units(user_cost)
+            elif price_units is None:
+                cost, known = 0, False
+                res.missing_prices.append((e.txid, e.day))
             else:
                 cost = price_units * e.sats // UNIT
                 res.estimated_prices |= est
             acquired_units += cost
-            book.add(Lot(e.day, e.sats, cost, seq, e.txid))
+            book.add(Lot(e.day, e.sats, cost, seq, e.txid, known))
             seq += 1
             continue
         fee_in_cost = fees is FeeTreatment.ADD_TO_COST
@@ -428,16 +454,24 @@ def compute_cost_basis(
                 continue
             parts.append(("FEE", e.fee_sats, e.fee_sats, None, 0))
         for kind, sats, sold, user_proceeds, fee_sats in parts:
-            proceeds = _units(user_proceeds) if user_proceeds is not None else price_units * sold // UNIT
+            no_price = user_proceeds is None and price_units is None
+            if user_proceeds is not None:
+                proceeds = _units(user_proceeds)
+            else:
+                proceeds = 0 if price_units is None else price_units * sold // UNIT
+            if no_price and (e.txid, e.day) not in res.missing_prices:
+                res.missing_prices.append((e.txid, e.day))
             used, missing = book.take(sats)
             estimated = est and user_proceeds is None
             for row in _rows(e, kind, sats, proceeds, used, missing, estimated, long_term_months, fee_sats):
+                row.price_missing = no_price or any(not lot.cost_known for lot, _, _ in used)
                 res.disposals.append(row)
                 realized += row.gain
             res.missing_basis_sats += missing
             res.estimated_prices |= estimated
     lots = book.lots()
     res.open_lots = lots
+    res.holdings_cost_known = all(lot.cost_known for lot in lots)
     res.holdings_sats = sum(lot.sats for lot in lots)
     res.total_cost = _cu(sum(lot.cost_units for lot in lots))
     res.realized_gain = realized

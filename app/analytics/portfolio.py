@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
 import numpy as np
 
 from app.analytics.costbasis import (
+    LONG_TERM_MONTHS,
     CostBasisResult,
     EntryKind,
+    FeeTreatment,
     LedgerEntry,
     Method,
     WalletTx,
@@ -46,7 +48,23 @@ class PortfolioAnalytics:
     performance: Performance
     cost_basis: CostBasisResult
     risk: RiskReport
-    wallet_balances: dict[str, int]
+    wallet_balances: dict[str, int]  # at the end of the period, every transaction
+    wallet_unconfirmed: dict[str, int] = field(default_factory=dict)  # of that, not yet confirmed
+
+
+def holdings_at(
+    wallet_txs: Sequence[WalletTx], end: date, scope: set[str] | None = None
+) -> tuple[dict[str, int], dict[str, int]]:
+    """(balance, unconfirmed part) per wallet at the end of ``end`` from the transactions: the one
+    set of holdings a report's summary, allocation and risk are all computed from."""
+    balances: dict[str, int] = {}
+    unconfirmed: dict[str, int] = {}
+    for t in wallet_txs:
+        if t.day <= end and (scope is None or t.wallet_id in scope):
+            balances[t.wallet_id] = balances.get(t.wallet_id, 0) + t.net_sats
+            if not t.confirmed:
+                unconfirmed[t.wallet_id] = unconfirmed.get(t.wallet_id, 0) + t.net_sats
+    return balances, unconfirmed
 
 
 def analyse_portfolio(
@@ -61,15 +79,29 @@ def analyse_portfolio(
     risk_free_rate: float = 0.0,
     cost_overrides: Mapping[str, Decimal] | None = None,
     scope: set[str] | None = None,
+    *,
+    long_term_months: int = LONG_TERM_MONTHS,
+    fee_treatment: FeeTreatment | str = FeeTreatment.DISPOSE,
 ) -> PortfolioAnalytics:
     """``wallet_txs``: every row of the user's wallets; ``scope``: the portfolio's wallet ids
-    (None = all of them)."""
+    (None = all of them). The cost basis runs over the history up to ``end`` and values what is
+    held then at ``current_price``. Risk takes its balances from the same holdings as the
+    allocation (the wallets' UTXOs and address use from ``risk_wallets``)."""
     ledger = ledger_from_wallet_txs(wallet_txs, scope)
     perf = analyse(movements_from_ledger(ledger), prices, start, end, risk_free_rate)
-    cb = compute_cost_basis(ledger, prices, method, current_price, cost_overrides)
-    risk = assess_risk(risk_wallets, fee_rate_sat_vb, perf.max_drawdown.value, perf.volatility)
-    balances: dict[str, int] = {}
-    for t in wallet_txs:
-        if t.day <= end and (scope is None or t.wallet_id in scope):
-            balances[t.wallet_id] = balances.get(t.wallet_id, 0) + t.net_sats
-    return PortfolioAnalytics(ledger, perf, cb, risk, balances)
+    upto = ledger if not ledger or ledger[-1].day <= end else [e for e in ledger if e.day <= end]
+    cb = compute_cost_basis(
+        upto, prices, method, current_price, cost_overrides, long_term_months=long_term_months,
+        fee_treatment=fee_treatment,
+    )  # fmt: skip
+    balances, unconfirmed = holdings_at(wallet_txs, end, scope)
+    held = [
+        replace(
+            w,
+            confirmed_sats=balances.get(w.wallet_id, 0) - unconfirmed.get(w.wallet_id, 0),
+            unconfirmed_sats=unconfirmed.get(w.wallet_id, 0),
+        )
+        for w in risk_wallets
+    ]
+    risk = assess_risk(held, fee_rate_sat_vb, perf.max_drawdown.value, perf.volatility, market_data=not perf.missing)
+    return PortfolioAnalytics(ledger, perf, cb, risk, balances, unconfirmed)

@@ -70,7 +70,12 @@ class ValueSeries:
     closes: np.ndarray  # float64 fiat per BTC
     values: np.ndarray  # float64 fiat, balance x close
     flows: np.ndarray  # float64 fiat, external flows of the day valued at the close
-    estimated: np.ndarray  # bool, the close of that day was interpolated / carried
+    estimated: np.ndarray  # bool, the close of that day was interpolated / carried (or is missing)
+
+    @property
+    def missing(self) -> np.ndarray:
+        """Days whose value or flow needs a close that does not exist (NaN)."""
+        return np.isnan(self.values) | np.isnan(self.flows)
 
     @property
     def partial(self) -> bool:
@@ -94,8 +99,10 @@ def value_series(movements: Movements, prices: DailyPrices, start: date, end: da
     flow_sats = np.zeros(n, dtype=np.int64)
     np.add.at(flow_sats, offs[inside], movements.flow_sats[inside])
     balance = opening + np.cumsum(delta)
-    values = balance / SATS_PER_BTC * closes
-    flows = flow_sats / SATS_PER_BTC * closes
+    # nothing held (or moved) needs no price: 0, even on a day without a close
+    with np.errstate(invalid="ignore"):
+        values = np.where(balance == 0, 0.0, balance / SATS_PER_BTC * closes)
+        flows = np.where(flow_sats == 0, 0.0, flow_sats / SATS_PER_BTC * closes)
     return ValueSeries(days, balance, closes, values, flows, estimated)
 
 

@@ -72,7 +72,7 @@ class WalletRisk:
 @dataclass(frozen=True)
 class RiskFactor:
     name: str
-    score: float
+    score: float | None  # None: not scored (no data), left out of the total
     weight: float
     detail: str
     recommendation: str
@@ -85,8 +85,9 @@ class RiskReport:
 
     @property
     def recommendations(self) -> list[str]:
-        ranked = sorted(self.factors, key=lambda f: -f.score * f.weight)
-        return [f.recommendation for f in ranked if f.score >= 20.0]
+        scored = [f for f in self.factors if f.score is not None]
+        ranked = sorted(scored, key=lambda f: -(f.score or 0.0) * f.weight)
+        return [f.recommendation for f in ranked if (f.score or 0.0) >= 20.0]
 
 
 def _pct(x: float) -> str:
@@ -98,7 +99,10 @@ def assess_risk(
     fee_rate_sat_vb: float,
     max_drawdown: float | None,
     volatility: float | None,
+    market_data: bool = True,
 ) -> RiskReport:
+    """``market_data=False`` (prices missing in the timeframe): the market factor is not scored
+    (score None) and the score is the weighted mean of the other factors."""
     total = sum(max(w.total_sats, 0) for w in wallets)
     factors: list[RiskFactor] = []
 
@@ -174,6 +178,19 @@ def assess_risk(
         else "Everything is confirmed.",
     )
 
+    if not market_data:
+        factors.append(
+            RiskFactor(
+                "market",
+                None,
+                WEIGHTS["market"],
+                "Not scored: the timeframe has days without a price, so drawdown and volatility are unknown.",
+                "Add a price provider (or wait for the stored history to grow) to score market risk.",
+            )
+        )
+        scored = [f for f in factors if f.score is not None]
+        weight = sum(f.weight for f in scored)
+        return RiskReport(round(sum((f.score or 0.0) * f.weight for f in scored) / weight, 1), factors)
     dd = abs(max_drawdown or 0.0)
     vol = volatility or 0.0
     add(
@@ -185,5 +202,5 @@ def assess_risk(
         else "Price swings in the timeframe were moderate.",
     )
 
-    score = round(sum(f.score * f.weight for f in factors), 1)
+    score = round(sum((f.score or 0.0) * f.weight for f in factors), 1)
     return RiskReport(score, factors)

@@ -51,7 +51,7 @@ def sortino_ratio(returns: np.ndarray, risk_free_rate: float = 0.0) -> float | N
 
 @dataclass(frozen=True)
 class Drawdown:
-    value: float  # <= 0, e.g. -0.25 for a 25% fall from the peak
+    value: float | None  # <= 0, e.g. -0.25 for a 25% fall from the peak; None without prices
     peak_date: date | None
     trough_date: date | None
     recovery_date: date | None  # None while not recovered

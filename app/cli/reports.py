@@ -23,10 +23,15 @@ def report_generate(
     portfolio: Annotated[str, typer.Option(help="Portfolio id, or 'all' for every wallet.")] = "all",
     timeframe: Annotated[str, typer.Option(help="D1, W1, M1, M3, YTD, Y1, Y3 or ALL.")] = "ALL",
     fmt: Annotated[str, typer.Option("--format", help="PDF, HTML, CSV (zip) or JSON.")] = "PDF",
+    tax_year: Annotated[
+        int | None, typer.Option("--tax-year", help="A tax year (your fiscal-year start) instead of --timeframe.")
+    ] = None,
+    method: Annotated[str, typer.Option(help="Cost basis method: FIFO, LIFO, HIFO or AVERAGE.")] = "FIFO",
 ) -> None:
     """Generate a report and write it to OUTPUT; prints a JSON summary on stdout."""
     from sqlmodel import select
 
+    from app.analytics.periods import PeriodInput
     from app.cli.main import settings_or_exit
     from app.container import Container
     from app.errors import DomainError
@@ -43,7 +48,8 @@ def report_generate(
                 owner = (await s.exec(select(User).where(User.email == user.strip().lower()))).first()
             if owner is None:
                 raise typer.BadParameter(f"no user {user!r}", param_hint="--user")
-            view = await container.reports.generate(owner.id, portfolio, timeframe, fmt)
+            period = None if tax_year is None else PeriodInput(tax_year=tax_year)
+            view = await container.reports.generate(owner.id, portfolio, timeframe, fmt, period, method)
             await container.reports.wait(view.id)
             view = await container.reports.get(owner.id, view.id)
             if view.status != "SUCCEEDED":

@@ -1,4 +1,11 @@
-"""Assemble a :class:`ReportData` from plain inputs (pure; the reports service does the I/O)."""
+"""Assemble a :class:`ReportData` from plain inputs (pure; the reports service does the I/O).
+
+One valuation per report: the holdings at the period's end (per wallet, from the transactions)
+times one price (the spot price when the period ends today, else that day's close) give the
+summary's balance and value, the allocation table and its shares; the risk factors were computed
+from the same holdings (:func:`app.analytics.portfolio.analyse_portfolio`), and the performance's
+last day is the same balance at the same close.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,15 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from app.analytics.costbasis import EntryKind
+from app.analytics.gains import CALENDAR_YEAR, FiscalStart
+from app.analytics.periods import describe_period
 from app.analytics.portfolio import PortfolioAnalytics
 from app.analytics.pricing import DailyPrices
+from app.analytics.valuation import value_points
 from app.prices.provider import Price
 from app.reports.data import SATS, AllocationRow, ReportData, TransactionRow
+
+CENT = Decimal("0.01")
 
 
 def build_report_data(
@@ -19,7 +31,7 @@ def build_report_data(
     portfolio_name: str,
     owner: str,
     currency: str,
-    timeframe: str,
+    timeframe: str | None,
     start: date,
     end: date,
     generated_at: datetime,
@@ -28,26 +40,45 @@ def build_report_data(
     prices: DailyPrices,
     wallet_names: Mapping[str, str],
     labels: Mapping[str, str] | None = None,
+    period_label: str | None = None,
+    end_price: Decimal | None = None,
+    multisig: Mapping[str, bool] | None = None,
+    fiscal_year_start: FiscalStart = CALENDAR_YEAR,
+    tax_year: int | None = None,
 ) -> ReportData:
+    """``end_price``: the price the holdings at ``end`` are valued at (default: ``spot``)."""
     labels = labels or {}
-    balance = sum(analytics.wallet_balances.values())
-    value = (spot.value * balance / SATS).quantize(Decimal("0.01"))
+    multisig = multisig or {}
+    price = spot.value if end_price is None and end >= spot.at.date() else end_price
+    if end_price is None and price is None:
+        price, _ = prices.close_on(end)
+    price_source, price_at = spot.source, spot.at
+    if end < spot.at.date():
+        price_source, price_at = "daily close", datetime.combine(end, datetime.max.time(), spot.at.tzinfo)
+    balances = analytics.wallet_balances
+    unconfirmed = analytics.wallet_unconfirmed
+    balance = sum(balances.values())
+    value = None if price is None else (price * balance / SATS).quantize(CENT)
     alloc = []
-    total = sum(max(0, s) for s in analytics.wallet_balances.values())
-    for wid, sats in sorted(analytics.wallet_balances.items(), key=lambda kv: -kv[1]):
+    total = sum(max(0, s) for s in balances.values())
+    for wid, sats in sorted(balances.items(), key=lambda kv: -kv[1]):
         alloc.append(
             AllocationRow(
                 wallet_names.get(wid, wid),
                 sats,
-                (spot.value * sats / SATS).quantize(Decimal("0.01")),
-                (sats / total) if total > 0 else 0.0,
+                None if price is None else (price * sats / SATS).quantize(CENT),
+                (max(0, sats) / total) if total > 0 else 0.0,
+                multisig.get(wid, False),
+                sats - unconfirmed.get(wid, 0),
+                unconfirmed.get(wid, 0),
             )
         )
+    confirmed_txids = {e.txid for e in analytics.ledger if e.confirmed}
     txs: list[TransactionRow] = []
     for e in analytics.ledger:
-        if not (start <= e.day <= end):
+        if not (start < e.day <= end):
             continue
-        price, est = prices.close_on(e.day)
+        close, est = prices.close_on(e.day)
         if e.kind is EntryKind.ACQUISITION:
             sats = e.sats
         elif e.kind in (EntryKind.DISPOSAL, EntryKind.MOVE_OUT):
@@ -62,31 +93,49 @@ def build_report_data(
                 e.kind.value,
                 sats,
                 e.fee_sats,
-                price.quantize(Decimal("0.01")),
-                (price * abs(sats) / SATS).quantize(Decimal("0.01")),
+                None if close is None else close.quantize(CENT),
+                None if close is None else (close * abs(sats) / SATS).quantize(CENT),
                 est,
                 labels.get(e.txid, ""),
+                e.txid in confirmed_txids,
             )
         )
     notes = []
     perf = analytics.performance
+    if perf.missing:
+        notes.append(
+            f"{perf.missing_days} day(s) of the period have no recorded close near enough to estimate one: "
+            "the figures that need them are not computed (n/a), never estimated."
+        )
     if perf.partial:
         notes.append(
             f"{perf.estimated_days} day(s) of the period have no recorded close: their prices are "
-            "interpolated between the nearest known closes (partial result)."
+            "estimated from the nearest known closes within the allowed gap (flagged *)."
         )
-    if analytics.cost_basis.missing_basis_sats:
+    cb = analytics.cost_basis
+    if cb.missing_basis_sats:
         notes.append(
-            f"{analytics.cost_basis.missing_basis_sats:,} sats were spent without a known acquisition "
+            f"{cb.missing_basis_sats:,} sats were spent without a known acquisition "
             "(history incomplete): their cost basis is taken as 0."
         )
-    if (generated_at - spot.at).total_seconds() > 3600:
+    if cb.missing_prices:
+        notes.append(
+            f"{len(cb.missing_prices)} transaction(s) fall on days without a price: their gains are n/a. "
+            "Set their cost (setTransactionCost) or add a price provider."
+        )
+    if cb.pending:
+        notes.append(
+            f"{len(cb.pending)} unconfirmed transaction(s) are listed as pending: they are not disposals or "
+            "acquisitions until they confirm."
+        )
+    if end >= generated_at.date() and (generated_at - spot.at).total_seconds() > 3600:
         notes.append(
             f"The current price is from {spot.at.strftime('%Y-%m-%d %H:%M UTC')} ({spot.source}): "
             "no live price was available."
         )
+    label = period_label or timeframe or f"{start} to {end}"
     return ReportData(
-        title=title,
+        title=f"{title}, {describe_period(label)}",
         portfolio_name=portfolio_name,
         owner=owner,
         currency=currency,
@@ -96,13 +145,18 @@ def build_report_data(
         generated_at=generated_at,
         balance_sats=balance,
         value=value,
-        price=spot.value,
-        price_source=spot.source,
-        price_at=spot.at,
+        price=price,
+        price_source=price_source,
+        price_at=price_at,
         performance=perf,
-        cost_basis=analytics.cost_basis,
+        cost_basis=cb,
         risk=analytics.risk,
         allocation=alloc,
         transactions=txs,
         notes=notes,
+        period_label=label,
+        value_points=value_points(perf, prices),
+        fiscal_year_start=fiscal_year_start,
+        wallet_names=dict(wallet_names),
+        tax_year=tax_year,
     )

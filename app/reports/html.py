@@ -6,6 +6,7 @@ from importlib import resources
 
 import jinja2
 
+from app.analytics.gains import fee_lines
 from app.reports import svg
 from app.reports.data import (
     ReportData,
@@ -57,5 +58,8 @@ def render_html(data: ReportData) -> bytes:
         charts=charts(data),
         cb=data.cost_basis,
         risk=data.risk,
+        gains=data.gains_summary,
+        disposals=[d for d in data.period_disposals if d.kind != "FEE"],
+        fees=fee_lines(data.period_disposals, data.fiscal_year_start),
     )
     return html.encode("utf-8")

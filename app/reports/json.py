@@ -1,16 +1,24 @@
-"""JSON: everything in the report, machine-readable (Decimals as strings, sats as integers)."""
+"""JSON: everything in the report, machine-readable, in the API's shapes: camelCase keys with the
+GraphQL names (``netDeposits``, ``holdings``, ``missingBasis``...), money as decimal strings, sats as
+integers, ratios as numbers, a missing figure as ``null`` (named in ``performance.missing``)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
-
 from app.reports.data import ReportData
+
+CENT = Decimal("0.01")
+
+
+def _money(x: Decimal | float | None) -> str | None:
+    """A money amount as a decimal string with 2 places (None stays null)."""
+    if x is None or x != x:
+        return None
+    return str(Decimal(str(x)).quantize(CENT))
 
 
 def _plain(x: Any) -> Any:
@@ -18,40 +26,56 @@ def _plain(x: Any) -> Any:
         return str(x)
     if isinstance(x, datetime | date):
         return x.isoformat()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    if hasattr(x, "value") and hasattr(x, "name") and not dataclasses.is_dataclass(x):
-        return x.value  # enums
     raise TypeError(f"cannot serialise {type(x).__name__}")
-
-
-def _row(obj: Any) -> dict[str, Any]:
-    """A flat dataclass as a dict (much faster than ``dataclasses.asdict`` for thousands of rows)."""
-    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
 
 def report_dict(data: ReportData) -> dict[str, Any]:
     p = data.performance
-    days, values, drawdowns = data.series
     cb = data.cost_basis
+    dd = p.max_drawdown
+    drawdowns = list(p.drawdowns) if p.drawdowns is not None else []
+    history = []
+    for i, v in enumerate(data.value_points):
+        history.append(
+            {
+                "date": v.day,
+                "balance": v.balance,
+                "price": None if v.price is None else str(v.price),
+                "value": _money(v.value),
+                "netDeposits": _money(v.flow),
+                "estimated": v.estimated,
+                "missing": v.missing,
+                "drawdown": round(float(drawdowns[i]), 10) if i < len(drawdowns) else None,
+            }
+        )
+    unknown_rows = {id(r) for r in cb.disposals if r.price_missing}
     return {
         "title": data.title,
         "portfolio": data.portfolio_name,
         "owner": data.owner,
         "currency": data.currency,
-        "timeframe": data.timeframe,
-        "periodStart": data.period_start,
-        "periodEnd": data.period_end,
+        "period": {
+            "label": data.period_label,
+            "timeframe": data.timeframe,
+            "taxYear": data.tax_year,
+            "from": data.period_first,
+            "to": data.period_end,
+            "valuedFrom": data.period_start,
+        },
         "generatedAt": data.generated_at,
-        "balanceSats": data.balance_sats,
-        "value": data.value,
-        "price": {"value": data.price, "source": data.price_source, "at": data.price_at},
+        "balance": data.balance_sats,
+        "value": _money(data.value),
+        "price": {
+            "value": None if data.price is None else str(data.price),
+            "source": data.price_source,
+            "at": data.price_at,
+        },
         "performance": {
-            "startValue": p.start_value,
-            "endValue": p.end_value,
-            "netFlows": p.net_flows,
+            "start": p.start,
+            "end": p.end,
+            "startValue": _money(data.value_points[0].value if data.value_points else None),
+            "endValue": _money(data.value),
+            "netDeposits": _money(p.net_flows),
             "timeWeightedReturn": p.time_weighted_return,
             "timeWeightedReturnAnnualised": p.time_weighted_return_annualised,
             "moneyWeightedReturn": p.money_weighted_return,
@@ -59,36 +83,135 @@ def report_dict(data: ReportData) -> dict[str, Any]:
             "volatility": p.volatility,
             "sharpeRatio": p.sharpe_ratio,
             "sortinoRatio": p.sortino_ratio,
-            "maxDrawdown": dataclasses.asdict(p.max_drawdown),
-            "benchmarks": [
-                {"name": b.name, "return": b.return_, "invested": b.invested, "finalValue": b.final_value}
+            "maxDrawdown": {
+                "value": dd.value,
+                "peakDate": dd.peak_date,
+                "troughDate": dd.trough_date,
+                "recoveryDate": dd.recovery_date,
+            },
+            "benchmark": [
+                {
+                    "name": b.name,
+                    "return": b.return_,
+                    "invested": _money(b.invested),
+                    "finalValue": _money(b.final_value),
+                }
                 for b in p.benchmarks
             ],
             "partial": p.partial,
             "estimatedDays": p.estimated_days,
+            "missing": list(p.missing),
+            "missingDays": p.missing_days,
         },
-        "valueHistory": [
-            {"date": d, "value": round(v, 2), "drawdown": round(dd, 6)}
-            for d, v, dd in zip(days, values, drawdowns or [0.0] * len(days), strict=False)
-        ],
+        "valueHistory": history,
         "costBasis": {
             "method": cb.method.value,
-            "totalCost": cb.total_cost,
-            "holdingsSats": cb.holdings_sats,
-            "currentValue": cb.current_value,
-            "realizedGain": cb.realized_gain,
-            "unrealizedGain": cb.unrealized_gain,
-            "missingBasisSats": cb.missing_basis_sats,
+            "feeTreatment": cb.fee_treatment.value,
+            "longTermMonths": cb.long_term_months,
+            "totalCost": _money(cb.known_total_cost),
+            "holdings": cb.holdings_sats,
+            "currentValue": _money(cb.current_value),
+            "realizedGain": _money(data.period_realized_gain),
+            "realizedGainAllTime": _money(cb.realized_in()),
+            "unrealizedGain": _money(cb.known_unrealized),
+            "missingBasis": cb.missing_basis_sats,
             "estimatedPrices": cb.estimated_prices,
-            "disposals": [_row(r) for r in cb.disposals],
+            "missingPrices": [t for t, _ in cb.missing_prices],
+            "disposals": [
+                {
+                    "txid": r.txid,
+                    "date": r.day,
+                    "kind": r.kind,
+                    "walletIds": list(r.wallet_ids),
+                    "wallets": data.wallet_list(r.wallet_ids),
+                    "amount": r.sats,
+                    "acquiredDate": r.acquired,
+                    "acquiredDates": list(r.acquired_dates),
+                    "holdingDays": r.holding_days,
+                    "holdingPeriod": r.holding_period,
+                    "proceeds": None if id(r) in unknown_rows else _money(r.proceeds),
+                    "cost": None if id(r) in unknown_rows else _money(r.cost),
+                    "gain": None if id(r) in unknown_rows else _money(r.gain),
+                    "feeIncluded": r.fee_sats,
+                    "priceEstimated": r.price_estimated,
+                    "priceMissing": r.price_missing,
+                    "missingBasis": r.missing_basis,
+                }
+                for r in data.period_disposals
+            ],
+            "summary": [
+                {
+                    "taxYear": s.tax_year,
+                    "label": s.label,
+                    "start": s.start,
+                    "end": s.end,
+                    "holdingPeriod": s.holding_period,
+                    "disposals": s.disposals,
+                    "proceeds": _money(s.proceeds),
+                    "cost": _money(s.cost),
+                    "gain": _money(s.gain),
+                    "feeDisposals": s.fee_disposals,
+                    "feeProceeds": _money(s.fee_proceeds),
+                    "feeCost": _money(s.fee_cost),
+                    "feeGain": _money(s.fee_gain),
+                }
+                for s in data.gains_summary
+            ],
+            "pending": [
+                {
+                    "txid": t.txid,
+                    "date": t.day,
+                    "kind": t.kind,
+                    "amount": t.sats,
+                    "fee": t.fee_sats,
+                    "walletIds": list(t.wallet_ids),
+                    "wallets": data.wallet_list(t.wallet_ids),
+                }
+                for t in data.pending
+            ],
         },
         "risk": {
             "score": data.risk.score,
-            "factors": [dataclasses.asdict(f) for f in data.risk.factors],
+            "factors": [
+                {
+                    "name": f.name,
+                    "score": f.score,
+                    "weight": f.weight,
+                    "detail": f.detail,
+                    "recommendation": f.recommendation,
+                }
+                for f in data.risk.factors
+            ],
             "recommendations": data.risk.recommendations,
         },
-        "allocation": [dataclasses.asdict(a) for a in data.allocation],
-        "transactions": [_row(t) for t in data.transactions],
+        "allocation": [
+            {
+                "wallet": a.wallet,
+                "multisig": a.multisig,
+                "balance": a.sats,
+                "confirmed": a.confirmed,
+                "unconfirmed": a.unconfirmed,
+                "value": _money(a.value),
+                "share": a.share,
+            }
+            for a in data.allocation
+        ],
+        "transactions": [
+            {
+                "date": t.day,
+                "txid": t.txid,
+                "wallets": t.wallets,
+                "type": t.kind,
+                "confirmed": t.confirmed,
+                "amount": t.sats,
+                "fee": t.fee_sats,
+                "price": _money(t.price),
+                "value": _money(t.fiat_value),
+                "priceEstimated": t.price_estimated,
+                "label": t.label,
+            }
+            for t in data.transactions
+        ],
         "notes": data.notes,
     }
 

@@ -22,11 +22,11 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from app.analytics.gains import fee_lines
 from app.reports.data import (
     ReportData,
     chart_allocation,
     fmt_btc,
-    fmt_date,
     fmt_money,
     performance_rows,
     summary_rows,
@@ -154,7 +154,7 @@ def render_pdf(data: ReportData) -> bytes:
         Paragraph(data.title, st["h1"]),
         Paragraph(
             f"Portfolio <b>{_esc(data.portfolio_name)}</b> · {_esc(data.owner)} · period "
-            f"{data.period_start} to {data.period_end} ({data.timeframe}) · values in {cur} · generated "
+            f"<b>{_esc(data.period_label)}</b>: {data.period_first} to {data.period_end} · values in {cur} · generated "
             f"{data.generated_at.strftime('%Y-%m-%d %H:%M UTC')}",
             st["body"],
         ),
@@ -185,54 +185,113 @@ def render_pdf(data: ReportData) -> bytes:
             ]
         )
     )
-    alloc_rows = [["Wallet", "BTC", f"Value ({cur})", "Share"]] + [
-        [a.wallet, fmt_btc(a.sats), fmt_money(a.value), f"{a.share * 100:.1f}%"] for a in data.allocation
-    ]
+    alloc_rows = [["Wallet", "Kind", "BTC", f"Value ({cur})", "Share"]] + [
+        [
+            Paragraph(_esc(a.wallet), st["cell"]), "multisig" if a.multisig else "single-sig", fmt_btc(a.sats),
+            fmt_money(a.value), f"{a.share * 100:.1f}%",
+        ]
+        for a in data.allocation
+    ]  # fmt: skip
     story.append(
         KeepTogether(
             [
                 Paragraph("Allocation by wallet", st["h2"]),
                 _allocation_chart(data),
-                _table(alloc_rows, [70 * mm, 35 * mm, 40 * mm, WIDTH - 145 * mm], (1, 2, 3)),
+                _table(alloc_rows, [55 * mm, 22 * mm, 33 * mm, 38 * mm, WIDTH - 148 * mm], (2, 3, 4)),
             ]
         )
     )
 
     cb = data.cost_basis
-    story.append(Paragraph(f"Cost basis and gains ({cb.method.value})", st["h2"]))
+    fees_how = "fees disposed of" if cb.fee_treatment.value == "DISPOSE" else "fees added to cost"
+    story.append(Paragraph(f"Cost basis and gains ({cb.method.value}, {fees_how})", st["h2"]))
     story.append(
         _table(
             [
                 ["Item", f"Amount ({cur})"],
-                ["Cost of bitcoin held", fmt_money(cb.total_cost)],
+                ["Cost of bitcoin held", fmt_money(cb.known_total_cost)],
                 ["Value of bitcoin held", fmt_money(cb.current_value)],
-                ["Unrealized gain", fmt_money(cb.unrealized_gain)],
+                ["Unrealized gain", fmt_money(cb.known_unrealized)],
                 ["Realized gain in the period", fmt_money(data.period_realized_gain)],
-                ["Realized gain (all time)", fmt_money(cb.realized_gain)],
+                ["Realized gain (all time)", fmt_money(cb.realized_in())],
             ],
             [70 * mm, WIDTH - 70 * mm],
             (1,),
         )
     )
-    if data.period_disposals:
-        rows: list[list[object]] = [["Date", "Kind", "BTC", "Acquired", "Proceeds", "Cost", "Gain", "Term"]]
-        for r in data.period_disposals:
-            rows.append(
+    w = WIDTH / 100
+    if data.gains_summary:
+        srows: list[list[object]] = [["Tax year", "Term", "Disposals", "Proceeds", "Cost", "Gain", "of it fees"]]
+        for g in data.gains_summary:
+            count = f"{g.disposals}" + (f" + {g.fee_disposals} fees" if g.fee_disposals else "")
+            srows.append(
                 [
-                    r.day.isoformat(), r.kind + (" *" if r.missing_basis else ""), fmt_btc(r.sats),
-                    fmt_date(r.acquired), fmt_money(r.proceeds), fmt_money(r.cost), fmt_money(r.gain),
-                    r.holding_period,
+                    f"{g.label} ({g.start} to {g.end})", g.holding_period, count, fmt_money(g.proceeds),
+                    fmt_money(g.cost), fmt_money(g.gain), fmt_money(g.fee_gain),
                 ]
             )  # fmt: skip
-        w = WIDTH / 100
-        story += [Spacer(1, 4), _table(rows, [w * x for x in (13, 9, 14, 13, 14, 13, 14, 10)], (2, 4, 5, 6))]
+        story += [
+            Paragraph("Realised gains per tax year and holding period", st["body"]),
+            _table(srows, [w * x for x in (30, 9, 12, 13, 13, 12, 11)], (2, 3, 4, 5, 6)),
+        ]
+    spends = [r for r in data.period_disposals if r.kind != "FEE"]
+    fees = fee_lines(data.period_disposals, data.fiscal_year_start)
+    if spends or fees:
+        rows: list[list[object]] = [
+            ["Date", "Wallet", "Txid", "BTC", "Acquired", "Days", "Proceeds", "Cost", "Gain", "Term"]
+        ]
+        for r in spends:
+            acquired = ", ".join(str(d) for d in r.acquired_dates[:2]) + (" …" if len(r.acquired_dates) > 2 else "")
+            unknown = r.price_missing
+            rows.append(
+                [
+                    r.day.isoformat(), Paragraph(_esc(data.wallet_list(r.wallet_ids)), st["cell"]),
+                    Paragraph(r.txid[:16] + "…", st["cell"]), fmt_btc(r.sats) + (" *" if r.missing_basis else ""),
+                    Paragraph(acquired or "—", st["cell"]), "—" if r.holding_days is None else str(r.holding_days),
+                    fmt_money(None if unknown else r.proceeds), fmt_money(None if unknown else r.cost),
+                    fmt_money(None if unknown else r.gain), r.holding_period,
+                ]
+            )  # fmt: skip
+        for fl in fees:
+            acq = "—" if fl.acquired_first is None else str(fl.acquired_first)
+            if fl.acquired_last != fl.acquired_first:
+                acq += f" – {fl.acquired_last}"
+            rows.append(
+                [
+                    fl.label, Paragraph(f"network fees, {fl.count} tx", st["cell"]), "", fmt_btc(fl.sats),
+                    Paragraph(acq, st["cell"]), "", fmt_money(fl.proceeds), fmt_money(fl.cost), fmt_money(fl.gain),
+                    fl.holding_period,
+                ]
+            )  # fmt: skip
+        story += [
+            Spacer(1, 4),
+            _table(rows, [w * x for x in (10, 12, 12, 11, 11, 5, 11, 10, 10, 8)], (3, 5, 6, 7, 8)),
+        ]
+    how = (
+        "and network fees (summed per tax year and term)"
+        if cb.fee_treatment.value == "DISPOSE"
+        else "; network fees are added to the cost of the disposal they paid for"
+    )
     story.append(
         Paragraph(
-            "Disposals are coins sent to others and network fees; transfers between your own wallets are "
-            "not disposals. LONG = held more than 365 days.",
+            f"Disposals are coins sent to others {how}; transfers between your own wallets are not disposals. "
+            f"LONG = held more than {cb.long_term_months} months.",
             st["small"],
         )
     )
+    if data.pending:
+        prow: list[list[object]] = [["First seen", "Type", "Wallets", "BTC", "Fee (sats)", "Txid"]]
+        for pt in data.pending:
+            prow.append(
+                [
+                    pt.day.isoformat(), pt.kind.lower(), Paragraph(_esc(data.wallet_list(pt.wallet_ids)), st["cell"]),
+                    fmt_btc(pt.sats), f"{pt.fee_sats:,}", Paragraph(pt.txid[:16] + "…", st["cell"]),
+                ]
+            )  # fmt: skip
+        story += [
+            Paragraph("Pending: unconfirmed, not yet disposals or acquisitions", st["body"]),
+            _table(prow, [w * x for x in (13, 13, 22, 16, 12, 24)], (3, 4)),
+        ]
 
     risk = data.risk
     story.append(Paragraph(f"Risk: {risk.score:.1f} / 100 (0 is best)", st["h2"]))
@@ -240,7 +299,8 @@ def render_pdf(data: ReportData) -> bytes:
     for f in risk.factors:
         rrows.append(
             [
-                f.name.replace("_", " "), f"{f.score:.1f}", f"{f.weight * 100:.0f}%",
+                f.name.replace("_", " "), "not scored" if f.score is None else f"{f.score:.1f}",
+                f"{f.weight * 100:.0f}%",
                 Paragraph(_esc(f.detail), st["cell"]), Paragraph(_esc(f.recommendation), st["cell"]),
             ]
         )  # fmt: skip
@@ -251,7 +311,7 @@ def render_pdf(data: ReportData) -> bytes:
     if data.transactions:
         trows: list[list[object]] = [["Date", "Type", "Wallets", "BTC", "Fee (sats)", "Price", "Value", "Txid"]]
         for t in data.transactions:
-            kind = t.kind.lower() + (f" ({t.label})" if t.label else "")
+            kind = t.kind.lower() + ("" if t.confirmed else ", unconfirmed") + (f" ({t.label})" if t.label else "")
             trows.append(
                 [
                     t.day.isoformat(), Paragraph(_esc(kind), st["cell"]),
@@ -266,7 +326,8 @@ def render_pdf(data: ReportData) -> bytes:
     story.append(Spacer(1, 6))
     story.append(
         Paragraph(
-            "Prices are daily closes (UTC); * marks an interpolated close. Figures are informational, not tax advice.",
+            "Prices are daily closes (UTC); * marks an estimated close, n/a a figure that needs a price that does not "
+            "exist. Figures are informational, not tax advice.",
             st["small"],
         )
     )

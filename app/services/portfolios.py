@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,9 +19,11 @@ import structlog
 
 from app.analytics.costbasis import CostBasisResult, Method, WalletTx
 from app.analytics.performance import Performance
+from app.analytics.periods import Period, PeriodInput, resolve_period, timeframe_period
 from app.analytics.portfolio import PortfolioAnalytics, analyse_portfolio
-from app.analytics.pricing import DailyPrices, from_day64
+from app.analytics.pricing import DailyPrices
 from app.analytics.risk import RiskReport, WalletRisk
+from app.analytics.valuation import ValuePoint, value_points
 from app.config import Settings
 from app.errors import BadInput, NotFound
 from app.events.envelope import Event
@@ -29,6 +31,7 @@ from app.events.hub import EventHub
 from app.ids import new_id
 from app.prices.provider import Price
 from app.services.prices import PriceService
+from app.services.tax_settings import TaxSettings, load_tax_settings, save_tax_settings
 from app.services.wallets import WalletInfo, WalletService
 from app.store.db import Store
 from app.store.models.portfolios import CostOverride, Portfolio, PortfolioWallet
@@ -40,7 +43,6 @@ log = structlog.get_logger(__name__)
 
 ALL_ID = "all"
 ALL_NAME = "All wallets"
-TIMEFRAMES = ("D1", "W1", "M1", "M3", "YTD", "Y1", "Y3", "ALL")
 DEFAULT_FEE_RATE = 10.0  # sat/vB when no chain backend gives an estimate
 SATS = Decimal(100_000_000)
 MAX_COST = Decimal(1_000_000_000_000)  # setTransactionCost: per transaction, in the fiat currency
@@ -58,15 +60,6 @@ class PortfolioView:
     wallet_ids: tuple[str, ...]
     implicit: bool
     created_at: datetime | None
-
-
-@dataclass(frozen=True)
-class ValuePoint:
-    day: date
-    balance: int
-    price: Decimal
-    value: Decimal
-    estimated: bool
 
 
 @dataclass
@@ -101,14 +94,26 @@ class PortfolioData:
 @dataclass(frozen=True)
 class Analysis:
     data: PortfolioData
-    timeframe: str
-    start: date
-    end: date
+    period: Period
     currency: str
     spot: Price
     result: PortfolioAnalytics
     notes: list[str]
     prices: DailyPrices
+    tax: TaxSettings = field(default_factory=TaxSettings)
+    end_price: Decimal | None = None  # the price everything held at the end is valued at
+
+    @property
+    def timeframe(self) -> str | None:
+        return self.period.timeframe
+
+    @property
+    def start(self) -> date:
+        return self.period.start
+
+    @property
+    def end(self) -> date:
+        return self.period.end
 
     @property
     def performance(self) -> Performance:
@@ -116,32 +121,13 @@ class Analysis:
 
     def value_points(self) -> list[ValuePoint]:
         """The value series with exact Decimal money: balance x the day's close (recorded closes are
-        exact; interpolated ones are rounded to cents and flagged)."""
-        s = self.performance.series
-        if s is None:
-            return []
-        cent = Decimal("0.01")
-        out: list[ValuePoint] = []
-        for d, b, c, e in zip(s.days, s.balance_sats, s.closes, s.estimated, strict=True):
-            day = from_day64(d)
-            exact = None if e else self.prices.exact.get(day)
-            price = exact if exact is not None else Decimal(str(round(float(c), 2)))
-            value = (price * int(b) / SATS).quantize(cent)
-            out.append(ValuePoint(day, int(b), price, value, bool(e)))
-        return out
+        exact; estimated ones are rounded to cents and flagged; missing ones are None)."""
+        return value_points(self.performance, self.prices)
 
 
 def timeframe_range(timeframe: str, today: date, first_day: date | None) -> tuple[date, date]:
-    tf = timeframe.upper()
-    if tf not in TIMEFRAMES:
-        raise BadInput(f"Unknown timeframe {timeframe!r}.", field="timeframe", hint=", ".join(TIMEFRAMES))
-    days = {"D1": 1, "W1": 7, "M1": 30, "M3": 91, "Y1": 365, "Y3": 3 * 365}
-    if tf in days:
-        return today - timedelta(days=days[tf]), today
-    if tf == "YTD":
-        return date(today.year, 1, 1) - timedelta(days=1), today  # from the close of Dec 31
-    start = first_day - timedelta(days=1) if first_day else today - timedelta(days=1)
-    return min(start, today - timedelta(days=1)), today
+    p = timeframe_period(timeframe, today, first_day)
+    return p.start, p.end
 
 
 class PortfolioService:
@@ -407,6 +393,28 @@ class PortfolioService:
         bal = self.balance_of(data)
         return (price.value * bal.total / SATS).quantize(Decimal("0.01")), price, bal
 
+    async def tax_settings(self, user_id: str) -> TaxSettings:
+        return await load_tax_settings(self.store, user_id)
+
+    async def update_tax_settings(
+        self,
+        user_id: str,
+        fiscal_year_start: str | None = None,
+        long_term_months: int | None = None,
+        fee_treatment: str | None = None,
+    ) -> TaxSettings:
+        return await save_tax_settings(self.store, user_id, fiscal_year_start, long_term_months, fee_treatment)
+
+    async def resolve(
+        self, user_id: str, data: PortfolioData, timeframe: str = "ALL", period: PeriodInput | None = None
+    ) -> tuple[Period, TaxSettings]:
+        """The period asked for (a tax year uses the user's fiscal-year start), checked."""
+        tax = await self.tax_settings(user_id)
+        today = datetime.now(UTC).date()
+        if period is not None:
+            return resolve_period(period, today, data.first_day, tax.fiscal_year_start), tax
+        return timeframe_period(timeframe, today, data.first_day), tax
+
     async def analyse(
         self,
         user_id: str,
@@ -415,6 +423,7 @@ class PortfolioService:
         method: str = "FIFO",
         currency: str | None = None,
         data: PortfolioData | None = None,
+        period: PeriodInput | None = None,
     ) -> Analysis:
         data = data or await self.load(user_id, portfolio_id)
         cur = self.prices.normalise(currency or data.view.base_currency)
@@ -424,12 +433,17 @@ class PortfolioService:
             raise BadInput(
                 f"Unknown cost basis method {method!r}.", field="method", hint="FIFO, LIFO, HIFO or AVERAGE"
             ) from None
+        per, tax = await self.resolve(user_id, data, timeframe, period)
         today = datetime.now(UTC).date()
         first = data.first_day
-        start, end = timeframe_range(timeframe, today, first)
+        start, end = per.start, per.end
         all_first = min((t.day for t in data.txs), default=start)
         prices = await self.prices.daily_prices(cur, min(start, all_first), end)
         spot = await self.prices.spot(cur)
+        if end >= today:
+            end_price: Decimal | None = spot.value
+        else:
+            end_price, _ = prices.close_on(end)
         fee_rate = DEFAULT_FEE_RATE
         if self.fee_rate is not None:
             try:
@@ -455,13 +469,15 @@ class PortfolioService:
             prices,
             start,
             end,
-            spot.value,
+            end_price if end_price is not None else spot.value,
             m,
             risk_wallets,
             fee_rate,
             float(self.settings.risk_free_rate),
             data.costs_in(cur),
             scope=data.scope,
+            long_term_months=tax.long_term_months,
+            fee_treatment=tax.fee_treatment,
         )
         notes: list[str] = []
         if not data.wallets:
@@ -470,25 +486,50 @@ class PortfolioService:
             notes.append("The wallets of this portfolio have no transactions yet.")
         elif first > start:
             notes.append(
-                f"The timeframe starts on {start.isoformat()}, before the first transaction "
+                f"The period starts on {start.isoformat()}, before the first transaction "
                 f"({first.isoformat()}): the value is zero until then."
             )
-        if result.performance.partial:
+        if per.requested_end is not None:
             notes.append(
-                f"{result.performance.estimated_days} day(s) have no recorded {cur} close: their prices are "
-                "interpolated from the nearest known closes (partial result)."
+                f"The period runs to {per.requested_end.isoformat()}; figures cover the days up to today "
+                f"({end.isoformat()})."
             )
-        return Analysis(data, timeframe.upper(), start, end, cur, spot, result, notes, prices)
+        perf = result.performance
+        if perf.missing:
+            notes.append(
+                f"{perf.missing_days} day(s) of the period have no recorded {cur} close and none within "
+                f"{prices.max_gap_days} day(s) to estimate it from: "
+                + ", ".join(perf.missing)
+                + " cannot be computed (null)."
+            )
+        if perf.partial:
+            notes.append(
+                f"{perf.estimated_days} day(s) have no recorded {cur} close: their prices are "
+                "estimated from the nearest known closes (partial result)."
+            )
+        if result.cost_basis.pending:
+            notes.append(
+                f"{len(result.cost_basis.pending)} unconfirmed transaction(s) are pending: they become "
+                "acquisitions or disposals once confirmed."
+            )
+        return Analysis(data, per, cur, spot, result, notes, prices, tax, end_price)
 
     async def value_history(
-        self, user_id: str, portfolio_id: str, timeframe: str, currency: str | None = None
+        self,
+        user_id: str,
+        portfolio_id: str,
+        timeframe: str,
+        currency: str | None = None,
+        period: PeriodInput | None = None,
     ) -> tuple[list[ValuePoint], Analysis]:
-        a = await self.analyse(user_id, portfolio_id, timeframe, currency=currency)
+        a = await self.analyse(user_id, portfolio_id, timeframe, currency=currency, period=period)
         points = a.value_points()
         return points, a
 
-    async def cost_basis(self, user_id: str, portfolio_id: str, method: str) -> CostBasisResult:
-        return (await self.analyse(user_id, portfolio_id, "ALL", method)).result.cost_basis
+    async def cost_basis(
+        self, user_id: str, portfolio_id: str, method: str, period: PeriodInput | None = None
+    ) -> CostBasisResult:
+        return (await self.analyse(user_id, portfolio_id, "ALL", method, period=period)).result.cost_basis
 
     async def risk(self, user_id: str, portfolio_id: str, timeframe: str = "Y1") -> RiskReport:
         return (await self.analyse(user_id, portfolio_id, timeframe)).result.risk

@@ -44,6 +44,7 @@ PORTFOLIOS: sa.Table = Portfolio.__table__  # type: ignore[attr-defined]
 CACHE_S = 30.0
 RETRY_MISSING_S = 3600.0  # ask providers again for days they did not have after an hour
 MAX_RANGE_DAYS = 366 * 30
+GROW_DAYS = 365  # a currency with no stored close grows from this many days back
 
 
 class PriceService:
@@ -184,7 +185,7 @@ class PriceService:
                 f"No {currency.upper()} price is known for this period.",
                 field="timeframe",
             )
-        return DailyPrices.from_pairs(pairs)
+        return DailyPrices.from_pairs(pairs, max_gap_days=self.settings.price_max_gap_days)
 
     async def stored_closes(self, days: set[date]) -> dict[date, dict[str, Decimal]]:
         """The stored closes of those days in every currency (no provider is asked): for exports
@@ -284,6 +285,7 @@ class PriceService:
         moved: list[Price] = []
         errors: list[str] = []
         for cur in sorted(await self.currencies_in_use()):
+            await self._daily_backfill(cur)  # the stored history grows while the server runs
             try:
                 price = await self.spot(cur, fresh=True)
             except (UpstreamUnavailable, BadInput) as exc:
@@ -294,7 +296,6 @@ class PriceService:
             if price.age_seconds() > 2 * 86400:
                 errors.append(f"{cur}: only a stale price ({price.source}, {price.at.isoformat()})")
                 price_failed(cur)
-            await self._daily_backfill(cur)
             if self._last_published.get(cur) == price.value:
                 continue
             self._last_published[cur] = price.value
@@ -322,15 +323,37 @@ class PriceService:
         return moved
 
     async def _daily_backfill(self, cur: str) -> None:
-        """Once a UTC day per currency: store the closes of the last 30 days that are missing."""
+        """Once a UTC day per currency: grow the stored history up to yesterday's close."""
         today = datetime.now(UTC).date()
         if self._backfilled.get(cur) == today:
             return
-        self._backfilled[cur] = today
         try:
-            await self.history(cur, today - timedelta(days=30), today - timedelta(days=1))
+            last = await self.extend_history(cur)
         except (UpstreamUnavailable, BadInput) as exc:
             log.warning("daily_backfill_failed", currency=cur, error=exc.message)
+            return
+        if last is not None and last >= today - timedelta(days=1):
+            self._backfilled[cur] = today  # complete for today; otherwise try again next poll
+
+    async def extend_history(self, currency: str) -> date | None:
+        """Store the closes after the last stored one (for USD at least from the bundled file's end,
+        else the last ``GROW_DAYS``) up to yesterday, from the providers' history endpoints.
+        Returns the last stored day afterwards (None when nothing is stored)."""
+        cur = self.normalise(currency)
+        today = datetime.now(UTC).date()
+        yesterday = today - timedelta(days=1)
+        last = await self._latest_before(cur, today)
+        if last is not None:
+            start = last.day + timedelta(days=1)
+        else:
+            start = today - timedelta(days=GROW_DAYS)
+            bundled = self.bundled or BundledProvider()
+            if bundled.supports(cur):
+                start = min(start, bundled.last_day + timedelta(days=1))
+        if start <= yesterday:
+            await self.history(cur, start, yesterday)
+            last = await self._latest_before(cur, today)
+        return None if last is None else last.day
 
     async def _poll_forever(self) -> None:
         while True:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
 
+from app.analytics.periods import TIMEFRAMES, PeriodInput, resolve_period
 from app.config import Settings
 from app.errors import BadInput, DomainError, NotFound, RateLimited
 from app.events.envelope import Event
@@ -26,7 +28,7 @@ from app.reports.csv import render_csv
 from app.reports.json import render_json
 from app.services import audit
 from app.services.accounts import AccountService
-from app.services.portfolios import TIMEFRAMES, PortfolioService
+from app.services.portfolios import PortfolioService
 from app.store.db import Store, background_context
 from app.store.models.portfolios import (
     REPORT_FAILED,
@@ -41,7 +43,7 @@ log = structlog.get_logger(__name__)
 REPORTS: sa.Table = Report.__table__  # type: ignore[attr-defined]
 MAX_RUNNING_PER_USER = 3
 FORMATS = {
-    "CSV": ("zip", "application/zip"),
+    "CSV": ("zip", "application/zip"),  # one CSV file per table, in a zip named <portfolio>-<period>-csv.zip
     "JSON": ("json", "application/json"),
     "HTML": ("html", "text/html; charset=utf-8"),
     "PDF": ("pdf", "application/pdf"),
@@ -59,6 +61,9 @@ class ReportView:
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+    period_label: str | None = None
+    period_from: date | None = None  # the period's first day (None for a trailing timeframe)
+    period_to: date | None = None
 
     @property
     def download_url(self) -> str | None:
@@ -67,8 +72,19 @@ class ReportView:
 
 def _view(r: Any) -> ReportView:
     return ReportView(
-        r.id, r.portfolio_id, r.timeframe, r.format, r.status, float(r.progress), r.error, r.created_at, r.finished_at
-    )
+        r.id, r.portfolio_id, r.timeframe, r.format, r.status, float(r.progress), r.error, r.created_at, r.finished_at,
+        r.period_label, r.period_from, r.period_to,
+    )  # fmt: skip
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60].strip("-") or "portfolio"
+
+
+def download_name(portfolio_name: str, period_label: str, fmt: str) -> str:
+    """``<portfolio>-<period>.<ext>``; CSV tables come as ``<portfolio>-<period>-csv.zip``."""
+    base = f"{_slug(portfolio_name)}-{_slug(period_label)}"
+    return f"{base}-csv.zip" if fmt == "CSV" else f"{base}.{FORMATS[fmt][0]}"
 
 
 class ReportService:
@@ -113,14 +129,31 @@ class ReportService:
     async def health(self) -> dict[str, Any]:
         return {"status": "ok", "running": len(self._tasks)}
 
-    async def generate(self, user_id: str, portfolio_id: str, timeframe: str, fmt: str) -> ReportView:
+    async def generate(
+        self,
+        user_id: str,
+        portfolio_id: str,
+        timeframe: str,
+        fmt: str,
+        period: PeriodInput | None = None,
+        method: str = "FIFO",
+    ) -> ReportView:
+        """Check the request (nothing is written for a bad one), record the job and start it."""
         fmt = fmt.upper()
         if fmt not in FORMATS:
             raise BadInput(f"Unknown report format {fmt!r}.", field="format", hint="CSV, JSON, HTML or PDF")
         tf = timeframe.upper()
         if tf not in TIMEFRAMES:
             raise BadInput(f"Unknown timeframe {timeframe!r}.", field="timeframe", hint=", ".join(TIMEFRAMES))
+        if method.upper() not in ("FIFO", "LIFO", "HIFO", "AVERAGE"):
+            raise BadInput(f"Unknown cost basis method {method!r}.", field="method", hint="FIFO, LIFO, HIFO or AVERAGE")
         await self.portfolios.get(user_id, portfolio_id)  # NotFound for unknown / others' ids
+        label, first, last = tf, None, None
+        if period is not None:
+            tax = await self.portfolios.tax_settings(user_id)
+            data = await self.portfolios.load(user_id, portfolio_id)
+            per = resolve_period(period, datetime.now(UTC).date(), data.first_day, tax.fiscal_year_start, "period")
+            label, first, last = per.label, per.first, per.requested_end or per.end
         running = sum(1 for owner in self._owners.values() if owner == user_id)
         if running >= MAX_RUNNING_PER_USER:
             raise RateLimited(
@@ -134,17 +167,22 @@ class ReportService:
                     id=rid,
                     user_id=user_id,
                     portfolio_id=None if portfolio_id == "all" else portfolio_id,
-                    timeframe=tf,
+                    timeframe=tf if period is None else "PERIOD",
                     format=fmt,
                     status=REPORT_QUEUED,
                     progress=0.0,
                     created_at=now,
+                    period_label=label,
+                    period_from=first,
+                    period_to=last,
                 )
             )
-            audit.record(s, "report.generated", user_id, rid, detail=f"format={fmt} timeframe={tf}")
+            audit.record(s, "report.generated", user_id, rid, detail=f"format={fmt} period={label}")
         self._owners[rid] = user_id
         self._tasks[rid] = asyncio.create_task(
-            self._run(rid, user_id, portfolio_id, tf, fmt), name=f"report-{rid}", context=background_context()
+            self._run(rid, user_id, portfolio_id, tf, fmt, period, method.upper()),
+            name=f"report-{rid}",
+            context=background_context(),
         )
         self._tasks[rid].add_done_callback(lambda _t, r=rid: self._forget(r))  # type: ignore[misc]
         return await self.get(user_id, rid)
@@ -174,33 +212,45 @@ class ReportService:
                 )
             )
 
-    async def _run(self, rid: str, user_id: str, portfolio_id: str, tf: str, fmt: str) -> None:
+    async def _run(
+        self,
+        rid: str,
+        user_id: str,
+        portfolio_id: str,
+        tf: str,
+        fmt: str,
+        period: PeriodInput | None = None,
+        method: str = "FIFO",
+    ) -> None:
         try:
             await self._progress(rid, user_id, REPORT_RUNNING, 0.05)
             data = await self.portfolios.load(user_id, portfolio_id)
             await self._progress(rid, user_id, REPORT_RUNNING, 0.2)
-            analysis = await self.portfolios.analyse(user_id, portfolio_id, tf, data=data)
+            analysis = await self.portfolios.analyse(user_id, portfolio_id, tf, method, data=data, period=period)
             await self._progress(rid, user_id, REPORT_RUNNING, 0.6)
             owner = await self._owner_email(user_id)
-            prices = await self.portfolios.prices.daily_prices(
-                analysis.currency, min([analysis.start, *[t.day for t in data.txs]]), analysis.end
-            )
             report = build_report_data(
                 title="Bitcoin portfolio report",
                 portfolio_name=data.view.name,
                 owner=owner,
                 currency=analysis.currency,
-                timeframe=tf,
+                timeframe=analysis.timeframe,
                 start=analysis.start,
                 end=analysis.end,
                 generated_at=datetime.now(UTC),
                 spot=analysis.spot,
                 analytics=analysis.result,
-                prices=prices,
+                prices=analysis.prices,  # one price table for the whole report
                 wallet_names={w.id: w.name for w in data.wallets},
                 labels=data.labels,
+                period_label=analysis.period.label,
+                end_price=analysis.end_price,
+                multisig={w.id: w.kind.upper() == "MULTISIG" for w in data.wallets},
+                fiscal_year_start=analysis.tax.fiscal_year_start,
+                tax_year=analysis.period.tax_year,
             )
-            report.notes[:0] = [n for n in analysis.notes if n not in report.notes and "interpolated" not in n]
+            skip = ("estimated from the nearest", "have no recorded")
+            report.notes[:0] = [n for n in analysis.notes if n not in report.notes and not any(k in n for k in skip)]
             body = await asyncio.to_thread(_render, fmt, report)
             await self._progress(rid, user_id, REPORT_RUNNING, 0.9)
             ext = FORMATS[fmt][0]
@@ -229,6 +279,12 @@ class ReportService:
             if not isinstance(exc, DomainError):
                 log.exception("report_failed", report_id=rid)
             await self._progress(rid, user_id, REPORT_FAILED, 0.0, error=msg, finished_at=datetime.now(UTC))
+
+    async def _portfolio_name(self, user_id: str, portfolio_id: str | None) -> str:
+        try:
+            return (await self.portfolios.get(user_id, portfolio_id or "all")).name
+        except NotFound:  # deleted since: the report stays downloadable
+            return "portfolio"
 
     async def _owner_email(self, user_id: str) -> str:
         try:
@@ -269,8 +325,10 @@ class ReportService:
         path = (self.root / r.path).resolve()
         if self.root.resolve() not in path.parents or not path.is_file():
             raise NotFound("The report file is gone; generate it again.", field="id")
-        ext, media = FORMATS[r.format]
-        name = f"bitcoin-report-{r.timeframe.lower()}-{r.created_at:%Y%m%d}.{ext}"
+        _ext, media = FORMATS[r.format]
+        name = download_name(
+            await self._portfolio_name(user_id, r.portfolio_id), r.period_label or r.timeframe, r.format
+        )
         await audit.AuditLog(self.store).add("report.downloaded", user_id, report_id, detail=f"format={r.format}")
         return path, media, name
 

@@ -11,13 +11,17 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from app.analytics.costbasis import CostBasisResult, DisposalRow
+from app.analytics.costbasis import CostBasisResult, DisposalRow, PendingTx
+from app.analytics.gains import GainSubtotal as GainSubtotalData
+from app.analytics.gains import summarise_gains
 from app.analytics.performance import Performance as PerformanceData
+from app.analytics.periods import PeriodInput
 from app.analytics.risk import RiskReport
 from app.prices.provider import DailyClose
 from app.prices.provider import Price as PriceData
 from app.services.portfolios import Analysis, PortfolioView, ValuePoint
 from app.services.reports import ReportView
+from app.services.tax_settings import TaxSettings as TaxSettingsData
 from app.store.paging import paginate_positions
 from schema.context import Context
 from schema.pagination import Connection, to_connection
@@ -59,6 +63,54 @@ class HoldingPeriod(Enum):
     LONG = "LONG"
 
 
+@strawberry.enum(
+    description="How network fees enter realised gains. DISPOSE: a fee is a disposal of its own sats (row kind "
+    "FEE). ADD_TO_COST: a fee's cost is added to the disposal it paid for; a transfer fee's cost stays with the coins."
+)
+class FeeTreatment(Enum):
+    DISPOSE = "DISPOSE"
+    ADD_TO_COST = "ADD_TO_COST"
+
+
+@strawberry.input(
+    description="A tax year (named by the calendar year it starts in, using your fiscal-year start) or from/to "
+    "dates (inclusive, UTC days). Give one form, not both."
+)
+class Period:
+    tax_year: int | None = None
+    from_: Date | None = strawberry.field(name="from", default=None)
+    to: Date | None = None
+
+    def to_input(self) -> PeriodInput:
+        return PeriodInput(self.tax_year, self.from_, self.to)
+
+
+def period_input(p: Period | None) -> PeriodInput | None:
+    return None if p is None else p.to_input()
+
+
+@strawberry.type(description="Your tax settings: they name tax years and classify and compute realised gains.")
+class TaxSettings:
+    fiscal_year_start: str = strawberry.field(description='MM-DD the tax year starts on ("01-01", UK "04-06").')
+    long_term_months: int = strawberry.field(description="Held more than this many months = LONG (default 12).")
+    fee_treatment: FeeTreatment
+
+    @classmethod
+    def of(cls, t: TaxSettingsData) -> TaxSettings:
+        return cls(
+            fiscal_year_start=t.fiscal_year_start_text,
+            long_term_months=t.long_term_months,
+            fee_treatment=FeeTreatment(t.fee_treatment.value),
+        )
+
+
+@strawberry.input
+class UpdateTaxSettingsInput:
+    fiscal_year_start: str | None = None
+    long_term_months: int | None = None
+    fee_treatment: FeeTreatment | None = None
+
+
 @strawberry.type(description="A BTC price in a fiat currency, with where and when it comes from.")
 class Price:
     currency: str
@@ -94,18 +146,23 @@ class PortfolioBalance:
 class ValuePoint_:
     date: date
     balance: Sats
-    price: Decimal
-    value: Decimal
-    estimated: bool = strawberry.field(description="The day's close was interpolated (no recorded close).")
+    price: Decimal | None = strawberry.field(description="Null when the day has no close and none near enough.")
+    value: Decimal | None = strawberry.field(description="Null when a price is missing and something was held.")
+    estimated: bool = strawberry.field(description="The day's close was estimated (interpolated or carried).")
+    missing: bool = strawberry.field(description="No close exists for this day within the allowed gap.")
 
     @classmethod
     def of(cls, v: ValuePoint) -> ValuePoint_:
-        return cls(date=v.day, balance=v.balance, price=v.price, value=v.value, estimated=v.estimated)
+        return cls(
+            date=v.day, balance=v.balance, price=v.price, value=v.value, estimated=v.estimated, missing=v.missing
+        )
 
 
 @strawberry.type
 class Drawdown:
-    value: float = strawberry.field(description="Largest fall from a peak, e.g. -0.25 for -25% (0 if none).")
+    value: float | None = strawberry.field(
+        description="Largest fall from a peak, e.g. -0.25 for -25% (0 if none; null when prices are missing)."
+    )
     peak_date: date | None
     trough_date: date | None
     recovery_date: date | None = strawberry.field(description="Null while not recovered.")
@@ -115,20 +172,26 @@ class Drawdown:
 class Benchmark:
     name: str
     return_: float | None = strawberry.field(name="return")
-    invested: Decimal
-    final_value: Decimal
+    invested: Decimal | None
+    final_value: Decimal | None
 
 
-@strawberry.type(description="Performance of one timeframe. Ratios as Float; annualised where named.")
+@strawberry.type(
+    description="Performance of one timeframe or period. Ratios as Float; annualised where named. A figure that "
+    "needs a price that does not exist is null and named in `missing` (never computed from invented prices)."
+)
 class Performance:
-    timeframe: Timeframe
+    timeframe: Timeframe | None = strawberry.field(description="Null when a period was asked for.")
+    period: str = strawberry.field(description='"Y1", "tax year 2024/25", "2024-01-01 to 2024-06-30"...')
     currency: str
     start: date
     end: date
-    start_value: Decimal
-    end_value: Decimal
-    net_deposits: Decimal
-    time_weighted_return: float = strawberry.field(description="Cumulative over the timeframe, flows neutralised.")
+    start_value: Decimal | None
+    end_value: Decimal | None
+    net_deposits: Decimal | None
+    time_weighted_return: float | None = strawberry.field(
+        description="Cumulative over the timeframe, flows neutralised."
+    )
     time_weighted_return_annualised: float | None = strawberry.field(description="Null for periods under a year.")
     money_weighted_return: float | None = strawberry.field(description="XIRR: an annual rate.")
     money_weighted_return_period: float | None = strawberry.field(description="XIRR over the period itself.")
@@ -137,8 +200,10 @@ class Performance:
     sortino_ratio: float | None = strawberry.field(description="Annualised.")
     max_drawdown: Drawdown
     benchmark: list[Benchmark]
-    partial: bool = strawberry.field(description="Some days' closes were interpolated.")
+    partial: bool = strawberry.field(description="Some days' closes were estimated (and flagged).")
     estimated_days: int
+    missing: list[str] = strawberry.field(description="Fields that are null because prices are missing.")
+    missing_days: int = strawberry.field(description="Days of the period without a usable close.")
     notes: list[str]
 
     @classmethod
@@ -146,7 +211,8 @@ class Performance:
         p: PerformanceData = a.performance
         dd = p.max_drawdown
         return cls(
-            timeframe=Timeframe(a.timeframe),
+            timeframe=Timeframe(a.timeframe) if a.timeframe else None,
+            period=a.period.label,
             currency=a.currency,
             start=a.start,
             end=a.end,
@@ -171,12 +237,14 @@ class Performance:
             ],
             partial=p.partial,
             estimated_days=p.estimated_days,
+            missing=list(p.missing),
+            missing_days=p.missing_days,
             notes=a.notes,
         )
 
 
-def _money(x: float) -> Decimal:
-    return Decimal(str(round(float(x), 2))).quantize(Decimal("0.01"))
+def _money(x: float | None) -> Decimal | None:
+    return None if x is None else Decimal(str(round(float(x), 2))).quantize(Decimal("0.01"))
 
 
 @strawberry.type(description="One disposal (coins sent to others, or a network fee) and its gain.")
@@ -184,61 +252,131 @@ class Disposal:
     txid: str
     date: date
     kind: str = strawberry.field(description="SPEND or FEE.")
-    amount: Sats
-    proceeds: Decimal
-    cost: Decimal
-    gain: Decimal
+    amount: Sats = strawberry.field(description="Sats disposed of (with ADD_TO_COST: the fee sats included).")
+    proceeds: Decimal | None = strawberry.field(description="Null when the day has no price (see priceMissing).")
+    cost: Decimal | None
+    gain: Decimal | None
     holding_period: HoldingPeriod
-    acquired_date: Date | None
+    holding_days: int | None = strawberry.field(description="Days held, from the earliest acquisition used.")
+    acquired_date: Date | None = strawberry.field(description="The earliest acquisition used.")
+    acquired_dates: list[Date] = strawberry.field(description="Every acquisition date of the lots used.")
+    fee_included: Sats = strawberry.field(description="Fee sats whose cost is in `cost` (fee treatment ADD_TO_COST).")
+    wallet_ids: list[strawberry.ID]
     price_estimated: bool
+    price_missing: bool = strawberry.field(description="A close needed for this row does not exist.")
     missing_basis: bool = strawberry.field(description="No acquisition was known for this amount: cost is 0.")
 
     @classmethod
     def of(cls, r: DisposalRow) -> Disposal:
+        unknown = r.price_missing
         return cls(
             txid=r.txid,
             date=r.day,
             kind=r.kind,
             amount=r.sats,
-            proceeds=r.proceeds,
-            cost=r.cost,
-            gain=r.gain,
+            proceeds=None if unknown else r.proceeds,
+            cost=None if unknown else r.cost,
+            gain=None if unknown else r.gain,
             holding_period=HoldingPeriod(r.holding_period),
+            holding_days=r.holding_days,
             acquired_date=r.acquired,
+            acquired_dates=list(r.acquired_dates),
+            fee_included=r.fee_sats,
+            wallet_ids=[strawberry.ID(w) for w in r.wallet_ids],
             price_estimated=r.price_estimated,
+            price_missing=r.price_missing,
             missing_basis=r.missing_basis,
         )
 
 
-@strawberry.type
+@strawberry.type(description="An unconfirmed transaction: not an acquisition or disposal until it confirms.")
+class PendingTransaction:
+    txid: str
+    date: Date = strawberry.field(description="First seen.")
+    kind: str = strawberry.field(description="ACQUISITION, DISPOSAL, TRANSFER or MOVE_OUT once confirmed.")
+    amount: Sats
+    fee: Sats
+    wallet_ids: list[strawberry.ID]
+
+    @classmethod
+    def of(cls, p: PendingTx) -> PendingTransaction:
+        return cls(
+            txid=p.txid, date=p.day, kind=p.kind, amount=p.sats, fee=p.fee_sats,
+            wallet_ids=[strawberry.ID(w) for w in p.wallet_ids],
+        )  # fmt: skip
+
+
+@strawberry.type(description="Realised gains of one tax year and holding class.")
+class GainSubtotal:
+    tax_year: int
+    label: str = strawberry.field(description='"2024", or "2024/25" when the tax year spans two calendar years.')
+    start: Date
+    end: Date
+    holding_period: HoldingPeriod
+    disposals: int = strawberry.field(description="Rows of coins sent to others.")
+    proceeds: Decimal = strawberry.field(description="All rows, fees included.")
+    cost: Decimal
+    gain: Decimal
+    fee_disposals: int
+    fee_gain: Decimal
+
+    @classmethod
+    def of(cls, g: GainSubtotalData) -> GainSubtotal:
+        return cls(
+            tax_year=g.tax_year, label=g.label, start=g.start, end=g.end,
+            holding_period=HoldingPeriod(g.holding_period), disposals=g.disposals, proceeds=g.proceeds, cost=g.cost,
+            gain=g.gain, fee_disposals=g.fee_disposals, fee_gain=g.fee_gain,
+        )  # fmt: skip
+
+
+@strawberry.type(
+    description="Cost basis at the end of the period (now for timeframes). `disposals`, `summary` and "
+    "`realizedGain` cover the period; `pending` lists unconfirmed transactions."
+)
 class CostBasis:
     method: CostBasisMethod
     currency: str
-    total_cost: Decimal = strawberry.field(description="Cost of the bitcoin still held.")
+    period: str
+    fee_treatment: FeeTreatment
+    long_term_months: int
+    total_cost: Decimal | None = strawberry.field(description="Cost of the bitcoin held (null if a price is missing).")
     current_value: Decimal
-    unrealized_gain: Decimal
-    realized_gain: Decimal
+    unrealized_gain: Decimal | None
+    realized_gain: Decimal | None = strawberry.field(description="Of the period's disposals.")
+    realized_gain_all_time: Decimal | None
     holdings: Sats
     missing_basis: Sats
     estimated_prices: bool
+    missing_prices: list[str] = strawberry.field(description="Txids whose day has no price (set a cost for them).")
+    pending: list[PendingTransaction]
+    summary: list[GainSubtotal] = strawberry.field(description="Per tax year and holding class, in the period.")
     _rows: strawberry.Private[list[DisposalRow]]
 
     @classmethod
-    def of(cls, r: CostBasisResult, currency: str) -> CostBasis:
+    def of(cls, r: CostBasisResult, a: Analysis) -> CostBasis:
+        first, last = a.period.first, a.period.end
+        rows = [d for d in r.disposals if first <= d.day <= last]
         return cls(
             method=CostBasisMethod(r.method.value),
-            currency=currency,
-            total_cost=r.total_cost,
+            currency=a.currency,
+            period=a.period.label,
+            fee_treatment=FeeTreatment(r.fee_treatment.value),
+            long_term_months=r.long_term_months,
+            total_cost=r.known_total_cost,
             current_value=r.current_value,
-            unrealized_gain=r.unrealized_gain,
-            realized_gain=r.realized_gain,
+            unrealized_gain=r.known_unrealized,
+            realized_gain=r.realized_in(first, last),
+            realized_gain_all_time=r.realized_in(),
             holdings=r.holdings_sats,
             missing_basis=r.missing_basis_sats,
             estimated_prices=r.estimated_prices,
-            _rows=r.disposals,
+            missing_prices=[t for t, _ in r.missing_prices],
+            pending=[PendingTransaction.of(p) for p in r.pending],
+            summary=[GainSubtotal.of(g) for g in summarise_gains(rows, a.tax.fiscal_year_start)],
+            _rows=rows,
         )
 
-    @strawberry.field(description="Per-disposal rows, oldest first.")
+    @strawberry.field(description="Per-disposal rows of the period, oldest first.")
     def disposals(self, first: int | None = None, after: str | None = None) -> Connection[Disposal]:
         return paginate(self._rows, first, after, Disposal.of)
 
@@ -251,7 +389,7 @@ def paginate(items: list[Any], first: int | None, after: str | None, convert: An
 @strawberry.type
 class RiskFactor:
     name: str
-    score: float
+    score: float | None = strawberry.field(description="Null when not scored for lack of data (see detail).")
     weight: float
     detail: str
     recommendation: str
@@ -306,17 +444,21 @@ class Portfolio:
             f"portfolio_data:{self._view.id}", lambda: info.context.container.portfolios.load(uid, self._view.id)
         )
 
-    async def _analysis(self, info: Info[Context, None], timeframe: str, method: str = "FIFO") -> Analysis:
+    async def _analysis(
+        self, info: Info[Context, None], timeframe: str, method: str = "FIFO", period: Period | None = None
+    ) -> Analysis:
         uid = self._uid(info)
+        p = period_input(period)
 
         async def analyse() -> Analysis:
             data = await self._data(info)
             result: Analysis = await info.context.container.portfolios.analyse(
-                uid, self._view.id, timeframe, method, data=data
+                uid, self._view.id, timeframe, method, data=data, period=p
             )
             return result
 
-        return await info.context.load_once(f"portfolio_analysis:{self._view.id}:{timeframe}:{method}", analyse)
+        key = f"portfolio_analysis:{self._view.id}:{timeframe}:{method}:{p}"
+        return await info.context.load_once(key, analyse)
 
     @strawberry.field
     async def wallets(self, info: Info[Context, None]) -> list[Wallet]:
@@ -342,19 +484,28 @@ class Portfolio:
     async def price(self, info: Info[Context, None], currency: str | None = None) -> Price:
         return Price.of(await info.context.container.prices.spot(currency or self._view.base_currency))
 
-    @strawberry.field(description="Balance x close at every day's close of the timeframe.")
-    async def value_history(self, info: Info[Context, None], timeframe: Timeframe = Timeframe.ALL) -> list[ValuePoint_]:
-        a = await self._analysis(info, timeframe.value)
+    @strawberry.field(description="Balance x close at every day's close of the timeframe (or `period`).")
+    async def value_history(
+        self, info: Info[Context, None], timeframe: Timeframe = Timeframe.ALL, period: Period | None = None
+    ) -> list[ValuePoint_]:
+        a = await self._analysis(info, timeframe.value, period=period)
         return [ValuePoint_.of(v) for v in a.value_points()]
 
-    @strawberry.field
-    async def performance(self, info: Info[Context, None], timeframe: Timeframe = Timeframe.ALL) -> Performance:
-        return Performance.of(await self._analysis(info, timeframe.value))
+    @strawberry.field(description="Of the timeframe, or of `period` when given.")
+    async def performance(
+        self, info: Info[Context, None], timeframe: Timeframe = Timeframe.ALL, period: Period | None = None
+    ) -> Performance:
+        return Performance.of(await self._analysis(info, timeframe.value, period=period))
 
-    @strawberry.field(description="Over the whole history of the portfolio's wallets.")
-    async def cost_basis(self, info: Info[Context, None], method: CostBasisMethod = CostBasisMethod.FIFO) -> CostBasis:
-        a = await self._analysis(info, "ALL", method.value)
-        return CostBasis.of(a.result.cost_basis, a.currency)
+    @strawberry.field(description="Lots over the whole history up to the period's end; disposals of the period.")
+    async def cost_basis(
+        self,
+        info: Info[Context, None],
+        method: CostBasisMethod = CostBasisMethod.FIFO,
+        period: Period | None = None,
+    ) -> CostBasis:
+        a = await self._analysis(info, "ALL", method.value, period=period)
+        return CostBasis.of(a.result.cost_basis, a)
 
     @strawberry.field(description="Risk now; the market factor uses the timeframe (default one year).")
     async def risk(self, info: Info[Context, None], timeframe: Timeframe = Timeframe.Y1) -> Risk:
@@ -365,7 +516,8 @@ class Portfolio:
 class Report:
     id: strawberry.ID
     portfolio_id: strawberry.ID | None
-    timeframe: Timeframe
+    timeframe: Timeframe | None = strawberry.field(description="Null for a report of a period.")
+    period: str = strawberry.field(description='"Y1", "tax year 2024", "2024-01-01 to 2024-03-31"...')
     format: ReportFormat
     status: str = strawberry.field(description="QUEUED, RUNNING, SUCCEEDED or FAILED.")
     progress: float
@@ -381,7 +533,8 @@ class Report:
         return cls(
             id=strawberry.ID(r.id),
             portfolio_id=strawberry.ID(r.portfolio_id) if r.portfolio_id else None,
-            timeframe=Timeframe(r.timeframe),
+            timeframe=Timeframe(r.timeframe) if r.timeframe in Timeframe._value2member_map_ else None,
+            period=r.period_label or r.timeframe,
             format=ReportFormat(r.format),
             status=r.status,
             progress=r.progress,
@@ -411,7 +564,9 @@ class UpdatePortfolioInput:
 class GenerateReportInput:
     portfolio_id: strawberry.ID
     timeframe: Timeframe = Timeframe.Y1
+    period: Period | None = strawberry.field(default=None, description="A tax year or dates; wins over timeframe.")
     format: ReportFormat = ReportFormat.PDF
+    method: CostBasisMethod = CostBasisMethod.FIFO
 
 
 @strawberry.input

@@ -32,9 +32,13 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 async def synced(tmp_path: Path, database_url: str) -> AsyncIterator[tuple[Container, str, DevChain, dict[str, str]]]:
     async with DevChain.start(scenario="small", seed=1, data_dir=tmp_path / "chain") as chain:
+        # offline, and the bundled closes carried past the file's end (2025-09-23) to today: these tests check
+        # the arithmetic against an independent calculation over those closes, not the missing-price policy
+        # (the default gap of 7 days makes those days missing: tests/portfolios/test_devchain_api.py)
         settings = make_settings(
-            tmp_path, database_url, regtest_esplora_url=chain.esplora_url, price_providers=[], sync_interval_s=3600
-        )
+            tmp_path, database_url, regtest_esplora_url=chain.esplora_url, price_providers=[], sync_interval_s=3600,
+            price_max_gap_days=100_000,
+        )  # fmt: skip
         c = Container(settings)
         await c.start()
         try:

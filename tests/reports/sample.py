@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
 from app.analytics.costbasis import WalletTx
 from app.analytics.portfolio import analyse_portfolio
@@ -33,14 +34,26 @@ def sample_txs() -> list[WalletTx]:
         WalletTx("d" * 64, "w-cold", date(2024, 5, 1), 20_000_000),
         WalletTx("e" * 64, "w-cold", date(2024, 11, 20), 50_000_000),
         WalletTx("f" * 64, "w-dca", date(2025, 2, 3), -30_000_000 - 2_000, 2_000),  # sold some
+        WalletTx("1" * 64, "w-hot", date(2024, 9, 10), -5_000_000 - 1_500, 1_500),  # paid someone
+        # in the mempool at the end of the period: pending, not an acquisition yet
+        WalletTx("9" * 64, "w-hot", date(2025, 6, 30), 1_500_000, confirmed=False),
     ]
     return txs
 
 
-def sample_report(bundled: BundledProvider | None = None) -> ReportData:
+def sample_report(
+    bundled: BundledProvider | None = None,
+    end: date = date(2025, 6, 30),
+    max_gap_days: int | None = None,
+    spot_value: Decimal | None = None,
+) -> ReportData:
+    """The Y1 report of the sample portfolio ending ``end`` (with ``max_gap_days`` a day without a
+    close further than that from one is missing: the bundled file ends on 2025-09-23)."""
     bundled = bundled or BundledProvider()
-    prices = DailyPrices.from_pairs(list(zip(bundled.days, bundled.closes, strict=True)))
-    end = date(2025, 6, 30)
+    pairs = list(zip(bundled.days, bundled.closes, strict=True))
+    if spot_value is not None:  # as the price service does: the spot price is the last day's value
+        pairs.append((end, spot_value))
+    prices = DailyPrices.from_pairs(pairs, max_gap_days=max_gap_days)
     start = end - timedelta(days=365)
     txs = sample_txs()
     balances: dict[str, int] = {}
@@ -54,7 +67,8 @@ def sample_report(bundled: BundledProvider | None = None) -> ReportData:
             [2_500_000] * 20 + [balances["w-dca"] - 50_000_000], 60, 0,
         ),
     ]  # fmt: skip
-    spot_price, _ = prices.close_on(end)
+    spot_price = spot_value or prices.close_on(end)[0]
+    assert spot_price is not None
     spot = Price("USD", spot_price, datetime.combine(end, time(23, 59), UTC), "bundled")
     analytics = analyse_portfolio(txs, prices, start, end, spot_price, "FIFO", risk_wallets, fee_rate_sat_vb=12.0)
     return build_report_data(
@@ -71,4 +85,5 @@ def sample_report(bundled: BundledProvider | None = None) -> ReportData:
         prices=prices,
         wallet_names=WALLETS,
         labels={"f" * 64: "Sold to pay the builder"},
+        multisig={"w-cold": True},
     )

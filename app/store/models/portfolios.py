@@ -5,6 +5,7 @@
 - ``prices``: public daily closes per currency (no owner), one row per (currency, day).
 - ``cost_overrides``: the user's own cost for an incoming transaction (cost basis input).
 - ``reports``: generated report files (status, progress, path under ``data_dir/reports/<user>/``).
+- ``tax_settings``: the user's fiscal-year start, long-term threshold and fee treatment.
 """
 
 from __future__ import annotations
@@ -87,6 +88,21 @@ class Report(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     created_at: datetime = created_field()
     finished_at: datetime | None = dt_column()
+    period_label: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
+    period_from: date | None = Field(default=None, sa_column=sa.Column(sa.Date(), nullable=True))
+    period_to: date | None = Field(default=None, sa_column=sa.Column(sa.Date(), nullable=True))
+
+
+class TaxSettingsRow(SQLModel, table=True):
+    __tablename__ = "tax_settings"
+
+    user_id: str = Field(
+        sa_column=sa.Column(sa.String(26), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    )
+    fiscal_year_start: str = Field(sa_column=sa.Column(sa.String(5), nullable=False))  # MM-DD
+    long_term_months: int = Field(sa_column=sa.Column(sa.Integer(), nullable=False))
+    fee_treatment: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    updated_at: datetime = created_field()
 
 
 __all__ = [
@@ -99,4 +115,5 @@ __all__ = [
     "PortfolioWallet",
     "PriceRow",
     "Report",
+    "TaxSettingsRow",
 ]
