@@ -16,6 +16,7 @@ from schema.types.portfolios import (
     GenerateReportInput,
     Portfolio,
     Price,
+    PriceCurrency,
     Report,
     SetTransactionCostInput,
     TaxSettings,
@@ -43,6 +44,12 @@ class PortfolioQuery:
         ctx = info.context
         ctx.require_viewer()
         return Price.of(await ctx.container.prices.price_at(currency, at))
+
+    @strawberry.field(description="Base currencies with their live providers; only USD has an offline history.")
+    async def price_currencies(self, info: Info[Context, None]) -> list[PriceCurrency]:
+        ctx = info.context
+        ctx.require_viewer()
+        return [PriceCurrency.of(*c) for c in ctx.container.prices.currency_sources()]
 
     @strawberry.field(description="Daily closes from `from` to `to` (inclusive, UTC days); missing days are absent.")
     async def price_history(

@@ -69,7 +69,8 @@ class PriceChain:
             raise BadInput(
                 f"No price provider quotes BTC in {cur}.",
                 field="currency",
-                hint=f"Supported: {', '.join(sorted(self.currencies()))}.",
+                hint=f"Supported: {', '.join(sorted(self.currencies()))}. Only USD has an offline history bundled; "
+                f"{cur} needs a live price provider that quotes it (MBF_PRICE_PROVIDERS: kraken or coingecko).",
             )
         return cur
 
@@ -99,9 +100,11 @@ class PriceChain:
                 continue
             self._answered(p.name)
             return price
+        offline = any(isinstance(p, BundledProvider) and p.supports(cur) for p in self.providers)
         raise UpstreamUnavailable(
             f"No price provider answered for {cur}: " + "; ".join(errors),
-            hint="Check network access to the price APIs, or retry later.",
+            hint="Check network access to the price APIs, or retry later."
+            + ("" if offline else f" {cur} has no offline history bundled (only USD has): it needs a live provider."),
         )
 
     async def history(self, currency: str, start: date, end: date) -> list[DailyClose]:

@@ -10,7 +10,7 @@ last day is the same balance at the same close.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from app.analytics.costbasis import EntryKind
@@ -41,20 +41,19 @@ def build_report_data(
     wallet_names: Mapping[str, str],
     labels: Mapping[str, str] | None = None,
     period_label: str | None = None,
-    end_price: Decimal | None = None,
     multisig: Mapping[str, bool] | None = None,
     fiscal_year_start: FiscalStart = CALENDAR_YEAR,
     tax_year: int | None = None,
 ) -> ReportData:
-    """``end_price``: the price the holdings at ``end`` are valued at (default: ``spot``)."""
+    """The holdings at ``end`` are valued at that day's close in ``prices`` (the same price the value
+    history's last day uses; the price service adds a fresh spot price as today's close)."""
     labels = labels or {}
     multisig = multisig or {}
-    price = spot.value if end_price is None and end >= spot.at.date() else end_price
-    if end_price is None and price is None:
-        price, _ = prices.close_on(end)
+    price, estimated_end = prices.close_on(end)
     price_source, price_at = spot.source, spot.at
-    if end < spot.at.date():
-        price_source, price_at = "daily close", datetime.combine(end, datetime.max.time(), spot.at.tzinfo)
+    if price is None or price != spot.value or end != spot.at.date():
+        price_source = f"close of {end}" + (" (estimated)" if estimated_end and price is not None else "")
+        price_at = datetime.combine(end + timedelta(days=1), datetime.min.time(), spot.at.tzinfo)
     balances = analytics.wallet_balances
     unconfirmed = analytics.wallet_unconfirmed
     balance = sum(balances.values())
@@ -128,7 +127,9 @@ def build_report_data(
             f"{len(cb.pending)} unconfirmed transaction(s) are listed as pending: they are not disposals or "
             "acquisitions until they confirm."
         )
-    if end >= generated_at.date() and (generated_at - spot.at).total_seconds() > 3600:
+    if price is None:
+        notes.append(f"There is no price for {end}: the value of the holdings is n/a.")
+    elif end >= generated_at.date() and (generated_at - spot.at).total_seconds() > 3600:
         notes.append(
             f"The current price is from {spot.at.strftime('%Y-%m-%d %H:%M UTC')} ({spot.source}): "
             "no live price was available."

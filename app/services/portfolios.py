@@ -434,16 +434,14 @@ class PortfolioService:
                 f"Unknown cost basis method {method!r}.", field="method", hint="FIFO, LIFO, HIFO or AVERAGE"
             ) from None
         per, tax = await self.resolve(user_id, data, timeframe, period)
-        today = datetime.now(UTC).date()
         first = data.first_day
         start, end = per.start, per.end
         all_first = min((t.day for t in data.txs), default=start)
         prices = await self.prices.daily_prices(cur, min(start, all_first), end)
         spot = await self.prices.spot(cur)
-        if end >= today:
-            end_price: Decimal | None = spot.value
-        else:
-            end_price, _ = prices.close_on(end)
+        # one price for everything held at the end: the last day's close of the series (today: the spot
+        # price when it is fresh, as daily_prices adds it; else an estimate within the gap, or None)
+        end_price, _ = prices.close_on(end)
         fee_rate = DEFAULT_FEE_RATE
         if self.fee_rate is not None:
             try:

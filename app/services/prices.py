@@ -108,6 +108,16 @@ class PriceService:
     def normalise(self, currency: str) -> str:
         return self.chain.normalise(currency)
 
+    def currency_sources(self) -> list[tuple[str, list[str], bool]]:
+        """(currency, live providers quoting it, whether an offline history is bundled), by code."""
+        chain = self.chain
+        out = []
+        for code in sorted(chain.currencies()):
+            live = [p.name for p in chain.providers if p.supports(code) and not isinstance(p, BundledProvider)]
+            offline = any(p.supports(code) for p in chain.providers if isinstance(p, BundledProvider))
+            out.append((code, live, offline))
+        return out
+
     async def spot(self, currency: str, *, fresh: bool = False) -> Price:
         cur = self.normalise(currency)
         hit = self._spot.get(cur)

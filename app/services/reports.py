@@ -244,7 +244,6 @@ class ReportService:
                 wallet_names={w.id: w.name for w in data.wallets},
                 labels=data.labels,
                 period_label=analysis.period.label,
-                end_price=analysis.end_price,
                 multisig={w.id: w.kind.upper() == "MULTISIG" for w in data.wallets},
                 fiscal_year_start=analysis.tax.fiscal_year_start,
                 tax_year=analysis.period.tax_year,

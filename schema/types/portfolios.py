@@ -135,6 +135,21 @@ class Price:
         )
 
 
+@strawberry.type(description="A currency prices can be had in: its live providers and whether it works offline.")
+class PriceCurrency:
+    code: str
+    providers: list[str] = strawberry.field(description="The configured live providers that quote BTC in it.")
+    offline_history: bool = strawberry.field(
+        description="A daily history is bundled (USD only): valuation works without any provider."
+    )
+    note: str | None = strawberry.field(description="Why it may not work offline.")
+
+    @classmethod
+    def of(cls, code: str, providers: list[str], offline: bool) -> PriceCurrency:
+        note = None if offline else f"{code} needs a live price provider: no offline {code} history is bundled."
+        return cls(code=code, providers=providers, offline_history=offline, note=note)
+
+
 @strawberry.type
 class PortfolioBalance:
     confirmed: Sats

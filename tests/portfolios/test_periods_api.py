@@ -162,3 +162,13 @@ async def test_reports_say_their_period_and_portfolio_in_title_and_file_name(
     assert 'filename="business-ytd.html"' in resp.headers["content-disposition"]
     assert error_codes(await gql(REPORT, {"id": rep["data"]["generateReport"]["id"]}, token=await gql.register(
         "eve@example.com"), expect_errors=True)) == ["NOT_FOUND"]  # fmt: skip
+
+
+async def test_offline_only_usd_is_valued_and_eur_is_said_to_need_a_provider(
+    gql: GraphQLClient, user_token: str
+) -> None:
+    body = await gql("{ priceCurrencies { code providers offlineHistory note } }")
+    assert body["data"]["priceCurrencies"] == [{"code": "USD", "providers": [], "offlineHistory": True, "note": None}]
+    body = await gql('{ price(currency: "EUR") { value } }', expect_errors=True)
+    assert errors(body) == [("BAD_USER_INPUT", "currency")]
+    assert "EUR needs a live price provider" in body["errors"][0]["extensions"]["hint"]

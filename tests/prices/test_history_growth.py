@@ -74,3 +74,30 @@ async def test_other_base_currencies_are_valued_and_grow(
         assert [r.close for r in rows] == [close_of(today - timedelta(days=30 - i), currency) for i in range(30)]
     finally:
         await c.stop()
+
+
+CURRENCIES = "{ priceCurrencies { code providers offlineHistory note } }"
+
+
+async def test_currencies_say_which_need_a_live_provider(tmp_path: Path, database_url: str, apis: HistoryApis) -> None:
+    """EUR (and every currency but USD) has no offline history: the API says it needs a provider, and
+    when the providers fail the error says so too."""
+    from app.errors import UpstreamUnavailable
+
+    settings = make_settings(tmp_path, database_url, price_timeout_s=5.0, **apis.settings())
+    c = Container(settings)
+    await c.start()
+    try:
+        sources = {code: (providers, offline) for code, providers, offline in c.prices.currency_sources()}
+        assert sources["USD"] == (["coinbase", "kraken"], True)
+        assert sources["EUR"] == (["coinbase", "kraken"], False)
+        for code in ("GBP", "CHF", "JPY", "CAD", "AUD"):
+            assert sources[code][1] is False and "kraken" in sources[code][0]
+        apis.modes.update(coinbase="500", kraken="500")
+        with pytest.raises(UpstreamUnavailable) as err:
+            await c.prices.spot("EUR", fresh=True)
+        assert "EUR has no offline history bundled" in (err.value.hint or "")
+        usd = await c.prices.spot("USD", fresh=True)  # USD falls back to the bundled file, stale and saying so
+        assert usd.source == "bundled" and usd.age_seconds() > 86400
+    finally:
+        await c.stop()

@@ -1,8 +1,8 @@
 """portfolios: per-user tax settings (fiscal-year start, long-term threshold, fee treatment) and the
 period of a report (label, first and last day)
 
-Revision ID: 0011_tax_settings_report_periods
-Revises: 0010_lightning_channel_backup
+Revision ID: 0012_tax_settings_report_periods
+Revises: 0011_wallet_label_origin
 """
 
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_tax_settings_report_periods"
-down_revision: str | Sequence[str] | None = "0010_lightning_channel_backup"
+revision: str = "0012_tax_settings_report_periods"
+down_revision: str | Sequence[str] | None = "0011_wallet_label_origin"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
