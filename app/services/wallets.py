@@ -36,7 +36,7 @@ from sqlmodel import col, func, select
 
 from app.bitcoin.addresses import address_from_script, script_from_address, scripthash
 from app.bitcoin.derive import ScriptPubKeyDeriver, secp256k1_backend
-from app.bitcoin.descriptors import Chain, WalletDescriptor, parse_descriptors, parse_wallet_source
+from app.bitcoin.descriptors import Chain, WalletDescriptor, parse_wallet_source
 from app.bitcoin.multisig import Cosigner, CosignerSpec, build_multisig
 from app.bitcoin.networks import Network
 from app.bitcoin.scripts import ScriptType
@@ -46,6 +46,7 @@ from app.events.envelope import Event
 from app.security.crypto import Keyring
 from app.security.label_keys import contains_key_material, shown_ref, stored_ref
 from app.services import audit
+from app.services.wallet_keys import WalletKeyCache, WalletKeys
 from app.services.wallet_labels import (
     MAX_LABEL,
     OUTPOINT,
@@ -202,7 +203,7 @@ class WalletService:
         self.hub = hub
         self._start_sync = start_sync
         self._label_facts: LabelFactsSource | None = None
-        self._descriptors: dict[str, tuple[str, WalletDescriptor]] = {}  # id -> (enc, parsed)
+        self.keys = WalletKeyCache(keyring, hub)  # decrypted once per process (app/services/wallet_keys.py)
 
     # -- component lifecycle (the container calls these) -----------------------------------
 
@@ -217,7 +218,7 @@ class WalletService:
             )
 
     async def stop(self) -> None:
-        return None
+        self.keys.close()
 
     async def health(self) -> dict[str, Any]:
         backend = secp256k1_backend()
@@ -301,7 +302,7 @@ class WalletService:
                 s.on_commit(lambda: self._after_create(user_id, wallet.id))
         except IntegrityError:
             raise _duplicate() from None
-        self._descriptors[wallet.id] = (wallet.descriptor_enc, desc)
+        keys = self.keys.put(wallet, desc, cosigners)
         log.info(
             "wallet_imported",
             wallet=wallet.id,
@@ -309,7 +310,7 @@ class WalletService:
             script_type=wallet.script_type,
             network=wallet.network,
         )
-        return self._view(wallet, desc, cosigners)
+        return self._view(wallet, keys)
 
     async def _after_create(self, user_id: str, wallet_id: str) -> None:
         await self._publish(user_id, wallet_id, {"walletId": wallet_id, "change": "created"})
@@ -359,25 +360,13 @@ class WalletService:
         return self._descriptor(row)
 
     def _descriptor(self, row: Wallet) -> WalletDescriptor:
-        cached = self._descriptors.get(row.id)
-        if cached is not None and cached[0] == row.descriptor_enc:
-            return cached[1]
-        text = self.keyring.decrypt(row.descriptor_enc, aad=row.user_id)
-        desc = parse_descriptors(text, Network(row.network))
-        self._descriptors[row.id] = (row.descriptor_enc, desc)
-        return desc
-
-    def _cosigners(self, row: Wallet) -> list[Cosigner]:
-        if not row.cosigners_enc:
-            return []
-        data = json.loads(self.keyring.decrypt(row.cosigners_enc, aad=row.user_id))
-        return [Cosigner.from_dict(d) for d in data]
+        return self.keys.get(row).descriptor
 
     def _view_of(self, row: Wallet) -> WalletView:
-        return self._view(row, self._descriptor(row), self._cosigners(row))
+        return self._view(row, self.keys.get(row))
 
     @staticmethod
-    def _view(row: Wallet, desc: WalletDescriptor, cosigners: list[Cosigner]) -> WalletView:
+    def _view(row: Wallet, keys: WalletKeys) -> WalletView:
         return WalletView(
             id=row.id,
             user_id=row.user_id,
@@ -388,10 +377,10 @@ class WalletService:
             threshold=row.threshold,
             key_count=row.key_count,
             gap_limit=row.gap_limit,
-            descriptor=desc.multipath_descriptor,
-            receive_descriptor=desc.receive_descriptor,
-            change_descriptor=desc.change_descriptor,
-            cosigners=cosigners,
+            descriptor=keys.multipath,
+            receive_descriptor=keys.receive,
+            change_descriptor=keys.change,
+            cosigners=list(keys.cosigners),
             created_at=row.created_at,
             sync_status=row.sync_status,
             sync_error=row.sync_error,
@@ -419,7 +408,7 @@ class WalletService:
             await s.exec(sa.delete(Wallet).where(col(Wallet.id) == wallet_id, col(Wallet.user_id) == user_id))
             audit.record(s, "wallet.removed", user_id, wallet_id)
             s.on_commit(lambda: self._publish(user_id, wallet_id, {"walletId": wallet_id, "change": "deleted"}))
-        self._descriptors.pop(wallet_id, None)
+        self.keys.drop(wallet_id)
         log.info("wallet_deleted", wallet=wallet_id)
         return True
 
