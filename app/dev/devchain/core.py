@@ -845,6 +845,9 @@ class CoreNode:
                             removed.extend(self._entries(w, w.seen[tx.txid]))
         txs = []
         for tx in w.seen.values():
+            loc = ch.confirmed_at.get(tx.txid)
+            if loc is not None and depth != -1 and ch.height - loc[0] + 1 >= depth:
+                continue  # confirmed below the given block: not listed (the common case, cheaply)
             conf = self._state(w, tx)["confirmations"]
             if depth == -1 or abs(conf) < depth:
                 txs.extend(self._entries(w, tx))
