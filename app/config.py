@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -148,6 +149,10 @@ class Settings(BaseSettings):
     core_rpc_password: SecretStr | None = None
     core_rpc_password_file: Path | None = None
     core_wallet_prefix: str = Field("mbf-", description="Core wallet name = prefix + wallet id")
+    core_rescan_since: date | None = Field(
+        None,
+        description="Core rescans imported wallets from this date (default: the first block); needed on pruned nodes",
+    )
     core_zmq_hashblock: str | None = Field(None, description="zmqpubhashblock address, e.g. tcp://node:28332")
     core_zmq_rawtx: str | None = Field(None, description="zmqpubrawtx address, e.g. tcp://node:28333")
     core_poll_s: float = Field(5.0, gt=0, description="getbestblockhash polling when ZMQ is not configured")

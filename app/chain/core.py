@@ -32,7 +32,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +209,7 @@ class CoreBackend:
         password: str | None = None,
         cookie_file: Path | None = None,
         wallet_prefix: str = "mbf-",
+        rescan_since: date | None = None,
         timeout_s: float = 15.0,
         retries: int = 3,
         concurrency: int = 8,
@@ -228,6 +229,10 @@ class CoreBackend:
         self.url = self.rpc.url
         self.network = network
         self.wallet_prefix = wallet_prefix
+        # Where a wallet without a birthday is rescanned from (MBF_CORE_RESCAN_SINCE; None: block 0)
+        self.rescan_since = (
+            datetime(rescan_since.year, rescan_since.month, rescan_since.day, tzinfo=UTC) if rescan_since else None
+        )
         self.zmq_hashblock = zmq_hashblock
         self.zmq_rawtx = zmq_rawtx
         self.poll_s = poll_s
@@ -504,6 +509,7 @@ class CoreBackend:
         progress: RescanProgress | None,
     ) -> None:
         info = await self.chain_info()
+        birthday = birthday or self.rescan_since
         ts = int(birthday.timestamp()) if birthday is not None else 0
         if info.get("pruned"):
             prune_height = int(info.get("pruneheight") or 0)
@@ -517,8 +523,8 @@ class CoreBackend:
                         f"Bitcoin Core at {self.url} is pruned below height {prune_height} ({when}); "
                         f"this wallet must be rescanned from {since}, which the node no longer has",
                         field="birthday",
-                        hint=f"Use a wallet birthday after {when} (block {prune_height}), an unpruned "
-                        "node, or an Electrum/Esplora backend for this wallet's history.",
+                        hint=f"Set MBF_CORE_RESCAN_SINCE to a date after {when} (block {prune_height}) if the "
+                        "wallet has no older history, use an unpruned node, or an Electrum/Esplora backend.",
                     )
         requests = [
             {
@@ -526,7 +532,7 @@ class CoreBackend:
                 "active": True,
                 "range": [0, RANGE_END],
                 "next_index": 0,
-                "timestamp": ts if birthday is not None or ts == 0 else "now",
+                "timestamp": ts,
                 "internal": i == 1,
             }
             for i, d in enumerate(descriptors)

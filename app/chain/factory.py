@@ -128,6 +128,7 @@ class ChainBackends:
                 password=core_password(s),
                 cookie_file=s.core_rpc_cookie_file,
                 wallet_prefix=s.core_wallet_prefix,
+                rescan_since=s.core_rescan_since,
                 timeout_s=s.chain_timeout_s,
                 retries=s.chain_retries,
                 concurrency=s.chain_concurrency,

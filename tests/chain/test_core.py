@@ -254,6 +254,17 @@ async def test_node_modes_are_clear_errors(chain: DevChain) -> None:
         with pytest.raises(BadInput, match="pruned below height 50") as perr:
             await core.bind("w1", descriptors(chain))
         assert perr.value.field == "birthday" and perr.value.hint and "block 50" in perr.value.hint
+        # MBF_CORE_RESCAN_SINCE after the pruned blocks: imported, rescanned from that date only.
+        from datetime import UTC, datetime, timedelta
+
+        block50 = datetime.fromtimestamp(chain.chain.block_at(50).time, UTC)
+        core.rescan_since = datetime.combine(block50.date() + timedelta(days=1), datetime.min.time(), UTC)
+        view = await core.bind("w1", descriptors(chain))
+        assert isinstance(view, CoreWalletView)
+        await view.histories(["00" * 32])
+        assert all(
+            (w.tx.block_time or 0) >= core.rescan_since.timestamp() - 7200 for w in view.cache.txs.values()
+        )
     finally:
         await core.close()
 
