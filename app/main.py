@@ -106,4 +106,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.state.metrics_sampler = sampler
     app.state.metrics_registry = exposition.scrape_registry(settings.data_dir)
     app.state.cost_meter = schema.cost_meter  # query cost counters (schema/limits.py) for metrics
+    schema.cost_meter.listener = metrics.observe_query_cost
     return app

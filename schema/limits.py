@@ -15,7 +15,7 @@ small) but may nest at most :data:`MAX_INTROSPECTION_LISTS` deep (no circular in
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -334,8 +334,12 @@ class CostMeter:
     # Upper bounds of the cost buckets (Prometheus-style, cumulative when exported).
     buckets: tuple[int, ...] = (10, 100, 1_000, 10_000, 100_000)
     bucket_counts: list[int] = field(default_factory=lambda: [0] * 6)
+    # Called with every observation (the app wires its Prometheus metrics here; the schema knows none).
+    listener: Callable[[int, bool], None] | None = None
 
     def observe(self, cost: int, refused: bool) -> None:
+        if self.listener is not None:
+            self.listener(cost, refused)
         self.operations += 1
         self.refused += int(refused)
         self.total_cost += cost

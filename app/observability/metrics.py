@@ -48,6 +48,17 @@ GRAPHQL_ERRORS = Counter(
     ["code"],
     registry=REGISTRY,
 )
+GRAPHQL_QUERY_COST = Histogram(
+    "mbf_graphql_query_cost",
+    "Analysed cost of GraphQL operations (schema/limits.py: list fields times first), refused ones included.",
+    buckets=(10, 100, 1_000, 10_000, 100_000),
+    registry=REGISTRY,
+)
+GRAPHQL_COST_REFUSALS = Counter(
+    "mbf_graphql_cost_refusals_total",
+    "GraphQL operations refused for exceeding the query cost budget (MBF_MAX_QUERY_COST).",
+    registry=REGISTRY,
+)
 WEBSOCKET_CONNECTIONS = Gauge(
     "mbf_websocket_connections",
     "Open WebSocket connections (accepted, not yet closed).",
@@ -208,6 +219,12 @@ def observe_operation(name: str | None, op_type: str, seconds: float, codes: lis
     GRAPHQL_DURATION.labels(label, op_type).observe(seconds)
     for code in codes:
         GRAPHQL_ERRORS.labels(code).inc()
+
+
+def observe_query_cost(cost: int, refused: bool) -> None:
+    GRAPHQL_QUERY_COST.observe(cost)
+    if refused:
+        GRAPHQL_COST_REFUSALS.inc()
 
 
 def observe_hub_delivery(created_ms: int | None) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.observability.scrape import scrape, value
 from tests.security._attack import HEALTHZ_BOUND_S, fragment_bomb, healthz_latency_during
 from tests.support.server import GraphQLClient, LiveServer, error_codes
 
@@ -57,6 +58,21 @@ async def test_cost_is_reported_in_extensions(server: LiveServer, gql: GraphQLCl
     assert cost == {"requested": 33, "budget": server.settings.max_query_cost}
     meter = server.server.config.app.state.cost_meter
     assert meter.operations >= 1 and meter.max_cost >= 33
+
+
+async def test_cost_and_refusals_reach_the_metrics(server: LiveServer, gql: GraphQLClient, user_token: str) -> None:
+    url = f"{server.url}/metrics"
+    before = await scrape(url)
+    await gql("{ wallets(first: 10) { totalCount edges { node { id name } } } }")  # cost 33
+    aliases = " ".join(f"a{i}: wallets(first: 500) {{ edges {{ node {{ id }} }} }}" for i in range(30))
+    assert error_codes(await _post(gql, "{ " + aliases + " }")) == ["BAD_USER_INPUT"]
+    after = await scrape(url)
+    grew = {name: value(after, name) - value(before, name) for name in (
+        "mbf_graphql_query_cost_count", "mbf_graphql_cost_refusals_total")}
+    assert grew == {"mbf_graphql_query_cost_count": 2, "mbf_graphql_cost_refusals_total": 1}
+    # The 33 falls in the "up to 100" bucket, the refused one beyond 10,000.
+    assert value(after, "mbf_graphql_query_cost_bucket", le="100.0") - value(
+        before, "mbf_graphql_query_cost_bucket", le="100.0") == 1
 
 
 class TestBudgetSetting:
