@@ -160,6 +160,9 @@ class Settings(BaseSettings):
     chain_retries: int = Field(3, ge=0, le=10)
     chain_concurrency: int = Field(16, ge=1, le=256)
     sync_interval_s: float = Field(300.0, ge=1)
+    tip_poll_interval_s: float = Field(
+        10.0, gt=0, description="servers that cannot push (Esplora): tip and mempool checked this often, per server"
+    )
     default_gap_limit: int = Field(20, ge=1, le=1000)
 
     # Prices and analytics.

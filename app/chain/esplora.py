@@ -185,6 +185,10 @@ class EsploraBackend:
             height = int(block["height"])
         return BlockRef(height, block_hash)
 
+    async def tip_hash(self) -> str:
+        """The best block's hash in one request (the live poller's per-interval check)."""
+        return await self._text("/blocks/tip/hash") or ""
+
     async def _header(self, height: int) -> BlockHeader | None:
         block_hash = await self._text(f"/block-height/{height}", ok_404=True)
         if not block_hash:

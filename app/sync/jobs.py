@@ -104,6 +104,8 @@ class SyncService(SyncQueries):
             request=self._request_quietly,
             changed=self._script_changed,
             prune=self.prune_jobs,
+            spawn=lambda name, factory: supervisor.spawn(name, factory, restart=True),
+            poll_interval_s=settings.tip_poll_interval_s,
         )
         self._mempool: dict[str, MempoolSnapshot] = {}  # wallet_id -> last Esplora mempool snapshot
         # wallet_id -> (sync state's updated_at, the stored state it stands for)
@@ -312,8 +314,7 @@ class SyncService(SyncQueries):
             log.warning("sync_save_failed", wallet=wallet_id, error=type(exc).__name__)
             await self._fail(job_id, user_id, wallet_id, f"could not store the results: {type(exc).__name__}")
             return
-        if backend.supports_subscriptions:
-            await self.watch.watch_wallet(backend, user_id, wallet_id, result.scripthashes)
+        await self.watch.watch_wallet(backend, user_id, wallet_id, result.scripthashes)
         if wallet_id in self._again:
             self._again.discard(wallet_id)
             asyncio.get_running_loop().call_soon(

@@ -1,5 +1,6 @@
-"""What makes a wallet sync without a user asking: the periodic scheduler, and (Electrum) script
-and tip notifications from the backend."""
+"""What makes a wallet sync without a user asking: the periodic scheduler, and live changes from
+the chain server: pushed where the backend can (Electrum script and tip notifications), polled
+where it cannot (Esplora: one :class:`app.sync.poll.ChainPoller` per server)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ import structlog
 from app.chain.backend import BlockRef, ChainBackend
 from app.errors import UpstreamUnavailable
 from app.sync.model import WalletSource
+from app.sync.poll import ChainPoller
 
 log = structlog.get_logger(__name__)
 
 # (user_id, wallet_id) -> None
 WalletCallback = Callable[[str, str], Awaitable[None]]
+# (task name, factory): run under the container's supervisor, restarted if it fails
+Spawn = Callable[[str, Callable[[], Awaitable[None]]], object]
 
 
 class SyncWatch:
@@ -35,9 +39,14 @@ class SyncWatch:
         request: WalletCallback,
         changed: WalletCallback,
         prune: Callable[[], Awaitable[int]],
+        spawn: Spawn | None = None,
+        poll_interval_s: float = 10.0,
     ) -> None:
         self.wallets = wallets
         self.interval_s = interval_s
+        self.spawn = spawn
+        self.poll_interval_s = poll_interval_s
+        self.pollers: dict[str, ChainPoller] = {}  # network -> poller of a backend without push
         self.request = request
         self.changed = changed
         self.prune = prune
@@ -56,10 +65,14 @@ class SyncWatch:
             await self.prune()
 
     async def watch_wallet(self, backend: ChainBackend, user_id: str, wallet_id: str, scripthashes: list[str]) -> None:
-        """Electrum: subscribe to the wallet's scripts; a notification triggers a resync."""
+        """Follow the wallet's scripts after a sync: subscribe where the backend pushes, else make sure
+        its server is polled. Either way a change to one of them resyncs the wallet."""
         new = [sh for sh in scripthashes if (user_id, wallet_id) not in self._watch.get(sh, set())]
         for sh in scripthashes:
             self._watch.setdefault(sh, set()).add((user_id, wallet_id))
+        if not backend.supports_subscriptions:
+            self._poll(backend)
+            return
         try:
             if new:
                 await backend.subscribe_scripthashes(new, self._on_scripthash)
@@ -74,6 +87,21 @@ class SyncWatch:
         except UpstreamUnavailable as exc:
             log.warning("sync_subscribe_failed", wallet=wallet_id, error=exc.message)
 
+    def _poll(self, backend: ChainBackend) -> None:
+        network = backend.network
+        if self.spawn is None or network in self.pollers:
+            return
+
+        async def on_tip() -> None:
+            await self._on_tip(network, None)
+
+        async def on_script(scripthash: str) -> None:
+            await self._on_scripthash(scripthash, None)
+
+        poller = ChainPoller(backend, self.poll_interval_s, self._watch, on_tip=on_tip, on_script=on_script)
+        self.pollers[network] = poller
+        self.spawn(f"sync:poll:{network}", poller.run)
+
     def unwatch(self, wallet_id: str) -> None:
         for subs in self._watch.values():
             for pair in [p for p in subs if p[1] == wallet_id]:
@@ -83,7 +111,7 @@ class SyncWatch:
         for user_id, wallet_id in list(self._watch.get(scripthash, ())):
             await self.changed(user_id, wallet_id)
 
-    async def _on_tip(self, network: str, ref: BlockRef) -> None:
+    async def _on_tip(self, network: str, ref: BlockRef | None) -> None:
         """A new block: confirmations changed; wallets with unconfirmed txs may have new ones."""
         wallets = {pair for subs in self._watch.values() for pair in subs}
         for user_id, wallet_id in wallets:
