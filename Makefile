@@ -27,6 +27,7 @@ install: $(STAMP)
 install-test: $(TSTAMP)
 	-@$(MAKE) --no-print-directory assets
 	@./scripts/install-test-tools.sh
+	@./scripts/install-browser-test.sh
 
 ## GraphiQL's JS/CSS from npm (pinned, lockfile, integrity-checked); skipped where npm is absent.
 assets:

@@ -6,6 +6,7 @@
 #   promtool       (prometheus)      deploy/prometheus/alerts.yml is checked by Prometheus's own parser
 #   docker-compose (docker-compose)  deploy/compose/docker-compose.yml is checked with `docker-compose config`
 #   pg_dump        (postgresql-client) `mbf backup`/`mbf restore` on PostgreSQL (pg_dump, pg_restore)
+#   chromium       (chromium)        tests/frontend/test_browser.py: a real browser calls the API from another origin
 set -euo pipefail
 
 declare -A PACKAGE_OF=(
@@ -14,6 +15,7 @@ declare -A PACKAGE_OF=(
   [promtool]=prometheus
   [docker-compose]=docker-compose
   [pg_dump]=postgresql-client
+  [chromium]=chromium
 )
 
 missing=()
