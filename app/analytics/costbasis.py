@@ -22,6 +22,7 @@ the
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -211,6 +212,7 @@ class Lot:
     seq: int
     txid: str
     cost_known: bool = True  # False: acquired on a day without a close (and no user-set cost)
+    long_after: date | None = None  # its anniversary: disposed of after this day it is long term
 
     @property
     def cost(self) -> Decimal:
@@ -412,6 +414,8 @@ def compute_cost_basis(
     if any(items[i].day > items[i + 1].day for i in range(len(items) - 1)):
         items.sort(key=lambda x: (x.day, x.txid))
     price_cache: dict[date, tuple[int | None, bool]] = {}
+    anniversaries = functools.lru_cache(maxsize=None)(lambda d: add_months(d, long_term_months))
+    unknown_lots = False  # some lot was acquired without a price
     acq = EntryKind.ACQUISITION
     disp = EntryKind.DISPOSAL
     for e in items:
@@ -430,12 +434,13 @@ def compute_cost_basis(
                 cost = _units(user_cost)
             elif price_units is None:
                 cost, known = 0, False
+                unknown_lots = True
                 res.missing_prices.append((e.txid, e.day))
             else:
                 cost = price_units * e.sats // UNIT
                 res.estimated_prices |= est
             acquired_units += cost
-            book.add(Lot(e.day, e.sats, cost, seq, e.txid, known))
+            book.add(Lot(e.day, e.sats, cost, seq, e.txid, known, anniversaries(e.day)))
             seq += 1
             continue
         fee_in_cost = fees is FeeTreatment.ADD_TO_COST
@@ -463,8 +468,9 @@ def compute_cost_basis(
                 res.missing_prices.append((e.txid, e.day))
             used, missing = book.take(sats)
             estimated = est and user_proceeds is None
+            unknown = no_price or (unknown_lots and any(not lot.cost_known for lot, _, _ in used))
             for row in _rows(e, kind, sats, proceeds, used, missing, estimated, long_term_months, fee_sats):
-                row.price_missing = no_price or any(not lot.cost_known for lot, _, _ in used)
+                row.price_missing = unknown
                 res.disposals.append(row)
                 realized += row.gain
             res.missing_basis_sats += missing
@@ -494,9 +500,20 @@ def _rows(
 ) -> list[DisposalRow]:
     """One row per holding term (LONG first, then SHORT), plus one for sats without a known lot.
     The fee sats in the cost (ADD_TO_COST) are reported on the first row."""
+    if not missing and len(used) == 1:  # fast path: one lot
+        lot, n, cost = used[0]
+        after = lot.long_after or add_months(lot.day, long_term_months)
+        p, c = _cu(proceeds), _cu(cost)
+        term = "LONG" if e.day > after else "SHORT"
+        return [
+            DisposalRow(
+                e.txid, e.day, kind, n, p, c, p - c, term, lot.day, estimated, False, (lot.day,), fee_sats, e.wallet_ids
+            )
+        ]
     terms: dict[str, tuple[int, int, set[date]]] = {}
     for lot, n, cost in used:
-        term = holding_period(lot.day, e.day, long_term_months)
+        after = lot.long_after or add_months(lot.day, long_term_months)
+        term = "LONG" if e.day > after else "SHORT"
         prev = terms.get(term)
         if prev is None:
             terms[term] = (n, cost, {lot.day})

@@ -195,3 +195,13 @@ def test_report_generate(tmp_path: Path) -> None:
     assert target.read_bytes().startswith(b"%PDF") and summary["bytes"] == target.stat().st_size
     bad = mbf(tmp_path, "report", "generate", "--user", "r@example.com", "-o", str(target), "--timeframe", "forever")
     assert bad.returncode == 2 and "timeframe" in bad.stderr
+    # a tax year (the user's fiscal-year start; calendar year by default) instead of a timeframe
+    target = tmp_path / "out" / "tax-2024.json"
+    out = mbf(tmp_path, "report", "generate", "--user", "r@example.com", "-o", str(target), "--format", "json",
+              "--tax-year", "2024", "--method", "hifo")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(target.read_text())
+    assert doc["title"] == "Bitcoin portfolio report, tax year 2024" and doc["costBasis"]["method"] == "HIFO"
+    assert (doc["period"]["from"], doc["period"]["to"]) == ("2024-01-01", "2024-12-31")
+    bad = mbf(tmp_path, "report", "generate", "--user", "r@example.com", "-o", str(target), "--tax-year", "2100")
+    assert bad.returncode == 2 and "period.taxYear" in bad.stderr
