@@ -164,6 +164,9 @@ class Settings(BaseSettings):
         10.0, gt=0, description="servers that cannot push (Esplora): tip and mempool checked this often, per server"
     )
     default_gap_limit: int = Field(20, ge=1, le=1000)
+    # Spending (docs/spending.md): output order of new PSBTs, how long fee estimates are cached.
+    spend_output_order: Literal["random", "bip69"] = "random"
+    fee_cache_s: float = Field(30.0, ge=1)
 
     # Prices and analytics.
     price_providers: Annotated[list[str], NoDecode] = Field(

@@ -32,6 +32,8 @@ from app.services.portfolios import PortfolioService
 from app.services.prices import PriceService
 from app.services.reports import ReportService
 from app.services.wallets import WalletService
+from app.spend.fees import FeeService
+from app.spend.service import SpendService
 from app.store import migrate
 from app.store.db import Store
 from app.sync.jobs import SyncService
@@ -85,6 +87,10 @@ class Container:
         )
         self.wallets.connect_sync(self.sync.request_sync)
         self.register("sync", self.sync)
+        self.fees = FeeService(self.chain.get, cache_s=settings.fee_cache_s, publish=self._publish_fees)
+        self.spend = SpendService(
+            self.wallets, self.sync, self.chain, self.fees, output_order=settings.spend_output_order
+        )
         self.lightning = LightningService(self.store, self.keyring, self.hub, settings)
         self.register("lightning", self.lightning)
         self.lightning_payments = LightningPayments(self.lightning, self.hub, self.supervisor)
@@ -105,6 +111,11 @@ class Container:
         self.sync.listeners.append(self.portfolios.on_wallet_event)  # balance moved: re-value portfolios
         self.reports = ReportService(self.store, self.hub, self.portfolios, settings, accounts=self.accounts)
         self.register("reports", self.reports)
+
+    async def _publish_fees(self, network: str, payload: dict[str, Any]) -> None:
+        from app.events.envelope import Event
+
+        await self.hub.publish(Event(type="feeEstimatesUpdated", user_id=None, subject=network, payload=payload))
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -41,6 +41,12 @@ MAX_LENGTHS: dict[str, int] = {
     "chanId": 32,
     "remotePubkey": 132,
     "amountMsat": 40,
+    # Spending: PSBTs carry full previous transactions (base64); raw transactions in hex.
+    "psbt": 2 * 1024 * 1024,
+    "psbts": 2 * 1024 * 1024,
+    "hex": 2 * 1024 * 1024,
+    "utxos": 80,
+    "changeAddress": 100,
     # Money and prices.
     "currency": 10,
     "baseCurrency": 10,

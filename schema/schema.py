@@ -18,6 +18,7 @@ from resolvers.lightning import LightningMutation, LightningQuery
 from resolvers.lightning_backups import LightningBackupMutation, LightningBackupQuery
 from resolvers.lightning_payments import LightningPaymentMutation, LightningPaymentQuery
 from resolvers.portfolios import PortfolioMutation, PortfolioQuery
+from resolvers.spend import SpendMutation, SpendQuery
 from resolvers.sync import SyncMutation, SyncQuery
 from resolvers.wallets import WalletMutation, WalletQuery
 from schema.authorization import Authorization
@@ -34,6 +35,8 @@ QUERIES: tuple[type, ...] = (AccountQuery, WalletQuery, SyncQuery, LightningQuer
 MUTATIONS: tuple[type, ...] = (AccountMutation, WalletMutation, SyncMutation, LightningMutation, PortfolioMutation)
 QUERIES += (LightningPaymentQuery, LightningBackupQuery)
 MUTATIONS += (LightningPaymentMutation, LightningBackupMutation)
+QUERIES += (SpendQuery,)
+MUTATIONS += (SpendMutation,)
 SUBSCRIPTIONS: tuple[type, ...] = (LiveSubscription,)
 
 

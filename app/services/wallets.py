@@ -420,13 +420,21 @@ class WalletService:
         When every stored receive address is used or reserved, ``gap_limit`` more are derived,
         so the window the sync scans (see :meth:`sync_target`) always covers handed-out ones.
         """
+        return await self._reserve_next(user_id, wallet_id, Chain.RECEIVE)
+
+    async def reserve_change_address(self, user_id: str, wallet_id: str) -> AddressView:
+        """The next change address neither used nor reserved, marked reserved: a PSBT draft's
+        change, so two drafts never pay change to the same address (the spending area)."""
+        return await self._reserve_next(user_id, wallet_id, Chain.CHANGE)
+
+    async def _reserve_next(self, user_id: str, wallet_id: str, chain: Chain) -> AddressView:
         async with self.store.write() as s:
             wallet = await _owned(s, user_id, wallet_id, for_update=True, field="walletId")
             q = (
                 select(WalletAddress)
                 .where(
                     WalletAddress.wallet_id == wallet_id,
-                    WalletAddress.chain == int(Chain.RECEIVE),
+                    WalletAddress.chain == int(chain),
                     col(WalletAddress.used).is_(False),
                     col(WalletAddress.reserved).is_(False),
                 )
@@ -435,12 +443,13 @@ class WalletService:
             )
             addr = (await s.exec(q)).first()
             if addr is None:
-                start = wallet.next_receive_index
-                rows = await derive_rows(
-                    user_id, wallet_id, self._descriptor(wallet), Chain.RECEIVE, start, wallet.gap_limit
-                )
+                start = wallet.next_receive_index if chain is Chain.RECEIVE else wallet.next_change_index
+                rows = await derive_rows(user_id, wallet_id, self._descriptor(wallet), chain, start, wallet.gap_limit)
                 s.add_all(rows)
-                wallet.next_receive_index = start + wallet.gap_limit
+                if chain is Chain.RECEIVE:
+                    wallet.next_receive_index = start + wallet.gap_limit
+                else:
+                    wallet.next_change_index = start + wallet.gap_limit
                 s.add(wallet)
                 addr = rows[0]
             addr.reserved = True

@@ -161,6 +161,18 @@ class SyncQueries:
             )
             return list(txs.all()), list(outs.all())
 
+    async def transactions_by_id(self, user_id: str, wallet_id: str, txids: Sequence[str]) -> dict[str, WalletTx]:
+        """The wallet's view of these transactions (spending: is an unconfirmed parent ours?)."""
+        if not txids:
+            return {}
+        async with self.store.read() as s:
+            rows = await s.exec(
+                select(WalletTx).where(
+                    WalletTx.user_id == user_id, WalletTx.wallet_id == wallet_id, col(WalletTx.txid).in_(list(txids))
+                )
+            )
+            return {r.txid: r for r in rows}
+
     async def script_stats(self, user_id: str, wallet_id: str) -> dict[tuple[int, int], WalletScript]:
         async with self.store.read() as s:
             rows = await s.exec(

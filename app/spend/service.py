@@ -1,0 +1,539 @@
+"""The spending service: create, analyze, combine, finalize and broadcast PSBTs for watch-only
+wallets. Knows nothing of GraphQL; every method takes the user id and answers NOT_FOUND for a
+wallet that is not the user's. Nothing is stored for a request that fails."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from embit.psbt import PSBT
+
+from app.bitcoin.addresses import address_from_script, script_from_address
+from app.bitcoin.descriptors import WalletDescriptor
+from app.bitcoin.networks import Network
+from app.bitcoin.scripts import ScriptType
+from app.errors import BadInput
+from app.spend import psbt as P
+from app.spend import sizes
+from app.spend.fees import FeeService
+from app.spend.selection import (
+    MIN_CHANGE,
+    Candidate,
+    InsufficientFunds,
+    Selection,
+    SelectionParams,
+    effective_value,
+    fee_for,
+    select_coins,
+    waste,
+)
+
+if TYPE_CHECKING:
+    from app.chain.factory import ChainBackends
+    from app.services.wallets import WalletService
+    from app.sync.jobs import SyncService
+
+log = structlog.get_logger(__name__)
+
+SEQUENCE_RBF = 0xFFFFFFFD
+SEQUENCE_NO_RBF = 0xFFFFFFFE  # still enables the locktime (anti-fee-sniping)
+LONG_TERM_RATE_KVB = 10_000  # Core's -consolidatefeerate: 10 sat/vB
+MAX_FEE_RATE = Decimal(10_000)
+MAX_OUTPUTS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRequest:
+    address: str
+    amount: int | None  # None: send max (everything left after the other outputs and the fee)
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePsbtInput:
+    wallet_id: str
+    outputs: Sequence[OutputRequest]
+    fee_rate: Decimal | None = None  # sat/vB
+    fee_target: str | None = None  # FASTEST | HALF_HOUR | HOUR | ECONOMY | MINIMUM
+    utxos: Sequence[str] | None = None  # "txid:vout" chosen by the user (coin control)
+    rbf: bool = True
+    change_address: str | None = None
+
+
+@dataclass(slots=True)
+class PsbtInputView:
+    txid: str
+    vout: int
+    value: int | None
+    address: str | None
+    ours: bool
+    signed_by: list[str] = field(default_factory=list)  # master fingerprints (hex) that signed
+    missing: list[str] = field(default_factory=list)  # fingerprints still to sign (ours only)
+    complete: bool = False
+
+
+@dataclass(slots=True)
+class PsbtOutputView:
+    address: str | None
+    value: int
+    ours: bool
+    change: bool
+
+
+@dataclass(slots=True)
+class PsbtView:
+    """A PSBT and what it does, from the wallet's view."""
+
+    psbt: str  # base64
+    txid: str  # of the unsigned transaction (= the final txid for segwit-only inputs)
+    inputs: list[PsbtInputView]
+    outputs: list[PsbtOutputView]
+    fee: int | None
+    vsize: int  # estimated once signed
+    fee_rate: Decimal | None  # sat/vB on the estimated vsize
+    rbf: bool
+    locktime: int
+    signatures_required: int
+    complete: bool  # every input has enough signatures to finalize
+    algorithm: str | None = None
+    waste: int | None = None
+    change_address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FinalizedTx:
+    txid: str
+    hex: str
+    psbt: str  # the finalized PSBT (base64)
+
+
+class SpendService:
+    def __init__(
+        self,
+        wallets: WalletService,
+        sync: SyncService,
+        chain: ChainBackends,
+        fees: FeeService,
+        *,
+        output_order: str = "random",
+        rng: random.Random | None = None,
+    ) -> None:
+        self.wallets = wallets
+        self.sync = sync
+        self.chain = chain
+        self.fees = fees
+        self.output_order = output_order
+        self._rng = rng or random.SystemRandom()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    async def _wallet(self, user_id: str, wallet_id: str) -> tuple[Any, WalletDescriptor]:
+        view = await self.wallets.get_wallet(user_id, wallet_id)  # NotFound for others' wallets
+        return view, await self.wallets.descriptor(user_id, wallet_id)
+
+    async def _rate_kvb(self, network: str, inp: CreatePsbtInput) -> int:
+        if (inp.fee_rate is None) == (inp.fee_target is None):
+            raise BadInput("Give either feeRate (sat/vB) or feeTarget.", field="feeRate")
+        if inp.fee_rate is not None:
+            rate = inp.fee_rate
+            if not rate.is_finite() or rate < 1 or rate > MAX_FEE_RATE:
+                raise BadInput(
+                    f"feeRate must be between 1 and {MAX_FEE_RATE} sat/vB.",
+                    field="feeRate",
+                    hint="1 sat/vB is the minimum relay fee of Bitcoin Core nodes.",
+                )
+        else:
+            rate = await self.fees.rate_for(network, str(inp.fee_target))
+        return int((rate * 1000).to_integral_value(rounding=ROUND_CEILING))
+
+    # -- create ----------------------------------------------------------------------------
+
+    async def create_psbt(self, user_id: str, inp: CreatePsbtInput) -> PsbtView:
+        view, desc = await self._wallet(user_id, inp.wallet_id)
+        network: Network = view.network
+        st: ScriptType = view.script_type
+        if not inp.outputs:
+            raise BadInput("Give at least one output.", field="outputs")
+        if len(inp.outputs) > MAX_OUTPUTS:
+            raise BadInput(f"At most {MAX_OUTPUTS} outputs.", field="outputs")
+        targets: list[tuple[bytes, int | None]] = []
+        for n, o in enumerate(inp.outputs):
+            spk = script_from_address(o.address, network, field=f"outputs[{n}].address")
+            if o.amount is not None:
+                dust = sizes.dust_threshold(spk)
+                if o.amount < dust:
+                    raise BadInput(
+                        f"outputs[{n}].amount {o.amount} sats is below the dust limit of {dust} sats for this address.",
+                        field=f"outputs[{n}].amount",
+                        hint="Nodes do not relay outputs worth less than it costs to spend them.",
+                    )
+            targets.append((spk, o.amount))
+        if sum(1 for _, a in targets if a is None) > 1:
+            raise BadInput("Only one output can send the maximum (amount left out).", field="outputs")
+        rate_kvb = await self._rate_kvb(network.value.lower(), inp)
+        backend = await self.chain.get(network.value.lower())
+
+        candidates, by_outpoint, positions = await self._candidates(user_id, inp.wallet_id, desc)
+        manual = inp.utxos is not None
+        if manual:
+            chosen: list[Candidate] = []
+            for n, ref in enumerate(inp.utxos or []):
+                key = ref.strip().lower()
+                c = by_outpoint.get(key)
+                if c is None:
+                    raise BadInput(f"utxos[{n}] {ref} is not an unspent output of this wallet.", field=f"utxos[{n}]")
+                if c not in chosen:
+                    chosen.append(c)
+            if not chosen:
+                raise BadInput("Choose at least one UTXO, or leave utxos out.", field="utxos")
+            pool = chosen
+        else:
+            frozen_keys = await self._frozen(user_id, inp.wallet_id)
+            pool = [c for c in candidates if c.outpoint not in frozen_keys]
+            if not pool:
+                total_frozen = sum(c.value for c in candidates if c.outpoint in frozen_keys)
+                raise BadInput(
+                    "No spendable coins: "
+                    + (f"all {total_frozen} sats are in frozen outputs." if total_frozen else "the wallet is empty."),
+                    field="outputs",
+                    hint="Unfreeze outputs or choose them with utxos." if total_frozen else None,
+                )
+
+        change_spk_len = len(P.script_info(desc, 1, 0).script_pubkey)
+        change_override: bytes | None = None
+        if inp.change_address:
+            change_override = script_from_address(inp.change_address, network, field="changeAddress")
+            change_spk_len = len(change_override)
+        segwit = sizes.is_segwit(st)
+        pay_lens = [len(spk) for spk, _ in targets]
+        base_weight = sizes.tx_weight([], pay_lens, segwit)
+        change_w = sizes.output_weight(change_spk_len)
+        in_w = sizes.input_weight(st, desc.threshold or 1, len(desc.keys))
+        min_change = max(MIN_CHANGE, sizes.dust_threshold(b"\x00" * change_spk_len) if change_spk_len else 0)
+        params = SelectionParams(rate_kvb, LONG_TERM_RATE_KVB, change_w, in_w, min_change)
+        fixed = sum(a for _, a in targets if a is not None)
+        send_max = any(a is None for _, a in targets)
+        base_fee = fee_for(base_weight, rate_kvb)
+
+        selection: Selection
+        if send_max:
+            coins = list(pool)
+            total = sum(c.value for c in coins)
+            fee = fee_for(base_weight + in_w * len(coins), rate_kvb)
+            rest = total - fixed - fee
+            max_index = next(i for i, (_, a) in enumerate(targets) if a is None)
+            dust = sizes.dust_threshold(targets[max_index][0])
+            if rest < dust:
+                raise BadInput(
+                    f"Nothing to send: {total} sats in {len(coins)} coins, minus {fixed} sats of other outputs "
+                    f"and a {fee} sats fee, leaves {max(rest, 0)} sats (dust limit {dust}).",
+                    field="outputs",
+                )
+            targets[max_index] = (targets[max_index][0], rest)
+            selection = Selection("all" if not manual else "manual", coins, waste(coins, params, False, 0))
+            change_value = 0
+        else:
+            target = fixed + base_fee
+            if manual:
+                coins = list(pool)
+                available = sum(effective_value(c, rate_kvb) for c in coins)
+                if available < target:
+                    raise BadInput(
+                        f"The chosen UTXOs hold {sum(c.value for c in coins)} sats: not enough for "
+                        f"{fixed} sats plus fees at this rate.",
+                        field="utxos",
+                    )
+                has_change = available - target - params.change_fee >= min_change
+                selection = Selection("manual", coins, waste(coins, params, has_change, target))
+            else:
+                try:
+                    selection = select_coins(pool, target, params, random.Random(self._rng.random()))
+                except InsufficientFunds as exc:
+                    balance = sum(c.value for c in pool)
+                    raise BadInput(
+                        f"Insufficient funds: {balance} sats spendable, {fixed} sats to send plus fees "
+                        f"({exc.needed - fixed} sats or more at this rate).",
+                        field="outputs",
+                        hint="Frozen outputs and unconfirmed coins from others are not counted."
+                        if len(pool) < len(candidates)
+                        else None,
+                    ) from None
+            excess = sum(effective_value(c, rate_kvb) for c in selection.coins) - target
+            change_value = excess - params.change_fee
+            if change_value < min_change:
+                change_value = 0  # too small for change: it goes to the fee
+        # Change: the wallet's next unused change address, reserved for this draft.
+        outputs: list[P.OutputSpec] = [P.OutputSpec(spk, a or 0) for spk, a in targets]
+        change_address: str | None = None
+        if change_value > 0:
+            if change_override is not None:
+                outputs.append(P.OutputSpec(change_override, change_value))
+                change_address = inp.change_address
+            else:
+                reserved = await self.wallets.reserve_change_address(user_id, inp.wallet_id)
+                spk = bytes.fromhex(reserved.script_pubkey)
+                outputs.append(P.OutputSpec(spk, change_value, reserved.index))
+                change_address = reserved.address
+        coins = list(selection.coins)
+        if self.output_order == "bip69":
+            coins.sort(key=lambda c: (c.txid, c.vout))
+            outputs.sort(key=lambda o: (o.value, o.script_pubkey))
+        else:
+            self._rng.shuffle(coins)
+            self._rng.shuffle(outputs)
+        prev_txs: dict[str, str] = {}
+        if st is not ScriptType.P2TR:
+            prev_txs = await backend.transactions_hex(sorted({c.txid for c in coins}))
+        tip = await backend.tip()
+        locktime = anti_fee_sniping_locktime(tip.height, self._rng)
+        sequence = SEQUENCE_RBF if inp.rbf else SEQUENCE_NO_RBF
+        specs = []
+        for c in coins:
+            chain_, index = positions[c.outpoint]
+            raw = prev_txs.get(c.txid)
+            specs.append(
+                P.InputSpec(c.txid, c.vout, c.value, chain_, index, bytes.fromhex(raw) if raw else None, sequence)
+            )
+        psbt = P.build_psbt(desc, specs, outputs, locktime)
+        result = await self._analyze(user_id, inp.wallet_id, desc, network, psbt)
+        result.algorithm, result.waste, result.change_address = selection.algorithm, selection.waste, change_address
+        log.info(
+            "psbt_created",
+            wallet=inp.wallet_id,
+            inputs=len(specs),
+            outputs=len(outputs),
+            algorithm=selection.algorithm,
+            fee=result.fee,
+        )
+        return result
+
+    async def _frozen(self, user_id: str, wallet_id: str) -> set[str]:
+        """Outpoints labelled ``spendable: false`` (BIP-329), read from the wallets area's export."""
+        frozen: set[str] = set()
+        for line in (await self.wallets.export_labels(user_id, wallet_id)).splitlines():
+            rec = json.loads(line)
+            if rec.get("type") == "output" and rec.get("spendable") is False:
+                frozen.add(str(rec["ref"]).lower())
+        return frozen
+
+    async def _candidates(
+        self, user_id: str, wallet_id: str, desc: WalletDescriptor
+    ) -> tuple[list[Candidate], dict[str, Candidate], dict[str, tuple[int, int]]]:
+        """Spendable coins: confirmed ones, and unconfirmed ones only from our own transactions
+        (change); unconfirmed coins from others could be double-spent away."""
+        rows = await self.sync.utxos(user_id, wallet_id)
+        unconfirmed = [r.txid for r in rows if r.height is None]
+        parents = await self.sync.transactions_by_id(user_id, wallet_id, unconfirmed)
+        in_w = sizes.input_weight(desc.script_type, desc.threshold or 1, len(desc.keys))
+        out: list[Candidate] = []
+        by_outpoint: dict[str, Candidate] = {}
+        positions: dict[str, tuple[int, int]] = {}
+        for r in rows:
+            confirmed = r.height is not None
+            c = Candidate(r.txid, r.vout, int(r.value), in_w, confirmed)
+            by_outpoint[c.outpoint] = c
+            positions[c.outpoint] = (r.chain, r.index)
+            if confirmed:
+                out.append(c)
+            else:
+                parent = parents.get(r.txid)
+                if parent is not None and parent.sent > 0:  # our own change
+                    out.append(c)
+        return out, by_outpoint, positions
+
+    # -- analyze / combine / finalize / broadcast -----------------------------------------
+
+    async def analyze_psbt(self, user_id: str, wallet_id: str, text: str) -> PsbtView:
+        view, desc = await self._wallet(user_id, wallet_id)
+        return await self._analyze(user_id, wallet_id, desc, view.network, P.parse_psbt(text))
+
+    async def _analyze(
+        self, user_id: str, wallet_id: str, desc: WalletDescriptor, network: Network, psbt: PSBT
+    ) -> PsbtView:
+        ours = await self._our_scripts(user_id, wallet_id)
+        threshold = desc.threshold or 1
+        fingerprints = [(k.origin.fingerprint if k.origin else k.xpub.fingerprint).hex() for k in desc.keys]
+        inputs: list[PsbtInputView] = []
+        total_in: int | None = 0
+        weights: list[int] = []
+        for i, scope in enumerate(psbt.inputs):
+            utxo = None
+            try:
+                utxo = psbt.utxo(i)
+            except Exception:
+                utxo = None
+            spk = bytes(utxo.script_pubkey.data) if utxo is not None else None
+            mine = spk is not None and (spk.hex() in ours or _derived_chain(desc, scope, spk) is not None)
+            signed = _signers(scope)
+            iv = PsbtInputView(
+                txid=scope.txid.hex() if scope.txid else psbt.tx.vin[i].txid.hex(),
+                vout=scope.vout if scope.vout is not None else psbt.tx.vin[i].vout,
+                value=int(utxo.value) if utxo is not None else None,
+                address=_address(spk, network),
+                ours=mine,
+                signed_by=signed,
+            )
+            if mine:
+                iv.missing = [f for f in fingerprints if f not in signed] if len(signed) < threshold else []
+                iv.complete = len(signed) >= threshold or _finalized(scope)
+            if utxo is None:
+                total_in = None
+            elif total_in is not None:
+                total_in += int(utxo.value)
+            weights.append(sizes.input_weight(desc.script_type, threshold, len(desc.keys)) if mine else 272)
+            inputs.append(iv)
+        if not any(i.ours for i in inputs):
+            raise BadInput(
+                "This PSBT spends no coin of this wallet.",
+                field="psbt",
+                hint="Open it with the wallet whose coins it spends.",
+            )
+        outputs: list[PsbtOutputView] = []
+        for out, oscope in zip(psbt.tx.vout, psbt.outputs, strict=True):
+            spk = bytes(out.script_pubkey.data)
+            pos = ours.get(spk.hex())
+            if pos is None:
+                pos = _derived_chain(desc, oscope, spk)
+            outputs.append(PsbtOutputView(_address(spk, network), int(out.value), pos is not None, pos == 1))
+        total_out = sum(o.value for o in outputs)
+        fee = total_in - total_out if total_in is not None else None
+        weight = sizes.tx_weight(
+            weights, [len(o.script_pubkey.data) for o in psbt.tx.vout], sizes.is_segwit(desc.script_type)
+        )
+        vsize = sizes.vbytes(weight)
+        rate = (Decimal(fee) / Decimal(vsize)).quantize(Decimal("0.01")) if fee is not None and vsize else None
+        return PsbtView(
+            psbt=P.to_base64(psbt),
+            txid=P.unsigned_txid(psbt),
+            inputs=inputs,
+            outputs=outputs,
+            fee=fee,
+            vsize=vsize,
+            fee_rate=rate,
+            rbf=any(v.sequence < 0xFFFFFFFE for v in psbt.tx.vin),
+            locktime=int(psbt.tx.locktime),
+            signatures_required=threshold,
+            complete=all(i.complete for i in inputs if i.ours),
+        )
+
+    async def _our_scripts(self, user_id: str, wallet_id: str) -> dict[str, int]:
+        """scriptPubKey hex -> chain (0 receive, 1 change) of every script the sync knows."""
+        stats = await self.sync.script_stats(user_id, wallet_id)
+        return {r.script_pubkey: r.chain for r in stats.values()}
+
+    async def combine_psbts(self, user_id: str, wallet_id: str, texts: Sequence[str]) -> PsbtView:
+        view, desc = await self._wallet(user_id, wallet_id)
+        psbts = [P.parse_psbt(t, field=f"psbts[{n}]") for n, t in enumerate(texts)]
+        return await self._analyze(user_id, wallet_id, desc, view.network, P.combine(psbts))
+
+    async def finalize_psbt(self, user_id: str, wallet_id: str, text: str) -> FinalizedTx:
+        view, desc = await self._wallet(user_id, wallet_id)
+        psbt = P.parse_psbt(text)
+        analysis = await self._analyze(user_id, wallet_id, desc, view.network, psbt)
+        if not all(i.ours for i in analysis.inputs):
+            raise BadInput("The PSBT spends coins of another wallet; this server finalizes only its own.", field="psbt")
+        missing: list[str] = []
+        for i in range(len(psbt.inputs)):
+            if not P.finalize_input(psbt, i, desc.script_type, desc.threshold or 1):
+                missing.append(str(i))
+        if missing:
+            fps = sorted({f for inp in analysis.inputs for f in inp.missing})
+            raise BadInput(
+                f"Not enough signatures on input(s) {', '.join(missing)}: "
+                f"{analysis.signatures_required} needed"
+                + (f"; not yet signed by {', '.join(fps)}" if fps else "")
+                + ".",
+                field="psbt",
+                hint="Collect the missing signatures, combine the signed PSBTs, then finalize.",
+            )
+        tx = P.extract(psbt)
+        return FinalizedTx(tx.txid().hex(), tx.serialize().hex(), P.to_base64(psbt))
+
+    async def broadcast(self, user_id: str, wallet_id: str, *, psbt: str | None = None, hex_: str | None = None) -> str:
+        """Send a finalized transaction through the wallet's chain backend; on success the wallet is
+        synced at once so the transaction shows (as mempool) and goes out on the live stream."""
+        view, _desc = await self._wallet(user_id, wallet_id)
+        if (psbt is None) == (hex_ is None):
+            raise BadInput("Give either psbt or hex.", field="psbt")
+        if psbt is not None:
+            raw = (await self.finalize_psbt(user_id, wallet_id, psbt)).hex
+        else:
+            raw = (hex_ or "").strip().lower()
+            try:
+                tx = _parse_tx(raw)
+            except ValueError:
+                raise BadInput("Not a raw transaction in hex.", field="hex") from None
+            ours = await self._our_outpoints(user_id, wallet_id)
+            if not any(f"{v.txid.hex()}:{v.vout}" in ours for v in tx.vin):
+                raise BadInput("This transaction spends no coin of this wallet.", field="hex")
+        backend = await self.chain.get(view.network.value.lower())
+        txid = await backend.broadcast(raw)  # BroadcastRejected (BAD_USER_INPUT) with the node's reason
+        log.info("tx_broadcast", wallet=wallet_id, txid=txid)
+        await self.sync.sync_now(user_id, wallet_id)
+        return txid
+
+    async def _our_outpoints(self, user_id: str, wallet_id: str) -> set[str]:
+        return {f"{r.txid}:{r.vout}" for r in await self.sync.utxos(user_id, wallet_id)}
+
+
+def anti_fee_sniping_locktime(tip_height: int, rng: random.Random) -> int:
+    """Bitcoin Core's anti-fee-sniping: the tip height, or in one case in ten up to 99 blocks less
+    (so transactions sent late, e.g. after signing offline, do not stand out)."""
+    height = tip_height
+    if rng.randrange(10) == 0:
+        height = max(0, height - rng.randrange(100))
+    return height
+
+
+def _signers(scope: Any) -> list[str]:
+    out: list[str] = []
+    for pub in scope.partial_sigs:
+        der = scope.bip32_derivations.get(pub)
+        out.append(der.fingerprint.hex() if der is not None else pub.sec().hex())
+    if P.taproot_key_sig(scope) or (scope.final_scriptwitness is not None and scope.taproot_bip32_derivations):
+        for _pub, (_leaves, der) in scope.taproot_bip32_derivations.items():
+            out.append(der.fingerprint.hex())
+    return out
+
+
+def _derived_chain(desc: WalletDescriptor, scope: Any, spk: bytes) -> int | None:
+    """The chain (0/1) when the scope's key derivations, taken as ``.../chain/index`` of this
+    wallet's keys, give exactly ``spk`` (so an output a signer calls change really is ours)."""
+    ders = list(scope.bip32_derivations.values()) + [d for _l, d in scope.taproot_bip32_derivations.values()]
+    for der in ders[:1]:
+        path = list(der.derivation)
+        if len(path) < 2 or path[-2] not in (0, 1) or path[-1] >= 2**31:
+            return None
+        try:
+            if P.script_info(desc, path[-2], path[-1]).script_pubkey == spk:
+                return int(path[-2])
+        except Exception:
+            return None
+    return None
+
+
+def _finalized(scope: Any) -> bool:
+    return scope.final_scriptwitness is not None or scope.final_scriptsig is not None
+
+
+def _address(spk: bytes | None, network: Network) -> str | None:
+    if spk is None:
+        return None
+    try:
+        return address_from_script(spk, network)
+    except Exception:
+        return None
+
+
+def _parse_tx(raw: str) -> Any:
+    from embit.transaction import Transaction
+
+    try:
+        return Transaction.parse(bytes.fromhex(raw))
+    except Exception:
+        raise ValueError("not a transaction") from None
