@@ -26,6 +26,7 @@ from app.bitcoin.scripts import ScriptType
 from app.errors import BadInput
 
 PSBT_MAX_BYTES = 4_000_000
+SEQUENCE_RBF_DEFAULT = 0xFFFFFFFD
 
 
 @dataclass(frozen=True, slots=True)
