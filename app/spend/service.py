@@ -4,7 +4,7 @@ wallet that is not the user's. Nothing is stored for a request that fails."""
 
 from __future__ import annotations
 
-import json
+import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +33,7 @@ from app.spend.selection import (
     select_coins,
     waste,
 )
+from app.store.db import background_context
 
 if TYPE_CHECKING:
     from app.chain.factory import ChainBackends
@@ -193,7 +194,7 @@ class SpendService:
                 raise BadInput("Choose at least one UTXO, or leave utxos out.", field="utxos")
             pool = chosen
         else:
-            frozen_keys = await self._frozen(user_id, inp.wallet_id)
+            frozen_keys = {str(o) for o in await self.wallets.frozen_outpoints(user_id, inp.wallet_id)}
             pool = [c for c in candidates if c.outpoint not in frozen_keys]
             if not pool:
                 total_frozen = sum(c.value for c in candidates if c.outpoint in frozen_keys)
@@ -311,15 +312,6 @@ class SpendService:
             fee=result.fee,
         )
         return result
-
-    async def _frozen(self, user_id: str, wallet_id: str) -> set[str]:
-        """Outpoints labelled ``spendable: false`` (BIP-329), read from the wallets area's export."""
-        frozen: set[str] = set()
-        for line in (await self.wallets.export_labels(user_id, wallet_id)).splitlines():
-            rec = json.loads(line)
-            if rec.get("type") == "output" and rec.get("spendable") is False:
-                frozen.add(str(rec["ref"]).lower())
-        return frozen
 
     async def _candidates(
         self, user_id: str, wallet_id: str, desc: WalletDescriptor
@@ -474,7 +466,8 @@ class SpendService:
         backend = await self.chain.get(view.network.value.lower())
         txid = await backend.broadcast(raw)  # BroadcastRejected (BAD_USER_INPUT) with the node's reason
         log.info("tx_broadcast", wallet=wallet_id, txid=txid)
-        await self.sync.sync_now(user_id, wallet_id)
+        # Outside the request's read snapshot: the sync writes, and waiting must see its job finish.
+        await asyncio.create_task(self.sync.sync_now(user_id, wallet_id), context=background_context())
         return txid
 
     async def _our_outpoints(self, user_id: str, wallet_id: str) -> set[str]:
