@@ -246,6 +246,7 @@ class CoreBackend:
         self._tasks: list[asyncio.Task[None]] = []
         self._last_tip: str | None = None
         self.zmq_messages = 0
+        self.zmq_feed: Any = None
 
     @property
     def requests(self) -> int:
@@ -704,7 +705,14 @@ class CoreBackend:
         if self.zmq_hashblock or self.zmq_rawtx:
             from app.chain.core_zmq import ZmqFeed
 
-            feed = ZmqFeed(self.zmq_hashblock, self.zmq_rawtx, on_block=self._on_block_hash, on_rawtx=self._on_rawtx)
+            feed = ZmqFeed(
+                self.zmq_hashblock,
+                self.zmq_rawtx,
+                on_block=self._on_block_hash,
+                on_rawtx=self._on_rawtx,
+                on_gap=self._on_gap,
+            )
+            self.zmq_feed = feed
             self._tasks.append(asyncio.create_task(feed.run(), name="core-zmq"))
             if not self.zmq_hashblock:
                 self._tasks.append(asyncio.create_task(self._poll(wallets=False), name="core-poll"))
@@ -722,6 +730,16 @@ class CoreBackend:
             log.warning("core_block_header_failed", error=str(exc))
             return
         await self._tell_tip(BlockRef(int(header["height"]), block_hash))
+
+    async def _on_gap(self) -> None:
+        """ZMQ dropped messages: some payment or block may have gone unnoticed, so every watched
+        wallet is resynced (through the tip listeners, as after a new block)."""
+        try:
+            info = await self.chain_info()
+        except UpstreamUnavailable as exc:
+            log.warning("core_gap_resync_failed", error=exc.message)
+            return
+        await self._tell_tip(BlockRef(int(info["blocks"]), str(info["bestblockhash"])))
 
     async def _tell_tip(self, ref: BlockRef) -> None:
         for listener in list(self._tip_listeners):

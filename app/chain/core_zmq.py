@@ -30,10 +30,13 @@ class ZmqFeed:
         *,
         on_block: Callable[[str], Awaitable[None]],
         on_rawtx: Callable[[bytes], Awaitable[None]],
+        on_gap: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.endpoints = {b"hashblock": hashblock, b"rawtx": rawtx}
         self.on_block = on_block
         self.on_rawtx = on_rawtx
+        self.on_gap = on_gap
+        self.gaps = 0
         self._seq: dict[bytes, int] = {}
         self.connected = asyncio.Event()
 
@@ -78,6 +81,9 @@ class ZmqFeed:
             elif topic == b"rawtx":
                 await self.on_rawtx(body)
             if gap:
+                self.gaps += 1
                 log.warning("core_zmq_gap", topic=topic.decode(), expected=(last or 0) + 1, got=seq)
+                if self.on_gap is not None:
+                    await self.on_gap()
         except Exception:
             log.exception("core_zmq_handler_failed", topic=topic.decode(errors="replace"))

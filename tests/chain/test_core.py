@@ -262,9 +262,7 @@ async def test_node_modes_are_clear_errors(chain: DevChain) -> None:
         view = await core.bind("w1", descriptors(chain))
         assert isinstance(view, CoreWalletView)
         await view.histories(["00" * 32])
-        assert all(
-            (w.tx.block_time or 0) >= core.rescan_since.timestamp() - 7200 for w in view.cache.txs.values()
-        )
+        assert all((w.tx.block_time or 0) >= core.rescan_since.timestamp() - 7200 for w in view.cache.txs.values())
     finally:
         await core.close()
 
@@ -384,5 +382,58 @@ async def test_a_payment_reaches_the_live_stream(chain: DevChain, push: str, dat
 
         await asyncio.wait_for(confirmed(), 2.0 if push == "zmq" else 10.0)
         assert await figures(c, user, wallet_id) == chain.expected(w["name"])
+    finally:
+        await c.stop()
+
+
+async def test_a_zmq_gap_resyncs_the_watched_wallets(chain: DevChain, database_url: str, tmp_path: Path) -> None:
+    """ZMQ drops messages for a slow subscriber; the sequence number shows the gap, and every
+    watched wallet is resynced, so a payment whose rawtx was lost still arrives."""
+    from app.dev.devchain.primitives import spk_address
+
+    c = await start_container(tmp_path, database_url, **chain_settings(chain, "core"))
+    received: asyncio.Queue[Event] = asyncio.Queue()
+    w = chain.info["wallets"][0]
+
+    async def listen(e: Event) -> None:
+        if e.type == "transactionReceived" and e.payload.get("walletId") == wallet_id:
+            await received.put(e)
+
+    c.sync.listeners.append(listen)
+    try:
+        user = await new_user(c)
+        wallet_id = (
+            await c.wallets.import_wallet(
+                user, ImportWalletInput(name=w["name"], source=w["descriptor"], network=Network.REGTEST)
+            )
+        ).id
+        assert (await wait_synced(c, user, wallet_id)).status == "SYNCED"
+        while not received.empty():
+            received.get_nowait()
+        pub = chain._zmq
+        assert pub is not None
+        core = await c.chain.get("regtest")
+        faucet = spk_address(chain.state.faucet_spk) or ""
+        await chain.send(faucet, 20_000)  # a first rawtx: the subscriber's sequence baseline
+        deadline = asyncio.get_running_loop().time() + 5
+        while not (core.zmq_feed and core.zmq_feed._seq.get(b"rawtx") == pub.seq[b"rawtx"] - 1):  # type: ignore[attr-defined]
+            assert asyncio.get_running_loop().time() < deadline, "the first rawtx never arrived"
+            await asyncio.sleep(0.02)
+        chain.chain.listeners.remove(pub._on_event)  # this payment's rawtx is lost...
+        addr = await c.wallets.next_receive_address(user, wallet_id)
+        lost = await chain.send(addr.address, 80_000)
+        pub._mempool = set(chain.chain.mempool)
+        pub.seq[b"rawtx"] += 1  # ...but it used its sequence number
+        chain.chain.listeners.append(pub._on_event)
+        await chain.send(faucet, 20_000)  # not ours: its sequence number shows the gap
+
+        async def payment() -> Event:
+            while True:
+                e = await received.get()
+                if e.payload["txid"] == lost:
+                    return e
+
+        await asyncio.wait_for(payment(), 5.0)
+        assert core.zmq_feed.gaps == 1  # type: ignore[attr-defined]
     finally:
         await c.stop()
