@@ -30,6 +30,7 @@ from app.events.envelope import Event
 from app.events.hub import EventHub
 from app.ids import new_id
 from app.prices.provider import Price
+from app.services.ledger_cache import LedgerCache
 from app.services.prices import PriceService
 from app.services.tax_settings import TaxSettings, load_tax_settings, save_tax_settings
 from app.services.wallets import WalletInfo, WalletService
@@ -152,6 +153,7 @@ class PortfolioService:
         self.fee_rate = fee_rate
         self.supervisor = supervisor
         self._last_values: dict[str, Decimal] = {}
+        self.ledgers = LedgerCache(sync)  # caught up from what syncs wrote, not re-read per request
         prices.on_price_moved.append(self.revalue)
 
     # -- CRUD -------------------------------------------------------------------------------------
@@ -323,7 +325,7 @@ class PortfolioService:
         scope = set(view.wallet_ids)
         txs = [
             WalletTx(e.txid, e.wallet_id, e.at.astimezone(UTC).date(), e.net_amount, e.fee_paid, e.confirmed)
-            for e in await self.sync.ledger(user_id)
+            for e in await self.ledgers.ledger(user_id, [w.id for w in all_wallets])
         ]
         txs.sort(key=lambda t: (t.day, t.txid))
         balances = await self.sync.balances(user_id)

@@ -7,7 +7,9 @@ The ``*_of`` methods take many wallet ids and answer with one statement whatever
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -188,15 +190,33 @@ class SyncQueries:
             rows = await s.exec(
                 select(WalletTx).where(WalletTx.user_id == user_id, col(WalletTx.status).in_(ACTIVE_TX_STATUSES))
             )
+            return [_entry(t) for t in rows]
+
+    async def ledger_versions(self, user_id: str) -> dict[str, datetime]:
+        """Each synced wallet's results stamp (the sync state's ``updated_at``, moved by every
+        sync that writes): a cached ledger of the wallet is current while it is unchanged."""
+        async with self.store.read() as s:
+            rows = await s.exec(
+                select(WalletSyncState.wallet_id, WalletSyncState.updated_at).where(WalletSyncState.user_id == user_id)
+            )
+            return {w: at for w, at in rows}
+
+    async def ledger_changes(self, user_id: str, since: Mapping[str, datetime | None]) -> list[LedgerChange]:
+        """The rows of each wallet of ``since`` written after its time (every row for None; one sync
+        writes all its rows with one time, the next a later one):
+        what a cached ledger needs to catch up, removals (reorged out, replaced) included."""
+        conds = [
+            col(WalletTx.wallet_id) == w
+            if at is None
+            else sa.and_(col(WalletTx.wallet_id) == w, col(WalletTx.updated_at) > at)
+            for w, at in since.items()
+        ]
+        if not conds:
+            return []
+        async with self.store.read() as s:
+            rows = await s.exec(select(WalletTx).where(WalletTx.user_id == user_id, sa.or_(*conds)))
             return [
-                LedgerEntry(
-                    wallet_id=t.wallet_id,
-                    txid=t.txid,
-                    at=t.block_time or t.first_seen,
-                    net_amount=t.net_amount,
-                    fee_paid=(t.fee or 0) if t.sent > 0 and t.net_amount < 0 else 0,
-                    confirmed=t.status == TX_CONFIRMED,
-                )
+                LedgerChange(t.wallet_id, t.txid, t.updated_at, _entry(t) if t.status in ACTIVE_TX_STATUSES else None)
                 for t in rows
             ]
 
@@ -252,3 +272,21 @@ class SyncQueries:
                 used, reused = out.get(wallet_id, AddressUse(0, 0))
                 out[wallet_id] = AddressUse(used + 1, reused + (1 if int(n) > 1 else 0))
         return out
+
+
+class LedgerChange(NamedTuple):
+    wallet_id: str
+    txid: str
+    written_at: datetime
+    entry: LedgerEntry | None  # None: no longer active (reorged out, replaced, evicted)
+
+
+def _entry(t: WalletTx) -> LedgerEntry:
+    return LedgerEntry(
+        wallet_id=t.wallet_id,
+        txid=t.txid,
+        at=t.block_time or t.first_seen,
+        net_amount=t.net_amount,
+        fee_paid=(t.fee or 0) if t.sent > 0 and t.net_amount < 0 else 0,
+        confirmed=t.status == TX_CONFIRMED,
+    )
