@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     allow_registration: bool = True
     registration: Literal["open", "invitation", "closed"] = "open"  # invitation: admins create codes
     token_ttl_hours: int = Field(24 * 14, ge=1)
+    session_cache_ttl_s: float | None = Field(
+        None,
+        ge=0,
+        description="token → user kept in memory at most this long (revocations drop it at once); "
+        "default 30 with MBF_REDIS_URL, off without (docs/performance.md)",
+    )
     password_min_length: int = Field(12, ge=8)
     login_free_attempts: int = Field(5, ge=1, description="failed logins per key before backoff starts")
     login_backoff_base_s: float = Field(1.0, gt=0)
@@ -282,6 +288,14 @@ class Settings(BaseSettings):
         return v.rstrip("/") if v else v
 
     # Derived values -------------------------------------------------------------
+
+    @property
+    def effective_session_cache_ttl_s(self) -> float:
+        """Without Redis another process (``mbf user reset-2fa``) cannot tell this one about a
+        revocation, so sessions are cached only when asked for explicitly."""
+        if self.session_cache_ttl_s is not None:
+            return self.session_cache_ttl_s
+        return 30.0 if self.effective_redis_url else 0.0
 
     @property
     def is_production(self) -> bool:

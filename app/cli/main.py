@@ -77,7 +77,7 @@ def _root(
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default MBF_HOST or 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default MBF_PORT or 8000).")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes (use Redis for events when > 1).")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (more than 1 needs MBF_REDIS_URL).")] = 1,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
 ) -> None:
     """Run the server: creates the data directory, applies migrations, serves /graphql."""
@@ -86,7 +86,14 @@ def serve(
     settings = settings_or_exit(data_dir=True)
     _check_data_and_key(settings)
     if workers > 1 and not settings.effective_redis_url:
-        typer.echo("warning: several workers without MBF_REDIS_URL do not share live events", err=True)
+        # Each worker would have its own event hub: live events, session revocations and cache
+        # invalidations published in one worker would never reach the others (docs/performance.md).
+        typer.echo(
+            "error: --workers > 1 needs MBF_REDIS_URL (workers share live events, revocations and cache "
+            "invalidation through Redis); set it or run one worker",
+            err=True,
+        )
+        raise typer.Exit(2)
     from app.http.header_timeout import HeaderTimeoutProtocol
     from app.observability import serve as metrics_serve
 

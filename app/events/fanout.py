@@ -193,6 +193,17 @@ class LocalFanout:
         self.queue_size = queue_size
         self._by_user: dict[str | None, set[Subscriber]] = {}
         self._public: set[Subscriber] = set()
+        # Process-wide caches (sessions, responses) that see every delivered event, all users.
+        self._watchers: list[Callable[[Event], None]] = []
+        # False while events of other processes may not be reaching us (shared bus down):
+        # the caches must not answer from memory then.
+        self.linked: Callable[[], bool] = lambda: True
+
+    def watch(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback`` for every event delivered here (every user, public too) and with a
+        ``gap`` event when events may have been missed; returns the function that stops it."""
+        self._watchers.append(callback)
+        return lambda: self._watchers.remove(callback) if callback in self._watchers else None
 
     def subscribe(
         self,
@@ -235,6 +246,8 @@ class LocalFanout:
     def deliver(self, event: Event) -> int:
         """Queue ``event`` for every interested local subscriber; returns how many got it."""
         observe_hub_delivery(id_time_ms(event.id))
+        for watcher in self._watchers:
+            watcher(event)
         if event.user_id is None:
             targets: Iterable[Subscriber] = tuple(self._public)
         else:
@@ -253,9 +266,16 @@ class LocalFanout:
     def gap_all(self, cursors: dict[Subscriber, str] | None = None) -> None:
         """Every subscriber may have missed events since ``cursors`` (default: its start)."""
         cursors = cursors or {}
+        self.missed()
         for subs in list(self._by_user.values()):
             for sub in list(subs):
                 sub.push_gap(cursors.get(sub, sub.start_id))
+
+    def missed(self) -> None:
+        """Tell the watchers that events may have been missed (they drop what they cached)."""
+        gap = Event(type=GAP, user_id=None, payload={})
+        for watcher in self._watchers:
+            watcher(gap)
 
     def users(self) -> list[str]:
         return [u for u in self._by_user if u is not None]

@@ -26,6 +26,12 @@ class EventHub(Protocol):
     async def publish(self, event: Event) -> None:
         """Deliver to the event's user (everyone for a public event); never waits for readers."""
 
+    async def flush(self) -> None:
+        """Wait (briefly) until what was published has reached the other processes.
+
+        Called before answering a request whose effect other processes must see at once
+        (a logout, a mutation: their caches drop the old answer before the client can ask again)."""
+
     def subscribe(
         self,
         user_id: str | None,

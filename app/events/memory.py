@@ -219,6 +219,9 @@ class MemoryHub(FanoutSubscribe):
         if event.user_id is not None:
             self.log.append(event)
 
+    async def flush(self) -> None:
+        """Nothing to wait for: local delivery happened in :meth:`publish`."""
+
     async def replay(self, user_id: str, after: str | None, limit: int = 1000) -> list[Event]:
         if after is None or id_time_ms(after) is None:
             return []

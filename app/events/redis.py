@@ -57,6 +57,8 @@ class RedisHub(FanoutSubscribe):
     ) -> None:
         self.url = url
         self.fanout = LocalFanout(queue_size)
+        self._connected = asyncio.Event()
+        self.fanout.linked = self._connected.is_set  # caches answer from memory only while linked
         self.retention_count = retention_count
         self.retention_ms = int(retention_hours * 3_600_000)
         self.channel = f"{prefix}:events"
@@ -76,7 +78,6 @@ class RedisHub(FanoutSubscribe):
         self._sent = asyncio.Condition()
         self._enqueued = 0
         self._done = 0
-        self._connected = asyncio.Event()
         self._first_connect = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -196,6 +197,10 @@ class RedisHub(FanoutSubscribe):
             pipe.pexpire(self._skey(user), self.retention_ms)
         await pipe.execute()
 
+    async def flush(self) -> None:
+        if self._connected.is_set():
+            await self._flush(wait_s=2.0)
+
     async def _flush(self, wait_s: float = 2.0) -> None:
         target = self._enqueued
         if self._done >= target:
@@ -239,6 +244,7 @@ class RedisHub(FanoutSubscribe):
                 if self._connected.is_set() or lost_cursors is None:
                     lost_cursors = self.fanout.cursors()
                 self._connected.clear()
+                self.fanout.missed()
                 self._first_connect.set()
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()

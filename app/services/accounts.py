@@ -32,6 +32,7 @@ from app.security.tokens import new_token, token_hash
 from app.security.totp import TotpSetupData as TotpSetup
 from app.services import audit
 from app.services.second_factor import SecondFactor
+from app.services.session_cache import ACCOUNT_CHANGED, REVOKED, SessionCache
 from app.store.db import Store, Tx
 from app.store.models.accounts import AuthSession, Invitation, User
 from app.store.models.base import utcnow
@@ -145,6 +146,13 @@ class AccountService:
         self.keyring = keyring
         self.settings = settings
         self.hub = hub  # revocations publish ``sessionRevoked`` (live sockets close with 4403)
+        # Token → viewer without a database read per request; only with a hub (the revocations).
+        self.session_cache = SessionCache(
+            settings.effective_session_cache_ttl_s if hub is not None else 0,
+            linked=(lambda: hub.fanout.linked()) if hub is not None else (lambda: False),
+        )
+        if hub is not None:
+            hub.fanout.watch(self.session_cache.on_event)
         self.throttle: Throttle = throttle or MemoryThrottle()
         self.second_factor = SecondFactor(store, keyring)
         login = BackoffPolicy(
@@ -277,6 +285,7 @@ class AccountService:
                     raise Conflict("This is the only admin: make another user admin first.", field="role")
             user.role = role
             s.add(user)
+            self.publish_account_changed(s, user.id)
             audit.record(s, "user.role_changed", user.id, role, detail=f"by={viewer.user_id}")
         return user
 
@@ -402,14 +411,27 @@ class AccountService:
         return IssuedToken(user=user, token=token, expires_at=expires)
 
     async def authenticate(self, token: str | None) -> Viewer | None:
-        """The viewer for a bearer token (session or API key), or None when unknown, expired or revoked."""
+        """The viewer for a bearer token (session or API key), or None when unknown, expired or revoked.
+
+        Answered from :attr:`session_cache` when it can (revocations reach it through the hub)."""
         if not token:
             return None
+        key = token_hash(token)
+        now = utcnow()
+        cached = self.session_cache.get(key, now)
+        if cached is not None:
+            return cached
+        generation = self.session_cache.generation
+        viewer = await self._authenticate_stored(token, now)
+        if viewer is not None:
+            self.session_cache.put(key, viewer, generation)
+        return viewer
+
+    async def _authenticate_stored(self, token: str, now: datetime) -> Viewer | None:
         from app.services.api_keys import API_KEY_PREFIX, authenticate_key  # the key format lives there
 
         if token.startswith(API_KEY_PREFIX):
             return await authenticate_key(self.store, token)
-        now = utcnow()
         async with self.store.read() as s:
             row = (
                 await s.exec(
@@ -446,11 +468,25 @@ class AccountService:
         hub = self.hub
         if hub is None:
             return
-        events = [Event(type="sessionRevoked", user_id=user_id, subject=sid, payload={}) for sid in session_ids]
+        events = [Event(type=REVOKED, user_id=user_id, subject=sid, payload={}) for sid in session_ids]
 
         async def publish() -> None:
             for event in events:
                 await hub.publish(event)
+            await hub.flush()  # other processes' session caches drop it before we answer
+
+        s.on_commit(publish)
+
+    def publish_account_changed(self, s: Tx, user_id: str) -> None:
+        """After commit: the user's role changed or the account is gone (cached sessions drop it)."""
+        hub = self.hub
+        if hub is None:
+            return
+        event = Event(type=ACCOUNT_CHANGED, user_id=user_id, subject=user_id, payload={})
+
+        async def publish() -> None:
+            await hub.publish(event)
+            await hub.flush()
 
         s.on_commit(publish)
 

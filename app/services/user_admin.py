@@ -72,6 +72,7 @@ class UserAdmin:
                 .where(col(AuthSession.user_id) == user.id, col(AuthSession.revoked_at).is_(None))
                 .values(revoked_at=utcnow())
             )
+            self.accounts.publish_account_changed(s, user.id)  # every cached session of the user
         log.info("user_password_set", user_id=user.id, sessions_revoked=result.rowcount)
         return int(result.rowcount or 0)
 
@@ -88,6 +89,7 @@ class UserAdmin:
                         hint="create another admin first (mbf user create EMAIL --admin)",
                     )
             await s.delete(user)
+            self.accounts.publish_account_changed(s, user.id)
         if self.reports_root is not None:
             shutil.rmtree(self.reports_root / user.id, ignore_errors=True)
         log.info("user_deleted", user_id=user.id)

@@ -13,6 +13,7 @@ import pytest
 
 from tests.foundation.test_cli_process import MBF, ROOT, _env, _free_port
 from tests.observability.scrape import parse, value
+from tests.support.services import REDIS_URL, require
 
 pytestmark = pytest.mark.slow
 
@@ -32,9 +33,11 @@ async def _wait_up(url: str, proc: asyncio.subprocess.Process, timeout: float = 
 
 
 async def test_workers_share_one_scrape(tmp_path: Path) -> None:
+    require("redis")  # several workers need it (they refuse to start without)
     port, metrics_port = _free_port(), _free_port()
     env = _env(
         tmp_path,
+        MBF_REDIS_URL=REDIS_URL,
         MBF_PORT=str(port),
         MBF_METRICS_PORT=str(metrics_port),
         MBF_SECRET_KEY="1" * 64,
