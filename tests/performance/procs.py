@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -29,7 +30,14 @@ async def wait_up(url: str, proc: asyncio.subprocess.Process, timeout: float = 6
 
 
 def serve_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = _env(tmp_path, MBF_SECRET_KEY="1" * 64, MBF_PRICE_POLL_ENABLED="false", **extra)
+    env = _env(
+        tmp_path,
+        MBF_SECRET_KEY="1" * 64,
+        MBF_PRICE_POLL_ENABLED="false",
+        # Sign-up limits are shared through Redis: each test gets its own (as tests/conftest.py does).
+        MBF_THROTTLE_REDIS_PREFIX=f"test-{secrets.token_hex(6)}:throttle",
+        **extra,
+    )
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     return env
 
