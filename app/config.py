@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     max_aliases: int = Field(30, ge=1)
     max_query_cost: int = Field(20_000, ge=100, description="cost budget per operation (docs/security.md)")
     max_body_bytes: int = Field(1_000_000, ge=1024)
+    persisted_queries: Literal["auto", "only"] = Field(
+        "auto", description="auto: Apollo APQ registers any document; only: run allow-listed documents only"
+    )
+    persisted_queries_file: Path | None = Field(None, description="allow-list (Apollo manifest); default in data dir")
+    document_cache_size: int = Field(1000, ge=0, description="parsed and validated documents kept per process")
     body_read_timeout_s: float = Field(30.0, gt=0, description="idle time between body chunks before 408")
     header_read_timeout_s: float = Field(
         10.0, gt=0, description="a request's line and headers must arrive within this, else the connection is closed"
@@ -314,6 +319,10 @@ class Settings(BaseSettings):
         if self.log_format != "auto":
             return self.log_format
         return "json" if self.is_production else "console"
+
+    @property
+    def effective_persisted_queries_file(self) -> Path:
+        return self.persisted_queries_file or self.data_dir / "persisted-queries.json"
 
     @property
     def effective_database_url(self) -> str:

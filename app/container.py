@@ -17,6 +17,7 @@ import structlog
 from app.chain.factory import ChainBackends
 from app.config import Settings
 from app.events.factory import make_hub
+from app.persisted_queries import PersistedQueries, read_manifest
 from app.security.crypto import Keyring
 from app.security.keystore import key_matches, open_keyring
 from app.security.throttle import make_throttle
@@ -77,6 +78,10 @@ class Container:
         self.register("throttle", self.throttle)
         self.accounts = AccountService(self.store, self.keyring, settings, hub=self.hub, throttle=self.throttle)
         self.api_keys = ApiKeyService(self.store, self.accounts)
+        # Documents known by hash (APQ, and the allow-list of MBF_PERSISTED_QUERIES=only).
+        self.persisted_queries = PersistedQueries(
+            settings.persisted_queries, read_manifest(settings.effective_persisted_queries_file)
+        )
         self.audit = AuditLog(self.store)
         self.wallets = WalletService(self.store, self.keyring, settings, self.hub)
         self.register("wallets", self.wallets)

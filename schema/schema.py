@@ -22,6 +22,7 @@ from resolvers.spend import SpendMutation, SpendQuery
 from resolvers.sync import SyncMutation, SyncQuery
 from resolvers.wallets import WalletMutation, WalletQuery
 from schema.authorization import Authorization
+from schema.documents import DocumentCache, DocumentLRU
 from schema.errors import ContractErrors
 from schema.extensions import OperationLog
 from schema.limits import CostMeter, QueryLimits, QueryLimitSettings
@@ -44,6 +45,7 @@ class AppSchema(strawberry.Schema):
     """Errors are logged by :class:`ContractErrors` (with ids); skip Strawberry's own logging."""
 
     cost_meter: CostMeter  # query cost figures, for a metrics exporter
+    documents: DocumentLRU  # parsed and validated documents
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         return None
@@ -53,6 +55,7 @@ def build_schema(settings: Settings | None = None) -> AppSchema:
     settings = settings or Settings()
     s = settings
     meter = CostMeter()
+    documents = DocumentLRU(s.document_cache_size)
     limits = QueryLimitSettings(max_depth=s.max_query_depth, max_aliases=s.max_aliases, max_cost=s.max_query_cost)
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         OperationLog,  # outermost: logs after ContractErrors has shaped the errors
@@ -61,6 +64,7 @@ def build_schema(settings: Settings | None = None) -> AppSchema:
         lambda: QueryLimits(limits, meter),  # depth, aliases, cost, input sizes: linear in the document
         Authorization,  # roles and API-key scopes, before anything executes
         OperationScope,  # one database snapshot and one set of DataLoaders per operation
+        lambda: DocumentCache(documents),  # after QueryLimits: the limits run on every request
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
@@ -74,4 +78,5 @@ def build_schema(settings: Settings | None = None) -> AppSchema:
         config=StrawberryConfig(disable_field_suggestions=settings.is_production, scalar_map=SCALAR_MAP),
     )
     schema.cost_meter = meter
+    schema.documents = documents
     return schema

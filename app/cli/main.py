@@ -289,7 +289,7 @@ def _register_areas() -> None:
     """Area commands (devchain, devlnd, wallet...) register themselves here."""
     import importlib
 
-    for name in ("devchain", "devlnd", "wallet", "secrets_cli", "backup_cli", "users", "reports", "demo"):
+    for name in ("devchain", "devlnd", "wallet", "secrets_cli", "backup_cli", "users", "reports", "demo", "documents"):
         try:
             module = importlib.import_module(f"app.cli.{name}")
         except ModuleNotFoundError as exc:

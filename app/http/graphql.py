@@ -6,6 +6,7 @@ import ``schema/``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from strawberry.types.graphql import OperationType
 
 from app.config import Settings
 from app.container import Container
+from app.http import persisted
 from app.http.auth import InvalidCredentials, authenticate
 from app.http.errors import error_response
 from app.http.graphiql import graphiql_page
@@ -102,6 +104,12 @@ class GraphQLApp(GraphQL[Context, None]):
         """Strawberry's, minus subscriptions: over plain HTTP they would run once and fail inside
         (an ``INTERNAL`` error and a logged traceback); a client is told where they run instead."""
         allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
+        pq = (request_data.extensions or {}).get("persistedQuery")
+        if pq is not None:  # Apollo APQ (GET and POST): the text by hash, or PersistedQueryNotFound
+            resolved = persisted.resolve(self.container.persisted_queries, pq, request_data.query)
+            if isinstance(resolved, ExecutionResult):
+                return resolved
+            request_data = replace(request_data, query=resolved)
         try:
             return await self.schema.execute(
                 request_data.query,
@@ -120,6 +128,12 @@ class GraphQLApp(GraphQL[Context, None]):
             raise HTTPException(400, exc.as_http_error_reason()) from None
         except MissingQueryError:
             raise HTTPException(400, "No GraphQL query found in the request") from None
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """A GET carrying a persisted query's hash (no ``query``) is an operation, not the IDE."""
+        if request.method == "GET" and request.query_params.get("extensions") is not None:
+            return False
+        return bool(super().should_render_graphql_ide(request))
 
     def parse_json(self, data: str | bytes) -> Any:
         """A body (or GET ``variables``) that is JSON but not an object is a 400, not a crash."""
