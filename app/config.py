@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     )
     persisted_queries_file: Path | None = Field(None, description="allow-list (Apollo manifest); default in data dir")
     document_cache_size: int = Field(1000, ge=0, description="parsed and validated documents kept per process")
+    response_cache_ttl_s: float = Field(
+        60.0, ge=0, description="a cached query answer lives at most this long (events invalidate it at once; 0: off)"
+    )
+    response_cache_size: int = Field(2000, ge=0, description="cached query answers kept per process")
     body_read_timeout_s: float = Field(30.0, gt=0, description="idle time between body chunks before 408")
     header_read_timeout_s: float = Field(
         10.0, gt=0, description="a request's line and headers must arrive within this, else the connection is closed"

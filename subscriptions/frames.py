@@ -8,10 +8,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from app import jsonfast
+
 
 def dumps(value: Any) -> str:
-    """Compact JSON, as every frame we send is written."""
-    return json.dumps(value, separators=(",", ":"), default=str)
+    """Compact JSON, as every frame we send is written (orjson; Decimal and others as strings)."""
+    return jsonfast.dumps(value)
 
 
 def valid_legacy(message: Any) -> bool:

@@ -6,6 +6,7 @@ import ``schema/``.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -23,12 +24,16 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from app import jsonfast
 from app.config import Settings
 from app.container import Container
+from app.events.envelope import Event
 from app.http import persisted
 from app.http.auth import InvalidCredentials, authenticate
 from app.http.errors import error_response
 from app.http.graphiql import graphiql_page
+from app.http.response_cache import DATA_CHANGED, Lookup, ResponseCache
+from app.persisted_queries import document_hash
 from schema.context import Context
 from subscriptions.registry import connections_of
 from subscriptions.transport import LegacyLiveHandler, LiveHandler
@@ -47,6 +52,16 @@ _STATUS_CODES = {
 
 
 SUBSCRIPTIONS_OVER_WS = "subscriptions run over WebSocket: graphql-transport-ws at /graphql"
+
+# The response-cache key of the request being executed, for create_response to store the bytes.
+_PENDING: ContextVar[Lookup | None] = ContextVar("response_cache_pending", default=None)
+
+
+class _CachedAnswer(Exception):
+    """A response-cache hit: these bytes are the answer, nothing is executed."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -73,6 +88,13 @@ class GraphQLApp(GraphQL[Context, None]):
         )
         self.container = container
         self.settings = settings
+        hub = container.hub
+        self.responses = ResponseCache(
+            ttl_s=settings.response_cache_ttl_s,
+            max_entries=settings.response_cache_size,
+            linked=lambda: hub.fanout.linked(),
+        )
+        hub.fanout.watch(self.responses.on_event)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,6 +104,8 @@ class GraphQLApp(GraphQL[Context, None]):
         request_id = (scope.get("state") or {}).get("request_id")
         try:
             response = await self.run(request)
+        except _CachedAnswer as hit:
+            response = Response(hit.body, media_type="application/json")
         except InvalidCredentials:
             response = error_response(
                 401, "The bearer token is unknown, expired or revoked: sign in again.", "UNAUTHENTICATED", request_id
@@ -110,6 +134,34 @@ class GraphQLApp(GraphQL[Context, None]):
             if isinstance(resolved, ExecutionResult):
                 return resolved
             request_data = replace(request_data, query=resolved)
+        _PENDING.set(None)
+        viewer, query, shape = context.viewer, request_data.query, None
+        if viewer is not None and isinstance(query, str):
+            digest = document_hash(query)
+            shape = self.responses.shape(digest, query, request_data.operation_name)
+            if shape == "cacheable" and self.responses.enabled:
+                body, lookup = self.responses.lookup(
+                    viewer.session_id, viewer.user_id, digest, request_data.operation_name, request_data.variables
+                )
+                if body is not None:
+                    raise _CachedAnswer(body)
+                _PENDING.set(lookup)
+        try:
+            return await self._execute(request_adapter, context, root_value, request_data, allowed)
+        finally:
+            if shape == "mutation" and viewer is not None:
+                await self._data_changed(viewer.user_id)
+
+    async def _data_changed(self, user_id: str) -> None:
+        """After a mutation: every process's cached answers for the user are stale; the event has
+        reached Redis before we answer, so the client's next read cannot find the older answer."""
+        hub = self.container.hub
+        await hub.publish(Event(type=DATA_CHANGED, user_id=None, subject=user_id, payload={}))
+        await hub.flush()
+
+    async def _execute(
+        self, request_adapter: Any, context: Context, root_value: Any, request_data: Any, allowed: Any
+    ) -> ExecutionResult:
         try:
             return await self.schema.execute(
                 request_data.query,
@@ -128,6 +180,24 @@ class GraphQLApp(GraphQL[Context, None]):
             raise HTTPException(400, exc.as_http_error_reason()) from None
         except MissingQueryError:
             raise HTTPException(400, "No GraphQL query found in the request") from None
+
+    def encode_json(self, data: object) -> bytes:
+        return jsonfast.dumps_bytes(data)
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        response = super().create_response(response_data, sub_response)
+        lookup = _PENDING.get()
+        if lookup is not None:
+            _PENDING.set(None)
+            if (
+                response.status_code == 200
+                and isinstance(response_data, dict)
+                and not response_data.get("errors")
+                and not sub_response.headers.raw
+                and sub_response.background is None
+            ):
+                self.responses.store(lookup, bytes(response.body))
+        return response
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         """A GET carrying a persisted query's hash (no ``query``) is an operation, not the IDE."""
