@@ -77,7 +77,9 @@ async def test_a_sync_committing_during_a_query_does_not_mix_states(
 
                 c.sync.states = states_then_mark  # type: ignore[method-assign]
                 c.sync.transactions_of = held_transactions_of  # type: ignore[method-assign]
-                query = asyncio.create_task(gql(DASHBOARD))
+                # Another document: the same one would be answered from the response cache (nothing
+                # changed since ``before``) and never reach the held read.
+                query = asyncio.create_task(gql("query Held " + DASHBOARD))
                 await asyncio.wait_for(in_transactions.wait(), 30)
 
                 # Meanwhile a payment arrives and a real sync commits it.
