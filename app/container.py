@@ -93,8 +93,10 @@ class Container:
         self.wallets.connect_sync(self.sync.request_sync)
         self.register("sync", self.sync)
         self.fees = FeeService(self.chain.get, cache_s=settings.fee_cache_s, publish=self._publish_fees)
+        self.fees.networks = lambda: list(self.chain.active())
+        self.register("fees", self.fees)
         self.spend = SpendService(
-            self.wallets, self.sync, self.chain, self.fees, output_order=settings.spend_output_order
+            self.store, self.wallets, self.sync, self.chain, self.fees, output_order=settings.spend_output_order
         )
         self.lightning = LightningService(self.store, self.keyring, self.hub, settings)
         self.register("lightning", self.lightning)
@@ -112,6 +114,7 @@ class Container:
             supervisor=self.supervisor,
             wallets=self.wallets,
             sync=self.sync,
+            fee_rate=self.fees.cached_rate,  # mainnet, one hour: the spending area's estimates (10 sat/vB until known)
         )
         self.sync.listeners.append(self.portfolios.on_wallet_event)  # balance moved: re-value portfolios
         self.reports = ReportService(self.store, self.hub, self.portfolios, settings, accounts=self.accounts)

@@ -21,6 +21,7 @@ from app.http.header_timeout import HeaderTimeoutProtocol
 from app.http.health import healthz, readyz
 from app.http.lightning_backup import download_channel_backup
 from app.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.http.psbt import download_psbt
 from app.http.reports import download_report
 from app.http.security_headers import SecurityHeadersMiddleware
 from app.http.timeouts import BodyReadTimeoutMiddleware
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/reports/{report_id}/download", download_report, methods=["GET"]),
+        Route("/psbt/{draft_id}", download_psbt, methods=["GET"]),
         Route("/lightning/{node_id}/channel-backup", download_channel_backup, methods=["GET"]),
     ]
     if metrics_route_enabled(settings):

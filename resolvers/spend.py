@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.bitcoin.networks import Network
+from app.spend.qr import from_qr, qr_parts
 from app.spend.service import CreatePsbtInput, OutputRequest
 from schema.context import Context
 from schema.types.spend import FeeEstimates, FeeTarget, FinalizedTransaction, Psbt, PsbtOutputInput
@@ -22,6 +23,27 @@ class SpendQuery:
         ctx = info.context
         ctx.require_viewer()
         return FeeEstimates.from_rec(await ctx.container.fees.estimates(Network(network).value.lower()))
+
+    @strawberry.field(
+        description=(
+            "A PSBT as BC-UR `ur:crypto-psbt` QR parts (the format Keystone, Passport, Jade, SeedSigner and Sparrow "
+            "scan): one part when it fits `maxFragmentLength`, else fountain-coded parts to show in a loop "
+            "(`parts`, default twice the minimum)."
+        )
+    )
+    async def psbt_qr_parts(
+        self, info: Info[Context, None], psbt: str, max_fragment_length: int = 200, parts: int | None = None
+    ) -> list[str]:
+        info.context.require_viewer()
+        return qr_parts(psbt, max_fragment_length, parts)
+
+    @strawberry.field(
+        description="The PSBT (base64) from scanned `ur:crypto-psbt` parts, in any order; "
+        "BAD_USER_INPUT until complete."
+    )
+    async def psbt_from_qr(self, info: Info[Context, None], parts: list[str]) -> str:
+        info.context.require_viewer()
+        return from_qr(parts)
 
     @strawberry.field(description="What a PSBT does for one of the viewer's wallets: inputs, outputs, fee, signers.")
     async def analyze_psbt(self, info: Info[Context, None], wallet_id: strawberry.ID, psbt: str) -> Psbt:
@@ -92,3 +114,25 @@ class SpendMutation:
     ) -> str:
         ctx = info.context
         return await ctx.container.spend.broadcast(ctx.require_viewer().user_id, str(wallet_id), psbt=psbt, hex_=hex)
+
+    @strawberry.mutation(
+        description=(
+            "A BIP-125 replacement PSBT of the wallet's unconfirmed transaction at a higher fee rate (sat/vB), "
+            "the extra fee taken from its change. Sign and broadcast it like any PSBT."
+        )
+    )
+    async def bump_fee(self, info: Info[Context, None], wallet_id: strawberry.ID, txid: str, fee_rate: Decimal) -> Psbt:
+        ctx = info.context
+        view = await ctx.container.spend.bump_fee(ctx.require_viewer().user_id, str(wallet_id), txid, fee_rate)
+        return Psbt.from_view(view)
+
+    @strawberry.mutation(
+        description=(
+            "Child pays for parent: a PSBT spending the wallet's output of a stuck transaction so that both "
+            "together pay fee_rate (sat/vB)."
+        )
+    )
+    async def cpfp(self, info: Info[Context, None], wallet_id: strawberry.ID, txid: str, fee_rate: Decimal) -> Psbt:
+        ctx = info.context
+        view = await ctx.container.spend.cpfp(ctx.require_viewer().user_id, str(wallet_id), txid, fee_rate)
+        return Psbt.from_view(view)

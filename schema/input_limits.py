@@ -46,6 +46,7 @@ MAX_LENGTHS: dict[str, int] = {
     "psbts": 2 * 1024 * 1024,
     "hex": 2 * 1024 * 1024,
     "utxos": 80,
+    "parts": 8192,
     "changeAddress": 100,
     # Money and prices.
     "currency": 10,

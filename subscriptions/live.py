@@ -20,9 +20,11 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from app.bitcoin.networks import Network
 from app.errors import NotFound
 from app.events.envelope import Event
 from app.services.portfolios import ALL_ID
+from schema.types.wallets import NetworkEnum
 from subscriptions.stream import stream
 
 
@@ -135,6 +137,19 @@ class LiveSubscription:
         async for e in stream(info, types={"priceUpdated"}, subject=code, public=True):
             yield LiveEvent.of(e)
 
+    @strawberry.subscription(
+        description="Public fee estimate changes of one network: the new recommendation (fastest, halfHour, "
+        "hour, economy, minimum in sat/vB) whenever the chain server's estimates change."
+    )
+    async def fee_estimates_updated(
+        self,
+        info: Info,
+        network: NetworkEnum,  # type: ignore[valid-type]
+    ) -> AsyncGenerator[LiveEvent, None]:
+        net = Network(network).value.lower()
+        async for e in stream(info, types={"feeEstimatesUpdated"}, subject=net, public=True):
+            yield LiveEvent.of(e)
+
     wallet_updated = _wallet_events("walletUpdated")
     transaction_received = _wallet_events("transactionReceived")
     wallet_sync_progress = _wallet_events("walletSyncProgress")
@@ -146,7 +161,7 @@ class LiveSubscription:
 
 
 # Root fields whose result does not depend on who asks: shared across users by the fan-out.
-PUBLIC_FIELDS = frozenset({"priceUpdated"})
+PUBLIC_FIELDS = frozenset({"priceUpdated", "feeEstimatesUpdated"})
 # Root fields with a replay cursor argument: shared between subscribers only when the cursor is
 # absent or null (live only); with a cursor each subscriber replays from its own position.
 CURSOR_ARGS = {"events": "after"}

@@ -38,6 +38,16 @@ KEY_SCOPES: dict[tuple[str, str], str] = {
     ("mutation", "importLabels"): _W_W,
     ("mutation", "importLabelFile"): _W_W,
     ("mutation", "setOutputSpendable"): _W_W,
+    ("query", "feeEstimates"): ANY_KEY,
+    ("query", "analyzePsbt"): _W_R,
+    ("query", "psbtQrParts"): _W_R,
+    ("query", "psbtFromQr"): _W_R,
+    ("mutation", "createPsbt"): _W_W,
+    ("mutation", "combinePsbt"): _W_W,
+    ("mutation", "finalizePsbt"): _W_W,
+    ("mutation", "broadcastTransaction"): _W_W,
+    ("mutation", "bumpFee"): _W_W,
+    ("mutation", "cpfp"): _W_W,
     ("mutation", "exportLabels"): _W_R,
     ("mutation", "syncWallet"): _W_W,
     ("mutation", "createPortfolio"): _W_W,
@@ -61,6 +71,7 @@ KEY_SCOPES: dict[tuple[str, str], str] = {
     ("subscription", "channelBackupUpdated"): _L_R,
     ("mutation", "generateReport"): _REP,
     ("subscription", "priceUpdated"): ANY_KEY,
+    ("subscription", "feeEstimatesUpdated"): ANY_KEY,
     ("subscription", "walletUpdated"): _W_R,
     ("subscription", "transactionReceived"): _W_R,
     ("subscription", "walletSyncProgress"): _W_R,
@@ -73,6 +84,7 @@ KEY_SCOPES: dict[tuple[str, str], str] = {
 # ``events`` streams every kind of the user's events: it needs all read scopes.
 MULTI_SCOPE: dict[tuple[str, str], tuple[str, ...]] = {("subscription", "events"): (_W_R, _L_R, _REP)}
 REPORT_DOWNLOAD = _REP
+PSBT_DOWNLOAD = _W_R
 
 # Mutations the read-only ``viewer`` role may run: its own account, and reads shaped as mutations.
 VIEWER_MUTATIONS = frozenset(

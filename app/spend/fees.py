@@ -10,6 +10,7 @@ their age (``stale``); with none cached, ``UpstreamUnavailable``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -56,7 +57,9 @@ class FeeRecommendation:
         }[name]
 
 
-def recommend(network: str, est: FeeEstimates, source: str, fetched: float, now: float) -> FeeRecommendation:
+def recommend(
+    network: str, est: FeeEstimates, source: str, fetched: float, now: float, failed: bool = False
+) -> FeeRecommendation:
     minimum = _rate(est.min_relay) if est.min_relay else DEFAULT_MIN_RELAY
     picks: list[Decimal] = []
     for blocks in (1, 3, 6, 144):
@@ -79,7 +82,7 @@ def recommend(network: str, est: FeeEstimates, source: str, fetched: float, now:
         histogram=est.histogram,
         fetched_at=datetime.fromtimestamp(fetched, UTC),
         age_s=age,
-        stale=age > STALE_AFTER_S,
+        stale=failed or age > STALE_AFTER_S,
         source=source,
     )
 
@@ -101,17 +104,42 @@ class FeeService:
         self._clock = clock
         self._cache: dict[str, tuple[float, FeeEstimates, str]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._failed: set[str] = set()  # networks whose last refresh failed: served estimates are stale
+        self._task: asyncio.Task[None] | None = None
+        self.networks: Callable[[], list[str]] = lambda: []  # networks with a chain backend in use
+
+    # -- component lifecycle: a refresh every cache period keeps feeEstimatesUpdated live ---------
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._refresh_loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+            self._task = None
+
+    async def health(self) -> dict[str, Any]:
+        return {"status": "ok", "networks": sorted(self._cache)}
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cache_s)
+            for network in sorted(set(self._cache) | set(self.networks())):
+                with contextlib.suppress(UpstreamUnavailable):
+                    await self.estimates(network, refresh=True)
 
     async def estimates(self, network: str, *, refresh: bool = False) -> FeeRecommendation:
         now = self._clock()
         cached = self._cache.get(network)
         if cached is not None and not refresh and now - cached[0] < self.cache_s:
-            return recommend(network, cached[1], cached[2], cached[0], now)
+            return recommend(network, cached[1], cached[2], cached[0], now, network in self._failed)
         lock = self._locks.setdefault(network, asyncio.Lock())
         async with lock:
             cached = self._cache.get(network)
             if cached is not None and not refresh and self._clock() - cached[0] < self.cache_s:
-                return recommend(network, cached[1], cached[2], cached[0], self._clock())
+                return recommend(network, cached[1], cached[2], cached[0], self._clock(), network in self._failed)
             try:
                 backend = await self._backend_for(network)
                 est = await backend.fee_estimates()
@@ -121,13 +149,23 @@ class FeeService:
                         f"No fee estimates for {network}: {exc.message}",
                         hint="Enter a fee rate in sat/vB yourself, or retry when the chain server answers.",
                     ) from None
-                return recommend(network, cached[1], cached[2], cached[0], self._clock())  # stale, with its age
+                self._failed.add(network)
+                return recommend(network, cached[1], cached[2], cached[0], self._clock(), True)  # with its age
             fetched = self._clock()
+            self._failed.discard(network)
             self._cache[network] = (fetched, est, backend.name)
             rec = recommend(network, est, backend.name, fetched, fetched)
             if self._publish is not None and (cached is None or cached[1] != est):
                 await self._publish(network, fee_payload(rec))
             return rec
+
+    async def cached_rate(self, network: str = "mainnet", target: str = "HOUR") -> float | None:
+        """The last known rate for ``target`` without asking the server (risk scores, analytics):
+        ``None`` until estimates were fetched for the network."""
+        cached = self._cache.get(network)
+        if cached is None:
+            return None
+        return float(recommend(network, cached[1], cached[2], cached[0], self._clock()).for_target(target))
 
     async def rate_for(self, network: str, target: str) -> Decimal:
         if target not in TARGETS:

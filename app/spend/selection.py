@@ -31,8 +31,10 @@ MIN_CHANGE = 1_000  # sats: never create change below max(dust, this) — it is 
 
 
 def fee_for(weight: int, rate_kvb: int) -> int:
-    """The fee in sats for ``weight`` WU at ``rate_kvb`` sat/kvB, rounded up (never under the rate)."""
-    return -(-weight * rate_kvb // 4000)
+    """The fee in sats for ``weight`` WU at ``rate_kvb`` sat/kvB on whole virtual bytes, as Bitcoin
+    Core's ``CFeeRate::GetFee(vsize)``, rounded up so the rate is never under the one asked."""
+    vsize = -(-weight // 4)
+    return -(-vsize * rate_kvb // 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,3 +273,23 @@ def select_coins(
 def _has_change(coins: Sequence[Candidate], target: int, p: SelectionParams) -> bool:
     excess = sum(effective_value(c, p.rate_kvb) for c in coins) - target
     return excess - p.change_fee >= p.min_change
+
+
+def change_after_fee(
+    values: Sequence[int],
+    payments: int,
+    input_weight: int,
+    payment_spk_lens: Sequence[int],
+    change_spk_len: int,
+    segwit: bool,
+    rate_kvb: int,
+    min_change: int,
+) -> int:
+    """The change once the fee is computed on the whole transaction's vsize (not on each part
+    rounded up, as selection estimates it); 0 when it would be below ``min_change`` (it goes to
+    the fee then)."""
+    from app.spend.sizes import tx_weight
+
+    weight = tx_weight([input_weight] * len(values), [*payment_spk_lens, change_spk_len], segwit)
+    change = sum(values) - payments - fee_for(weight, rate_kvb)
+    return change if change >= min_change else 0

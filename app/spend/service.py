@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from embit.psbt import PSBT
+from embit.transaction import Transaction, TransactionOutput
+from sqlmodel import select
 
 from app.bitcoin.addresses import address_from_script, script_from_address
 from app.bitcoin.descriptors import WalletDescriptor
 from app.bitcoin.networks import Network
 from app.bitcoin.scripts import ScriptType
-from app.errors import BadInput
+from app.errors import BadInput, NotFound
 from app.spend import psbt as P
 from app.spend import sizes
 from app.spend.fees import FeeService
@@ -28,12 +30,14 @@ from app.spend.selection import (
     InsufficientFunds,
     Selection,
     SelectionParams,
+    change_after_fee,
     effective_value,
     fee_for,
     select_coins,
     waste,
 )
-from app.store.db import background_context
+from app.store.db import Store, background_context
+from app.store.models.spend import PsbtDraft
 
 if TYPE_CHECKING:
     from app.chain.factory import ChainBackends
@@ -104,6 +108,7 @@ class PsbtView:
     algorithm: str | None = None
     waste: int | None = None
     change_address: str | None = None
+    draft_id: str | None = None  # stored drafts (createPsbt, bumpFee, cpfp): GET /psbt/{draft_id}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +121,7 @@ class FinalizedTx:
 class SpendService:
     def __init__(
         self,
+        store: Store,
         wallets: WalletService,
         sync: SyncService,
         chain: ChainBackends,
@@ -124,6 +130,7 @@ class SpendService:
         output_order: str = "random",
         rng: random.Random | None = None,
     ) -> None:
+        self.store = store
         self.wallets = wallets
         self.sync = sync
         self.chain = chain
@@ -264,10 +271,9 @@ class SpendService:
                         if len(pool) < len(candidates)
                         else None,
                     ) from None
-            excess = sum(effective_value(c, rate_kvb) for c in selection.coins) - target
-            change_value = excess - params.change_fee
-            if change_value < min_change:
-                change_value = 0  # too small for change: it goes to the fee
+            change_value = change_after_fee(
+                [c.value for c in selection.coins], fixed, in_w, pay_lens, change_spk_len, segwit, rate_kvb, min_change
+            )
         # Change: the wallet's next unused change address, reserved for this draft.
         outputs: list[P.OutputSpec] = [P.OutputSpec(spk, a or 0) for spk, a in targets]
         change_address: str | None = None
@@ -303,6 +309,7 @@ class SpendService:
         psbt = P.build_psbt(desc, specs, outputs, locktime)
         result = await self._analyze(user_id, inp.wallet_id, desc, network, psbt)
         result.algorithm, result.waste, result.change_address = selection.algorithm, selection.waste, change_address
+        await self._save_draft(user_id, inp.wallet_id, result, "create")
         log.info(
             "psbt_created",
             wallet=inp.wallet_id,
@@ -337,6 +344,144 @@ class SpendService:
                 if parent is not None and parent.sent > 0:  # our own change
                     out.append(c)
         return out, by_outpoint, positions
+
+    # -- fee bumping ------------------------------------------------------------------------
+
+    async def _mempool_tx(self, network: str, txid: str) -> tuple[Any, Transaction, int, list[TransactionOutput]]:
+        """(backend, the decoded transaction, its fee, the outputs its inputs spend) of a tx still in the mempool."""
+        txid = txid.strip().lower()
+        backend = await self.chain.get(network)
+        decoded = (await backend.transactions([txid])).get(txid)
+        raw = (await backend.transactions_hex([txid])).get(txid)
+        if decoded is None or raw is None:
+            raise BadInput("The chain server does not know this transaction.", field="txid")
+        if decoded.confirmed:
+            raise BadInput("This transaction is already confirmed: there is nothing to bump.", field="txid")
+        tx = Transaction.parse(bytes.fromhex(raw))
+        parents_hex = await backend.transactions_hex(sorted({v.txid.hex() for v in tx.vin}))
+        prevouts: list[TransactionOutput] = []
+        for v in tx.vin:
+            ph = parents_hex.get(v.txid.hex())
+            if ph is None:
+                raise BadInput("A parent of this transaction is unknown to the chain server.", field="txid")
+            prevouts.append(Transaction.parse(bytes.fromhex(ph)).vout[v.vout])
+        fee = sum(p.value for p in prevouts) - sum(o.value for o in tx.vout)
+        return backend, tx, fee, prevouts
+
+    async def bump_fee(self, user_id: str, wallet_id: str, txid: str, fee_rate: Decimal) -> PsbtView:
+        """A BIP-125 replacement of our unconfirmed transaction: the same inputs and payments, the
+        change lowered to pay ``fee_rate`` — at least the old fee plus the replacement's own relay
+        fee (rule 4). When the change cannot pay, more of the wallet's coins are not added: an error says so."""
+        view, desc = await self._wallet(user_id, wallet_id)
+        network = view.network.value.lower()
+        rate_kvb = await self._rate_kvb(network, CreatePsbtInput(wallet_id, [], fee_rate=fee_rate))
+        backend, tx, old_fee, prevouts = await self._mempool_tx(network, txid)
+        if not any(v.sequence < 0xFFFFFFFE for v in tx.vin):
+            raise BadInput("This transaction does not signal replaceability (BIP-125); use cpfp instead.", field="txid")
+        stats = await self.sync.script_stats(user_id, wallet_id)
+        pos = {r.script_pubkey: (r.chain, r.index) for r in stats.values()}
+        mine = [pos.get(bytes(p.script_pubkey.data).hex()) for p in prevouts]
+        if any(m is None for m in mine):
+            raise BadInput("Only a transaction spending this wallet's coins alone can be bumped here.", field="txid")
+        st = desc.script_type
+        in_w = sizes.input_weight(st, desc.threshold or 1, len(desc.keys))
+        outs = list(tx.vout)
+        change_i = next(
+            (i for i, o in enumerate(outs) if pos.get(bytes(o.script_pubkey.data).hex(), (0, 0))[0] == 1), None
+        )
+        weight = sizes.tx_weight([in_w] * len(tx.vin), [len(o.script_pubkey.data) for o in outs], sizes.is_segwit(st))
+        new_fee = max(fee_for(weight, rate_kvb), old_fee + fee_for(weight, 1000))
+        if fee_for(weight, rate_kvb) <= old_fee:
+            raise BadInput(
+                f"The transaction already pays {old_fee} sats; ask for a higher rate than it has.", field="feeRate"
+            )
+        if change_i is None:
+            raise BadInput("This transaction has no change output to take the higher fee from.", field="txid")
+        new_change = outs[change_i].value - (new_fee - old_fee)
+        specs_out: list[P.OutputSpec] = []
+        for i, o in enumerate(outs):
+            spk = bytes(o.script_pubkey.data)
+            if i == change_i:
+                if new_change >= max(MIN_CHANGE, sizes.dust_threshold(spk)):
+                    specs_out.append(P.OutputSpec(spk, new_change, pos[spk.hex()][1]))
+                elif new_change < 0:
+                    raise BadInput(
+                        f"The change ({outs[change_i].value} sats) cannot pay {new_fee - old_fee} sats more.",
+                        field="feeRate",
+                    )
+            else:
+                specs_out.append(P.OutputSpec(spk, o.value))
+        raws = {}
+        if st is not ScriptType.P2TR:
+            raws = await backend.transactions_hex(sorted({v.txid.hex() for v in tx.vin}))
+        specs_in = []
+        for v, p, m in zip(tx.vin, prevouts, mine, strict=True):
+            assert m is not None
+            raw = raws.get(v.txid.hex())
+            specs_in.append(
+                P.InputSpec(
+                    v.txid.hex(), v.vout, p.value, m[0], m[1], bytes.fromhex(raw) if raw else None, SEQUENCE_RBF
+                )
+            )
+        psbt = P.build_psbt(desc, specs_in, specs_out, int(tx.locktime))
+        result = await self._analyze(user_id, wallet_id, desc, view.network, psbt)
+        result.algorithm = "bump"
+        await self._save_draft(user_id, wallet_id, result, "bump")
+        return result
+
+    async def cpfp(self, user_id: str, wallet_id: str, txid: str, fee_rate: Decimal) -> PsbtView:
+        """Child pays for parent: spend our largest output of a stuck transaction back to our next
+        change address with a fee that brings the package (parent + child) to ``fee_rate``."""
+        view, desc = await self._wallet(user_id, wallet_id)
+        network = view.network.value.lower()
+        rate_kvb = await self._rate_kvb(network, CreatePsbtInput(wallet_id, [], fee_rate=fee_rate))
+        backend, tx, parent_fee, _prev = await self._mempool_tx(network, txid)
+        parent_w = len(tx.serialize()) * 3 + len(tx.serialize())  # upper bound if unknown
+        decoded = (await backend.transactions([tx.txid().hex()]))[tx.txid().hex()]
+        parent_w = decoded.weight or parent_w
+        unspent = {f"{r.txid}:{r.vout}": r for r in await self.sync.utxos(user_id, wallet_id)}
+        ours = [unspent[k] for k in (f"{tx.txid().hex()}:{n}" for n in range(len(tx.vout))) if k in unspent]
+        if not ours:
+            raise BadInput("This transaction has no unspent output of this wallet to spend.", field="txid")
+        coin = max(ours, key=lambda r: r.value)
+        st = desc.script_type
+        in_w = sizes.input_weight(st, desc.threshold or 1, len(desc.keys))
+        change = await self.wallets.reserve_change_address(user_id, wallet_id)
+        spk = bytes.fromhex(change.script_pubkey)
+        child_w = sizes.tx_weight([in_w], [len(spk)], sizes.is_segwit(st))
+        package_fee = fee_for(parent_w, rate_kvb) + fee_for(child_w, rate_kvb)  # each on its own vsize
+        child_fee = max(package_fee - parent_fee, fee_for(child_w, 1000))
+        value = int(coin.value) - child_fee
+        if value < sizes.dust_threshold(spk):
+            raise BadInput(f"Our output of {coin.value} sats cannot pay a {child_fee} sats child fee.", field="feeRate")
+        raw = None
+        if st is not ScriptType.P2TR:
+            raw = bytes.fromhex((await backend.transactions_hex([coin.txid]))[coin.txid])
+        tip = await backend.tip()
+        spec = P.InputSpec(coin.txid, coin.vout, int(coin.value), coin.chain, coin.index, raw, SEQUENCE_RBF)
+        psbt = P.build_psbt(desc, [spec], [P.OutputSpec(spk, value, change.index)], tip.height)
+        result = await self._analyze(user_id, wallet_id, desc, view.network, psbt)
+        result.algorithm, result.change_address = "cpfp", change.address
+        await self._save_draft(user_id, wallet_id, result, "cpfp")
+        return result
+
+    # -- drafts (for download as a .psbt file or QR parts) ---------------------------------
+
+    async def _save_draft(self, user_id: str, wallet_id: str, view: PsbtView, kind: str) -> None:
+        async with self.store.write() as s:
+            row = PsbtDraft(user_id=user_id, wallet_id=wallet_id, txid=view.txid, kind=kind, psbt=view.psbt)
+            s.add(row)
+        view.draft_id = row.id
+
+    async def draft(self, user_id: str, draft_id: str) -> PsbtDraft:
+        """A PSBT draft of the user (NOT_FOUND for anyone else's)."""
+        async with self.store.read() as s:
+            row = (
+                await s.exec(select(PsbtDraft).where(PsbtDraft.id == draft_id, PsbtDraft.user_id == user_id))
+            ).first()
+        if row is None:
+            raise NotFound("No such PSBT draft.", field="id")
+        return row
 
     # -- analyze / combine / finalize / broadcast -----------------------------------------
 

@@ -118,6 +118,10 @@ class Psbt:
     coin_selection: str | None = strawberry.field(description="bnb, knapsack, srd, manual or all (send max).")
     waste: int | None = strawberry.field(description="Bitcoin Core's waste metric of the selection, in sats.")
     change_address: str | None
+    draft_id: strawberry.ID | None = strawberry.field(
+        description="Stored draft (createPsbt, bumpFee, cpfp): download it at /psbt/{draftId} (binary .psbt) "
+        "or /psbt/{draftId}?format=base64, with the same bearer token."
+    )
 
     @classmethod
     def from_view(cls, v: PsbtView) -> Psbt:
@@ -136,6 +140,7 @@ class Psbt:
             coin_selection=v.algorithm,
             waste=v.waste,
             change_address=v.change_address,
+            draft_id=strawberry.ID(v.draft_id) if v.draft_id else None,
         )
 
 

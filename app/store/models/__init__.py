@@ -12,6 +12,7 @@ from app.store.models import (
     keystore,  # noqa: F401
     lightning,  # noqa: F401
     portfolios,  # noqa: F401
+    spend,  # noqa: F401
     wallets,  # noqa: F401
 )
 
