@@ -28,6 +28,7 @@ install-test: $(TSTAMP)
 	-@$(MAKE) --no-print-directory assets
 	@./scripts/install-test-tools.sh
 	@./scripts/install-browser-test.sh
+	@./scripts/lnd-protos.sh
 
 ## GraphiQL's JS/CSS from npm (pinned, lockfile, integrity-checked); skipped where npm is absent.
 assets:

@@ -11,6 +11,7 @@ from typing import Any
 
 from app.errors import BadInput
 from app.lightning import models as m
+from app.lightning import newer
 from app.lightning.client import LndClient, OnOpen, channel_point_str
 from app.lightning.proto import ln
 
@@ -36,9 +37,8 @@ async def verify(client: LndClient, multi: bytes) -> tuple[str, ...] | None:
         raise BadInput("The backup is empty.", field="backup")
     req = ln.ChanBackupSnapshot(multi_chan_backup=ln.MultiChanBackup(multi_chan_backup=multi))
     r = await client.call("VerifyChanBackup", req, field="backup")
-    if "chan_points" not in r.DESCRIPTOR.fields_by_name:  # not in the vendored definitions: LND's list is skipped
-        return None
-    return tuple(r.chan_points) if r.chan_points else None
+    points = newer.reread(r, newer.VerifyChanBackupResponse).chan_points  # a field newer than the vendored ones
+    return tuple(points) if points else None
 
 
 async def updates(client: LndClient, on_open: OnOpen | None = None) -> AsyncIterator[m.ChannelBackupSnapshot]:

@@ -24,6 +24,7 @@ from cryptography import x509
 from app.errors import BadInput, DomainError, Forbidden, UpstreamUnavailable
 from app.lightning import macaroon as mac
 from app.lightning import models as m
+from app.lightning import newer
 from app.lightning.errors import describe_missing, map_rpc_error
 from app.lightning.permissions import ROUTER_METHODS, Capabilities, capabilities_from, missing_for
 from app.lightning.proto import ln, lnrpc, routerrpc
@@ -75,7 +76,7 @@ def _ns(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, UTC)
 
 
-_NEWER_PAYMENT_STATUSES = {4: "INITIATED"}
+_NEWER_PAYMENT_STATUSES = {newer.PAYMENT_STATUS_INITIATED: "INITIATED"}
 """``lnrpc.Payment.PaymentStatus`` values of newer LND releases than the vendored definitions."""
 
 

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from app.dev.devlnd.payments import version_at_least
 from app.dev.devlnd.state import LndError
+from app.lightning import newer
 from app.lightning.proto import ln
 
 if TYPE_CHECKING:
@@ -78,9 +79,7 @@ def verify(state: NodeState, req: Any) -> Any:
             raise LndError(str(exc).replace("invalid multi channel backup", "invalid single channel backup")) from None
     else:
         points = unpack(state, multi)
-    if (
-        not version_at_least(state.version, 0, 19)
-        or "chan_points" not in ln.VerifyChanBackupResponse.DESCRIPTOR.fields_by_name
-    ):
+    if not version_at_least(state.version, 0, 19):
         return ln.VerifyChanBackupResponse()  # LND < 0.19 answers an empty message on success
-    return ln.VerifyChanBackupResponse(chan_points=points)
+    # 0.19 lists the channel points: a field newer than the vendored definitions, on the same wire.
+    return newer.VerifyChanBackupResponse(chan_points=points)

@@ -27,6 +27,7 @@ import grpc
 
 from app.dev.devlnd import bolt11
 from app.dev.devlnd.state import LndError
+from app.lightning import newer
 from app.lightning.proto import ln
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ FEATURE_NAMES = {
     17: "multi-path",
 }
 _STATUS = ln.Payment.PaymentStatus.Value
-_HAS_INITIATED = "INITIATED" in ln.Payment.PaymentStatus.DESCRIPTOR.values_by_name
 _REASON = ln.PaymentFailureReason.Value
 _HTLC = ln.HTLCAttempt.HTLCStatus.Value
 
@@ -200,12 +200,12 @@ class PaymentEngine:
         if old is not None:
             if old.payment.status == _STATUS("SUCCEEDED"):
                 raise AlreadyExists("invoice is already paid")
-            if ln.Payment.PaymentStatus.Name(old.payment.status) in ("IN_FLIGHT", "INITIATED"):
+            if old.payment.status in (_STATUS("IN_FLIGHT"), newer.PAYMENT_STATUS_INITIATED):
                 raise AlreadyExists("payment is in transition")
             self.s.payments.remove(old.payment)
         now = time.time()
-        # LND >= 0.18 reports INITIATED first; only where the vendored definitions know that status.
-        initiated = version_at_least(self.s.version, 0, 18) and _HAS_INITIATED
+        # LND >= 0.18 reports INITIATED first (a value newer than the vendored enum: sent by number).
+        initiated = version_at_least(self.s.version, 0, 18)
         p = ln.Payment(
             payment_hash=key,
             value=amount // 1000,
@@ -215,7 +215,7 @@ class PaymentEngine:
             creation_time_ns=int(now * 1e9),
             payment_preimage="0" * 64,
             payment_request=pay_req,
-            status=_STATUS("INITIATED" if initiated else "IN_FLIGHT"),
+            status=newer.PAYMENT_STATUS_INITIATED if initiated else _STATUS("IN_FLIGHT"),
             payment_index=max((q.payment_index for q in self.s.payments), default=0) + 1,
             failure_reason=_REASON("FAILURE_REASON_NONE"),
         )
