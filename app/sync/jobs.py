@@ -40,6 +40,7 @@ from app.store.models.chain import (
     JOB_RUNNING,
     JOB_SUCCEEDED,
     SyncJob,
+    WalletScript,
     WalletSyncState,
 )
 from app.sync.model import MempoolSnapshot, Outcome, ScanProgress, StoredWallet, SyncResult, WalletSource
@@ -124,6 +125,23 @@ class SyncService(SyncQueries):
             self._spawn(job.id, job.user_id, job.wallet_id)
         if self.scheduler_enabled:
             self.supervisor.spawn("sync:scheduler", self.watch.scheduler, restart=True)
+            self.supervisor.spawn("sync:rewatch", self._rewatch)
+
+    async def _rewatch(self) -> None:
+        """After a restart, follow the scripts of every wallet synced before (subscriptions or the
+        server's poller), so payments show live again without waiting for each wallet's next sync."""
+        async with self.store.read() as s:
+            rows = (await s.exec(select(WalletScript.user_id, WalletScript.wallet_id, WalletScript.scripthash))).all()
+        by_wallet: dict[tuple[str, str], list[str]] = {}
+        for user_id, wallet_id, scripthash in rows:
+            by_wallet.setdefault((user_id, wallet_id), []).append(scripthash)
+        for (user_id, wallet_id), scripthashes in by_wallet.items():
+            try:
+                target = await self.wallets.sync_target(user_id, wallet_id)
+                backend = await self.backends.get(target.network)
+            except (NotFound, UpstreamUnavailable):
+                continue
+            await self.watch.watch_wallet(backend, user_id, wallet_id, scripthashes)
 
     async def stop(self) -> None:
         """Jobs run in the supervisor, which the container stops first."""

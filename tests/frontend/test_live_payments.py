@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from app.config import Settings
 from app.dev.devchain.runner import DevChain
 from app.events.envelope import Event
+from app.store.models.chain import SyncJob
 from tests.frontend.test_sync_live import import_wallet, synced
 from tests.subscriptions.test_ws import connect
-from tests.support.server import GraphQLClient, LiveServer
-from tests.support.signals import registered
+from tests.support.server import GraphQLClient, LiveServer, live_server
+from tests.support.signals import registered, until
 from tests.wallets.helpers import addresses
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,3 +85,48 @@ async def test_a_payment_reaches_the_live_stream_within_seconds(
     assert msg["id"] == "rx" and msg["type"] == "next", msg
     assert [(p["txid"], p["historical"], p["netAmount"]) for p in payloads] == [(txid, False, 40_000)]
     await ws.close()
+
+
+async def test_after_a_restart_wallets_are_followed_again_without_a_sync(
+    backend: str, small: DevChain, settings: Settings, user_token: str
+) -> None:
+    """A server restarted on the same database follows the wallets synced before it stopped."""
+    async with live_server(settings) as first:
+        gql = GraphQLClient(first.url)
+        gql.token = user_token = await gql.register("carol@example.com")
+        wallet_id = await import_wallet(gql, small.info["wallets"][1]["descriptor"])
+        assert (await synced(gql, wallet_id))["syncStatus"] == "SYNCED"
+        address = (await addresses(gql, wallet_id, first=1, chain="RECEIVE", used=False))["edges"][0]["node"]["address"]
+        await gql.aclose()
+    payloads: list[dict[str, Any]] = []
+
+    async def collect(event: Event) -> None:
+        if event.type == "transactionReceived":
+            payloads.append(dict(event.payload))
+
+    async with live_server(settings) as second:
+        second.container.sync.listeners.append(collect)
+        jobs_before = await job_count(second)
+        ws = await connect(second, user_token)
+        async with registered(second, 1):
+            await ws.subscribe("rx", RECEIVED, {"w": wallet_id})
+        if backend == "esplora":  # the poller has its baseline before the payment
+            await until(lambda: _baseline_taken(second), "the restarted server polls its chain server", 30)
+        else:
+            await until(lambda: second.container.sync.watch.watched_scripts > 0, "scripts subscribed again", 30)
+        assert await job_count(second) == jobs_before  # no sync was needed for that
+        txid = await devchain_send(small, address, 30_000)
+        msg = await ws.recv(wait_s=BOUND_S[backend])
+        assert msg["id"] == "rx" and msg["type"] == "next", msg
+        assert [(p["txid"], p["historical"]) for p in payloads] == [(txid, False)]
+        await ws.close()
+
+
+def _baseline_taken(server: LiveServer) -> bool:
+    poller = server.container.sync.watch.pollers.get("regtest")
+    return poller is not None and poller.mempool is not None
+
+
+async def job_count(server: LiveServer) -> int:
+    async with server.container.store.read() as s:
+        return int((await s.exec(sa.select(sa.func.count()).select_from(SyncJob))).one()[0])
