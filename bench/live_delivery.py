@@ -43,7 +43,7 @@ RECEIVED = "subscription($w: ID!) { transactionReceived(walletId: $w) { __typena
 
 async def synced(gql: GraphQLClient, wallet_id: str) -> None:
     async with asyncio.timeout(120):
-        while (await gql(STATUS, {"id": wallet_id}))["data"]["wallet"]["syncStatus"] not in ("SYNCED", "ERROR"):
+        while (await gql(STATUS, {"id": wallet_id}))["data"]["wallet"]["syncStatus"] not in ("SYNCED", "ERROR"):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
 
@@ -79,7 +79,8 @@ async def run(backend: str, payments: int, idle: float) -> dict[str, Any]:
                 gql.token = await gql.register("bench@example.com")
                 ids = []
                 for w in chain.info["wallets"]:
-                    body = await gql(IMPORT, {"i": {"name": w["name"], "source": w["descriptor"], "network": "REGTEST"}})
+                    new = {"name": w["name"], "source": w["descriptor"], "network": "REGTEST"}
+                    body = await gql(IMPORT, {"i": new})
                     ids.append(body["data"]["importWallet"]["id"])
                 for wallet_id in ids:
                     await synced(gql, wallet_id)
