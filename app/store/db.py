@@ -83,6 +83,7 @@ class Snapshot:
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
         self._stale = False
+        self._slot = False  # holds one of the store's snapshot slots
 
     @contextlib.asynccontextmanager
     async def use(self) -> AsyncIterator[Tx]:
@@ -94,6 +95,8 @@ class Snapshot:
             self._holder = task
             try:
                 if self._session is None:
+                    await self.store._snapshot_slots.acquire()
+                    self._slot = True
                     self._session = self.store._snapshot_session()
                     self.transactions += 1
                 yield self._session
@@ -117,8 +120,13 @@ class Snapshot:
 
     async def _end(self) -> None:
         session, self._session, self._stale = self._session, None, False
-        if session is not None:
-            await session.close()  # rolls the read transaction back, returns the connection
+        try:
+            if session is not None:
+                await session.close()  # rolls the read transaction back, returns the connection
+        finally:
+            if self._slot:
+                self._slot = False
+                self.store._snapshot_slots.release()
 
     async def close(self) -> None:
         self.closed = True
@@ -145,8 +153,12 @@ class Store:
         self.is_sqlite = url.startswith("sqlite")
         # hide_parameters: SQL errors never carry bound values (emails, hashes, ciphertexts) into logs.
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite, "hide_parameters": True}
+        pool_size, max_overflow = (5, 10) if self.is_sqlite else (10, 20)  # SQLite: SQLAlchemy's defaults
         if not self.is_sqlite:
-            kwargs.update(pool_size=10, max_overflow=20)
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+        # Snapshots hold their connection for a whole operation; at most half the pool, so that the
+        # reads and writes they wait on (live reads, writes, sign-in checks) always find one.
+        self._snapshot_slots = asyncio.Semaphore(max(1, (pool_size + max_overflow) // 2))
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             _tune_sqlite(self.engine, busy_timeout_ms)
