@@ -281,7 +281,8 @@ class LocalFanout:
         return [u for u in self._by_user if u is not None]
 
     def count(self) -> int:
-        return sum(len(s) for s in self._by_user.values())
+        """Live readers: subscriptions' subscribers, not the process's own ``listen`` callbacks (caches)."""
+        return sum(1 for subs in self._by_user.values() for sub in subs if sub.callback is None)
 
     def close_all(self) -> None:
         for subs in list(self._by_user.values()):
