@@ -55,6 +55,7 @@ class WalletMutation:
                 network=Network(input.network),
                 script_type=ScriptType(input.script_type) if input.script_type is not None else None,
                 gap_limit=input.gap_limit,
+                implied_change=input.implied_change,
             ),
         )
         return Wallet.from_view(view)

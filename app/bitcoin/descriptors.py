@@ -31,7 +31,7 @@ from app.bitcoin.keys import (
     refuse_private,
 )
 from app.bitcoin.networks import Network
-from app.bitcoin.scripts import MAX_MULTISIG_KEYS, SINGLE_SIG_TYPES, ScriptType
+from app.bitcoin.scripts import SINGLE_SIG_TYPES, ScriptType
 from app.errors import BadInput
 
 # --------------------------------------------------------------------------- BIP-380 checksum
@@ -386,8 +386,8 @@ def _parse_multi(node: _Node, st: ScriptType, network: Network, field: str) -> _
         keys.append(key)
         branches.append(branch)
     n = len(keys)
-    if n > MAX_MULTISIG_KEYS:
-        raise _bad(f"At most {MAX_MULTISIG_KEYS} keys are supported in a multisig ({n} given).", field)
+    if n > st.max_multisig_keys():
+        raise _bad(_too_many_keys(st, n), field)
     if not 1 <= threshold <= n:
         raise _bad(f"The threshold must be between 1 and the number of keys ({n}); got {threshold}.", field)
     seen: dict[tuple[bytes, bytes], int] = {}
@@ -400,6 +400,12 @@ def _parse_multi(node: _Node, st: ScriptType, network: Network, field: str) -> _
         seen[k.identity] = i
     wallet = WalletDescriptor(network, st, tuple(keys), threshold, node.name == "sortedmulti")
     return _Parsed(wallet, branches)
+
+
+def _too_many_keys(st: ScriptType, n: int) -> str:
+    if st is ScriptType.P2SH:
+        return f"{n} keys: at most 15 keys in a P2SH multisig (the 520-byte redeem script limit)."
+    return f"{n} keys: at most 20 keys in a P2WSH multisig (consensus MAX_PUBKEYS_PER_MULTISIG)."
 
 
 def looks_like_descriptor(source: str) -> bool:

@@ -29,7 +29,7 @@ from app.bitcoin.keys import (
     parse_path,
 )
 from app.bitcoin.networks import Network
-from app.bitcoin.scripts import MAX_MULTISIG_KEYS, MULTISIG_TYPES, ScriptType
+from app.bitcoin.scripts import MAX_MULTISIG_KEYS, MAX_P2SH_MULTISIG_KEYS, MULTISIG_TYPES, ScriptType
 from app.errors import BadInput
 
 
@@ -88,7 +88,10 @@ def build_multisig(
     if n < 1:
         raise BadInput("A multisig wallet needs at least one cosigner.", field="cosigners")
     if n > MAX_MULTISIG_KEYS:
-        raise BadInput(f"At most {MAX_MULTISIG_KEYS} cosigners are supported ({n} given).", field="cosigners")
+        raise BadInput(
+            f"{n} cosigners: at most 20 keys in a P2WSH multisig (consensus MAX_PUBKEYS_PER_MULTISIG).",
+            field="cosigners",
+        )
     if not 1 <= threshold <= n:
         raise BadInput(
             f"The threshold must be between 1 and the number of cosigners ({n}); got {threshold}.",
@@ -98,6 +101,12 @@ def build_multisig(
         raise BadInput(
             f"{script_type.value} is not a multisig script type: use P2WSH, P2SH_P2WSH or P2SH.",
             field="scriptType",
+        )
+    if script_type is ScriptType.P2SH and n > MAX_P2SH_MULTISIG_KEYS:
+        raise BadInput(
+            f"{n} cosigners: at most 15 keys in a P2SH multisig (the 520-byte redeem script limit).",
+            field="cosigners",
+            hint="Use P2WSH (up to 20 keys).",
         )
 
     parsed = [parse_extended_key(c.xpub, network, field=f"cosigners.{i}.xpub") for i, c in enumerate(cosigners)]

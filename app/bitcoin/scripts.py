@@ -11,8 +11,10 @@ import hashlib
 from collections.abc import Sequence
 from enum import StrEnum
 
-MAX_MULTISIG_KEYS = 15
-"""The P2SH redeem-script limit (520 bytes) allows 15 compressed keys; we use it for all types."""
+MAX_MULTISIG_KEYS = 20
+"""Consensus MAX_PUBKEYS_PER_MULTISIG: the most keys of any multisig (P2WSH, P2SH-P2WSH)."""
+MAX_P2SH_MULTISIG_KEYS = 15
+"""The P2SH redeem-script limit (520 bytes) allows 15 compressed keys in legacy P2SH."""
 
 
 class ScriptType(StrEnum):
@@ -24,7 +26,9 @@ class ScriptType(StrEnum):
     P2TR = "P2TR"
     P2SH = "P2SH"  # legacy multisig
     P2SH_P2WSH = "P2SH_P2WSH"  # nested segwit multisig
-    P2WSH = "P2WSH"  # native segwit multisig
+    P2WSH = "P2WSH"  # native segwit multisig (or any witness script: miniscript)
+    BARE = "BARE"  # a script with no address form: pk(), bare multi, raw()
+    MIXED = "MIXED"  # keychains of several types (combo(), or descriptors of different kinds)
 
     @property
     def is_multisig(self) -> bool:
@@ -32,8 +36,12 @@ class ScriptType(StrEnum):
 
     @property
     def purpose(self) -> int:
-        """BIP43 purpose of the usual account path (44/49/84/86 single-sig, 48/45 multisig)."""
-        return _PURPOSE[self]
+        """BIP43 purpose of the usual account path (44/49/84/86 single-sig, 48/45 multisig; 0: none)."""
+        return _PURPOSE.get(self, 0)
+
+    def max_multisig_keys(self) -> int:
+        """Keys a multi/sortedmulti may have under this script type (BIP-383)."""
+        return MAX_P2SH_MULTISIG_KEYS if self is ScriptType.P2SH else MAX_MULTISIG_KEYS
 
 
 SINGLE_SIG_TYPES = (ScriptType.P2PKH, ScriptType.P2SH_P2WPKH, ScriptType.P2WPKH, ScriptType.P2TR)
@@ -82,11 +90,16 @@ def p2tr(output_key_xonly: bytes) -> bytes:
 def multisig_script(threshold: int, pubkeys: Sequence[bytes], *, sort: bool = True) -> bytes:
     """``OP_k <key>... OP_n OP_CHECKMULTISIG``; ``sort=True`` is BIP67 / ``sortedmulti``."""
     n = len(pubkeys)
-    if not 1 <= threshold <= n <= 16:
+    if not 1 <= threshold <= n <= MAX_MULTISIG_KEYS:
         raise ValueError(f"invalid multisig {threshold}-of-{n}")
     keys = sorted(pubkeys) if sort else pubkeys
     body = b"".join(bytes((len(k),)) + k for k in keys)
-    return bytes((0x50 + threshold,)) + body + bytes((0x50 + n, 0xAE))
+    return _small_int(threshold) + body + _small_int(n) + b"\xae"
+
+
+def _small_int(n: int) -> bytes:
+    """OP_1..OP_16, or a one-byte push for 17..20 (BIP-383: "if k is greater than 16: k")."""
+    return bytes((0x50 + n,)) if n <= 16 else bytes((1, n))
 
 
 def wrap_multisig(script_type: ScriptType, witness_script: bytes) -> bytes:

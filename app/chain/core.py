@@ -530,11 +530,10 @@ class CoreBackend:
         requests = [
             {
                 "desc": d,
-                "active": True,
-                "range": [0, RANGE_END],
-                "next_index": 0,
                 "timestamp": ts,
                 "internal": i == 1,
+                # a non-ranged descriptor (addr(), one key) is imported once, neither ranged nor active
+                **({"active": True, "range": [0, RANGE_END], "next_index": 0} if "*" in d else {}),
             }
             for i, d in enumerate(descriptors)
             if d in missing

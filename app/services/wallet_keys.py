@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from app.bitcoin.descriptors import WalletDescriptor, parse_descriptors
+from app.bitcoin.keychains import WatchedWallet, parse_watched
 from app.bitcoin.multisig import Cosigner
 from app.bitcoin.networks import Network
 from app.events.envelope import GAP, Event
@@ -31,15 +31,17 @@ DROPPING_CHANGES = ("deleted", "renamed")
 class WalletKeys:
     """A wallet's public key material as read paths need it."""
 
-    descriptor: WalletDescriptor
-    multipath: str  # <0;1> form with checksum
-    receive: str
-    change: str
+    descriptor: WatchedWallet
+    multipath: str  # the wallet's descriptors with checksums (<0;1> form for the classic shapes)
+    receive: str  # the first external keychain's descriptor
+    change: str | None  # the first internal keychain's descriptor (None: no change chain)
     cosigners: tuple[Cosigner, ...]
 
     @classmethod
-    def of(cls, desc: WalletDescriptor, cosigners: list[Cosigner] | tuple[Cosigner, ...]) -> WalletKeys:
-        return cls(desc, desc.multipath_descriptor, desc.receive_descriptor, desc.change_descriptor, tuple(cosigners))
+    def of(cls, desc: WatchedWallet, cosigners: list[Cosigner] | tuple[Cosigner, ...]) -> WalletKeys:
+        external = [k.descriptor for k in desc.keychains if not k.internal]
+        internal = [k.descriptor for k in desc.keychains if k.internal]
+        return cls(desc, desc.source, external[0], internal[0] if internal else None, tuple(cosigners))
 
 
 class WalletKeyCache:
@@ -59,7 +61,9 @@ class WalletKeyCache:
         hit = self._entries.get(row.id)
         if hit is not None and hit[0] == row.descriptor_enc and hit[1] == row.cosigners_enc:
             return hit[3]
-        desc = parse_descriptors(self.keyring.decrypt(row.descriptor_enc, aad=row.user_id), Network(row.network))
+        # the stored text lists every keychain explicitly (an implied change chain was stored as a line)
+        text = self.keyring.decrypt(row.descriptor_enc, aad=row.user_id)
+        desc = parse_watched(text, Network(row.network), implied_change=False)
         cosigners: list[Cosigner] = []
         if row.cosigners_enc:
             data = json.loads(self.keyring.decrypt(row.cosigners_enc, aad=row.user_id))
@@ -67,7 +71,7 @@ class WalletKeyCache:
         self.decrypted += 1
         return self.put(row, desc, cosigners)
 
-    def put(self, row: Wallet, desc: WalletDescriptor, cosigners: list[Cosigner] | tuple[Cosigner, ...]) -> WalletKeys:
+    def put(self, row: Wallet, desc: WatchedWallet, cosigners: list[Cosigner] | tuple[Cosigner, ...]) -> WalletKeys:
         """Remember what was just decrypted (or, at import, encrypted) for ``row``."""
         keys = WalletKeys.of(desc, cosigners)
         self._entries[row.id] = (row.descriptor_enc, row.cosigners_enc, row.user_id, keys)

@@ -35,8 +35,9 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
 
 from app.bitcoin.addresses import address_from_script, script_from_address, scripthash
-from app.bitcoin.derive import ScriptPubKeyDeriver, secp256k1_backend
-from app.bitcoin.descriptors import Chain, WalletDescriptor, parse_wallet_source
+from app.bitcoin.derive import secp256k1_backend
+from app.bitcoin.descriptors import Chain, WalletDescriptor
+from app.bitcoin.keychains import WatchedWallet, from_legacy, parse_source
 from app.bitcoin.multisig import Cosigner, CosignerSpec, build_multisig
 from app.bitcoin.networks import Network
 from app.bitcoin.scripts import ScriptType
@@ -98,6 +99,7 @@ class ImportWalletInput:
     network: Network
     script_type: ScriptType | None = None
     gap_limit: int | None = None
+    implied_change: bool = True  # a lone .../0/* also watches .../1/* (False: the given chain only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,14 +128,28 @@ class WalletView:
     threshold: int | None
     key_count: int
     gap_limit: int
-    descriptor: str  # <0;1> form with checksum
+    descriptor: str  # the wallet's descriptors with checksums (<0;1> form for the classic shapes)
     receive_descriptor: str
-    change_descriptor: str
+    change_descriptor: str | None
     cosigners: list[Cosigner]
     created_at: datetime
     sync_status: str
     sync_error: str | None
     last_synced_at: datetime | None
+    keychains: tuple[KeychainView, ...] = ()
+    change_implied: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KeychainView:
+    """One keychain (BDK-style): a single-path descriptor, external (receive) or internal (change)."""
+
+    index: int  # the ``chain`` of its addresses
+    descriptor: str
+    internal: bool
+    ranged: bool
+    implied: bool
+    script_type: ScriptType
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +167,8 @@ class WalletInfo:
 class AddressView:
     wallet_id: str
     address: str
-    chain: Chain
+    chain: Chain  # the role: RECEIVE (external) or CHANGE (internal)
+    keychain: int  # which keychain of the wallet (Wallet.keychains), the stored chain number
     index: int
     script_pubkey: str
     scripthash: str
@@ -180,8 +197,11 @@ class WalletSyncTarget:
     network: str  # lower case: mainnet/testnet/signet/regtest
     gap_limit: int
     derive: Callable[[int, int, int], Sequence[bytes]]  # (chain, start, count) -> scriptPubKeys
-    descriptors: tuple[str, str] = ("", "")  # public receive and change descriptors (Bitcoin Core import)
+    # public descriptors of the keychains, in keychain order (Bitcoin Core import)
+    descriptors: tuple[str, ...] = ("", "")
     birthday: datetime | None = None  # where a node-side rescan may start (None: from the first block)
+    # (chain, number of scripts or None when ranged) for every keychain of the wallet
+    chains: tuple[tuple[int, int | None], ...] = ((0, None), (1, None))
 
 
 # ------------------------------------------------------------------------------------- service
@@ -237,15 +257,16 @@ class WalletService:
     async def import_wallet(self, user_id: str, inp: ImportWalletInput) -> WalletView:
         name = _clean_name(inp.name)
         gap = self._gap_limit(inp.gap_limit)
-        desc = parse_wallet_source(inp.source, inp.network, inp.script_type)
-        cosigners = _cosigners_of(desc) if desc.is_multisig else []
-        return await self._create(user_id, name, desc, cosigners, gap)
+        watched = parse_source(inp.source, inp.network, inp.script_type, implied_change=inp.implied_change)
+        legacy = watched.legacy
+        cosigners = _cosigners_of(legacy) if legacy is not None and legacy.is_multisig else []
+        return await self._create(user_id, name, watched, cosigners, gap)
 
     async def create_multisig_wallet(self, user_id: str, inp: MultisigWalletInput) -> WalletView:
         name = _clean_name(inp.name)
         gap = self._gap_limit(inp.gap_limit)
         desc, cosigners = build_multisig(inp.network, inp.threshold, inp.cosigners, inp.script_type)
-        return await self._create(user_id, name, desc, cosigners, gap)
+        return await self._create(user_id, name, from_legacy(desc), cosigners, gap)
 
     def _gap_limit(self, gap: int | None) -> int:
         if gap is None:
@@ -254,7 +275,7 @@ class WalletService:
             raise BadInput(f"gapLimit must be between 1 and {MAX_GAP_LIMIT}.", field="gapLimit")
         return gap
 
-    def fingerprint(self, user_id: str, desc: WalletDescriptor) -> str:
+    def fingerprint(self, user_id: str, desc: WatchedWallet | WalletDescriptor) -> str:
         """Keyed hash of the canonical descriptor: equal for the same wallet, opaque otherwise."""
         msg = f"{user_id}\n{desc.network.value}\n{desc.canonical()}".encode()
         # Keyed by the database's index key (installed at start-up), so it survives key rotation.
@@ -264,11 +285,12 @@ class WalletService:
         self,
         user_id: str,
         name: str,
-        desc: WalletDescriptor,
+        desc: WatchedWallet,
         cosigners: list[Cosigner],
         gap: int,
     ) -> WalletView:
         fingerprint = self.fingerprint(user_id, desc)
+        counts = [gap if k.ranged else 1 for k in desc.keychains]
         wallet = Wallet(
             user_id=user_id,
             name=name,
@@ -276,18 +298,19 @@ class WalletService:
             kind=KIND_MULTISIG if desc.is_multisig else KIND_SINGLE,
             script_type=desc.script_type.value,
             threshold=desc.threshold,
-            key_count=len(desc.keys),
+            key_count=desc.key_count,
             gap_limit=gap,
-            descriptor_enc=self.keyring.encrypt(desc.multipath_descriptor, aad=user_id),
+            descriptor_enc=self.keyring.encrypt(desc.source, aad=user_id),
             cosigners_enc=(
                 self.keyring.encrypt(json.dumps([c.to_dict() for c in cosigners]), aad=user_id) if cosigners else None
             ),
             fingerprint=fingerprint,
-            next_receive_index=gap,
-            next_change_index=gap,
+            next_receive_index=counts[0],
+            next_change_index=counts[1] if len(counts) > 1 else 0,
         )
-        rows = await derive_rows(user_id, wallet.id, desc, Chain.RECEIVE, 0, gap)
-        rows += await derive_rows(user_id, wallet.id, desc, Chain.CHANGE, 0, gap)
+        rows = []
+        for chain, count in enumerate(counts):
+            rows += await derive_rows(user_id, wallet.id, desc, chain, 0, count)
         try:
             async with self.store.write() as s:
                 existing = await s.exec(
@@ -354,12 +377,27 @@ class WalletService:
         return {r.id: self._view_of(r) for r in rows}
 
     async def descriptor(self, user_id: str, wallet_id: str) -> WalletDescriptor:
-        """The wallet's parsed descriptor (for other services: PSBTs, address checks)."""
+        """The wallet's receive/change template (for other services: PSBTs, address checks).
+
+        Only the classic shapes have one (single key pkh/wpkh/sh(wpkh)/tr, multi/sortedmulti with a
+        <0;1> pair); other wallets (miniscript, taproot trees, addr(), ...) are refused with
+        BAD_USER_INPUT — read them with :meth:`watched`."""
+        watched = await self.watched(user_id, wallet_id)
+        if watched.legacy is None:
+            raise BadInput(
+                "This wallet's descriptors are not a single-key or multisig receive/change template.",
+                field="walletId",
+                hint="Its keychains are readable (Wallet.keychains); building transactions for it is not supported.",
+            )
+        return watched.legacy
+
+    async def watched(self, user_id: str, wallet_id: str) -> WatchedWallet:
+        """The wallet's descriptors and keychains (every kind of wallet)."""
         async with self.store.read() as s:
             row = await _owned(s, user_id, wallet_id)
         return self._descriptor(row)
 
-    def _descriptor(self, row: Wallet) -> WalletDescriptor:
+    def _descriptor(self, row: Wallet) -> WatchedWallet:
         return self.keys.get(row).descriptor
 
     def _view_of(self, row: Wallet) -> WalletView:
@@ -385,6 +423,11 @@ class WalletService:
             sync_status=row.sync_status,
             sync_error=row.sync_error,
             last_synced_at=row.last_synced_at,
+            keychains=tuple(
+                KeychainView(i, k.descriptor, k.internal, k.ranged, k.implied, k.script_type)
+                for i, k in enumerate(keys.descriptor.keychains)
+            ),
+            change_implied=keys.descriptor.change_implied,
         )
 
     # -- update / delete ------------------------------------------------------------------
@@ -430,25 +473,36 @@ class WalletService:
     async def _reserve_next(self, user_id: str, wallet_id: str, chain: Chain) -> AddressView:
         async with self.store.write() as s:
             wallet = await _owned(s, user_id, wallet_id, for_update=True, field="walletId")
-            q = (
-                select(WalletAddress)
-                .where(
-                    WalletAddress.wallet_id == wallet_id,
-                    WalletAddress.chain == int(chain),
-                    col(WalletAddress.used).is_(False),
-                    col(WalletAddress.reserved).is_(False),
-                )
-                .order_by(col(WalletAddress.index))
-                .limit(1)
-            )
+            watched = self._descriptor(wallet)
+            # the first keychain of that role (receive: keychain 0, change: the first internal one)
+            k = next((i for i, kc in enumerate(watched.keychains) if kc.internal == (chain is Chain.CHANGE)), None)
+            if k is None:
+                raise BadInput("This wallet watches no change chain.", field="walletId")
+            conds: list[Any] = [WalletAddress.wallet_id == wallet_id, WalletAddress.chain == k]
+            if watched.keychains[k].ranged:
+                conds += [col(WalletAddress.used).is_(False), col(WalletAddress.reserved).is_(False)]
+            # a non-ranged keychain (addr(), one key) has one script: it is always the answer
+            q = select(WalletAddress).where(*conds).order_by(col(WalletAddress.index)).limit(1)
             addr = (await s.exec(q)).first()
             if addr is None:
-                start = wallet.next_receive_index if chain is Chain.RECEIVE else wallet.next_change_index
-                rows = await derive_rows(user_id, wallet_id, self._descriptor(wallet), chain, start, wallet.gap_limit)
-                s.add_all(rows)
-                if chain is Chain.RECEIVE:
-                    wallet.next_receive_index = start + wallet.gap_limit
+                if k == 0:
+                    start = wallet.next_receive_index
+                elif k == 1:
+                    start = wallet.next_change_index
                 else:
+                    top = (
+                        await s.exec(
+                            select(func.max(WalletAddress.index)).where(
+                                WalletAddress.wallet_id == wallet_id, WalletAddress.chain == k
+                            )
+                        )
+                    ).one()
+                    start = 0 if top is None else int(top) + 1
+                rows = await derive_rows(user_id, wallet_id, watched, k, start, wallet.gap_limit)
+                s.add_all(rows)
+                if k == 0:
+                    wallet.next_receive_index = start + wallet.gap_limit
+                elif k == 1:
                     wallet.next_change_index = start + wallet.gap_limit
                 s.add(wallet)
                 addr = rows[0]
@@ -456,7 +510,7 @@ class WalletService:
             addr.reserved_at = utcnow()
             s.add(addr)
             label = await _address_labels(s, [wallet_id], [addr.address])
-        return _address_view(addr, label.get((wallet_id, addr.address)))
+        return _address_view(addr, label.get((wallet_id, addr.address)), [k.internal for k in watched.keychains])
 
     async def addresses(
         self,
@@ -484,14 +538,31 @@ class WalletService:
         first: int | None = None,
         after: str | None = None,
     ) -> dict[str, Page[AddressView]]:
-        """One page of addresses (order of :meth:`addresses`) per wallet, with their labels: two
-        statements whatever the number of wallets (three with ``after``)."""
+        """One page of addresses (order of :meth:`addresses`) per wallet, with their labels: three
+        statements whatever the number of wallets (four with ``after``): the wallets' keychains
+        give each address its RECEIVE/CHANGE role."""
         size = page_size(first)
         cursor = cursor_key(after, int, int)
         ids = list(wallet_ids)
+        async with self.store.read() as s:
+            owned = (await s.exec(select(Wallet).where(Wallet.user_id == user_id, col(Wallet.id).in_(ids)))).all()
+        # per wallet, which keychains are change (internal): the RECEIVE/CHANGE role of an address
+        internal = {w.id: [k.internal for k in self._descriptor(w).keychains] for w in owned}
         conds: list[Any] = [col(WalletAddress.wallet_id).in_(ids), WalletAddress.user_id == user_id]
         if chain is not None:
-            conds.append(WalletAddress.chain == int(chain))
+            change = chain is Chain.CHANGE
+            conds.append(
+                sa.or_(
+                    *(
+                        sa.and_(
+                            col(WalletAddress.wallet_id) == w,
+                            col(WalletAddress.chain).in_([i for i, x in enumerate(roles) if x == change]),
+                        )
+                        for w, roles in internal.items()
+                    ),
+                    sa.false(),
+                )
+            )
         if used is not None:
             conds.append(col(WalletAddress.used).is_(used))
         where = list(conds)
@@ -525,7 +596,9 @@ class WalletService:
             labels = await _address_labels(s, ids, shown) if shown else {}
         return {
             w: page_of(page, size, totals[w], lambda a: [a.chain, a.index]).map(
-                lambda a: _address_view(a, labels.get((a.wallet_id, a.address)))
+                lambda a: _address_view(
+                    a, labels.get((a.wallet_id, a.address)), internal.get(a.wallet_id, (False, True))
+                )
             )
             for w, page in rows.items()
         }
@@ -747,11 +820,10 @@ class WalletService:
                     )
                 )
             ).one()
-        desc = self._descriptor(row)
-        derivers = {c: ScriptPubKeyDeriver(desc, c) for c in Chain}
+        keychains = self._descriptor(row).keychains
 
         def derive(chain: int, start: int, count: int) -> Sequence[bytes]:
-            return derivers[Chain(chain)].script_pubkeys(start, count)
+            return keychains[chain].script_pubkeys(start, count)
 
         gap = row.gap_limit
         if last_reserved is not None:
@@ -762,7 +834,8 @@ class WalletService:
             Network(row.network).value.lower(),
             gap,
             derive,
-            (desc.receive_descriptor, desc.change_descriptor),
+            tuple(k.descriptor for k in keychains),
+            chains=tuple((i, None if k.ranged else 1) for i, k in enumerate(keychains)),
         )
 
     async def reveal(self, s: Tx, user_id: str, wallet_id: str, used: dict[int, int]) -> None:
@@ -773,13 +846,27 @@ class WalletService:
 
         wallet = await _owned(s, user_id, wallet_id, for_update=True)
         desc = self._descriptor(wallet)
-        for chain in Chain:
-            attr = "next_receive_index" if chain is Chain.RECEIVE else "next_change_index"
-            stored = int(getattr(wallet, attr))
-            want = used.get(int(chain), -1) + 1 + wallet.gap_limit
+        for chain, keychain in enumerate(desc.keychains):
+            if not keychain.ranged:
+                continue  # one script, stored at import
+            attr = {0: "next_receive_index", 1: "next_change_index"}.get(chain)
+            if attr is not None:
+                stored = int(getattr(wallet, attr))
+            else:  # keychains beyond the first two: the stored window is the rows themselves
+                top = (
+                    await s.exec(
+                        select(func.max(WalletAddress.index)).where(
+                            WalletAddress.wallet_id == wallet_id, WalletAddress.chain == chain
+                        )
+                    )
+                ).one()
+                stored = -1 if top is None else int(top) + 1
+                stored = max(stored, 0)
+            want = used.get(chain, -1) + 1 + wallet.gap_limit
             if want > stored:
                 s.add_all(await derive_rows(user_id, wallet_id, desc, chain, stored, want - stored))
-                setattr(wallet, attr, want)
+                if attr is not None:
+                    setattr(wallet, attr, want)
         await s.flush()
         stats = {
             (w.chain, w.index): w
@@ -848,19 +935,19 @@ def _cosigners_of(desc: WalletDescriptor) -> list[Cosigner]:
 
 
 async def derive_rows(
-    user_id: str, wallet_id: str, desc: WalletDescriptor, chain: Chain, start: int, count: int
+    user_id: str, wallet_id: str, desc: WatchedWallet, chain: int, start: int, count: int
 ) -> list[WalletAddress]:
-    """Address rows for ``chain`` indexes ``start..start+count-1``; big batches run in a worker
-    thread (libsecp256k1 calls release the GIL) so the event loop stays responsive."""
-    if count * len(desc.keys) <= 256:
+    """Address rows for keychain ``chain`` indexes ``start..start+count-1``; big batches run in a
+    worker thread (libsecp256k1 calls release the GIL) so the event loop stays responsive."""
+    if count * desc.key_count <= 256:
         return _derive_rows(user_id, wallet_id, desc, chain, start, count)
     return await asyncio.to_thread(_derive_rows, user_id, wallet_id, desc, chain, start, count)
 
 
 def _derive_rows(
-    user_id: str, wallet_id: str, desc: WalletDescriptor, chain: Chain, start: int, count: int
+    user_id: str, wallet_id: str, desc: WatchedWallet, chain: int, start: int, count: int
 ) -> list[WalletAddress]:
-    spks = ScriptPubKeyDeriver(desc, chain).script_pubkeys(start, count)
+    spks = desc.keychains[chain].script_pubkeys(start, count)
     return [
         WalletAddress(
             user_id=user_id,
@@ -869,7 +956,7 @@ def _derive_rows(
             index=start + n,
             script_pubkey=spk.hex(),
             scripthash=scripthash(spk),
-            address=address_from_script(spk, desc.network),
+            address=_address_or_empty(spk, desc.network),
         )
         for n, spk in enumerate(spks)
     ]
@@ -902,11 +989,21 @@ async def _address_labels(s: Tx, wallet_ids: list[str], addresses: list[str]) ->
     return {(r.wallet_id, r.ref): r.label for r in rows}
 
 
-def _address_view(row: WalletAddress, label: str | None) -> AddressView:
+def _address_or_empty(spk: bytes, network: Network) -> str:
+    """The address of a script, or "" for scripts without one (P2PK, bare multisig, raw())."""
+    try:
+        return address_from_script(spk, network)
+    except Exception:
+        return ""
+
+
+def _address_view(row: WalletAddress, label: str | None, internal: Sequence[bool] = (False, True)) -> AddressView:
+    is_internal = internal[row.chain] if row.chain < len(internal) else row.chain == 1
     return AddressView(
         wallet_id=row.wallet_id,
         address=row.address,
-        chain=Chain(row.chain),
+        chain=Chain.CHANGE if is_internal else Chain.RECEIVE,
+        keychain=row.chain,
         index=row.index,
         script_pubkey=row.script_pubkey,
         scripthash=row.scripthash,
@@ -951,9 +1048,17 @@ async def _label_row(s: Tx, wallet_id: str, type_: str, ref: str) -> WalletLabel
     return (await s.exec(q)).first()
 
 
-def _keypath(desc: WalletDescriptor, chain: int, index: int) -> str | None:
+def _keypath(watched: WatchedWallet, chain: int, index: int) -> str | None:
     """BIP-329 ``keypath``: the unhardened steps after the key origin (``/0/5`` for
-    ``wpkh([fp/84h/0h/0h]xpub/<0;1>/*)``), for single-key wallets and multisigs alike."""
+    ``wpkh([fp/84h/0h/0h]xpub/<0;1>/*)``), for single-key wallets and multisigs alike; for other
+    wallets the full descriptor of that script (the BIP: a keypath not starting with / is one)."""
+    desc = watched.legacy
+    if desc is None:
+        if chain >= len(watched.keychains):
+            return None
+        k = watched.keychains[chain]
+        body = k.descriptor.rpartition("#")[0]
+        return body.replace("/*", f"/{index}") if k.ranged else body
     key = desc.keys[0]
     if chain not in (0, 1):
         return None

@@ -307,6 +307,7 @@ class SyncService(SyncQueries):
                 batch_size=self.settings.chain_concurrency * 4,
                 mempool=None if full else self._mempool.get(wallet_id),
                 fresh=kind != "auto",  # a user's explicit sync asks the server, not a cache
+                chains=target.chains,
             )
             result = await scanner.run()
         except (UpstreamUnavailable, NotFound, BadInput) as exc:

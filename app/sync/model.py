@@ -234,6 +234,11 @@ class SyncTarget(Protocol):
         ...
 
     @property
+    def chains(self) -> Sequence[tuple[int, int | None]]:
+        """The wallet's keychains: (chain, number of scripts), None when ranged (gap-limit scan)."""
+        ...
+
+    @property
     def gap_limit(self) -> int: ...
 
     @property

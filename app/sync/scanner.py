@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,6 +67,7 @@ class WalletScanner:
         batch_size: int | None = None,
         mempool: MempoolSnapshot | None = None,
         fresh: bool = False,
+        chains: Sequence[tuple[int, int | None]] = ((0, None), (1, None)),
     ) -> None:
         self.backend = backend
         self.derive = derive
@@ -84,6 +86,9 @@ class WalletScanner:
         self.mempool_before = mempool
         self.fresh = fresh  # ask the server even where a notification-fed cache exists
         self.mempool_now: MempoolSnapshot | None = None
+        # The wallet's keychains: (chain, number of scripts), None for a ranged one (gap-limit scan);
+        # a non-ranged descriptor (addr(), one key) has exactly one script.
+        self.chains = tuple(chains)
 
     # -- derivation ---------------------------------------------------------------------------
 
@@ -127,11 +132,13 @@ class WalletScanner:
             return None
         return KnownHistory(s.status, self._confirmed_by_script.get(s.ref.script_pubkey, {}))
 
-    async def _scan_chain(self, chain: int, suspect_scripts: set[str]) -> None:
+    async def _scan_chain(self, chain: int, suspect_scripts: set[str], limit: int | None = None) -> None:
         stored_idx = [i for (c, i) in self.stored.scripts if c == chain]
         last_used = max((i for (c, i), s in self.stored.scripts.items() if c == chain and s.used), default=-1)
         start = 0
         end = max(len(stored_idx), last_used + 1 + self.gap, self.batch)
+        if limit is not None:
+            end = min(end, limit)
         while start < end:
             refs = self._refs(chain, start, end)
             known = {}
@@ -157,6 +164,8 @@ class WalletScanner:
             end = max(end, last_used + 1 + self.gap)
             if start < end:
                 end = max(end, start + self.batch)
+            if limit is not None:
+                end = min(end, limit)
             await self._report("scanning")
 
     async def run(self) -> SyncResult:
@@ -200,7 +209,7 @@ class WalletScanner:
                         self.inline_txs.update(hist.txs)
         else:
             await self._report("scanning")
-            await asyncio.gather(self._scan_chain(0, suspect_scripts), self._scan_chain(1, suspect_scripts))
+            await asyncio.gather(*(self._scan_chain(c, suspect_scripts, limit) for c, limit in self.chains))
         if not self.histories and not suspects and st.scripts:
             # Nothing changed: skip rebuilding the view (the common case of a periodic resync).
             outcome = Outcome.TIP_MOVED if st.tip_hash != tip.hash else Outcome.UNCHANGED
@@ -251,7 +260,9 @@ class WalletScanner:
                     if spk is not None:
                         touched.add(spk_key[spk])
         # A payment to a script near the end of the window reveals new addresses: full scan.
-        for chain in (0, 1):
+        for chain, limit in self.chains:
+            if limit is not None:
+                continue  # a fixed script reveals nothing
             last = max((i for (c, i) in st.scripts if c == chain), default=-1)
             if any(c == chain and i > last - self.gap for (c, i) in touched):
                 return None

@@ -4,6 +4,7 @@ resolve through the sync service (``info.context.container.sync``)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
 
@@ -139,20 +140,34 @@ class Utxo:
     value: Sats
     address: str
     chain: AddressChainEnum  # type: ignore[valid-type]
+    keychain: int = strawberry.field(description="Which of the wallet's keychains (Wallet.keychains index).")
     index: int
     block_height: int | None
     confirmations: int
     label: str | None
 
     @classmethod
-    def from_row(cls, o: WalletOutput, network: Network, tip_height: int | None, label: str | None) -> Utxo:
+    def from_row(
+        cls,
+        o: WalletOutput,
+        network: Network,
+        tip_height: int | None,
+        label: str | None,
+        internal: Sequence[bool] = (False, True),
+    ) -> Utxo:
         conf = max(0, tip_height - o.height + 1) if (o.height and tip_height) else 0
+        try:
+            address = address_from_script(bytes.fromhex(o.script_pubkey), network)
+        except Exception:  # P2PK, bare multisig, raw(): no address form
+            address = ""
+        is_internal = internal[o.chain] if o.chain < len(internal) else o.chain == 1
         return cls(
             txid=o.txid,
             vout=o.vout,
             value=o.value,
-            address=address_from_script(bytes.fromhex(o.script_pubkey), network),
-            chain=Chain(o.chain),
+            address=address,
+            chain=Chain.CHANGE if is_internal else Chain.RECEIVE,
+            keychain=o.chain,
             index=o.index,
             block_height=o.height,
             confirmations=conf,
@@ -179,7 +194,14 @@ async def wallet_transactions(
     return to_connection(page, lambda t: Transaction.from_row(t, tip, labels.get(("tx", t.txid))))
 
 
-async def wallet_utxos(info: Info[Context, None], user_id: str, wallet_id: str, network: Network) -> list[Utxo]:
+async def wallet_utxos(
+    info: Info[Context, None],
+    user_id: str,
+    wallet_id: str,
+    network: Network,
+    internal: Sequence[bool] = (False, True),
+) -> list[Utxo]:
+    """``internal``: per keychain of the wallet, whether it is a change keychain (Wallet.keychains)."""
     batch = info.context.batch
     rows, state, labels = await asyncio.gather(
         batch.utxos.load((user_id, wallet_id)),
@@ -187,7 +209,7 @@ async def wallet_utxos(info: Info[Context, None], user_id: str, wallet_id: str, 
         batch.labels.load((user_id, wallet_id)),
     )
     tip = state.tip_height
-    return [Utxo.from_row(o, network, tip, labels.get(("output", f"{o.txid}:{o.vout}"))) for o in rows]
+    return [Utxo.from_row(o, network, tip, labels.get(("output", f"{o.txid}:{o.vout}")), internal) for o in rows]
 
 
 async def wallet_sync_progress(info: Info[Context, None], user_id: str, wallet_id: str) -> SyncProgress:

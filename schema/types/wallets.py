@@ -21,7 +21,7 @@ from app.bitcoin.multisig import Cosigner as CosignerData
 from app.bitcoin.networks import Network
 from app.bitcoin.scripts import ScriptType
 from app.services.wallet_labels import LabelImportResult
-from app.services.wallets import AddressView, LabelView, WalletView
+from app.services.wallets import AddressView, KeychainView, LabelView, WalletView
 from schema.context import Context
 from schema.pagination import Connection, to_connection
 from schema.scalars import Sats
@@ -33,7 +33,10 @@ NetworkEnum = strawberry.enum(Network, name="Network", description="Bitcoin netw
 ScriptTypeEnum = strawberry.enum(
     ScriptType,
     name="ScriptType",
-    description="Output type: single-sig P2PKH, P2SH_P2WPKH, P2WPKH, P2TR; multisig P2SH, P2SH_P2WSH, P2WSH.",
+    description=(
+        "Output type: P2PKH, P2SH_P2WPKH, P2WPKH, P2TR (key or script path); P2SH, P2SH_P2WSH, P2WSH (multisig "
+        "or miniscript); BARE (pk(), bare multisig, raw()); MIXED (keychains of several types, e.g. combo())."
+    ),
 )
 AddressChainEnum = strawberry.enum(Chain, name="AddressChain", description="RECEIVE (0) or CHANGE (1).")
 
@@ -82,6 +85,7 @@ class Address:
     address: str
     index: int
     chain: AddressChainEnum  # type: ignore[valid-type]
+    keychain: int = strawberry.field(description="Which of the wallet's keychains (Wallet.keychains index).")
     used: bool = strawberry.field(description="Has received funds (as of the last sync).")
     reserved: bool = strawberry.field(description="Handed out by nextReceiveAddress.")
     balance: Sats
@@ -96,6 +100,7 @@ class Address:
             address=a.address,
             index=a.index,
             chain=a.chain,
+            keychain=a.keychain,
             used=a.used,
             reserved=a.reserved,
             balance=a.balance,
@@ -132,6 +137,29 @@ class LabelImport:
         return cls(imported=r.imported, skipped_records=r.skipped_records, skipped_fields=r.skipped_fields)
 
 
+@strawberry.type(description="One keychain of a wallet (BDK-style): a single-path descriptor and its role.")
+class WalletKeychain:
+    index: int = strawberry.field(description="Its addresses' keychain number.")
+    descriptor: str = strawberry.field(description="Single-path public descriptor with checksum.")
+    internal: bool = strawberry.field(description="Change (internal) rather than receive (external).")
+    ranged: bool = strawberry.field(description="Derives one script per index (/*); false: one script.")
+    implied: bool = strawberry.field(
+        description="The conventional change chain .../1/* added for a lone .../0/* descriptor."
+    )
+    script_type: ScriptTypeEnum  # type: ignore[valid-type]
+
+    @classmethod
+    def from_view(cls, k: KeychainView) -> WalletKeychain:
+        return cls(
+            index=k.index,
+            descriptor=k.descriptor,
+            internal=k.internal,
+            ranged=k.ranged,
+            implied=k.implied,
+            script_type=k.script_type,
+        )
+
+
 @strawberry.type(description="A watch-only wallet.")
 class Wallet:
     id: strawberry.ID
@@ -140,10 +168,17 @@ class Wallet:
     kind: WalletKind
     script_type: ScriptTypeEnum  # type: ignore[valid-type]
     descriptor: str = strawberry.field(
-        description="Public output descriptor for both chains (<0;1> form) with checksum."
+        description="The wallet's public descriptors with checksums, one per line (<0;1> form for the classic "
+        "receive/change shapes); importing it gives the same wallet."
     )
-    receive_descriptor: str = strawberry.field(description="Receive chain (/0/*) descriptor with checksum.")
-    change_descriptor: str = strawberry.field(description="Change chain (/1/*) descriptor with checksum.")
+    receive_descriptor: str = strawberry.field(description="The first receive (external) keychain's descriptor.")
+    change_descriptor: str | None = strawberry.field(
+        description="The first change (internal) keychain's descriptor; null when the wallet watches no change chain."
+    )
+    keychains: list[WalletKeychain] = strawberry.field(description="Every keychain, in address keychain order.")
+    change_implied: bool = strawberry.field(
+        description="The change chain .../1/* was added to a lone .../0/* descriptor (importWallet impliedChange)."
+    )
     threshold: int | None = strawberry.field(description="Signatures needed (multisig only).")
     cosigners: list[Cosigner]
     gap_limit: int
@@ -161,6 +196,8 @@ class Wallet:
             descriptor=v.descriptor,
             receive_descriptor=v.receive_descriptor,
             change_descriptor=v.change_descriptor,
+            keychains=[WalletKeychain.from_view(k) for k in v.keychains],
+            change_implied=v.change_implied,
             threshold=v.threshold,
             cosigners=[Cosigner.from_data(c) for c in v.cosigners],
             gap_limit=v.gap_limit,
@@ -214,7 +251,8 @@ class Wallet:
     async def utxos(self, info: Info[Context, None]) -> list[Annotated[Utxo, strawberry.lazy("schema.types.sync")]]:
         from schema.types.sync import wallet_utxos
 
-        return await wallet_utxos(info, self._view.user_id, self._view.id, self._view.network)
+        internal = [k.internal for k in self._view.keychains]
+        return await wallet_utxos(info, self._view.user_id, self._view.id, self._view.network, internal)
 
     @strawberry.field(description="Progress of the current sync, or the outcome of the last one.")
     async def sync_progress(
@@ -244,7 +282,8 @@ class ImportWalletInput:
     source: str = strawberry.field(
         description=(
             "xpub/ypub/zpub (tpub/upub/vpub), optionally with [fingerprint/path] origin, or an output "
-            "descriptor (<0;1>/* form, or receive and change descriptors on two lines)."
+            "descriptor (any BIP-380..386/389 descriptor Bitcoin Core watches: miniscript, taproot trees, "
+            "combo/addr/raw...; or external and internal descriptors on two lines)."
         )
     )
     network: NetworkEnum = Network.MAINNET  # type: ignore[valid-type]
@@ -252,6 +291,11 @@ class ImportWalletInput:
         default=None, description="Needed only when the source does not imply it (plain xpub/tpub)."
     )
     gap_limit: int | None = strawberry.field(default=None, description="Default 20.")
+    implied_change: bool = strawberry.field(
+        default=True,
+        description="For a lone .../0/* descriptor, also watch the conventional change chain .../1/* "
+        "(shown in Wallet.keychains as implied); false watches the given chain only.",
+    )
 
 
 @strawberry.input

@@ -101,7 +101,12 @@ def test_the_largest_multisig_is_accepted_and_one_more_key_refused() -> None:
     keys = [derive_xpub(base, (i,)).to_base58() for i in range(MAX_MULTISIG_KEYS + 1)]
     ok = parse_wallet_source(f"wsh(sortedmulti(2,{','.join(f'{k}/0/*' for k in keys[:-1])}))", MAIN)
     assert len(ok.keys) == MAX_MULTISIG_KEYS
-    assert "At most" in refused(f"wsh(sortedmulti(2,{','.join(f'{k}/0/*' for k in keys)}))").message
+    assert (
+        "at most 20 keys in a P2WSH multisig"
+        in refused(f"wsh(sortedmulti(2,{','.join(f'{k}/0/*' for k in keys)}))").message
+    )
+    p2sh = f"sh(sortedmulti(2,{','.join(f'{k}/0/*' for k in keys[:16])}))"
+    assert "at most 15 keys in a P2SH multisig" in refused(p2sh).message
 
 
 @pytest.mark.parametrize(

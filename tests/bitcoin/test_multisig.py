@@ -105,8 +105,10 @@ def test_threshold_and_count_limits() -> None:
     assert refused(MAIN, 0, specs()).field == "threshold"
     assert refused(MAIN, 4, specs()).field == "threshold"
     assert refused(MAIN, 1, []).field == "cosigners"
-    many = [CosignerSpec(KEYS[0], fingerprint="aaaaaaaa")] * 16
+    many = [CosignerSpec(KEYS[0], fingerprint="aaaaaaaa")] * 21  # 20 in P2WSH (consensus), 15 in P2SH
     assert refused(MAIN, 2, many).field == "cosigners"
+    err = refused(MAIN, 2, many[:16], ScriptType.P2SH)
+    assert err.field == "cosigners" and "at most 15 keys in a P2SH multisig" in err.message
     assert refused(MAIN, 2, specs(), ScriptType.P2WPKH).field == "scriptType"
 
 
