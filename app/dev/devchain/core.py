@@ -30,9 +30,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.bitcoin.derive import ScriptPubKeyDeriver
-from app.bitcoin.descriptors import Chain as DescChain
-from app.bitcoin.descriptors import checksum_valid, parse_descriptors
+from app.bitcoin.descriptors import checksum_valid
+from app.bitcoin.keychains import Keychain, parse_watched
 from app.bitcoin.networks import Network
 from app.dev.devchain.chain import MIN_RELAY_FEERATE, Chain, ChainEvent, RejectError
 from app.dev.devchain.primitives import Tx, parse_tx, scripthash, spk_address
@@ -89,7 +88,7 @@ def btc(sats: int) -> float:
 class _Desc:
     desc: str
     internal: bool
-    deriver: ScriptPubKeyDeriver
+    deriver: Keychain
     timestamp: int
     range_end: int
     next_index: int = 0
@@ -926,17 +925,17 @@ def _int(v: Any, what: str) -> int:
     return v
 
 
-def _deriver(desc: str) -> tuple[ScriptPubKeyDeriver, bool]:
-    """A deriver for one ranged descriptor (receive ``/0/*`` or change ``/1/*``)."""
+def _deriver(desc: str) -> tuple[Keychain, bool]:
+    """A deriver for one single-path descriptor (any kind the wallets area watches; a non-ranged
+    one has one script). ``.../1/*`` is taken as a change descriptor when ``internal`` is not given."""
     body = desc.split("#", 1)[0]
-    if body.endswith("/1/*)") or body.endswith("/1/*))"):
-        wd = parse_descriptors(body.replace("/1/*", "/0/*"), Network.REGTEST)
-        return ScriptPubKeyDeriver(wd, DescChain.CHANGE), True
     try:
-        wd = parse_descriptors(body, Network.REGTEST)
+        watched = parse_watched(body, Network.REGTEST, implied_change=False)
     except Exception as e:
         raise ValueError(str(e)) from None
-    return ScriptPubKeyDeriver(wd, DescChain.RECEIVE), False
+    if len(watched.keychains) != 1:
+        raise ValueError("Multipath and combo() descriptors are imported one path at a time here")
+    return watched.keychains[0], body.endswith(("/1/*)", "/1/*))"))
 
 
 def _reply(obj: Any, status: int) -> Response:
