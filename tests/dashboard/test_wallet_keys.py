@@ -81,9 +81,9 @@ async def test_reads_decrypt_and_parse_key_material_once(container: Container, m
     )
     for w in (single, multi):  # as in a process that has not read them yet
         c.wallets.keys.drop(w.id)
-    decrypt, parse = Counting(c.keyring.decrypt), Counting(wallet_keys.parse_descriptors)
+    decrypt, parse = Counting(c.keyring.decrypt), Counting(wallet_keys.parse_watched)
     monkeypatch.setattr(c.keyring, "decrypt", decrypt)
-    monkeypatch.setattr(wallet_keys, "parse_descriptors", parse)
+    monkeypatch.setattr(wallet_keys, "parse_watched", parse)
 
     first = await _wallets(c, user.id)
     assert (decrypt.calls, parse.calls) == (3, 2)  # two descriptors, one cosigner list
