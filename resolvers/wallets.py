@@ -56,6 +56,7 @@ class WalletMutation:
                 script_type=ScriptType(input.script_type) if input.script_type is not None else None,
                 gap_limit=input.gap_limit,
                 implied_change=input.implied_change,
+                birthday=input.birthday,
             ),
         )
         return Wallet.from_view(view)

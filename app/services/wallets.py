@@ -25,7 +25,7 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -100,6 +100,7 @@ class ImportWalletInput:
     script_type: ScriptType | None = None
     gap_limit: int | None = None
     implied_change: bool = True  # a lone .../0/* also watches .../1/* (False: the given chain only)
+    birthday: date | None = None  # the wallet's first use: a Bitcoin Core rescan starts there
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +139,7 @@ class WalletView:
     last_synced_at: datetime | None
     keychains: tuple[KeychainView, ...] = ()
     change_implied: bool = False
+    birthday: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +262,7 @@ class WalletService:
         watched = parse_source(inp.source, inp.network, inp.script_type, implied_change=inp.implied_change)
         legacy = watched.legacy
         cosigners = _cosigners_of(legacy) if legacy is not None and legacy.is_multisig else []
-        return await self._create(user_id, name, watched, cosigners, gap)
+        return await self._create(user_id, name, watched, cosigners, gap, _birthday(inp.birthday))
 
     async def create_multisig_wallet(self, user_id: str, inp: MultisigWalletInput) -> WalletView:
         name = _clean_name(inp.name)
@@ -288,6 +290,7 @@ class WalletService:
         desc: WatchedWallet,
         cosigners: list[Cosigner],
         gap: int,
+        birthday: datetime | None = None,
     ) -> WalletView:
         fingerprint = self.fingerprint(user_id, desc)
         counts = [gap if k.ranged else 1 for k in desc.keychains]
@@ -305,6 +308,7 @@ class WalletService:
                 self.keyring.encrypt(json.dumps([c.to_dict() for c in cosigners]), aad=user_id) if cosigners else None
             ),
             fingerprint=fingerprint,
+            birthday=birthday,
             next_receive_index=counts[0],
             next_change_index=counts[1] if len(counts) > 1 else 0,
         )
@@ -428,6 +432,7 @@ class WalletService:
                 for i, k in enumerate(keys.descriptor.keychains)
             ),
             change_implied=keys.descriptor.change_implied,
+            birthday=row.birthday.date() if row.birthday is not None else None,
         )
 
     # -- update / delete ------------------------------------------------------------------
@@ -836,6 +841,7 @@ class WalletService:
             derive,
             tuple(k.descriptor for k in keychains),
             chains=tuple((i, None if k.ranged else 1) for i, k in enumerate(keychains)),
+            birthday=row.birthday,
         )
 
     async def reveal(self, s: Tx, user_id: str, wallet_id: str, used: dict[int, int]) -> None:
@@ -905,6 +911,23 @@ def _duplicate() -> Conflict:
         field="source",
         hint="Open the existing wallet instead, or rename it.",
     )
+
+
+GENESIS_DATE = date(2009, 1, 3)
+
+
+def _birthday(day: date | None) -> datetime | None:
+    """The wallet's birthday as UTC midnight; a date before Bitcoin or in the future is refused."""
+    if day is None:
+        return None
+    today = datetime.now(UTC).date()
+    if not GENESIS_DATE <= day <= today:
+        raise BadInput(
+            f"birthday must be between {GENESIS_DATE.isoformat()} and today ({today.isoformat()}).",
+            field="birthday",
+            hint="the date of the wallet's first transaction, or leave it out when unknown",
+        )
+    return datetime.combine(day, time.min, UTC)
 
 
 def _clean_name(name: str) -> str:

@@ -9,7 +9,7 @@ zero balance) for a wallet never synced. ``transactions`` and ``utxos`` are the 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -183,6 +183,10 @@ class Wallet:
     cosigners: list[Cosigner]
     gap_limit: int
     created_at: datetime
+    birthday: date | None = strawberry.field(
+        description="The wallet's first use as given at import (UTC date): a Bitcoin Core node rescans from there; "
+        "null when not given (rescan from the first block, or MBF_CORE_RESCAN_SINCE)."
+    )
     _view: strawberry.Private[WalletView]
 
     @classmethod
@@ -202,6 +206,7 @@ class Wallet:
             cosigners=[Cosigner.from_data(c) for c in v.cosigners],
             gap_limit=v.gap_limit,
             created_at=v.created_at,
+            birthday=v.birthday,
             _view=v,
         )
 
@@ -295,6 +300,11 @@ class ImportWalletInput:
         default=True,
         description="For a lone .../0/* descriptor, also watch the conventional change chain .../1/* "
         "(shown in Wallet.keychains as implied); false watches the given chain only.",
+    )
+    birthday: date | None = strawberry.field(
+        default=None,
+        description="The date (UTC) of the wallet's first transaction, if known: a Bitcoin Core backend rescans "
+        "from it instead of from the first block. Between 2009-01-03 and today.",
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -325,6 +326,29 @@ async def test_rescan_progress_and_errors_reach_the_wallet(chain: DevChain, data
         assert "resume" in job.error  # the hint travels with the message
         chain.core.initial_block_download = False
         assert (await c.sync.sync_now(user, wallet_id)).status == "SUCCEEDED"
+    finally:
+        await c.stop()
+
+
+async def test_a_wallet_birthday_is_where_core_rescans_from(chain: DevChain, database_url: str, tmp_path: Path) -> None:
+    """importdescriptors gets the birthday's timestamp (UTC midnight) instead of 0 (the first block)."""
+    assert chain.core is not None
+    c = await start_container(tmp_path, database_url, **chain_settings(chain, "core"))
+    try:
+        user = await new_user(c)
+        born = date(2009, 1, 3)  # before every devchain block: the rescan still finds everything
+        ids = []
+        for n, birthday in ((0, born), (1, None)):
+            w = chain.info["wallets"][n]
+            inp = ImportWalletInput(name=w["name"], source=w["descriptor"], network=Network.REGTEST, birthday=birthday)
+            ids.append((await c.wallets.import_wallet(user, inp)).id)
+            st = await wait_synced(c, user, ids[-1])
+            assert st.status == "SYNCED", st.last_error
+            assert await figures(c, user, ids[-1]) == w["expected"]
+        stamps = {
+            wallet_id: {d.timestamp for d in chain.core.wallets[f"mbf-{wallet_id}"].descs} for wallet_id in ids
+        }
+        assert stamps == {ids[0]: {int(datetime(2009, 1, 3, tzinfo=UTC).timestamp())}, ids[1]: {0}}
     finally:
         await c.stop()
 

@@ -46,6 +46,9 @@ class Wallet(SQLModel, table=True):
     cosigners_enc: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     fingerprint: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     created_at: datetime = created_field()
+    # The wallet's first use as the user gave it (UTC midnight): a node-side rescan (Bitcoin Core)
+    # starts there instead of at the first block. Null: unknown.
+    birthday: datetime | None = dt_column()
     # Sync bookkeeping owned by this area (the chain area keeps its detailed state in
     # ``wallet_sync_state``): PENDING until the first sync ran.
     sync_status: str = Field(default=SYNC_PENDING, sa_column=sa.Column(sa.String(16), nullable=False))
