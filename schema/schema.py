@@ -30,6 +30,7 @@ from schema.loaders import OperationScope
 from schema.scalars import SCALAR_MAP
 from schema.tracing import OperationTracing
 from subscriptions.live import LiveSubscription
+from subscriptions.payloads import EVENT_TYPES
 
 # Each area appends its root types here.
 QUERIES: tuple[type, ...] = (AccountQuery, WalletQuery, SyncQuery, LightningQuery, PortfolioQuery)
@@ -75,6 +76,7 @@ def build_schema(settings: Settings | None = None) -> AppSchema:
         mutation=merge_types("Mutation", MUTATIONS),
         subscription=merge_types("Subscription", SUBSCRIPTIONS),
         extensions=extensions,
+        types=EVENT_TYPES,  # implementations of the Event interface that only `events` yields
         config=StrawberryConfig(disable_field_suggestions=settings.is_production, scalar_map=SCALAR_MAP),
     )
     schema.cost_meter = meter

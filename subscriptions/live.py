@@ -1,54 +1,54 @@
 """The live dashboard's subscriptions (contract: Subscriptions).
 
-``events(after:)`` streams every event of the viewer, each with its ``id``; reconnecting with the
-last id seen replays what was missed (within retention), then goes live. The typed subscriptions
-stream the events of one object of the viewer's (``NOT_FOUND`` for anyone else's) or, for
-``priceUpdated``, the public price ticks of one currency.
+``events(after:)`` streams every event of the viewer as a typed :class:`~subscriptions.payloads.Event`
+(``id`` to resume with, ``occurredAt``, and the fields of its type); reconnecting with the last id
+seen replays what was missed (within retention), then goes live. The typed subscriptions stream
+the events of one object of the viewer's (``NOT_FOUND`` for anyone else's) or, for
+``priceUpdated``, the public price ticks of one currency, each as its own schema type.
 
-Each yields a :class:`LiveEvent` (the envelope: id, type, subject, occurredAt, payload). An area
-that wants a richer type for its subscription replaces its field here, keeping the name, and
-keeps calling :func:`subscriptions.stream.stream` for the auth, ownership and resume logic.
+Every field keeps calling :func:`subscriptions.stream.stream` for the auth, ownership and resume
+logic; the payload types are in :mod:`subscriptions.payloads`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from datetime import datetime
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
 
 import strawberry
-from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.bitcoin.networks import Network
 from app.errors import NotFound
-from app.events.envelope import Event
+from app.events.envelope import Event as Envelope
 from app.services.portfolios import ALL_ID
+from schema.types.lightning import Invoice
+from schema.types.portfolios import Price
+from schema.types.spend import FeeEstimates
+from schema.types.sync import SyncJob
 from schema.types.wallets import NetworkEnum
+from subscriptions.payloads import (
+    ChannelBackupUpdate,
+    ChannelEvent,
+    Event,
+    PaymentUpdate,
+    PortfolioValue,
+    TransactionEvent,
+    WalletUpdate,
+    channel_event_of,
+    fee_estimates_of,
+    invoice_of,
+    price_event,
+    sync_job_of,
+    typed_event,
+)
 from subscriptions.stream import stream
 
 
-@strawberry.type(description="One event of the viewer's (or a public one, such as a price tick).")
-class LiveEvent:
-    id: strawberry.ID = strawberry.field(description="Pass it to `events(after:)` to resume.")
-    type: str = strawberry.field(
-        description="walletUpdated, transactionReceived, walletSyncProgress, priceUpdated, "
-        "portfolioValueChanged, channelEvents, invoiceUpdated, ... or `gap` when events were "
-        "lost and could not be replayed (resume with `events(after: payload.after)`)."
-    )
-    subject: str | None = strawberry.field(description="The id of the object it is about.")
-    occurred_at: datetime
-    payload: JSON
-
-    @classmethod
-    def of(cls, e: Event) -> LiveEvent:
-        return cls(
-            id=strawberry.ID(e.id),
-            type=e.type,
-            subject=e.subject,
-            occurred_at=e.occurred_at,
-            payload=e.payload,  # type: ignore[arg-type]
-        )
+def _fresh(info: Info) -> None:
+    """Forget what the previous event's resolvers loaded: a subscription's context lives as long
+    as its socket, and each event must see the wallet, balance and labels as they are now."""
+    info.context.loaders.clear()
 
 
 async def _portfolio(container: Any, user_id: str, portfolio_id: str) -> object:
@@ -80,9 +80,7 @@ def owner_check(kind: str, object_id: str) -> Any:
     return check
 
 
-async def _typed(
-    info: Info, event_type: str, kind: str, object_id: str
-) -> AsyncGenerator[LiveEvent, None]:
+async def _typed(info: Info, event_type: str, kind: str, object_id: str) -> AsyncIterator[Envelope]:
     check = owner_check(kind, object_id)
     async for e in stream(
         info,
@@ -90,52 +88,44 @@ async def _typed(
         subject=object_id,
         check_owner=lambda viewer: check(viewer, info),
     ):
-        yield LiveEvent.of(e)
+        _fresh(info)
+        yield e
 
 
-def _wallet_events(event_type: str) -> Any:
-    async def resolve(self: Any, info: Info, wallet_id: strawberry.ID) -> AsyncGenerator[LiveEvent, None]:
-        async for e in _typed(info, event_type, "wallet", str(wallet_id)):
-            yield e
-
-    return strawberry.subscription(resolve)
-
-
-def _portfolio_events(event_type: str) -> Any:
-    async def resolve(
-        self: Any, info: Info, portfolio_id: strawberry.ID
-    ) -> AsyncGenerator[LiveEvent, None]:
-        async for e in _typed(info, event_type, "portfolio", str(portfolio_id)):
-            yield e
-
-    return strawberry.subscription(resolve)
-
-
-def _node_events(event_type: str) -> Any:
-    async def resolve(self: Any, info: Info, node_id: strawberry.ID) -> AsyncGenerator[LiveEvent, None]:
-        async for e in _typed(info, event_type, "lightning node", str(node_id)):
-            yield e
-
-    return strawberry.subscription(resolve)
+WalletId = strawberry.argument(description="The id of one of your wallets (another user's id: NOT_FOUND).")
+PortfolioId = strawberry.argument(
+    description="The id of one of your portfolios (not `all`; another user's: NOT_FOUND)."
+)
+NodeId = strawberry.argument(description="The id of one of your Lightning nodes (ours, not the pubkey).")
 
 
 @strawberry.type
 class LiveSubscription:
     @strawberry.subscription(
-        description="Every event of the viewer. With `after` (the last id you saw), first what "
-        "you missed within the retention window, then live events."
+        description="Every event of the viewer, typed (select fields with `... on WalletUpdate { ... }` "
+        "fragments). With `after` (the last `id` you saw), first what you missed within the retention "
+        "window, then live events. Price ticks are not included (see `priceUpdated`)."
     )
     async def events(
-        self, info: Info, after: str | None = None
-    ) -> AsyncGenerator[LiveEvent, None]:
+        self,
+        info: Info,
+        after: Annotated[
+            str | None, strawberry.argument(description="The last event id you received: resume after it.")
+        ] = None,
+    ) -> AsyncGenerator[Event, None]:
         async for e in stream(info, types=None, after=after, keep_gaps=True):
-            yield LiveEvent.of(e)
+            _fresh(info)
+            yield typed_event(e)
 
-    @strawberry.subscription(description="Public price ticks of one fiat currency (e.g. USD).")
-    async def price_updated(self, info: Info, currency: str) -> AsyncGenerator[LiveEvent, None]:
+    @strawberry.subscription(description="Public BTC price ticks of one fiat currency (no sign-in needed).")
+    async def price_updated(
+        self,
+        info: Info,
+        currency: Annotated[str, strawberry.argument(description="ISO 4217 code of a quoted currency, e.g. USD.")],
+    ) -> AsyncGenerator[Price, None]:
         code = info.context.container.prices.normalise(currency)  # only quoted currencies (BAD_USER_INPUT)
         async for e in stream(info, types={"priceUpdated"}, subject=code, public=True):
-            yield LiveEvent.of(e)
+            yield price_event(e)
 
     @strawberry.subscription(
         description="Public fee estimate changes of one network: the new recommendation (fastest, halfHour, "
@@ -144,20 +134,79 @@ class LiveSubscription:
     async def fee_estimates_updated(
         self,
         info: Info,
-        network: NetworkEnum,  # type: ignore[valid-type]
-    ) -> AsyncGenerator[LiveEvent, None]:
+        network: Annotated[NetworkEnum, strawberry.argument(description="The network to follow.")],  # type: ignore[valid-type]
+    ) -> AsyncGenerator[FeeEstimates, None]:
         net = Network(network).value.lower()
         async for e in stream(info, types={"feeEstimatesUpdated"}, subject=net, public=True):
-            yield LiveEvent.of(e)
+            yield fee_estimates_of(e)
 
-    wallet_updated = _wallet_events("walletUpdated")
-    transaction_received = _wallet_events("transactionReceived")
-    wallet_sync_progress = _wallet_events("walletSyncProgress")
-    portfolio_value_changed = _portfolio_events("portfolioValueChanged")
-    channel_events = _node_events("channelEvents")
-    invoice_updated = _node_events("invoiceUpdated")
-    payment_updated = _node_events("paymentUpdated")
-    channel_backup_updated = _node_events("channelBackupUpdated")
+    @strawberry.subscription(
+        description="Changes of one wallet: created, renamed, deleted, labels, a sync that moved its balance "
+        "or transactions, or a new chain tip."
+    )
+    async def wallet_updated(
+        self, info: Info, wallet_id: Annotated[strawberry.ID, WalletId]
+    ) -> AsyncGenerator[WalletUpdate, None]:
+        async for e in _typed(info, "walletUpdated", "wallet", str(wallet_id)):
+            yield WalletUpdate.of(e)
+
+    @strawberry.subscription(
+        description="Transactions new to one wallet (incoming and outgoing; `historical` marks the first "
+        "sync's history)."
+    )
+    async def transaction_received(
+        self, info: Info, wallet_id: Annotated[strawberry.ID, WalletId]
+    ) -> AsyncGenerator[TransactionEvent, None]:
+        async for e in _typed(info, "transactionReceived", "wallet", str(wallet_id)):
+            yield TransactionEvent.of(e)
+
+    @strawberry.subscription(
+        description="The running sync job of one wallet at each step (phase, counters), ending with "
+        "SUCCEEDED or FAILED."
+    )
+    async def wallet_sync_progress(
+        self, info: Info, wallet_id: Annotated[strawberry.ID, WalletId]
+    ) -> AsyncGenerator[SyncJob, None]:
+        async for e in _typed(info, "walletSyncProgress", "wallet", str(wallet_id)):
+            yield await sync_job_of(info, e)
+
+    @strawberry.subscription(description="The value of one portfolio whenever it moves (price ticks, syncs).")
+    async def portfolio_value_changed(
+        self, info: Info, portfolio_id: Annotated[strawberry.ID, PortfolioId]
+    ) -> AsyncGenerator[PortfolioValue, None]:
+        async for e in _typed(info, "portfolioValueChanged", "portfolio", str(portfolio_id)):
+            yield PortfolioValue.of(e)
+
+    @strawberry.subscription(
+        description="Channel updates of one Lightning node (opened, closed, active, inactive, pending, "
+        "resolved) and its wallet's on-chain transactions."
+    )
+    async def channel_events(
+        self, info: Info, node_id: Annotated[strawberry.ID, NodeId]
+    ) -> AsyncGenerator[ChannelEvent, None]:
+        async for e in _typed(info, "channelEvents", "lightning node", str(node_id)):
+            yield channel_event_of(e)
+
+    @strawberry.subscription(description="Invoices of one Lightning node as they are added, settled or canceled.")
+    async def invoice_updated(
+        self, info: Info, node_id: Annotated[strawberry.ID, NodeId]
+    ) -> AsyncGenerator[Invoice, None]:
+        async for e in _typed(info, "invoiceUpdated", "lightning node", str(node_id)):
+            yield invoice_of(e.payload, e.occurred_at)
+
+    @strawberry.subscription(description="Outgoing Lightning payments of one node as they progress.")
+    async def payment_updated(
+        self, info: Info, node_id: Annotated[strawberry.ID, NodeId]
+    ) -> AsyncGenerator[PaymentUpdate, None]:
+        async for e in _typed(info, "paymentUpdated", "lightning node", str(node_id)):
+            yield PaymentUpdate.of(e)
+
+    @strawberry.subscription(description="Refreshes of one node's static channel backup.")
+    async def channel_backup_updated(
+        self, info: Info, node_id: Annotated[strawberry.ID, NodeId]
+    ) -> AsyncGenerator[ChannelBackupUpdate, None]:
+        async for e in _typed(info, "channelBackupUpdated", "lightning node", str(node_id)):
+            yield ChannelBackupUpdate.of(e)
 
 
 # Root fields whose result does not depend on who asks: shared across users by the fan-out.

@@ -130,6 +130,13 @@ def channel_event_payload(ev: m.ChannelEvent) -> dict[str, Any]:
             "remoteBalance": c.remote_balance,
             "active": c.active,
             "private": c.private,
+            "commitFee": c.commit_fee,
+            "unsettledBalance": c.unsettled_balance,
+            "totalSent": c.total_sent,
+            "totalReceived": c.total_received,
+            "initiator": c.initiator,
+            "uptime": c.uptime_s,
+            "lifetime": c.lifetime_s,
         }
     if ev.closed is not None:
         cc = ev.closed
@@ -141,6 +148,9 @@ def channel_event_payload(ev: m.ChannelEvent) -> dict[str, Any]:
             "timeLockedBalance": cc.time_locked_balance,
             "capacity": cc.capacity,
             "closeHeight": cc.close_height,
+            "remotePubkey": cc.remote_pubkey,
+            "openInitiator": cc.open_initiator,
+            "closeInitiator": cc.close_initiator,
         }
     return out
 
@@ -156,6 +166,10 @@ def invoice_payload(inv: m.Invoice) -> dict[str, Any]:
         "settleIndex": inv.settle_index,
         "paymentRequest": inv.payment_request,
         "settledAt": inv.settled_at.isoformat() if inv.settled_at else None,
+        "createdAt": inv.created_at.isoformat(),
+        "expiry": inv.expiry_s,
+        "private": inv.private,
+        "isKeysend": inv.is_keysend,
     }
 
 

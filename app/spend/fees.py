@@ -182,4 +182,7 @@ def fee_payload(rec: FeeRecommendation) -> dict[str, Any]:
         "economy": str(rec.economy),
         "minimum": str(rec.minimum),
         "fetchedAt": rec.fetched_at.isoformat(),
+        "targets": {str(b): str(v) for b, v in rec.by_target.items()},
+        "stale": rec.stale,
+        "source": rec.source,
     }

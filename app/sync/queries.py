@@ -130,6 +130,14 @@ class SyncQueries:
                 out[o.wallet_id].append(o)
         return out
 
+    async def transaction(self, user_id: str, wallet_id: str, txid: str) -> WalletTx | None:
+        """One transaction of a wallet (any status), or None."""
+        async with self.store.read() as s:
+            q = select(WalletTx).where(
+                WalletTx.user_id == user_id, WalletTx.wallet_id == wallet_id, WalletTx.txid == txid
+            )
+            return (await s.exec(q)).first()
+
     @staticmethod
     def tx_sort_key(tx: WalletTx) -> tuple[int, str]:
         return (tx.height if tx.height is not None else 2**31 - 1, tx.txid)

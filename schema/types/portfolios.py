@@ -111,6 +111,14 @@ class UpdateTaxSettingsInput:
     fee_treatment: FeeTreatment | None = None
 
 
+@strawberry.enum(description="State of a report job.")
+class ReportStatus(Enum):
+    QUEUED = strawberry.enum_value("QUEUED", description="Waiting for a worker.")
+    RUNNING = strawberry.enum_value("RUNNING", description="Being generated; see `progress`.")
+    SUCCEEDED = strawberry.enum_value("SUCCEEDED", description="Done: download it from `downloadUrl`.")
+    FAILED = strawberry.enum_value("FAILED", description="Gave up; see `error`.")
+
+
 @strawberry.type(description="A BTC price in a fiat currency, with where and when it comes from.")
 class Price:
     currency: str
@@ -534,7 +542,7 @@ class Report:
     timeframe: Timeframe | None = strawberry.field(description="Null for a report of a period.")
     period: str = strawberry.field(description='"Y1", "tax year 2024", "2024-01-01 to 2024-03-31"...')
     format: ReportFormat
-    status: str = strawberry.field(description="QUEUED, RUNNING, SUCCEEDED or FAILED.")
+    status: ReportStatus = strawberry.field(description="Where the report job stands.")
     progress: float
     error: str | None
     download_url: str | None = strawberry.field(
@@ -551,7 +559,7 @@ class Report:
             timeframe=Timeframe(r.timeframe) if r.timeframe in Timeframe._value2member_map_ else None,
             period=r.period_label or r.timeframe,
             format=ReportFormat(r.format),
-            status=r.status,
+            status=ReportStatus(r.status),
             progress=r.progress,
             error=r.error,
             download_url=r.download_url,

@@ -16,6 +16,10 @@ from tests.support.server import GraphQLClient
 
 pytestmark = pytest.mark.slow
 
+DEMO_EVENTS = (
+    "subscription { events { __typename ... on TransactionEvent { walletId historical transaction { netAmount } } "
+    "... on InvoiceUpdate { invoice { state } } } }"
+)
 WALLETS = "{ wallets { edges { node { id name syncStatus balance { total } } } } }"
 
 
@@ -26,7 +30,7 @@ async def _events_until(ws: WS, wanted: set[str], timeout: float = 60) -> dict[s
         msg = await ws.recv(wait_s=max(0.1, deadline - time.monotonic()))
         assert msg["type"] == "next", msg
         event = msg["payload"]["data"]["events"]
-        seen.setdefault(event["type"], event)
+        seen.setdefault(event["__typename"], event)
     return seen
 
 
@@ -77,12 +81,12 @@ async def test_demo_in_one_command(tmp_path: Path) -> None:
             ws = await WS.open(summary["websocket"])
             try:
                 assert (await ws.init(gql.token))["type"] == "connection_ack"
-                await ws.subscribe("1", "subscription { events { type payload } }")
-                seen = await _events_until(ws, {"transactionReceived", "invoiceUpdated"})
+                await ws.subscribe("1", DEMO_EVENTS)
+                seen = await _events_until(ws, {"TransactionEvent", "InvoiceUpdate"})
             finally:
                 await ws.conn.close()
-            payment = seen["transactionReceived"]["payload"]
-            assert payment["walletId"] in {n["id"] for n in nodes} and payment["netAmount"] > 0
+            payment = seen["TransactionEvent"]
+            assert payment["walletId"] in {n["id"] for n in nodes} and payment["transaction"]["netAmount"] > 0
         finally:
             await gql.aclose()
     finally:

@@ -127,7 +127,7 @@ async def test_a_mutation_on_one_process_reaches_a_subscriber_on_the_other(
     msg = await watcher.recv(wait_s=15)
     assert msg["type"] == "next"
     event = msg["payload"]["data"]["events"]
-    assert event["type"] == "sessionRevoked"
+    assert event["__typename"] == "SessionRevoked"
     # ... and B closes the revoked session's socket with 4403 at once.
     assert (await doomed.closed(wait_s=15))[0] == 4403
 
@@ -142,15 +142,15 @@ async def test_a_mutation_on_one_process_reaches_a_subscriber_on_the_other(
     typed = await WS.open(f"ws://127.0.0.1:{port_b}/graphql")
     assert (await typed.init(token2))["type"] == "connection_ack"
     async with registered_at(url_b, 1, token=token2):
-        await typed.subscribe("w", "subscription($w: ID!) { walletUpdated(walletId: $w) { subject payload } }",
+        await typed.subscribe("w", "subscription($w: ID!) { walletUpdated(walletId: $w) { walletId change } }",
                               {"w": wallet_id})
     await gql(port_a, "mutation($id: ID!) { renameWallet(id: $id, name: \"Hot\") { name } }", token2,
               id=wallet_id)
     while True:  # the import's own (failing) sync may publish walletUpdated too
         upd = (await typed.recv(wait_s=15))["payload"]["data"]["walletUpdated"]
-        if upd["payload"].get("change") == "renamed":
+        if upd["change"] == "RENAMED":
             break
-    assert upd["subject"] == wallet_id
+    assert upd["walletId"] == wallet_id
     await typed.close()
 
     # A subscriber that reconnects to the *other* process resumes from the id it saw.
@@ -166,9 +166,9 @@ async def test_a_mutation_on_one_process_reaches_a_subscriber_on_the_other(
     while True:  # first what was missed (replayed from the shared log), then live
         got = (await again.recv(wait_s=15))["payload"]["data"]["events"]
         seen.append(got)
-        if got["type"] == "sessionRevoked":
+        if got["__typename"] == "SessionRevoked":
             break
     assert event["id"] not in [e["id"] for e in seen]
-    assert any(e["type"] == "walletUpdated" and e["payload"].get("change") == "renamed" for e in seen)
+    assert any(e["__typename"] == "WalletUpdate" and e["change"] == "RENAMED" for e in seen)
     assert len({e["id"] for e in seen}) == len(seen)  # no duplicates
     await again.close()

@@ -121,11 +121,11 @@ async def test_channel_backup_updated_live_and_stored(
         await ws.subscribe("e", EVENTS, {"after": since})
         while True:
             ev = (await next_data(ws, "e"))["data"]["events"]
-            if ev["type"] == "channelBackupUpdated":
+            if ev["__typename"] == "ChannelBackupUpdate":
                 break
-        assert ev["subject"] == n["id"] and opened["channelPoint"] in ev["payload"]["channelPoints"]
-        assert ev["payload"]["channelCount"] == 6 and "multi" not in ev["payload"]
+        assert ev["nodeId"] == n["id"] and opened["channelPoint"] in ev["channelPoints"]
+        assert ev["channelCount"] == 6
     finally:
         await ws.close()
     r = await gql.http.get(f"/lightning/{n['id']}/channel-backup", headers={"authorization": f"Bearer {user_token}"})
-    assert r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == ev["payload"]["sha256"]
+    assert r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == ev["sha256"]

@@ -380,8 +380,16 @@ async def test_subscriptions_channel_events_and_invoices(
 ) -> None:
     n = await connect(gql, devlnd)
     await asyncio.wait_for(server.container.lightning.wait_streams_up(n["id"]), 10)
-    channel_doc = "subscription($n: ID!) { channelEvents(nodeId: $n) { type subject payload } }"
-    invoice_doc = "subscription($n: ID!) { invoiceUpdated(nodeId: $n) { type subject payload } }"
+    channel_doc = (
+        "subscription($n: ID!) { channelEvents(nodeId: $n) { __typename "
+        "... on ChannelUpdate { id nodeId channelPoint } "
+        "... on ChannelOpened { channel { capacity active remotePubkey } } "
+        "... on NodeTransaction { txid amount } } }"
+    )
+    invoice_doc = (
+        "subscription($n: ID!) { invoiceUpdated(nodeId: $n) { paymentHash state amountMsat amountPaidMsat memo "
+        "createdAt settledAt } }"
+    )
     # Another user naming this node gets NOT_FOUND on nodeId for both, and nothing of its events.
     bob = await WS.open(server.ws_url)
     assert (await bob.init(await gql.register("bob@example.com")))["type"] == "connection_ack"
@@ -398,31 +406,36 @@ async def test_subscriptions_channel_events_and_invoices(
         point = next(c.channel_point for c in devlnd.state.open_channels() if c.active)
         devlnd.set_channel_active(point, False)
         ev = (await next_data(ws, "c"))["data"]["channelEvents"]
-        assert ev["subject"] == n["id"]
-        assert ev["payload"] == {"type": "INACTIVE_CHANNEL", "channelPoint": point}
+        assert ev["__typename"] == "ChannelInactive" and ev["nodeId"] == n["id"] and ev["channelPoint"] == point
 
         created = await gql(
             "mutation($i: CreateInvoiceInput!) { createInvoice(input: $i) { paymentHash } }",
             {"i": {"nodeId": n["id"], "amountMsat": "1500", "memo": "live"}},
         )
         ph = created["data"]["createInvoice"]["paymentHash"]
-        added = (await next_data(ws, "i"))["data"]["invoiceUpdated"]["payload"]
-        assert added["paymentHash"] == ph and added["state"] == "OPEN" and added["valueMsat"] == "1500"
+        added = (await next_data(ws, "i"))["data"]["invoiceUpdated"]
+        assert added["paymentHash"] == ph and added["state"] == "OPEN" and added["amountMsat"] == "1500"
+        assert added["memo"] == "live" and added["settledAt"] is None and added["createdAt"]
         devlnd.settle_invoice(ph)
-        settled = (await next_data(ws, "i"))["data"]["invoiceUpdated"]["payload"]
-        assert settled["state"] == "SETTLED" and settled["amtPaidMsat"] == "1500"
+        settled = (await next_data(ws, "i"))["data"]["invoiceUpdated"]
+        assert settled["state"] == "SETTLED" and settled["amountPaidMsat"] == "1500" and settled["settledAt"]
 
         # a channel opened: pending, then open after blocks
         erin = next(p for p in devlnd.state.directory.values() if p.alias == "erin")
-        await gql(OPEN, {"i": {"nodeId": n["id"], "peer": f"{erin.pubkey}@{erin.host}", "capacity": 50_000}})
+        new = await gql(OPEN, {"i": {"nodeId": n["id"], "peer": f"{erin.pubkey}@{erin.host}", "capacity": 50_000}})
+        point = new["data"]["openChannel"]["channelPoint"]
         kinds = []
-        while "PENDING_OPEN_CHANNEL" not in kinds:
-            kinds.append((await next_data(ws, "c"))["data"]["channelEvents"]["payload"]["type"])
+        while "ChannelPending" not in kinds:
+            kinds.append((await next_data(ws, "c"))["data"]["channelEvents"]["__typename"])
         devlnd.mine(3)
-        while "OPEN_CHANNEL" not in kinds:
-            p = (await next_data(ws, "c"))["data"]["channelEvents"]["payload"]
-            kinds.append(p["type"])
-        assert "ONCHAIN_TRANSACTION" in kinds  # the funding transaction
+        opened: dict[str, Any] = {}
+        while not opened:
+            p = (await next_data(ws, "c"))["data"]["channelEvents"]
+            kinds.append(p["__typename"])
+            if p["__typename"] == "ChannelOpened" and p["channelPoint"] == point:
+                opened = p["channel"]
+        assert opened["capacity"] == 50_000 and opened["remotePubkey"] == erin.pubkey
+        assert "NodeTransaction" in kinds  # the funding transaction
         await nothing_pending(bob)  # the owner got all of that; the other user nothing
     finally:
         await ws.close()

@@ -136,12 +136,12 @@ async def test_pay_invoice_succeeds_with_preimage_fee_and_events(
         await ws.init(user_token)
         await ws.subscribe("e", EVENTS, {"after": since})
         seen = []
-        while not seen or seen[-1]["status"] not in ("SUCCEEDED", "FAILED"):
+        while not seen or seen[-1]["paymentStatus"] not in ("SUCCEEDED", "FAILED"):
             ev = (await next_data(ws, "e"))["data"]["events"]
-            if ev["type"] == "paymentUpdated":
-                assert ev["subject"] == n["id"]
-                seen.append(ev["payload"])
-        assert [s["status"] for s in seen] == ["IN_FLIGHT", "IN_FLIGHT", "SUCCEEDED"]
+            if ev["__typename"] == "PaymentUpdate":
+                assert ev["nodeId"] == n["id"]
+                seen.append(ev)
+        assert [s["paymentStatus"] for s in seen] == ["IN_FLIGHT", "IN_FLIGHT", "SUCCEEDED"]
         assert seen[-1]["preimage"] == p["preimage"] and seen[-1]["feeMsat"] == str(fee)
     finally:
         await ws.close()
@@ -268,9 +268,8 @@ async def test_live_payment_updated(
         ws = await WS.open(server.ws_url)
         try:
             await ws.init(user_token)
-            await ws.subscribe(
-                "p", "subscription($n: ID!) { paymentUpdated(nodeId: $n) { type subject payload } }", {"n": n["id"]}
-            )
+            doc = "subscription($n: ID!) { paymentUpdated(nodeId: $n) { paymentHash status preimage } }"
+            await ws.subscribe("p", doc, {"n": n["id"]})
             ks = {"nodeId": n["id"], "destination": alice.pubkey, "amountMsat": "1000", "feeLimitMsat": "0"}
             got: asyncio.Task[Any] = asyncio.ensure_future(next_data(ws, "p"))
             while not got.done():  # keysend until the subscription is live (its first event proves it)
@@ -282,7 +281,7 @@ async def test_live_payment_updated(
             ]
             steps = []
             while not steps or steps[-1]["status"] not in ("SUCCEEDED", "FAILED"):
-                payload = (await next_data(ws, "p"))["data"]["paymentUpdated"]["payload"]
+                payload = (await next_data(ws, "p"))["data"]["paymentUpdated"]
                 if payload["paymentHash"] == p["paymentHash"]:
                     steps.append(payload)
             # LND >= 0.18: INITIATED (a status newer than the vendored definitions, sent and read by number) first.

@@ -48,7 +48,7 @@ async def test_metrics_after_real_traffic(
     # A live subscription over a WebSocket.
     ws = await WS.open(server.ws_url)
     assert (await ws.init(user_token))["type"] == "connection_ack"
-    await ws.subscribe("1", "subscription Live { events { id type } }")
+    await ws.subscribe("1", "subscription Live { events { __typename id } }")
     live = await scrape_until(
         url,
         lambda s: (

@@ -25,8 +25,11 @@ def settings_overrides(apis: FakeApis) -> dict[str, Any]:
     return {"price_timeout_s": 2.0, **apis.settings_urls()}
 
 
-PRICE = 'subscription { priceUpdated(currency: "USD") { type subject payload } }'
-VALUE = "subscription($p: ID!) { portfolioValueChanged(portfolioId: $p) { type subject payload } }"
+PRICE = 'subscription { priceUpdated(currency: "USD") { currency value source } }'
+VALUE = (
+    "subscription($p: ID!) { portfolioValueChanged(portfolioId: $p) { id occurredAt portfolioId value currency "
+    "balance price { value source } portfolio { id name } } }"
+)
 
 
 async def test_price_tick_and_portfolio_value_reach_the_subscriber(
@@ -49,10 +52,11 @@ async def test_price_tick_and_portfolio_value_reach_the_subscriber(
         msg = await ws.recv()
         got[msg["id"]] = msg["payload"]["data"]
     price = got["price"]["priceUpdated"]
-    assert price["subject"] == "USD" and price["payload"]["value"] == "123456.78"
-    assert price["payload"]["source"] == "coinbase"
+    assert price == {"currency": "USD", "value": "123456.78", "source": "coinbase"}
     value = got["value"]["portfolioValueChanged"]
-    assert value["subject"] == pid and value["payload"]["value"] == "0.00"
+    assert value["portfolioId"] == pid and value["value"] == "0.00" and value["currency"] == "USD"
+    assert value["balance"] == 0 and value["price"] == {"value": "123456.78", "source": "coinbase"}
+    assert value["portfolio"] == {"id": pid, "name": "Savings"}
 
     # another user cannot follow this portfolio
     bob = await gql.register("bob@example.com")

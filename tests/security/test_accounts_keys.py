@@ -158,7 +158,7 @@ async def test_keys_work_over_websocket_with_their_scopes(gql: GraphQLClient, se
     ]["id"]
     reader = (await create_key(gql, token, ["WALLETS_READ"]))["token"]
     lightning = (await create_key(gql, token, ["LIGHTNING_READ"]))["token"]
-    query = "subscription($w: ID!) { walletUpdated(walletId: $w) { type } }"
+    query = "subscription($w: ID!) { walletUpdated(walletId: $w) { change } }"
 
     ws = await WS.open(server.ws_url)
     try:
@@ -179,7 +179,7 @@ async def test_keys_work_over_websocket_with_their_scopes(gql: GraphQLClient, se
             token=token,
         )
         msg = await ws.recv()
-        assert msg["type"] == "next" and msg["payload"]["data"]["walletUpdated"]["type"]
+        assert msg["type"] == "next" and msg["payload"]["data"]["walletUpdated"]["change"]
     finally:
         await ws.close()
 

@@ -101,7 +101,7 @@ async def test_price_updated_accepts_only_quoted_currencies(server: LiveServer) 
     async with websockets.connect(server.ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
         await ws.send(json.dumps({"type": "connection_init"}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
-        query = "subscription($c: String!) { priceUpdated(currency: $c) { type } }"
+        query = "subscription($c: String!) { priceUpdated(currency: $c) { value } }"
         await ws.send(
             json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": {"c": "NOPE"}}})
         )

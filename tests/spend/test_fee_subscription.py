@@ -8,7 +8,7 @@ from tests.subscriptions.wsclient import WS
 from tests.support.server import GraphQLClient, LiveServer
 from tests.support.signals import registered
 
-SUB = "subscription { feeEstimatesUpdated(network: REGTEST) { type subject payload } }"
+SUB = "subscription { feeEstimatesUpdated(network: REGTEST) { network fastest hour economy stale targets { blocks } } }"
 FEES = "query { feeEstimates(network: REGTEST) { fastest hour minimum stale ageSeconds } }"
 
 
@@ -24,8 +24,8 @@ async def test_fee_change_reaches_subscribers(
     await server.container.fees.estimates("regtest", refresh=True)
     msg = await ws.recv()
     event = msg["payload"]["data"]["feeEstimatesUpdated"]
-    assert event["type"] == "feeEstimatesUpdated" and event["subject"] == "regtest"
-    assert (event["payload"]["fastest"], event["payload"]["hour"], event["payload"]["economy"]) == (
+    assert event["network"] == "regtest" and event["stale"] is False and event["targets"]
+    assert (event["fastest"], event["hour"], event["economy"]) == (
         "55.5",
         "20.0",
         "2.0",

@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from app.events.envelope import Event
+from app.store.models.chain import SyncJob
 from tests.subscriptions.test_ws import connect, sync_failed, user_id_of
 from tests.subscriptions.wsclient import EVENTS, nothing_pending, refused
 from tests.support.server import GraphQLClient, LiveServer
@@ -62,8 +64,17 @@ async def test_every_typed_subscription_refuses_another_users_object(
         async with registered(server, 1):  # the owner's identical subscription is accepted
             await alice_ws.subscribe(f"a{n}", document(field, arg), {"x": ids[kind]})
 
-    for field, _, kind in TYPED:  # the events each subscription is about
-        await server.container.hub.publish(Event(type=field, user_id=alice, subject=ids[kind], payload={}))
+    async with server.container.store.read() as s:  # the import's (failed) sync job
+        job = (await s.exec(select(SyncJob).where(SyncJob.wallet_id == wallet))).first()
+    assert job is not None
+    payloads = {  # the events each subscription is about, shaped as their publishers shape them
+        "walletUpdated": {"walletId": wallet, "change": "renamed"},
+        "transactionReceived": {"walletId": wallet, "txid": "ab" * 32, "netAmount": 1, "direction": "INCOMING"},
+        "walletSyncProgress": {"walletId": wallet, "jobId": job.id, "phase": "scanning", "addressesScanned": 3},
+        "portfolioValueChanged": {"portfolioId": ids["portfolio"], "value": "1.00", "currency": "USD"},
+    }
+    for field, _, kind in TYPED:
+        await server.container.hub.publish(Event(type=field, user_id=alice, subject=ids[kind], payload=payloads[field]))
     got = {}
     for _ in TYPED:
         msg = await alice_ws.recv()

@@ -18,7 +18,7 @@ from subscriptions.transport import CLOSE_TOO_SLOW, LiveHandler
 from tests.support.server import LiveServer
 from tests.support.signals import hub_subscribers, until
 
-PRICE = 'subscription { priceUpdated(currency: "USD") { payload } }'
+PRICE = 'subscription { priceUpdated(currency: "USD") { value source } }'
 N = 3000
 
 
@@ -110,7 +110,7 @@ async def test_stalled_reader_is_closed_1013_and_others_get_everything(
     pad = "x" * 8000  # ~24 MB in all: more than the kernel buffers hold for the stalled socket
     for i in range(N):
         await server.container.hub.publish(
-            Event(type="priceUpdated", user_id=None, subject="USD", payload={"i": i, "pad": pad})
+            Event(type="priceUpdated", user_id=None, subject="USD", payload={"value": str(i), "source": pad})
         )
         if i % 50 == 0:
             await asyncio.sleep(0)

@@ -14,7 +14,7 @@ from tests.support.signals import registered
 from tests.wallets.helpers import import_wallet
 
 ZPUB = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs"
-UPDATED = "subscription($w: ID!) { walletUpdated(walletId: $w) { id type subject payload } }"
+UPDATED = "subscription($w: ID!) { walletUpdated(walletId: $w) { id walletId change wallet { id name } } }"
 RENAME = "mutation($id: ID!, $n: String!) { renameWallet(id: $id, name: $n) { name } }"
 
 
@@ -29,7 +29,7 @@ async def next_renamed(ws: WS, op_id: str) -> dict[str, Any]:
         msg = await ws.recv()
         assert msg["id"] == op_id and msg["type"] == "next", msg
         event: dict[str, Any] = msg["payload"]["data"]["walletUpdated"]
-        if event["payload"].get("change") == "renamed":
+        if event["change"] == "RENAMED":
             return event
 
 
@@ -51,7 +51,8 @@ async def test_rename_reaches_wallet_updated_and_others_get_not_found(
 
     await gql(RENAME, {"id": wallet["id"], "n": "Savings"})
     event = await next_renamed(alice_ws, "w")
-    assert event["subject"] == wallet["id"] and event["type"] == "walletUpdated"
+    assert event["walletId"] == wallet["id"]
+    assert event["wallet"] == {"id": wallet["id"], "name": "Savings"}  # the wallet as it is now, typed
     # Bob's socket got nothing but the error (and its complete).
     await bob_ws.send({"type": "ping"})
     rest = [await bob_ws.recv()]

@@ -75,16 +75,21 @@ async def test_events_live_and_isolated_per_user(server: LiveServer, gql: GraphQ
     async with registered(server, 2):
         await a.subscribe("1", EVENTS)
         await b.subscribe("1", EVENTS)
-    e = Event(type="walletUpdated", user_id=alice, subject="w1", payload={"balance": 2_100_000_000_000_000})
+    most = 2_100_000_000_000_000  # 21 million BTC in sats: beyond a 32-bit Int, exact as Sats
+    balance = {"confirmed": most, "unconfirmed": -5, "total": most - 5}
+    payload = {"walletId": "w1", "balance": balance, "txCount": 3, "tipHeight": 800_000}
+    e = Event(type="walletUpdated", user_id=alice, subject="w1", payload=payload)
     await publish(server, e)
-    await publish(server, Event(type="walletUpdated", user_id=bob, subject="w2", payload={"n": 2}))
+    await publish(server, Event(type="walletUpdated", user_id=bob, subject="w2", payload={"change": "renamed"}))
     got = await a.recv()
     assert got["type"] == "next" and got["id"] == "1"
     ev = got["payload"]["data"]["events"]
-    assert ev["id"] == e.id and ev["type"] == "walletUpdated" and ev["subject"] == "w1"
-    assert ev["payload"] == {"balance": 2_100_000_000_000_000}
-    got_b = await b.recv()
-    assert got_b["payload"]["data"]["events"]["payload"] == {"n": 2}  # Bob sees only his own
+    assert ev["id"] == e.id and ev["__typename"] == "WalletUpdate" and ev["walletId"] == "w1"
+    assert ev["change"] == "SYNCED" and ev["balance"] == balance
+    assert ev["txCount"] == 3 and ev["tipHeight"] == 800_000
+    got_b = await b.recv()  # Bob sees only his own
+    ev_b = got_b["payload"]["data"]["events"]
+    assert ev_b["walletId"] == "w2" and ev_b["change"] == "RENAMED" and ev_b["balance"] is None
     await a.close()
     await b.close()
 
@@ -111,7 +116,7 @@ async def test_events_resume_after_id_then_live(server: LiveServer, gql: GraphQL
     await ws.close()
 
 
-WALLET = "subscription($w: ID!) { walletUpdated(walletId: $w) { id type payload } }"
+WALLET = "subscription($w: ID!) { walletUpdated(walletId: $w) { id walletId change } }"
 
 
 async def test_another_users_object_is_not_found_and_streams_nothing(
@@ -152,13 +157,17 @@ async def test_unauthenticated_user_subscription_and_public_prices(server: LiveS
     errors = msg["payload"] if msg["type"] == "error" else msg["payload"]["errors"]
     assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
     async with registered(server, 1):
-        await anon.subscribe("p", 'subscription { priceUpdated(currency: "usd") { type subject payload } }')
-    await publish(server, Event(type="priceUpdated", user_id=None, subject="EUR", payload={"value": "1"}))
-    await publish(server, Event(type="priceUpdated", user_id=None, subject="USD", payload={"value": "2"}))
+        await anon.subscribe("p", 'subscription { priceUpdated(currency: "usd") { currency value source at } }')
+    at = "2026-11-25T18:00:12+00:00"
+    for code, value in (("EUR", "1"), ("USD", "97123.45")):
+        payload = {"currency": code, "value": value, "at": at, "source": "kraken"}
+        await publish(server, Event(type="priceUpdated", user_id=None, subject=code, payload=payload))
     msg = await anon.recv()
     while msg["id"] == "e":  # the `complete` of the failed subscription
         msg = await anon.recv()
-    assert msg["id"] == "p" and msg["payload"]["data"]["priceUpdated"]["payload"] == {"value": "2"}
+    assert msg["id"] == "p"
+    price = msg["payload"]["data"]["priceUpdated"]
+    assert price == {"currency": "USD", "value": "97123.45", "source": "kraken", "at": at}
     await anon.close()
 
 
@@ -172,7 +181,7 @@ async def test_shared_execution_one_group_many_sockets(
     marker = Event(type="walletUpdated", user_id=alice, subject="-", payload={})
     await publish(server, marker)  # the latest event of Alice's: resuming after it replays nothing
     socks = [await connect(server, t) for t in (user_token, user_token, bob_token)]
-    price = 'subscription { priceUpdated(currency: "USD") { payload } }'
+    price = 'subscription { priceUpdated(currency: "USD") { value } }'
     # One hub reader per shared execution: prices (public), Alice's events, Bob's events, Alice's wallet.
     async with registered(server, 4):
         for i, ws in enumerate(socks):
@@ -196,11 +205,11 @@ async def test_shared_execution_one_group_many_sockets(
         (alice, True): 2,
         (bob, True): 1,
     }
-    await publish(server, Event(type="priceUpdated", user_id=None, subject="USD", payload={"v": 1}))
+    await publish(server, Event(type="priceUpdated", user_id=None, subject="USD", payload={"value": "1.5"}))
     for ws in socks:
         msg = await ws.recv()
         assert msg["id"].startswith("p"), msg
-        assert msg["payload"]["data"]["priceUpdated"]["payload"] == {"v": 1}
+        assert msg["payload"]["data"]["priceUpdated"] == {"value": "1.5"}
     e = Event(type="walletUpdated", user_id=alice, subject=wallet, payload={"n": 1})
     await publish(server, e)
     for n, ws in enumerate(socks[:2]):

@@ -82,4 +82,16 @@ async def nothing_pending(ws: WS) -> None:
     assert msg == {"type": "pong"}, msg
 
 
-EVENTS = "subscription($after: String) { events(after: $after) { id type subject occurredAt payload } }"
+# The typed events stream as a dashboard selects it: the resume id, then fragments per payload type.
+EVENTS = (
+    "subscription($after: String) { events(after: $after) { __typename id occurredAt "
+    "... on WalletUpdate { walletId change balance { confirmed unconfirmed total } txCount tipHeight } "
+    "... on TransactionEvent { walletId txid historical } "
+    "... on WalletSyncProgressEvent { walletId } "
+    "... on PortfolioValue { portfolioId value currency sats: balance } "
+    "... on SessionRevoked { sessionId } "
+    "... on ReportProgressEvent { reportId status progress } "
+    "... on PaymentUpdate { nodeId paymentHash paymentStatus: status preimage feeMsat } "
+    "... on ChannelBackupUpdate { nodeId channelPoints channelCount sha256 } "
+    "... on OtherEvent { type subject payload } } }"
+)

@@ -30,7 +30,7 @@
     "#   }",
     "# }",
     "#",
-    "# subscription Live { events { id type subject payload } }",
+    "# subscription Live { events { __typename id occurredAt ... on TransactionEvent { historical transaction { txid netAmount } } } }",
     "",
     "query Me {",
     "  viewer {",
