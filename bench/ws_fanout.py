@@ -1,19 +1,27 @@
 """WebSocket fan-out: publish→receipt latency, server CPU and memory per connection.
 
     .venv/bin/python bench/ws_fanout.py [--subs 1000] [--rate 50] [--seconds 10] [--idle 5000]
-                                        [--skip-naive] [--skip-redis] [--skip-idle]
+                                        [--users 1000] [--user-rate 1000]
+                                        [--skip-naive] [--skip-redis] [--skip-idle] [--skip-users]
 
 Loopback only; every phase is bounded and the script stops by itself. Phases:
 1. shared:  one uvicorn server process (in-process hub), ``--subs`` subscribers of
-            ``priceUpdated(currency: "USD")`` over graphql-transport-ws, ``--rate`` events/s for
-            ``--seconds``: our handler (one execution + one serialised payload per event).
-2. naive:   the same with Strawberry's stock handler (one execution per subscriber per event),
-            side by side in the same run.
-3. idle:    ``--idle`` connected and subscribed but idle sockets: server RSS per connection.
-4. redis:   two server processes on the local Redis; events published in process A, the
+            ``priceUpdated(currency: "USD") { currency value at source }`` (a typed selection)
+            over graphql-transport-ws, ``--rate`` events/s for ``--seconds``: our handler (one
+            execution, one serialised frame per event, written to each socket).
+2. users:   ``--users`` signed-in users, each watching their own wallet with
+            ``walletUpdated(walletId: $w) { id occurredAt change balance { total } txCount }``;
+            ``--user-rate`` events/s in all, round-robin over the users (one execution per event:
+            nothing is shared between users).
+3. naive:   the shared case with Strawberry's stock handler (one execution per subscriber per
+            event), side by side in the same run.
+4. idle:    ``--idle`` connected and subscribed but idle sockets: server RSS per connection.
+5. redis:   two server processes on the local Redis; events published in process A, the
             subscribers on process B.
 The events are published inside the server process by a bench-only control port (this file's
-``server`` role), with the publish time in the payload; clients compute receipt - publish.
+``server`` role), with the publish time in a selected field (``Price.at``, ``occurredAt``);
+clients compute receipt - publish. The ``users`` role creates its accounts in the server process
+with a cheap password hash (the bench measures delivery, not sign-up).
 Server CPU = (utime+stime) delta / wall time of the phase, from /proc. Clients run in 2
 processes; on a 2-core machine they compete with the server for CPU (figures are pessimistic).
 """
@@ -32,11 +40,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-QUERY = 'subscription { priceUpdated(currency: "USD") { payload } }'
+QUERY = 'subscription { priceUpdated(currency: "USD") { currency value at source } }'
+WALLET_QUERY = (
+    "subscription($w: ID!) { walletUpdated(walletId: $w) { id occurredAt change balance { total } txCount } }"
+)
+ZPUB = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs"
 CLK = os.sysconf("SC_CLK_TCK")
 
 
@@ -55,12 +68,16 @@ def free_port() -> int:
 
 
 async def _serve(port: int, ctl_port: int, naive: bool) -> None:
+    from datetime import UTC, datetime
+
     import uvicorn
 
+    from app.bitcoin.networks import Network
     from app.config import load_settings
     from app.container import Container
     from app.events.envelope import Event
     from app.main import create_app
+    from app.services.wallets import ImportWalletInput
 
     settings = load_settings()
     container = Container(settings)
@@ -74,6 +91,8 @@ async def _serve(port: int, ctl_port: int, naive: bool) -> None:
 
         GraphQLApp.graphql_transport_ws_handler_class = BaseGraphQLTransportWSHandler  # type: ignore[assignment]
 
+    users: list[list[str]] = []
+
     async def control(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while line := await reader.readline():
             parts = line.decode().split()
@@ -85,9 +104,42 @@ async def _serve(port: int, ctl_port: int, naive: bool) -> None:
                     delay = start + i / rate - time.perf_counter()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                    payload = {"t": time.time(), "value": f"{97000 + i % 100}.12", "source": "bench"}
+                    at = datetime.now(UTC).isoformat()
+                    payload = {"currency": "USD", "value": f"{97000 + i % 100}.12", "at": at, "source": "bench"}
                     await container.hub.publish(
                         Event(type="priceUpdated", user_id=None, subject="USD", payload=payload)
+                    )
+                writer.write(f"ok {n}\n".encode())
+            elif parts[0] == "users":  # users <n>: accounts, sessions and one wallet each
+                import app.services.accounts as accounts_module
+
+                async def cheap_hash(password: str) -> str:
+                    return "bench-no-login"
+
+                accounts_module.hash_password_async = cheap_hash
+                created: list[list[str]] = []
+                for i in range(int(parts[1])):
+                    user = await container.accounts.create_user(f"u{i}@bench.example", "correct horse battery")
+                    issued = await container.accounts._issue(user)
+                    wallet = await container.wallets.import_wallet(
+                        user.id, ImportWalletInput(name="w", source=ZPUB, network=Network.MAINNET)
+                    )
+                    created.append([issued.token, wallet.id, user.id])
+                users[:] = created
+                writer.write((json.dumps([c[:2] for c in created]) + "\n").encode())
+            elif parts[0] == "pubusers":  # pubusers <rate> <seconds>: walletUpdated round-robin
+                rate, seconds = float(parts[1]), float(parts[2])
+                n = int(rate * seconds)
+                start = time.perf_counter()
+                for i in range(n):
+                    delay = start + i / rate - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    _, wallet_id, user_id = users[i % len(users)]
+                    balance = {"confirmed": i, "unconfirmed": 0, "total": i}
+                    change: dict[str, Any] = {"walletId": wallet_id, "balance": balance, "txCount": 1, "tipHeight": 1}
+                    await container.hub.publish(
+                        Event(type="walletUpdated", user_id=user_id, subject=wallet_id, payload=change)
                     )
                 writer.write(f"ok {n}\n".encode())
             elif parts[0] == "health":
@@ -119,6 +171,10 @@ class Server:
         env.update(
             MBF_DATA_DIR=str(data_dir), MBF_SECRET_KEY="1" * 64, MBF_PRICE_POLL_ENABLED="false",
             MBF_LOG_LEVEL="warning", MBF_LOG_FORMAT="console", MBF_SUBSCRIBER_QUEUE_SIZE="1024",
+            # thousands of sockets from one address (the clients are all on loopback)
+            MBF_WS_MAX_ANONYMOUS_PER_IP="100000", MBF_WS_MAX_ANONYMOUS_TOTAL="100000",
+            # the users' wallet imports never reach a chain server: their first sync fails at once
+            MBF_ESPLORA_URL="http://127.0.0.1:9", MBF_CHAIN_RETRIES="0", MBF_SYNC_INTERVAL_S="3600",
         )
         if redis:
             env["MBF_REDIS_URL"] = redis
@@ -181,8 +237,12 @@ def _mask_frame(text: str, opcode: int = 1) -> bytes:
 class _WSClient(asyncio.Protocol):
     """A minimal graphql-transport-ws client (so the clients, not the server, are cheap)."""
 
-    def __init__(self, host: str, port: int, lat: list[float], acked: asyncio.Event, counter: list[int]) -> None:
+    def __init__(
+        self, host: str, port: int, lat: list[float], acked: asyncio.Event, counter: list[int],
+        init: str, subscribe: str, stamp: bytes,
+    ) -> None:
         self.host, self.port, self.lat, self.acked, self.counter = host, port, lat, acked, counter
+        self.init, self.subscribe, self.stamp = init, subscribe, stamp
         self.buf = bytearray()
         self.open = False
         self.transport: Any = None
@@ -210,7 +270,7 @@ class _WSClient(asyncio.Protocol):
                 raise RuntimeError(bytes(buf[:end]).decode())
             self.open = True
             pos = end + 4
-            self.transport.write(_mask_frame(json.dumps({"type": "connection_init", "payload": {}})))
+            self.transport.write(_mask_frame(self.init))
         n = len(buf)
         while n - pos >= 2:
             ln = buf[pos + 1] & 0x7F
@@ -231,15 +291,16 @@ class _WSClient(asyncio.Protocol):
             start = pos + off
             pos = start + ln
             if opcode == 1:
-                i = buf.find(b'"t":', start, pos)
+                i = buf.find(self.stamp, start, pos)  # the publish time, an ISO string
                 if i >= 0:
-                    j = buf.find(b",", i, pos)
-                    self.lat.append(time.time() - float(buf[i + 4 : j]))
+                    i += len(self.stamp)
+                    j = buf.find(b'"', i, pos)
+                    self.lat.append(time.time() - datetime.fromisoformat(buf[i:j].decode()).timestamp())
                     self.counter[0] += 1
+                elif buf.find(b'"errors"', start, pos) >= 0 or buf.find(b'"type":"error"', start, pos) >= 0:
+                    raise RuntimeError(bytes(buf[start:pos]).decode())
                 elif buf.find(b"connection_ack", start, pos) >= 0:
-                    self.transport.write(
-                        _mask_frame(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY}}))
-                    )
+                    self.transport.write(_mask_frame(self.subscribe))
                     self.acked.set()
                 elif buf.find(b'"ping"', start, pos) >= 0:
                     self.transport.write(_mask_frame('{"type":"pong"}'))
@@ -250,7 +311,22 @@ class _WSClient(asyncio.Protocol):
         del buf[:pos]
 
 
-async def _clients(url: str, n: int, conn: Any) -> None:
+def _plans(n: int, users: list[list[str]] | None) -> list[tuple[str, str, bytes]]:
+    """(connection_init, subscribe, time field) per connection: anonymous price subscribers, or
+    one signed-in user each watching their own wallet."""
+    if users is None:
+        init = json.dumps({"type": "connection_init", "payload": {}})
+        sub = json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY}})
+        return [(init, sub, b'"at":"')] * n
+    plans = []
+    for token, wallet_id in users[:n]:
+        init = json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+        payload = {"query": WALLET_QUERY, "variables": {"w": wallet_id}}
+        plans.append((init, json.dumps({"id": "1", "type": "subscribe", "payload": payload}), b'"occurredAt":"'))
+    return plans
+
+
+async def _clients(url: str, n: int, conn: Any, users: list[list[str]] | None = None) -> None:
     host, port = "127.0.0.1", int(url.split(":")[2].split("/")[0])
     loop = asyncio.get_running_loop()
     lat: list[float] = []
@@ -258,14 +334,16 @@ async def _clients(url: str, n: int, conn: Any) -> None:
     sem = asyncio.Semaphore(100)
     transports = []
 
-    async def open_one() -> None:
+    async def open_one(plan: tuple[str, str, bytes]) -> None:
         async with sem:
             acked = asyncio.Event()
-            tr, _ = await loop.create_connection(lambda: _WSClient(host, port, lat, acked, counter), host, port)
+            tr, _ = await loop.create_connection(
+                lambda: _WSClient(host, port, lat, acked, counter, *plan), host, port
+            )
             transports.append(tr)
             await asyncio.wait_for(acked.wait(), 60)
 
-    await asyncio.gather(*(open_one() for _ in range(n)))
+    await asyncio.gather(*(open_one(p) for p in _plans(n, users)))
     conn.send(("ready", n))
     while True:
         cmd = await loop.run_in_executor(None, conn.recv)
@@ -283,20 +361,23 @@ async def _clients(url: str, n: int, conn: Any) -> None:
     conn.send(("stopped", 0))
 
 
-def client_main(url: str, n: int, conn: Any) -> None:
+def client_main(url: str, n: int, conn: Any, users: list[list[str]] | None = None) -> None:
     _raise_nofile()
-    asyncio.run(_clients(url, n, conn))
+    asyncio.run(_clients(url, n, conn, users))
 
 
 class Clients:
-    def __init__(self, url: str, total: int, procs: int = 2) -> None:
+    def __init__(self, url: str, total: int, procs: int = 2, users: list[list[str]] | None = None) -> None:
         ctx = mp.get_context("spawn")
         self.pipes = []
         self.procs = []
         per = [total // procs + (1 if i < total % procs else 0) for i in range(procs)]
+        offset = 0
         for n in per:
             a, b = ctx.Pipe()
-            p = ctx.Process(target=client_main, args=(url, n, b), daemon=True)
+            mine = users[offset : offset + n] if users is not None else None
+            offset += n
+            p = ctx.Process(target=client_main, args=(url, n, b, mine), daemon=True)
             p.start()
             self.pipes.append(a)
             self.procs.append(p)
@@ -357,23 +438,28 @@ def pct(values: list[float], q: float) -> float:
 
 
 def load_phase(name: str, publisher: Server, subscriber: Server, subs: int, rate: float,
-               seconds: float) -> dict[str, Any]:
+               seconds: float, users: list[list[str]] | None = None) -> dict[str, Any]:
+    """``users``: one signed-in wallet watcher per user, each event reaching one of them."""
     rss0 = subscriber.rss_kb()
-    clients = Clients(f"ws://127.0.0.1:{subscriber.port}/graphql", subs)
+    clients = Clients(f"ws://127.0.0.1:{subscriber.port}/graphql", subs, users=users)
     time.sleep(1.0)
     rss1 = subscriber.rss_kb()
-    publisher.command(f"pub {rate} 1")  # warm-up
+    pub = "pubusers" if users is not None else "pub"
+    publisher.command(f"{pub} {rate} 1")  # warm-up
     time.sleep(1.0)
     clients.collect()
+    load0 = os.getloadavg()[0]
     cpu0, t0 = subscriber.cpu_s(), time.time()
     cpu_pub0 = publisher.cpu_s() if publisher is not subscriber else 0.0
-    reply = publisher.command(f"pub {rate} {seconds}")
-    clients.wait_for(int(reply.split()[1]) * subs)  # let the last frames arrive (bounded)
+    reply = publisher.command(f"{pub} {rate} {seconds}")
+    fanout = 1 if users is not None else subs  # frames per event
+    clients.wait_for(int(reply.split()[1]) * fanout)  # let the last frames arrive (bounded)
     wall = time.time() - t0
     cpu = subscriber.cpu_s() - cpu0
     cpu_pub = publisher.cpu_s() - cpu_pub0 if publisher is not subscriber else 0.0
     lat, received = clients.collect()
     sent = int(reply.split()[1])
+    load1 = os.getloadavg()[0]
     rss2 = subscriber.rss_kb()
     clients.stop()
     out = {
@@ -381,7 +467,7 @@ def load_phase(name: str, publisher: Server, subscriber: Server, subs: int, rate
         "subs": subs,
         "rate": rate,
         "events": sent,
-        "expected": sent * subs,
+        "expected": sent * fanout,
         "received": received,
         "p50_ms": 1000 * pct(lat, 0.50),
         "p99_ms": 1000 * pct(lat, 0.99),
@@ -390,11 +476,12 @@ def load_phase(name: str, publisher: Server, subscriber: Server, subs: int, rate
         "publisher_cpu_pct": 100 * cpu_pub / wall if publisher is not subscriber else None,
         "rss_per_conn_kb": (rss1 - rss0) / subs,
         "rss_growth_under_load_kb": rss2 - rss1,
+        "load_avg_before_after": [load0, load1],
     }
     print(
-        f"{name:>8}: {subs} subs x {sent} events ({rate:g}/s): received {received}/{sent * subs}, "
+        f"{name:>8}: {subs} subs x {sent} events ({rate:g}/s): received {received}/{sent * fanout}, "
         f"p50 {out['p50_ms']:.1f} ms, p99 {out['p99_ms']:.1f} ms, max {out['max_ms']:.1f} ms, "
-        f"server CPU {out['server_cpu_pct']:.0f}% (load avg {os.getloadavg()[0]:.1f})"
+        f"server CPU {out['server_cpu_pct']:.0f}% (load avg {load0:.1f} -> {load1:.1f})"
         + (f" (publisher {out['publisher_cpu_pct']:.0f}%)" if out["publisher_cpu_pct"] is not None else "")
         + f", RSS/conn {out['rss_per_conn_kb']:.1f} KB",
         flush=True,
@@ -427,6 +514,9 @@ def main() -> None:
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--skip-redis", action="store_true")
     ap.add_argument("--skip-idle", action="store_true")
+    ap.add_argument("--skip-users", action="store_true")
+    ap.add_argument("--users", type=int, default=1000)
+    ap.add_argument("--user-rate", type=float, default=1000)
     args = ap.parse_args()
     if args.role == "server":
         server_main(args)
@@ -438,6 +528,9 @@ def main() -> None:
         s = Server(Path(tmp) / "shared")
         try:
             results.append(load_phase("shared", s, s, args.subs, args.rate, args.seconds))
+            if not args.skip_users:
+                users = json.loads(s.command(f"users {args.users}"))
+                results.append(load_phase("users", s, s, args.users, args.user_rate, args.seconds, users))
             if not args.skip_idle:
                 results.append(idle_phase(s, args.idle))
         finally:

@@ -25,7 +25,7 @@ from graphql import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Operation
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
-from subscriptions.frames import dumps
+from subscriptions.frames import dumps, ws_text_frame
 from subscriptions.live import CURSOR_ARGS, PUBLIC_FIELDS
 
 if TYPE_CHECKING:
@@ -174,8 +174,7 @@ class FanoutGroup:
                     if result.extensions:
                         body["extensions"] = result.extensions
                     tail = dumps(body) + "}"  # serialised once for every subscriber
-                    for handler, prefix in list(self.members.values()):
-                        handler.enqueue(prefix + tail)
+                    self._deliver(tail)
             finally:
                 with contextlib.suppress(Exception):
                     await source.aclose()
@@ -188,6 +187,18 @@ class FanoutGroup:
         finally:
             if self.live.groups.get(self.key) is self:
                 del self.live.groups[self.key]
+
+    def _deliver(self, tail: str) -> None:
+        """Write one result to every member. The frame bytes are built once per distinct
+        operation id (clients mostly use the same ids, so usually once); per subscriber there is
+        only a dict lookup and the write."""
+        frames: dict[str, tuple[bytes, str]] = {}
+        tail_bytes = tail.encode()
+        for handler, prefix in list(self.members.values()):
+            built = frames.get(prefix)
+            if built is None:
+                built = frames[prefix] = (ws_text_frame(prefix.encode() + tail_bytes), prefix + tail)
+            handler.push(*built)
 
     def _fail(self, result: Any) -> None:
         errors = [e.formatted for e in (result.errors or [])]
