@@ -29,6 +29,7 @@ install-test: $(TSTAMP)
 	@./scripts/install-test-tools.sh
 	@./scripts/install-browser-test.sh
 	@./scripts/lnd-protos.sh
+	@./scripts/install-typed-client.sh
 
 ## GraphiQL's JS/CSS from npm (pinned, lockfile, integrity-checked); skipped where npm is absent.
 assets:
@@ -56,4 +57,5 @@ schema: install
 	$(BIN)/mbf schema export -o schema.graphql
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/graphiql/node_modules app/http/static/graphiql
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/graphiql/node_modules app/http/static/graphiql \
+		clients/typed/node_modules clients/typed/dist clients/typed/src/generated
