@@ -26,6 +26,7 @@ from tests.support.signals import registered_at
 
 CLIENT = ROOT / "clients" / "typed"
 pytestmark = pytest.mark.slow
+REGISTER = "mutation($i: RegisterInput!) { register(input: $i) { token } }"
 
 
 def _need_node() -> None:
@@ -102,6 +103,11 @@ async def test_typed_client_dashboard_and_payment(built_client: Path, mbf_serve:
     wallet = chain.info["wallets"][0]
     figures = wallet["expected"]
     total = figures["confirmed"] + figures["unconfirmed"]
+    # /readyz shows hub figures to an admin only: the server's first account is the admin.
+    async with httpx.AsyncClient(base_url=mbf_serve, timeout=30) as http:
+        admin = {"email": "admin@example.com", "password": "correct horse battery staple"}
+        body = (await http.post("/graphql", json={"query": REGISTER, "variables": {"i": admin}})).json()
+    admin_token = body["data"]["register"]["token"]
     env = {**os.environ, "MBF_URL": mbf_serve, "MBF_DESCRIPTOR": wallet["descriptor"]}
     proc = await asyncio.create_subprocess_exec(
         "node", str(built_client), env=env, cwd=CLIENT,
@@ -109,7 +115,7 @@ async def test_typed_client_dashboard_and_payment(built_client: Path, mbf_serve:
     )
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     try:
-        async with registered_at(mbf_serve, 1):  # the client's subscription is live on the server
+        async with registered_at(mbf_serve, 1, token=admin_token):  # the client's subscription is live
             ready = await _line(proc.stdout)
         assert ready["ready"] is True and ready["viewer"].startswith("typed-")
         [shown] = ready["wallets"]
