@@ -16,6 +16,8 @@ T = TypeVar("T")
 class PageInfo:
     has_next_page: bool
     end_cursor: str | None
+    has_previous_page: bool = False
+    start_cursor: str | None = None
 
 
 @strawberry.type
@@ -35,6 +37,11 @@ def to_connection(page: Page[Any], convert: Callable[[Any], T]) -> Connection[T]
     """Map a service :class:`Page` to a GraphQL connection, converting each item."""
     return Connection(
         edges=[Edge(cursor=c, node=convert(item)) for item, c in zip(page.items, page.cursors, strict=True)],
-        page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            end_cursor=page.end_cursor,
+            has_previous_page=page.has_previous,
+            start_cursor=page.start_cursor,
+        ),
         total_count=page.total,
     )

@@ -21,6 +21,7 @@ from resolvers.portfolios import PortfolioMutation, PortfolioQuery
 from resolvers.spend import SpendMutation, SpendQuery
 from resolvers.sync import SyncMutation, SyncQuery
 from resolvers.wallets import WalletMutation, WalletQuery
+from schema import descriptions
 from schema.authorization import Authorization
 from schema.documents import DocumentCache, DocumentLRU
 from schema.errors import ContractErrors
@@ -79,6 +80,7 @@ def build_schema(settings: Settings | None = None) -> AppSchema:
         types=EVENT_TYPES,  # implementations of the Event interface that only `events` yields
         config=StrawberryConfig(disable_field_suggestions=settings.is_production, scalar_map=SCALAR_MAP),
     )
+    descriptions.apply(schema._schema)  # what the code does not describe itself (schema/descriptions.py)
     schema.cost_meter = meter
     schema.documents = documents
     return schema

@@ -22,10 +22,15 @@ class Page(Generic[T]):
     cursors: list[str]
     has_next: bool
     total: int
+    has_previous: bool = False  # items come before this page (known when paging from a cursor)
 
     @property
     def end_cursor(self) -> str | None:
         return self.cursors[-1] if self.cursors else None
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self.cursors[0] if self.cursors else None
 
     def map(self, convert: Callable[[T], U]) -> Page[U]:
         """The same page with each item converted (rows to views)."""
@@ -86,6 +91,7 @@ def paginate_positions(items: Sequence[T], first: int | None, after: str | None)
         cursors=[encode_cursor([i]) for i in range(start, min(start + size, len(items)))],
         has_next=start + size < len(items),
         total=len(items),
+        has_previous=start > 0,
     )
 
 
