@@ -22,7 +22,11 @@ The events are published inside the server process by a bench-only control port 
 ``server`` role), with the publish time in a selected field (``Price.at``, ``occurredAt``);
 clients compute receipt - publish. The ``users`` role creates its accounts in the server process
 with a cheap password hash (the bench measures delivery, not sign-up).
-Server CPU = (utime+stime) delta / wall time of the phase, from /proc. Clients run in 2
+Server CPU = (utime+stime) delta / wall time of the phase, from /proc. "server-side delivery" is
+measured inside the server: publish time to the end of the write loop over every subscriber of
+that result (what the server controls), next to the end-to-end figure the clients see (which
+includes waiting for a CPU when the clients share the cores). ``BENCH_PROFILE=1`` prints the top
+functions of a cProfile of the server during each load phase. Clients run in 2
 processes; on a 2-core machine they compete with the server for CPU (figures are pessimistic).
 """
 
@@ -51,6 +55,7 @@ WALLET_QUERY = (
 )
 ZPUB = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs"
 CLK = os.sysconf("SC_CLK_TCK")
+PROFILE = os.environ.get("BENCH_PROFILE") == "1"  # cProfile the subscriber server during each load phase
 
 
 def _raise_nofile() -> None:
@@ -92,6 +97,8 @@ async def _serve(port: int, ctl_port: int, naive: bool) -> None:
         GraphQLApp.graphql_transport_ws_handler_class = BaseGraphQLTransportWSHandler  # type: ignore[assignment]
 
     users: list[list[str]] = []
+    delivered = _time_deliveries()
+    profiler: list[Any] = []
 
     async def control(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while line := await reader.readline():
@@ -142,6 +149,24 @@ async def _serve(port: int, ctl_port: int, naive: bool) -> None:
                         Event(type="walletUpdated", user_id=user_id, subject=wallet_id, payload=change)
                     )
                 writer.write(f"ok {n}\n".encode())
+            elif parts[0] == "served":  # server-side delivery latencies since the last call
+                values = sorted(delivered)
+                delivered.clear()
+                writer.write((json.dumps(values) + "\n").encode())
+            elif parts[0] == "prof":  # prof on | prof off: cProfile of the server's loop, top functions
+                import cProfile
+                import io
+                import pstats
+
+                if parts[1] == "on":
+                    profiler[:] = [cProfile.Profile()]
+                    profiler[0].enable()
+                    writer.write(b"ok\n")
+                else:
+                    profiler[0].disable()
+                    out = io.StringIO()
+                    pstats.Stats(profiler[0], stream=out).sort_stats("tottime").print_stats(12)
+                    writer.write((json.dumps(out.getvalue()) + "\n").encode())
             elif parts[0] == "health":
                 writer.write((json.dumps(await container.hub.health(), default=str) + "\n").encode())
             await writer.drain()
@@ -156,6 +181,28 @@ async def _serve(port: int, ctl_port: int, naive: bool) -> None:
     ctl = await asyncio.start_server(control, "127.0.0.1", ctl_port)
     async with ctl:
         await server.serve()
+
+
+def _time_deliveries() -> list[float]:
+    """Server-side latency of each shared result: from its publish time (the selected ``at`` /
+    ``occurredAt``) to the end of the write loop over every member (frames handed to the kernel).
+    Wraps the fan-out's delivery in this bench server only."""
+    from subscriptions.fanout import FanoutGroup
+
+    seen: list[float] = []
+    deliver = FanoutGroup._deliver
+
+    def timed(self: FanoutGroup, tail: str) -> None:
+        deliver(self, tail)
+        for key in ('"at":"', '"occurredAt":"'):
+            i = tail.find(key)
+            if i >= 0:
+                i += len(key)
+                seen.append(time.time() - datetime.fromisoformat(tail[i : tail.index('"', i)]).timestamp())
+                return
+
+    FanoutGroup._deliver = timed  # type: ignore[method-assign]
+    return seen
 
 
 def server_main(args: argparse.Namespace) -> None:
@@ -451,6 +498,9 @@ def load_phase(name: str, publisher: Server, subscriber: Server, subs: int, rate
     load0 = os.getloadavg()[0]
     cpu0, t0 = subscriber.cpu_s(), time.time()
     cpu_pub0 = publisher.cpu_s() if publisher is not subscriber else 0.0
+    subscriber.command("served")  # forget the warm-up
+    if PROFILE:
+        subscriber.command("prof on")
     reply = publisher.command(f"{pub} {rate} {seconds}")
     fanout = 1 if users is not None else subs  # frames per event
     clients.wait_for(int(reply.split()[1]) * fanout)  # let the last frames arrive (bounded)
@@ -458,6 +508,8 @@ def load_phase(name: str, publisher: Server, subscriber: Server, subs: int, rate
     cpu = subscriber.cpu_s() - cpu0
     cpu_pub = publisher.cpu_s() - cpu_pub0 if publisher is not subscriber else 0.0
     lat, received = clients.collect()
+    served = json.loads(subscriber.command("served"))
+    profile = json.loads(subscriber.command("prof off")) if PROFILE else None
     sent = int(reply.split()[1])
     load1 = os.getloadavg()[0]
     rss2 = subscriber.rss_kb()
@@ -477,15 +529,20 @@ def load_phase(name: str, publisher: Server, subscriber: Server, subs: int, rate
         "rss_per_conn_kb": (rss1 - rss0) / subs,
         "rss_growth_under_load_kb": rss2 - rss1,
         "load_avg_before_after": [load0, load1],
+        "server_p50_ms": 1000 * pct(served, 0.50),
+        "server_p99_ms": 1000 * pct(served, 0.99),
     }
     print(
         f"{name:>8}: {subs} subs x {sent} events ({rate:g}/s): received {received}/{sent * fanout}, "
         f"p50 {out['p50_ms']:.1f} ms, p99 {out['p99_ms']:.1f} ms, max {out['max_ms']:.1f} ms, "
         f"server CPU {out['server_cpu_pct']:.0f}% (load avg {load0:.1f} -> {load1:.1f})"
         + (f" (publisher {out['publisher_cpu_pct']:.0f}%)" if out["publisher_cpu_pct"] is not None else "")
-        + f", RSS/conn {out['rss_per_conn_kb']:.1f} KB",
+        + f", RSS/conn {out['rss_per_conn_kb']:.1f} KB"
+        + f"; server-side delivery p50 {out['server_p50_ms']:.1f} ms, p99 {out['server_p99_ms']:.1f} ms",
         flush=True,
     )
+    if profile:
+        print(profile, flush=True)
     return out
 
 
