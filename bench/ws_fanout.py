@@ -217,7 +217,7 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MBF_")}
         env.update(
             MBF_DATA_DIR=str(data_dir), MBF_SECRET_KEY="1" * 64, MBF_PRICE_POLL_ENABLED="false",
-            MBF_LOG_LEVEL="warning", MBF_LOG_FORMAT="console", MBF_SUBSCRIBER_QUEUE_SIZE="1024",
+            MBF_LOG_LEVEL="error", MBF_LOG_FORMAT="console", MBF_SUBSCRIBER_QUEUE_SIZE="1024",
             # thousands of sockets from one address (the clients are all on loopback)
             MBF_WS_MAX_ANONYMOUS_PER_IP="100000", MBF_WS_MAX_ANONYMOUS_TOTAL="100000",
             # the users' wallet imports never reach a chain server: their first sync fails at once
