@@ -577,6 +577,14 @@ FIELDS: dict[str, str] = {
 }
 
 ARGS: dict[str, str] = {
+    "Query.psbtQrParts(psbt)": "A PSBT, base64.",
+    "Query.psbtQrParts(maxFragmentLength)": "Largest fragment per QR code, in bytes.",
+    "Query.psbtQrParts(parts)": "How many parts to produce (fountain codes can make more than needed).",
+    "Query.psbtFromQr(parts)": "The scanned ur:crypto-psbt parts, in any order.",
+    "Mutation.bumpFee(txid)": "The unconfirmed transaction to replace (BIP-125).",
+    "Mutation.bumpFee(feeRate)": "The new fee rate, sat/vB (decimal string).",
+    "Mutation.cpfp(txid)": "The unconfirmed parent transaction to speed up.",
+    "Mutation.cpfp(feeRate)": "The package fee rate, sat/vB (decimal string).",
     "Query.feeEstimates(network)": "The network to estimate for.",
     "Query.analyzePsbt(psbt)": "A PSBT, base64.",
     "Mutation.createPsbt(outputs)": "The payments to make.",
