@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 ZPUB = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs"
 IMPORT = "mutation($i: ImportWalletInput!) { importWallet(input: $i) { id } }"
 RENAME = "mutation($id: ID!, $n: String!) { renameWallet(id: $id, name: $n) { name } }"
-LIVE = "subscription($id: ID!) { walletUpdated(walletId: $id) { type payload } }"
+LIVE = "subscription($id: ID!) { walletUpdated(walletId: $id) { change walletId } }"
 
 
 def test_several_workers_without_redis_refuse_to_start(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ async def test_two_workers_deliver_every_event_to_a_subscriber(tmp_path: Path) -
                 while renamed < 10:
                     msg = await ws.recv(wait_s=15)
                     assert msg["type"] == "next", msg
-                    if msg["payload"]["data"]["walletUpdated"]["payload"].get("change") == "renamed":
+                    if msg["payload"]["data"]["walletUpdated"]["change"] == "RENAMED":
                         renamed += 1
                 assert renamed == 10
             finally:
