@@ -284,6 +284,7 @@ FIELDS: dict[str, str] = {
     "FinalizedTransaction.txid": "Transaction id (hex).",
     "FinalizedTransaction.hex": "The signed transaction, hex: ready to broadcast.",
     "FinalizedTransaction.psbt": "The finalized PSBT, base64.",
+    "WalletKeychain.scriptType": "The output type of this keychain's scripts.",
     # accounts
     "User.email": "Sign-in email (normalised to lower case).",
     "User.role": "What the account may do.",
@@ -634,6 +635,8 @@ ARGS: dict[str, str] = {
 }
 
 VALUES: dict[str, str] = {
+    "ScriptType.BARE": "A bare script (raw multisig or other output without an address type).",
+    "ScriptType.MIXED": "Keychains of different output types in one wallet.",
     "FeeTarget.FASTEST": "The next block.",
     "FeeTarget.HALF_HOUR": "About 3 blocks.",
     "FeeTarget.HOUR": "About 6 blocks.",
