@@ -11,7 +11,7 @@ Money units follow the scalars: a ``Sats`` field is an integer number of satoshi
 decimal string of millisatoshis, ``Decimal`` a fiat (or ratio) decimal string. A field of those
 scalars whose text (from the code or from here) does not name its unit gets it appended.
 
-``tests/foundation/test_schema_descriptions.py`` walks the introspection result and fails on any
+``tests/schema/test_descriptions.py`` walks the introspection result and fails on any
 element without a description, and on catalogue entries that name nothing (stale after a rename).
 """
 
