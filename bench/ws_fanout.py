@@ -190,21 +190,18 @@ def _time_deliveries() -> list[float]:
     from subscriptions.fanout import FanoutGroup
 
     seen: list[float] = []
-    flush = FanoutGroup._flush
+    deliver = FanoutGroup._deliver
 
-    def timed(self: FanoutGroup) -> None:
-        tails = list(self._pending)
-        flush(self)
-        now = time.time()
-        for tail in tails:
-            for key in ('"at":"', '"occurredAt":"'):
-                i = tail.find(key)
-                if i >= 0:
-                    i += len(key)
-                    seen.append(now - datetime.fromisoformat(tail[i : tail.index('"', i)]).timestamp())
-                    break
+    def timed(self: FanoutGroup, tail: str) -> None:
+        deliver(self, tail)
+        for key in ('"at":"', '"occurredAt":"'):
+            i = tail.find(key)
+            if i >= 0:
+                i += len(key)
+                seen.append(time.time() - datetime.fromisoformat(tail[i : tail.index('"', i)]).timestamp())
+                return
 
-    FanoutGroup._flush = timed  # type: ignore[method-assign]
+    FanoutGroup._deliver = timed  # type: ignore[method-assign]
     return seen
 
 

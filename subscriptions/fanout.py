@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-BATCH_MAX_CHARS = 16_384  # results written together per socket and loop turn, at most (see ``_flush``)
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DocInfo:
@@ -134,7 +132,6 @@ class FanoutGroup:
         self.members: dict[Operation[Any, Any], tuple[LiveHandler, str]] = {}
         self.task: asyncio.Task[None] | None = None
         self.results = 0
-        self._pending: list[str] = []  # serialised results not yet written (flushed once per loop turn)
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name="ws-fanout-group")
@@ -192,43 +189,24 @@ class FanoutGroup:
                 del self.live.groups[self.key]
 
     def _deliver(self, tail: str) -> None:
-        """Queue one serialised result; the first of a loop turn schedules the flush. A group
-        that keeps up writes each result on its own; one that fell behind (several hub events
-        ready at once) writes them together: one write, one system call per socket for all."""
-        self._pending.append(tail)
-        if len(self._pending) == 1:
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        """Write the pending results to every member. The frame bytes are built once per
-        distinct operation id (clients mostly use the same ids, so usually once); per subscriber
-        there is only a dict lookup and the write."""
-        tails, self._pending = self._pending, []
-        if not tails:
-            return
-        # Large results go one by one (a slow reader's transport then pauses at its high-water
-        # mark between them, as without batching); small ones together.
-        groups = [tails] if sum(len(t) for t in tails) <= BATCH_MAX_CHARS else [[t] for t in tails]
-        members = list(self.members.values())
-        for batch in groups:
-            frames: dict[str, tuple[bytes, list[str]]] = {}
-            for handler, prefix in members:
-                built = frames.get(prefix)
-                if built is None:
-                    texts = [prefix + t for t in batch]
-                    data = b"".join(ws_text_frame(t.encode()) for t in texts)
-                    built = frames[prefix] = (data, texts)
-                handler.push(*built)
+        """Write one result to every member. The frame bytes are built once per distinct
+        operation id (clients mostly use the same ids, so usually once); per subscriber there is
+        only a dict lookup and the write."""
+        frames: dict[str, tuple[bytes, str]] = {}
+        tail_bytes = tail.encode()
+        for handler, prefix in list(self.members.values()):
+            built = frames.get(prefix)
+            if built is None:
+                built = frames[prefix] = (ws_text_frame(prefix.encode() + tail_bytes), prefix + tail)
+            handler.push(*built)
 
     def _fail(self, result: Any) -> None:
-        self._flush()  # results already produced go out before the error
         errors = [e.formatted for e in (result.errors or [])]
         for op, (handler, _) in list(self.members.items()):
             handler.finish_shared(op, {"id": op.id, "type": "error", "payload": errors})
         self.members.clear()
 
     def _complete_all(self) -> None:
-        self._flush()  # results already produced go out before `complete`
         for op, (handler, _) in list(self.members.items()):
             handler.finish_shared(op, {"id": op.id, "type": "complete"})
         self.members.clear()

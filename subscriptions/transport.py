@@ -77,14 +77,12 @@ class LiveHandler(_Closing, BaseGraphQLTransportWSHandler[Any, Any]):
     """Strawberry's graphql-transport-ws handler with the additions listed in the module doc."""
 
     outbox_max = 1024
-    raw_buffer_max = 4 << 20  # bytes of pre-framed shared results waiting in the outbox (see ``push``)
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.live = LiveConnections.of(self.view)
         self.max_message_bytes: int = self.live.settings.ws_max_message_bytes
-        self.outbox: collections.deque[str | bytes] = collections.deque()
-        self.outbox_bytes = 0  # of the pre-framed entries
+        self.outbox: collections.deque[str] = collections.deque()
         self._writer: asyncio.Task[None] | None = None
         self._wake: asyncio.Future[None] | None = None
         self.closing = False
@@ -211,43 +209,32 @@ class LiveHandler(_Closing, BaseGraphQLTransportWSHandler[Any, Any]):
             return
         if len(self.outbox) >= self.outbox_max:
             self.outbox.clear()
-            self.outbox_bytes = 0
             self.close_soon(CLOSE_TOO_SLOW, "Client too slow; reconnect and resume with events(after:)")
             return
         self.outbox.append(frame)
-        self._wake_writer()
-
-    def _wake_writer(self) -> None:
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write_loop())
         elif self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
 
-    def push(self, frames: bytes, texts: list[str]) -> None:
-        """Send shared results: ``frames`` are complete WebSocket frames (built once per
-        distinct operation id by the fan-out, one or several results), written straight to the
-        socket's transport when nothing waits in the outbox and the transport is writable.
-        Otherwise they wait in the outbox as one entry, written by the writer task once the
-        transport drains, in order; a reader that lets more than ``raw_buffer_max`` bytes of them
-        pile up is closed with 1013, as one that fills the outbox with ``outbox_max`` frames."""
+    def push(self, frame: bytes, text: str) -> None:
+        """Send one shared frame: ``frame`` is the complete WebSocket frame (built once per
+        distinct operation id by the fan-out), written straight to the socket's transport when
+        nothing is queued before it and the transport is writable; otherwise ``text`` takes the
+        outbox like any frame (same order, same slow-reader policy). When the kernel's buffer is
+        full the transport keeps the bytes and coalesces them into one send."""
         raw = self.raw
-        if raw is None:
-            for text in texts:
-                self.enqueue(text)
+        if (
+            raw is not None
+            and not self.outbox
+            and not self.closing
+            and raw.writable.is_set()
+            and not raw.close_sent
+            and not raw.transport.is_closing()
+        ):
+            raw.transport.write(frame)
             return
-        if self.closing or raw.close_sent or raw.transport.is_closing():
-            return
-        if not self.outbox and raw.writable.is_set():
-            raw.transport.write(frames)
-            return
-        self.outbox_bytes += len(frames)
-        if self.outbox_bytes > self.raw_buffer_max or len(self.outbox) >= self.outbox_max:
-            self.outbox.clear()
-            self.outbox_bytes = 0
-            self.close_soon(CLOSE_TOO_SLOW, "Client too slow; reconnect and resume with events(after:)")
-            return
-        self.outbox.append(frames)
-        self._wake_writer()
+        self.enqueue(text)
 
     async def _write_loop(self) -> None:
         ws = self.websocket.ws
@@ -255,16 +242,7 @@ class LiveHandler(_Closing, BaseGraphQLTransportWSHandler[Any, Any]):
         try:
             while not self.closing:
                 while self.outbox:
-                    item = self.outbox.popleft()
-                    if isinstance(item, bytes):  # pre-framed shared results (see ``push``)
-                        self.outbox_bytes -= len(item)
-                        raw = self.raw
-                        await raw.writable.wait()
-                        if self.closing or raw.close_sent or raw.transport.is_closing():
-                            return
-                        raw.transport.write(item)
-                    else:
-                        await ws.send_text(item)
+                    await ws.send_text(self.outbox.popleft())
                 self._wake = loop.create_future()
                 await self._wake
                 self._wake = None
