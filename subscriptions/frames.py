@@ -33,12 +33,12 @@ def raw_stream_of(ws: Any) -> Any:
 
     The fan-out writes pre-framed bytes to its transport, skipping the per-message ASGI send
     path (Starlette, uvicorn, the websockets framer) that costs tens of microseconds per frame per
-    subscriber. The outermost middleware (:mod:`app.http.connection_abort`) puts the server's
-    protocol object in the scope's state; only uvicorn's ``websockets-sansio`` implementation (its
-    default) is recognised. Anything else returns None and frames take the ordinary path.
+    subscriber. Only uvicorn's ``websockets-sansio`` implementation (its default) is recognised,
+    and only when the ASGI ``send`` reaches it directly (no middleware wrapping WebSocket sends);
+    anything else returns None and frames take the ordinary path.
     """
-    state = getattr(ws, "scope", {}).get("state") or {}
-    proto = state.get("server_protocol")
+    send = getattr(ws, "_send", None)
+    proto = getattr(send, "__self__", None)
     try:
         from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
     except ImportError:  # pragma: no cover - uvicorn without websockets

@@ -5,9 +5,7 @@ buffered: to a client that never reads again it never arrives, and the server (u
 ``send`` waits for its paused transport) would hold the socket, its unsent buffer and one of the
 user's connection slots for as long as the peer stays silent. This outermost middleware gives
 each WebSocket scope an ``abort_connection`` callable (``scope["state"]``) that aborts the TCP
-connection of the ASGI server's protocol object, and the protocol object itself
-(``server_protocol``), through which the subscription fan-out writes pre-framed frames
-(``subscriptions/frames.py``: Starlette wraps the ``send`` the application sees).
+connection of the ASGI server's protocol object.
 
 It reaches into the server: the ``send`` the server passes to the application is the bound
 method of its protocol, which holds the asyncio ``transport`` (true of uvicorn's WebSocket
@@ -39,9 +37,7 @@ class ConnectionAbortMiddleware:
         if scope["type"] == "websocket":
             transport = transport_of(send)
             if transport is not None:
-                state = scope.setdefault("state", {})
-                state["abort_connection"] = _aborter(transport)
-                state["server_protocol"] = getattr(send, "__self__", None)
+                scope.setdefault("state", {})["abort_connection"] = _aborter(transport)
         await self.app(scope, receive, send)
 
 
