@@ -25,7 +25,7 @@ from graphql import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Operation
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
-from subscriptions.frames import dumps, ws_text_frame
+from subscriptions.frames import dumps
 from subscriptions.live import CURSOR_ARGS, PUBLIC_FIELDS
 
 if TYPE_CHECKING:
@@ -189,16 +189,15 @@ class FanoutGroup:
                 del self.live.groups[self.key]
 
     def _deliver(self, tail: str) -> None:
-        """Write one result to every member. The frame bytes are built once per distinct
+        """Queue one result for every member. The frame text is built once per distinct
         operation id (clients mostly use the same ids, so usually once); per subscriber there is
-        only a dict lookup and the write."""
-        frames: dict[str, tuple[bytes, str]] = {}
-        tail_bytes = tail.encode()
+        only a dict lookup and the enqueue."""
+        frames: dict[str, str] = {}
         for handler, prefix in list(self.members.values()):
-            built = frames.get(prefix)
-            if built is None:
-                built = frames[prefix] = (ws_text_frame(prefix.encode() + tail_bytes), prefix + tail)
-            handler.push(*built)
+            text = frames.get(prefix)
+            if text is None:
+                text = frames[prefix] = prefix + tail
+            handler.enqueue(text)
 
     def _fail(self, result: Any) -> None:
         errors = [e.formatted for e in (result.errors or [])]

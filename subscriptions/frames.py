@@ -16,38 +16,6 @@ def dumps(value: Any) -> str:
     return jsonfast.dumps(value)
 
 
-def ws_text_frame(payload: bytes) -> bytes:
-    """One unmasked, unfragmented WebSocket text frame (RFC 6455 section 5.2), as a server sends it."""
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x81, n))
-    elif n < 65536:
-        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
-    else:
-        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
-    return header + payload
-
-
-def raw_stream_of(ws: Any) -> Any:
-    """The uvicorn sans-I/O WebSocket protocol behind a Starlette WebSocket, or None.
-
-    The fan-out writes pre-framed bytes to its transport, skipping the per-message ASGI send
-    path (Starlette, uvicorn, the websockets framer) that costs tens of microseconds per frame per
-    subscriber. Only uvicorn's ``websockets-sansio`` implementation (its default) is recognised,
-    and only when the ASGI ``send`` reaches it directly (no middleware wrapping WebSocket sends);
-    anything else returns None and frames take the ordinary path.
-    """
-    send = getattr(ws, "_send", None)
-    proto = getattr(send, "__self__", None)
-    try:
-        from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-    except ImportError:  # pragma: no cover - uvicorn without websockets
-        return None
-    if not isinstance(proto, WebSocketsSansIOProtocol) or getattr(proto, "transport", None) is None:
-        return None
-    return proto
-
-
 def valid_legacy(message: Any) -> bool:
     """Shape of a legacy graphql-ws client message: an object with a string ``type``."""
     return isinstance(message, dict) and isinstance(message.get("type"), str)

@@ -39,7 +39,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.types.unset import UnsetType
 
 from subscriptions.fanout import FanoutGroup
-from subscriptions.frames import dumps, raw_stream_of, receive, valid, valid_legacy
+from subscriptions.frames import dumps, receive, valid, valid_legacy
 from subscriptions.registry import LiveConnections
 
 CLOSE_TOO_SLOW = 1013
@@ -90,7 +90,6 @@ class LiveHandler(_Closing, BaseGraphQLTransportWSHandler[Any, Any]):
         self.revocation: Any = None
         self.rejected = 0
         self.shared: dict[str, FanoutGroup] = {}
-        self.raw: Any = None  # the socket's uvicorn protocol, for pre-framed writes (see ``push``)
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -98,7 +97,6 @@ class LiveHandler(_Closing, BaseGraphQLTransportWSHandler[Any, Any]):
         self.on_request_accepted()
         admitted = self.live.add(self)
         ws = self.websocket.ws
-        self.raw = raw_stream_of(ws)
         limit = self.max_message_bytes
         try:
             if not admitted:
@@ -216,25 +214,6 @@ class LiveHandler(_Closing, BaseGraphQLTransportWSHandler[Any, Any]):
             self._writer = asyncio.get_running_loop().create_task(self._write_loop())
         elif self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
-
-    def push(self, frame: bytes, text: str) -> None:
-        """Send one shared frame: ``frame`` is the complete WebSocket frame (built once per
-        distinct operation id by the fan-out), written straight to the socket's transport when
-        nothing is queued before it and the transport is writable; otherwise ``text`` takes the
-        outbox like any frame (same order, same slow-reader policy). When the kernel's buffer is
-        full the transport keeps the bytes and coalesces them into one send."""
-        raw = self.raw
-        if (
-            raw is not None
-            and not self.outbox
-            and not self.closing
-            and raw.writable.is_set()
-            and not raw.close_sent
-            and not raw.transport.is_closing()
-        ):
-            raw.transport.write(frame)
-            return
-        self.enqueue(text)
 
     async def _write_loop(self) -> None:
         ws = self.websocket.ws

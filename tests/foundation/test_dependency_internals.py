@@ -68,14 +68,3 @@ def test_uvicorn_websocket_protocol_keeps_its_transport_behind_send() -> None:
     assert "self.transport = " in inspect.getsource(AutoWebSocketsProtocol.connection_made)  # type: ignore[attr-defined]
     assert inspect.iscoroutinefunction(AutoWebSocketsProtocol.send)  # type: ignore[attr-defined]
 
-
-def test_uvicorn_sansio_websocket_protocol_has_what_the_fanout_writes_through() -> None:
-    """``subscriptions/frames.py`` ``raw_stream_of``: the fan-out writes pre-framed bytes to the
-    transport of uvicorn's sans-I/O WebSocket protocol, checking its ``writable`` event (flow
-    control) and ``close_sent`` first."""
-    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-
-    init = inspect.getsource(WebSocketsSansIOProtocol.__init__)
-    assert "self.writable = asyncio.Event()" in init and "self.close_sent = False" in init
-    assert "self.writable.clear()" in inspect.getsource(WebSocketsSansIOProtocol.pause_writing)
-    assert "self.transport = " in inspect.getsource(WebSocketsSansIOProtocol.connection_made)
