@@ -10,47 +10,31 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.errors import NotFound
-from app.http.auth import InvalidCredentials, authenticate
+from app.http.downloads import PRIVATE, download_viewer, request_id
 from app.http.errors import error_response
 from app.security.policy import PSBT_DOWNLOAD
 
-_HEADERS = {"cache-control": "private, no-store", "x-content-type-options": "nosniff"}
-
 
 async def download_psbt(request: Request) -> Response:
-    container = request.app.state.container
-    request_id = request.scope.get("state", {}).get("request_id")
-    try:
-        auth = await authenticate(container.accounts, request.headers.get("authorization") or None)
-    except InvalidCredentials:
-        auth = None
-    if auth is None:
-        return error_response(
-            401,
-            "Send the same bearer token as for /graphql.",
-            "UNAUTHENTICATED",
-            request_id,
-            headers={"www-authenticate": "Bearer"},
-        )
-    viewer = auth.viewer
-    if viewer.scopes is not None and PSBT_DOWNLOAD not in viewer.scopes:
-        return error_response(403, f"This API key lacks the scope {PSBT_DOWNLOAD}.", "FORBIDDEN", request_id)
+    viewer = await download_viewer(request, PSBT_DOWNLOAD)
+    if isinstance(viewer, Response):
+        return viewer
     fmt = request.query_params.get("format", "binary")
     if fmt not in ("binary", "base64"):
-        return error_response(400, "format is binary or base64.", "BAD_USER_INPUT", request_id)
+        return error_response(400, "format is binary or base64.", "BAD_USER_INPUT", request_id(request))
     try:
-        draft = await container.spend.draft(viewer.user_id, request.path_params["draft_id"])
+        draft = await request.app.state.container.spend.draft(viewer.user_id, request.path_params["draft_id"])
     except NotFound as exc:
-        return error_response(404, exc.message, "NOT_FOUND", request_id)
+        return error_response(404, exc.message, "NOT_FOUND", request_id(request))
     name = f"{draft.txid[:16]}-{draft.kind}"
     if fmt == "base64":
         return Response(
             draft.psbt,
             media_type="text/plain; charset=utf-8",
-            headers={**_HEADERS, "content-disposition": f'attachment; filename="{name}.psbt.txt"'},
+            headers={**PRIVATE, "content-disposition": f'attachment; filename="{name}.psbt.txt"'},
         )
     return Response(
         base64.b64decode(draft.psbt),
         media_type="application/octet-stream",
-        headers={**_HEADERS, "content-disposition": f'attachment; filename="{name}.psbt"'},
+        headers={**PRIVATE, "content-disposition": f'attachment; filename="{name}.psbt"'},
     )
