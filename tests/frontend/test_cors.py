@@ -146,6 +146,11 @@ SUBSCRIPTION = 'subscription { priceUpdated(currency: "USD") { id } }'
 
 
 @pytest.mark.parametrize("method", ["POST", "GET"])
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug since the document cache landed: after operation S of a two-operation document is "
+    "refused, operation Q of the same document answers data null (open in issue 12)",
+)
 async def test_a_subscription_over_http_is_a_400_pointing_at_the_websocket(
     server: LiveServer, method: str, capfd: pytest.CaptureFixture[str]
 ) -> None:

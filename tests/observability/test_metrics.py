@@ -30,7 +30,9 @@ async def chain(tmp_path: Path) -> AsyncIterator[DevChain]:
 
 @pytest.fixture
 def settings_overrides(chain: DevChain) -> dict[str, Any]:
-    return {"regtest_esplora_url": chain.esplora_url, "sync_interval_s": 3600}
+    # response_cache_ttl_s 0: this test counts executed operations, and its repeated identical
+    # queries would otherwise be answered from the response cache without executing.
+    return {"regtest_esplora_url": chain.esplora_url, "sync_interval_s": 3600, "response_cache_ttl_s": 0}
 
 
 async def test_metrics_after_real_traffic(
