@@ -91,8 +91,18 @@ MODULES: dict[str, Module] = {
     "app/services/portfolios.py": Module(("tests/portfolios/test_api.py",), 1200, 120),
     "app/services/reports.py": Module(("tests/reports",), 900, 100),
     "app/services/lightning.py": Module(("tests/lightning/test_graphql.py",), 1200, 100),
-    "app/analytics/costbasis.py": Module(("tests/analytics/test_costbasis.py",), 900),
-    "app/analytics/returns.py": Module(("tests/analytics/test_returns.py",), 900),
+    # the whole of tests/analytics runs in ~6 s: the edge-case and risk tests kill most survivors
+    "app/analytics/costbasis.py": Module(("tests/analytics",), 1500),
+    "app/analytics/returns.py": Module(("tests/analytics",), 1500),
+    "subscriptions/stream.py": Module(
+        (
+            "tests/subscriptions/test_stream_gaps.py",
+            "tests/subscriptions/test_ownership.py",
+            "tests/subscriptions/test_ws.py",
+            "tests/subscriptions/test_wallet_subscriptions.py",
+        ),
+        900,
+    ),
     "subscriptions/live.py": Module(("tests/subscriptions",), 1200, 120),
     "subscriptions/transport.py": Module(("tests/subscriptions", "tests/foundation/test_websocket.py"), 1200, 120),
 }

@@ -16,6 +16,7 @@ from app.chain.electrum import ElectrumBackend
 from app.chain.esplora import EsploraBackend
 from app.dev.devchain.runner import DevChain
 from app.errors import BadInput
+from tests.support.signals import until
 
 
 @pytest.fixture
@@ -118,9 +119,10 @@ async def test_electrum_notifications_and_reconnect(chain: DevChain) -> None:
 
         # The connection drops: pending and later calls go through a new connection, and the
         # subscriptions are renewed (a block mined afterwards is still notified).
-        assert electrum._conn is not None
-        electrum._conn.writer.transport.abort()
-        await asyncio.sleep(0.05)
+        dropped = electrum._conn
+        assert dropped is not None
+        dropped.writer.transport.abort()
+        await until(lambda: dropped.closed, "the backend noticed the dropped connection")
         assert (await electrum.tip()).height == chain.chain.height
         while not tips.empty():
             tips.get_nowait()

@@ -1,0 +1,124 @@
+"""Cost basis: portfolio scope when several of the user's wallets pay in one transaction, every
+method's book when a disposal outruns the known lots, and the defaults of the ledger types.
+
+Each figure is worked out by hand. (Written from the survivors of a mutation run of
+app/analytics/costbasis.py: each test fails for a one-token change there.)"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from app.analytics.costbasis import (
+    EntryKind,
+    FeeTreatment,
+    LedgerEntry,
+    Method,
+    WalletTx,
+    compute_cost_basis,
+    ledger_from_wallet_txs,
+)
+from app.analytics.pricing import DailyPrices
+
+BTC = 100_000_000
+D = Decimal
+DAY0 = date(2022, 1, 1)
+ACQ, DISP, MOVE_OUT = EntryKind.ACQUISITION, EntryKind.DISPOSAL, EntryKind.MOVE_OUT
+
+
+def prices(*pairs: tuple[date, str]) -> DailyPrices:
+    return DailyPrices.from_pairs([(d, D(p)) for d, p in pairs])
+
+
+def test_two_of_the_users_wallets_paying_one_outsider_seen_from_one_of_them() -> None:
+    # One transaction spends inputs of w1 (1,000 sats + the 100-sat fee) and of w2 (2,000 sats)
+    # to an outsider: the user disposed of 3,000 sats. Seen from a portfolio of w1 alone, w1's
+    # 1,000 sats are a disposal with the fee, and nothing moved to the user's other wallets.
+    rows = [WalletTx("t", "w1", DAY0, -1_100, 100), WalletTx("t", "w2", DAY0, -2_000)]
+    assert [(e.kind, e.sats, e.fee_sats) for e in ledger_from_wallet_txs(rows)] == [(DISP, 3_000, 100)]
+    scoped = ledger_from_wallet_txs(rows, scope={"w1"})
+    assert [(e.kind, e.sats, e.fee_sats) for e in scoped] == [(DISP, 1_000, 100)]
+    assert [(e.kind, e.sats) for e in ledger_from_wallet_txs(rows, scope={"w2"})] == [(DISP, 2_000)]
+
+
+def test_a_transfer_seen_from_the_portfolio_of_both_wallets_stays_a_transfer() -> None:
+    rows = [WalletTx("t", "w1", DAY0, -1_500, 500), WalletTx("t", "w2", DAY0, 1_000)]
+    scoped = ledger_from_wallet_txs(rows, scope={"w1", "w2"})
+    assert [(e.kind, e.sats, e.fee_sats, e.wallet_ids) for e in scoped] == [
+        (EntryKind.TRANSFER, 0, 500, ("w1", "w2"))
+    ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug, reported in issue 20's report: a transfer between the user's own wallets whose fee is "
+    "0 for the user (paid by a co-signer, or a zero-fee transaction) has no user-level ledger entry, and "
+    "_scoped_ledger then keeps the portfolio's side as a DISPOSAL (a realised gain on moving one's own "
+    "coins) instead of a MOVE_OUT; app/analytics is h12's area, so not fixed here",
+)
+def test_a_zero_fee_move_to_another_own_wallet_is_a_move_out_of_the_portfolio() -> None:
+    rows = [WalletTx("t", "w1", DAY0, -1_000, 0), WalletTx("t", "w2", DAY0, 1_000)]
+    assert ledger_from_wallet_txs(rows) == []  # the user as a whole: nothing happened
+    scoped = ledger_from_wallet_txs(rows, scope={"w1"})
+    assert [(e.kind, e.sats) for e in scoped] == [(MOVE_OUT, 1_000)]
+
+
+@pytest.mark.parametrize("method", list(Method))
+def test_a_disposal_beyond_the_known_lots_under_every_method(method: Method) -> None:
+    # 1,000 sats bought at 30,000, 1,500 sold at 40,000: 500 sats have no known lot (history
+    # incomplete): zero cost, flagged, nothing left in the book.
+    p = prices((DAY0, "30000"), (DAY0 + timedelta(days=1), "40000"))
+    entries = [
+        LedgerEntry("a", DAY0, ACQ, 1_000, 0, ("w",)),
+        LedgerEntry("d", DAY0 + timedelta(days=1), DISP, 1_500, 0, ("w",)),
+    ]
+    r = compute_cost_basis(entries, p, method, D(40000))
+    assert [(row.sats, row.cost, row.proceeds, row.missing_basis) for row in r.disposals] == [
+        (1_000, D("0.30"), D("0.40"), False),
+        (500, D("0.00"), D("0.20"), True),
+    ]
+    assert r.missing_basis_sats == 500 and r.holdings_sats == 0 and r.open_lots == []
+    assert r.realized_gain == D("0.30")  # 0.10 on the known lot + 0.20 without a basis
+
+
+@pytest.mark.parametrize("method", list(Method))
+def test_a_transfer_fee_that_takes_the_last_coins_loses_its_cost(method: Method) -> None:
+    # ADD_TO_COST: a transfer's fee cost stays with the remaining coins; when the fee takes the
+    # last sats of the book there are none left to carry it: no holdings, no cost, no disposal.
+    p = prices((DAY0, "50000"))
+    entries = [
+        LedgerEntry("a", DAY0, ACQ, 1_000, 0, ("w",)),
+        LedgerEntry("t", DAY0, EntryKind.TRANSFER, 0, 1_000, ("w",)),
+    ]
+    r = compute_cost_basis(entries, p, method, D(50000), fee_treatment=FeeTreatment.ADD_TO_COST)
+    assert r.disposals == [] and r.holdings_sats == 0 and r.total_cost == D("0.00")
+    assert r.acquisitions_cost == D("0.50")
+
+
+@pytest.mark.parametrize("method", [Method.LIFO, Method.HIFO])
+def test_a_transfer_fee_beyond_the_book_under_lifo_and_hifo(method: Method) -> None:
+    # the fee (1,500 sats) is more than the book holds (1,000): the book empties, nothing fails,
+    # and the next lot starts with its own cost only (2,000 sats at 60,000)
+    entries = [
+        LedgerEntry("a", DAY0, ACQ, 1_000, 0, ("w",)),
+        LedgerEntry("t", DAY0, EntryKind.TRANSFER, 0, 1_500, ("w",)),
+        LedgerEntry("b", DAY0 + timedelta(days=1), ACQ, 2_000, 0, ("w",)),
+    ]
+    r = compute_cost_basis(
+        entries, prices((DAY0, "50000"), (DAY0 + timedelta(days=1), "60000")), method, D(60000),
+        fee_treatment=FeeTreatment.ADD_TO_COST,
+    )  # fmt: skip
+    assert [(lot.txid, lot.sats, lot.cost) for lot in r.open_lots] == [("b", 2_000, D("1.2"))]
+
+
+def test_ledger_types_default_to_no_fee_confirmed_and_no_wallets() -> None:
+    tx = WalletTx("t", "w", DAY0, 5_000)
+    assert (tx.fee_sats, tx.confirmed) == (0, True)
+    entry = LedgerEntry("t", DAY0, ACQ, 5_000)
+    assert (entry.fee_sats, entry.wallet_ids, entry.confirmed) == (0, (), True)
+    # a disposal entry built without a fee makes no FEE row and counts as confirmed
+    p = prices((DAY0, "10000"))
+    r = compute_cost_basis([entry, LedgerEntry("d", DAY0, DISP, 1_000)], p, Method.FIFO, D(10000))
+    assert [(row.kind, row.sats) for row in r.disposals] == [("SPEND", 1_000)] and r.pending == []
