@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.foundation.test_cli_process import ROOT, _env, _free_port
+from tests.support.signals import until
 
 MBF = [sys.executable, "-c", "from app.cli.main import main; main()"]
 
@@ -34,12 +35,15 @@ async def test_incomplete_headers_are_cut_off_and_complete_requests_served(tmp_p
                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            for _ in range(300):
+
+            async def answers() -> bool:
                 try:
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
+                    return (await http.get("/healthz")).status_code == 200
                 except httpx.TransportError:
-                    await asyncio.sleep(0.1)
+                    return False
+
+            # a failure bound only; under coverage on a loaded machine start-up took over 30 s
+            await until(answers, "mbf serve answered /healthz", 120)
         silent = await asyncio.open_connection("127.0.0.1", port)  # connects, sends nothing
         trickle = await asyncio.open_connection("127.0.0.1", port)  # half a request, then stalls
         trickle[1].write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
