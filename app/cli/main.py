@@ -164,7 +164,7 @@ def migrate_upgrade(target: Annotated[str, typer.Argument(help="Revision (defaul
     typer.echo(f"upgraded to {target}")
 
 
-@migrate_app.command("downgrade")
+@migrate_app.command("downgrade", context_settings={"ignore_unknown_options": True})  # `-1` is a revision
 def migrate_downgrade(target: Annotated[str, typer.Argument(help="Revision, e.g. -1 or base.")]) -> None:
     """Revert migrations down to TARGET."""
     from app.store import migrate
