@@ -122,3 +122,56 @@ def test_ledger_types_default_to_no_fee_confirmed_and_no_wallets() -> None:
     p = prices((DAY0, "10000"))
     r = compute_cost_basis([entry, LedgerEntry("d", DAY0, DISP, 1_000)], p, Method.FIFO, D(10000))
     assert [(row.kind, row.sats) for row in r.disposals] == [("SPEND", 1_000)] and r.pending == []
+
+
+_TWO_LOTS = [
+    LedgerEntry("a", DAY0, ACQ, 1_000, 0, ("w",)),  # at 30,000: cost 0.30
+    LedgerEntry("b", DAY0 + timedelta(days=1), ACQ, 1_000, 0, ("w",)),  # at 40,000: cost 0.40
+]
+_TWO_CLOSES = prices((DAY0, "30000"), (DAY0 + timedelta(days=1), "40000"))
+
+
+@pytest.mark.parametrize(
+    ("method", "left"),
+    [(Method.FIFO, "b"), (Method.LIFO, "a"), (Method.HIFO, "a"), (Method.AVERAGE, "b")],
+)
+def test_a_transfer_fee_that_empties_a_lot_gives_its_cost_to_the_next_lot(method: Method, left: str) -> None:
+    # ADD_TO_COST: a 1,000-sat transfer fee takes one whole lot (the oldest under FIFO/AVERAGE,
+    # the newest under LIFO, the dearest under HIFO); its cost moves to the lot that remains:
+    # the user still holds 1,000 sats that cost 0.70 in total.
+    fee = LedgerEntry("t", DAY0 + timedelta(days=1), EntryKind.TRANSFER, 0, 1_000, ("w",))
+    r = compute_cost_basis([*_TWO_LOTS, fee], _TWO_CLOSES, method, D(40000), fee_treatment=FeeTreatment.ADD_TO_COST)
+    assert [(lot.txid, lot.sats, lot.cost) for lot in r.open_lots] == [(left, 1_000, D("0.7"))]
+    assert r.total_cost == D("0.70") and r.disposals == []
+
+
+def test_hifo_reorders_its_lots_after_a_transfer_fee_raised_a_unit_cost() -> None:
+    # a: 1,000 sats for 0.30; b: 2,000 sats for 0.80 (unit cost 0.0004, the dearest). A 500-sat
+    # transfer fee (ADD_TO_COST) takes 500 of b and gives their 0.20 back to b: 1,500 sats for 0.80.
+    # A 1,000-sat sale then takes from b (still the dearest): cost 0.80 x 1,000 / 1,500 = 0.53.
+    day1 = DAY0 + timedelta(days=1)
+    entries = [
+        LedgerEntry("a", DAY0, ACQ, 1_000, 0, ("w",)),
+        LedgerEntry("b", day1, ACQ, 2_000, 0, ("w",)),
+        LedgerEntry("t", day1, EntryKind.TRANSFER, 0, 500, ("w",)),
+        LedgerEntry("s", day1, DISP, 1_000, 0, ("w",)),
+    ]
+    r = compute_cost_basis(entries, _TWO_CLOSES, Method.HIFO, D(40000), fee_treatment=FeeTreatment.ADD_TO_COST)
+    assert [(row.sats, row.cost, row.acquired) for row in r.disposals] == [(1_000, D("0.53"), day1)]
+    assert sorted((lot.txid, lot.sats) for lot in r.open_lots) == [("a", 1_000), ("b", 500)]
+
+
+def test_user_set_proceeds_on_a_day_without_a_close_are_known() -> None:
+    # bought on a day with a close; sold 20 days later where no close may be estimated (gap > 3
+    # days), but the user set the proceeds: the gain is known, nothing is listed as missing
+    p = DailyPrices.from_pairs([(DAY0, D(30000)), (DAY0 + timedelta(days=40), D(50000))], max_gap_days=3)
+    sale_day = DAY0 + timedelta(days=20)
+    entries = [LedgerEntry("a", DAY0, ACQ, 10_000, 0, ("w",)), LedgerEntry("s", sale_day, DISP, 10_000, 0, ("w",))]
+    r = compute_cost_basis(entries, p, Method.FIFO, D(50000), proceeds_overrides={"s": D("4.00")})
+    (row,) = r.disposals
+    assert (row.proceeds, row.cost, row.gain, row.price_missing) == (D("4.00"), D("3.00"), D("1.00"), False)
+    assert r.missing_prices == [] and r.realized_in() == D("1.00")
+    # without the user's figure the same sale has no known proceeds
+    r = compute_cost_basis(entries, p, Method.FIFO, D(50000))
+    assert r.disposals[0].price_missing is True and r.missing_prices == [("s", sale_day)]
+    assert r.realized_in() is None

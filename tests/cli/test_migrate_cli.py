@@ -7,6 +7,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from app.store import migrate
 from tests.foundation.test_cli_process import MBF, ROOT, _env
 
@@ -22,6 +24,7 @@ def _current(tmp_path: Path) -> dict[str, object]:
     return body
 
 
+@pytest.mark.timeout(600)  # five real CLI processes: a loaded machine took over 120 s
 def test_downgrade_one_step_then_upgrade_back_to_head(tmp_path: Path) -> None:
     (head,) = migrate.head_revisions()
     up = _mbf(tmp_path, "migrate", "upgrade")
@@ -41,6 +44,7 @@ def test_downgrade_one_step_then_upgrade_back_to_head(tmp_path: Path) -> None:
     assert _current(tmp_path)["atHead"] is True
 
 
+@pytest.mark.timeout(600)
 def test_downgrade_to_an_unknown_revision_fails_without_changing_the_database(tmp_path: Path) -> None:
     assert _mbf(tmp_path, "migrate", "upgrade").returncode == 0
     before = _current(tmp_path)
