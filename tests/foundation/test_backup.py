@@ -176,6 +176,7 @@ async def test_backup_wipe_restore_gives_identical_answers(
     assert forced.returncode == 0, forced.stderr
 
 
+@pytest.mark.timeout(600)  # several real CLI processes: over 120 s at load average 20
 async def test_secret_key_mode_bad_archives_and_retention(tmp_path: Path, database_url: str) -> None:
     settings = make_settings(tmp_path, database_url, price_poll_enabled=False)
     async with live_server(settings) as srv:

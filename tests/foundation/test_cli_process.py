@@ -16,6 +16,8 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
+from tests.support.signals import until
+
 ROOT = Path(__file__).resolve().parents[2]
 MBF = [sys.executable, "-c", "from app.cli.main import main; main()"]
 
@@ -89,12 +91,15 @@ async def test_serve_fresh_then_graceful_sigterm(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-            for _ in range(200):
+
+            async def ready() -> bool:
                 try:
-                    if (await http.get("/readyz")).status_code == 200:
-                        break
+                    return (await http.get("/readyz")).status_code == 200
                 except httpx.TransportError:
-                    await asyncio.sleep(0.1)
+                    return False
+
+            # a failure bound only: a fresh start (migrations, key) took over 20 s at load 20
+            await until(ready, "mbf serve answered /readyz", 120)
             assert (tmp_path / "data" / "mbf.sqlite3").exists()  # created the data dir and database
             ws = await websockets.connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"])
             await ws.send(json.dumps({"type": "connection_init"}))
