@@ -29,6 +29,7 @@ from app.logging import configure_logging
 from app.observability import exposition, metrics, tracing
 from app.observability.http import Sampler, WebSocketGauge, metrics_endpoint, metrics_route_enabled
 from schema.schema import build_schema
+from subscriptions.registry import LiveConnections
 
 log = structlog.get_logger(__name__)
 
@@ -52,10 +53,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     configure_logging(settings.log_level, settings.effective_log_format)
     container = container or Container(settings)
     schema = build_schema(settings)
-    graphql = GraphQLApp(schema, container, settings)
+    live = LiveConnections(settings, container, schema)  # this app's WebSocket registry
+    graphql = GraphQLApp(schema, container, settings, live)
     metrics.configure(settings.db_slow_statement_ms)
     HeaderTimeoutProtocol.timeout_s = settings.header_read_timeout_s  # per worker process (see its module)
-    sampler = Sampler(lambda: live_subscription_count(container))
+    sampler = Sampler(lambda: live_subscription_count(live))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.container = container
     app.state.settings = settings
+    app.state.live = live
     app.state.metrics_sampler = sampler
     app.state.metrics_registry = exposition.scrape_registry(settings.data_dir)
     app.state.cost_meter = schema.cost_meter  # query cost counters (schema/limits.py) for metrics

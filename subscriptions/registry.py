@@ -1,4 +1,4 @@
-"""The connection registry of one GraphQL view: every live WebSocket, the per-user connection
+"""The connection registry of one GraphQL app: every live WebSocket, the per-user connection
 limit, token lifetime (4403 at expiry, on a ``sessionRevoked`` event, or when the periodic
 re-check finds the session gone) and keep-alive pings, driven by one sweeper task."""
 
@@ -17,6 +17,8 @@ import structlog
 from subscriptions.fanout import SharedExecutions
 
 if TYPE_CHECKING:
+    from app.config import Settings
+    from app.container import Container
     from subscriptions.transport import LiveHandler
 
 log = structlog.get_logger(__name__)
@@ -25,16 +27,17 @@ REVOCATION_EVENT = "sessionRevoked"
 
 
 class LiveConnections:
-    """Process-wide state of the WebSocket connections of one GraphQL view."""
+    """The WebSocket connections of one app: built by the composition root (``app/main.py``,
+    kept on ``app.state.live``) and handed to the GraphQL view, whose handlers reach it
+    through :meth:`of`."""
 
     recheck_s = 5.0
 
-    def __init__(self, view: Any) -> None:
-        self.view = view
-        self.settings = view.settings
-        self.container = view.container
-        self.schema = view.schema
-        self.shared = SharedExecutions(view.schema)
+    def __init__(self, settings: Settings, container: Container, schema: Any) -> None:
+        self.settings = settings
+        self.container = container
+        self.schema = schema
+        self.shared = SharedExecutions(schema)
         self.all: set[LiveHandler] = set()
         # Sockets not (yet) signed in, by client address: capped per address and in total.
         self.anonymous: dict[str, set[Any]] = {}
@@ -47,12 +50,10 @@ class LiveConnections:
         self._rearm = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
 
-    @classmethod
-    def of(cls, view: Any) -> LiveConnections:
-        live = _REGISTRIES.get(view.container)
-        if live is None:
-            live = cls(view)
-            _REGISTRIES[view.container] = live
+    @staticmethod
+    def of(view: Any) -> LiveConnections:
+        """The registry the composition root handed to the GraphQL view (``GraphQLApp.live``)."""
+        live: LiveConnections = view.live
         return live
 
     # -- connections --------------------------------------------------------------------
@@ -165,11 +166,3 @@ class LiveConnections:
             if not active:
                 for h in handlers:
                     h.close_soon(4403, "Token revoked or expired")
-
-
-_REGISTRIES: weakref.WeakKeyDictionary[Any, LiveConnections] = weakref.WeakKeyDictionary()
-
-
-def connections_of(container: Any) -> LiveConnections | None:
-    """The WebSocket registry of the server built on ``container`` (for tests and health)."""
-    return _REGISTRIES.get(container)

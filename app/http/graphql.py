@@ -35,7 +35,7 @@ from app.http.graphiql import graphiql_page
 from app.http.response_cache import DATA_CHANGED, Lookup, ResponseCache
 from app.persisted_queries import document_hash
 from schema.context import Context
-from subscriptions.registry import connections_of
+from subscriptions.registry import LiveConnections
 from subscriptions.transport import LegacyLiveHandler, LiveHandler
 
 log = structlog.get_logger(__name__)
@@ -68,7 +68,7 @@ class GraphQLApp(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = LiveHandler  # limits, auth lifetime, shared fan-out
     graphql_ws_handler_class = LegacyLiveHandler  # legacy protocol: limits and auth lifetime
 
-    def __init__(self, schema: Any, container: Container, settings: Settings) -> None:
+    def __init__(self, schema: Any, container: Container, settings: Settings, live: LiveConnections) -> None:
         protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
         if settings.legacy_graphql_ws:
             protocols.append(GRAPHQL_WS_PROTOCOL)
@@ -88,6 +88,7 @@ class GraphQLApp(GraphQL[Context, None]):
         )
         self.container = container
         self.settings = settings
+        self.live = live  # the app's WebSocket registry; the handlers find it with LiveConnections.of(view)
         hub = container.hub
         self.responses = ResponseCache(
             ttl_s=settings.response_cache_ttl_s,
@@ -236,7 +237,6 @@ class GraphQLApp(GraphQL[Context, None]):
         return HTMLResponse(graphiql_page(request.url.path))
 
 
-def live_subscription_count(container: Container) -> int:
-    """Running subscriptions on this process's WebSocket connections (for the metrics sampler)."""
-    live = connections_of(container)
-    return 0 if live is None else sum(len(handler.operations) for handler in list(live.all))
+def live_subscription_count(live: LiveConnections) -> int:
+    """Running subscriptions on this app's WebSocket connections (for the metrics sampler)."""
+    return sum(len(handler.operations) for handler in list(live.all))

@@ -13,7 +13,6 @@ import pytest
 from websockets.asyncio.client import connect
 
 from app.events.envelope import Event
-from subscriptions.registry import connections_of
 from subscriptions.transport import CLOSE_TOO_SLOW, LiveHandler
 from tests.support.server import LiveServer
 from tests.support.signals import hub_subscribers, until
@@ -100,8 +99,7 @@ async def test_stalled_reader_is_closed_1013_and_others_get_everything(
                     return
 
     task = asyncio.create_task(read_all())
-    registry = connections_of(server.container)
-    assert registry is not None
+    registry = server.live
     # Both sockets are members of the one shared priceUpdated execution, which reads the hub.
     await until(
         lambda: [len(g.members) for g in registry.shared.groups.values()] == [2] and hub_subscribers(server) == 1,
@@ -130,8 +128,7 @@ async def test_a_client_that_never_reads_again_is_dropped_after_the_close_timeou
     monkeypatch.setattr(server.container.settings, "ws_close_timeout_s", 1.0)
     stalled = RawStalledClient()
     await stalled.open(server.ws_url)
-    registry = connections_of(server.container)
-    assert registry is not None
+    registry = server.live
     await until(lambda: hub_subscribers(server) == 1, "the stalled socket's price subscription")
     assert registry.anonymous_count == 1
     pad = "x" * 8000

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from app.events.envelope import Event
 from app.store.models.accounts import AuthSession
 from app.store.models.base import utcnow
-from subscriptions.registry import LiveConnections, connections_of
+from subscriptions.registry import LiveConnections
 from tests.subscriptions.wsclient import EVENTS, LEGACY_WS, WS
 from tests.support.server import GraphQLClient, LiveServer
 from tests.support.signals import hub_subscribers, registered, until
@@ -190,8 +190,7 @@ async def test_shared_execution_one_group_many_sockets(
             await ws.subscribe(f"p{i}", price)
         for i, ws in enumerate(socks[:2]):
             await ws.subscribe(f"w{i}", WALLET, {"w": wallet})
-    registry = connections_of(server.container)
-    assert registry is not None
+    registry = server.live
     # priceUpdated: one execution for everyone (public); walletUpdated and live-only events: one
     # per user; events(after: <id>) is never shared (each subscriber has its own cursor).
     bob = await user_id_of(gql, bob_token)
@@ -350,8 +349,7 @@ async def test_connection_limit_per_user_4429(server: LiveServer, gql: GraphQLCl
     await extra.send({"type": "connection_init", "payload": {"authorization": f"Bearer {user_token}"}})
     assert (await extra.closed())[0] == 4429
     bob = await connect(server, await gql.register("bob@example.com"))  # other users unaffected
-    registry = connections_of(server.container)
-    assert registry is not None
+    registry = server.live
     alice_conns = registry.by_user[await user_id_of(gql, user_token)]
     await socks[0].close()
     await until(lambda: len(alice_conns) == 2, "the closed connection released its slot")

@@ -14,6 +14,7 @@ import uvicorn
 from app.config import Settings
 from app.container import Container
 from app.main import create_app
+from subscriptions.registry import LiveConnections
 
 
 @dataclass
@@ -23,6 +24,7 @@ class LiveServer:
     container: Container
     settings: Settings
     server: uvicorn.Server
+    live: LiveConnections  # the app's WebSocket registry (app.state.live)
 
 
 @contextlib.asynccontextmanager
@@ -47,7 +49,9 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql", container, settings, server)
+        yield LiveServer(
+            f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql", container, settings, server, app.state.live
+        )
     finally:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
