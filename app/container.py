@@ -1,8 +1,8 @@
 """The service container: builds every service once, starts and stops them in order.
 
-Nothing else constructs services or clients; the ASGI lifespan and the CLI own a container.
-Components (anything with ``start``/``stop``/``health``) are started in registration order
-and stopped in reverse.
+Nothing else constructs services or clients; the ASGI lifespan and the CLI own a container
+(the CLI's with ``background=False``). Components (anything with ``start``/``stop``/``health``)
+are started in registration order and stopped in reverse.
 """
 
 from __future__ import annotations
@@ -56,13 +56,21 @@ class _Registered:
     name: str
     component: Component
     critical: bool
+    background: bool
 
 
 class Container:
     """Owns settings, store, keyring, hub, supervisor and every service."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, background: bool = True) -> None:
+        """``background=False`` (the CLI): every service works on demand, but :meth:`start` does
+        not begin what a server runs in the background: the sync scheduler and the resumption of
+        interrupted sync jobs, the fee and price pollers, the LND streams, and the recovery of
+        reports a restart interrupted (which would fail the reports a running server is making); an
+        import does not start a first sync and a sync does not re-value portfolios (a server does
+        both: its scheduler syncs new wallets)."""
         self.settings = settings
+        self.background = background
         self.started_at = time.time()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(settings.effective_database_url)
@@ -90,21 +98,22 @@ class Container:
         self.sync = SyncService(
             self.store, self.chain, self.wallets, self.supervisor, settings, self.hub, reveal=self.wallets.reveal
         )
-        self.wallets.connect_sync(self.sync.request_sync)
-        self.register("sync", self.sync)
+        if background:  # imports start a first sync
+            self.wallets.connect_sync(self.sync.request_sync)
+        self.register("sync", self.sync, background=True)
         self.fees = FeeService(self.chain.get, cache_s=settings.fee_cache_s, publish=self._publish_fees)
         self.fees.networks = lambda: list(self.chain.active())
-        self.register("fees", self.fees)
+        self.register("fees", self.fees, background=True)
         self.spend = SpendService(
             self.store, self.wallets, self.sync, self.chain, self.fees, output_order=settings.spend_output_order
         )
         self.lightning = LightningService(self.store, self.keyring, self.hub, settings)
-        self.register("lightning", self.lightning)
+        self.register("lightning", self.lightning, background=True)
         self.lightning_payments = LightningPayments(self.lightning, self.hub, self.supervisor)
         self.lightning_backups = LightningBackups(self.lightning, self.store, self.keyring, self.hub)
         self.lightning_macaroons = LightningMacaroons(self.lightning, self.store, self.keyring)
         self.prices = PriceService(self.store, self.hub, settings)
-        self.register("prices", self.prices)
+        self.register("prices", self.prices, background=True)
         self.wallets.connect_label_facts(LabelFacts(self.sync, self.prices))  # BIP-329 export data fields
         self.portfolios = PortfolioService(
             self.store,
@@ -116,9 +125,10 @@ class Container:
             sync=self.sync,
             fee_rate=self.fees.cached_rate,  # mainnet, one hour: the spending area's estimates (10 sat/vB until known)
         )
-        self.sync.listeners.append(self.portfolios.on_wallet_event)  # balance moved: re-value portfolios
+        if background:  # a balance moved (a walletUpdated this process published): re-value portfolios
+            self.hub.fanout.watch(self.portfolios.on_wallet_event, own_only=True)
         self.reports = ReportService(self.store, self.hub, self.portfolios, settings, accounts=self.accounts)
-        self.register("reports", self.reports)
+        self.register("reports", self.reports, background=True)
 
     async def _publish_fees(self, network: str, payload: dict[str, Any]) -> None:
         from app.events.envelope import Event
@@ -127,17 +137,20 @@ class Container:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def register(self, name: str, component: Component, *, critical: bool = False) -> None:
-        """``critical`` components make /readyz fail when unhealthy; others only degrade it."""
-        self._components.append(_Registered(name, component, critical))
+    def register(self, name: str, component: Component, *, critical: bool = False, background: bool = False) -> None:
+        """``critical`` components make /readyz fail when unhealthy; others only degrade it.
+        ``background``: its ``start`` begins background work, left out by ``background=False``
+        (its ``stop`` still runs: it ends what the component did on demand)."""
+        self._components.append(_Registered(name, component, critical, background))
 
     async def start(self, *, migrate_db: bool = True) -> None:
         if migrate_db:
             await migrate.upgrade(self.store)
         await open_keyring(self.store, self.keyring)  # a wrong secret key stops start-up here
         for reg in self._components:
-            log.info("component_starting", component=reg.name)
-            await reg.component.start()
+            if self.background or not reg.background:
+                log.info("component_starting", component=reg.name)
+                await reg.component.start()
             self._started.append(reg)
 
     async def stop(self) -> None:

@@ -1,8 +1,9 @@
 """`mbf wallet sync`: sync one wallet (or all of a user's) with the chain, with a progress bar.
 
-Works on the database directly (no server needed), with the chain servers of the configuration
-(``MBF_CHAIN_BACKEND``, ``MBF_<NETWORK>_ESPLORA_URL`` ...). ``--json`` prints one JSON object
-per wallet for scripts.
+Works on the database directly (no server needed) through a :class:`~app.container.Container`
+without background work, with the chain servers of the configuration (``MBF_CHAIN_BACKEND``,
+``MBF_<NETWORK>_ESPLORA_URL`` ...). The progress bar follows the sync's ``walletSyncProgress``
+events on the container's hub. ``--json`` prints one JSON object per wallet for scripts.
 """
 
 from __future__ import annotations
@@ -29,17 +30,10 @@ def wallet_sync(
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from sqlmodel import select
 
-    from app.chain.factory import ChainBackends
     from app.cli.main import settings_or_exit
+    from app.container import Container
     from app.events.envelope import Event
-    from app.security.crypto import Keyring
-    from app.security.keystore import open_keyring
-    from app.services.wallets import WalletService
-    from app.store import migrate
-    from app.store.db import Store
     from app.store.models.accounts import User
-    from app.sync.jobs import SyncService
-    from app.tasks import Supervisor
 
     settings = settings_or_exit(data_dir=True)
     console = Console(stderr=as_json)
@@ -47,20 +41,13 @@ def wallet_sync(
 
     async def main() -> None:
         nonlocal failed
-        store = Store(settings.effective_database_url)
-        supervisor = Supervisor()
-        backends = ChainBackends(settings)
-        try:
-            await migrate.upgrade(store)
-            async with store.read() as s:
+        async with Container(settings, background=False) as container:
+            async with container.store.read() as s:
                 row = (await s.exec(select(User).where(User.email == user.strip().lower()))).first()
             if row is None:
                 typer.echo(f"error: no user {user!r}", err=True)
                 raise typer.Exit(2)
-            keyring = Keyring.from_settings(settings)
-            await open_keyring(store, keyring)
-            wallets = WalletService(store, keyring, settings)
-            sync = SyncService(store, backends, wallets, supervisor, settings, reveal=wallets.reveal, scheduler=False)
+            wallets, sync = container.wallets, container.sync
             ids = [wallet_id] if wallet_id else [w.id for w in (await wallets.list_wallets(row.id, first=500)).items]
             for wid in ids:
                 view = await wallets.get_wallet(row.id, wid)
@@ -76,21 +63,25 @@ def wallet_sync(
                 ) as progress:
                     task = progress.add_task(view.name, total=None, phase="starting", addresses=0, txs=0)
 
-                    async def on_event(ev: Event, task: Any = task, progress: Any = progress) -> None:
-                        if ev.type == "walletSyncProgress":
-                            p = ev.payload
-                            phase = p.get("phase", "")
-                            if phase == "rescanning":  # Bitcoin Core rescanning the wallet's blocks
-                                phase = f"node rescanning {float(p.get('rescanProgress', 0)):.0%}"
-                            progress.update(
-                                task,
-                                phase=phase,
-                                addresses=p.get("addressesScanned", 0),
-                                txs=p.get("txsFound", 0),
-                            )
+                    def on_event(ev: Event, wid: str = wid, task: Any = task, progress: Any = progress) -> None:
+                        if ev.subject != wid:
+                            return
+                        p = ev.payload
+                        phase = p.get("phase", "")
+                        if phase == "rescanning":  # Bitcoin Core rescanning the wallet's blocks
+                            phase = f"node rescanning {float(p.get('rescanProgress', 0)):.0%}"
+                        progress.update(
+                            task,
+                            phase=phase,
+                            addresses=p.get("addressesScanned", 0),
+                            txs=p.get("txsFound", 0),
+                        )
 
-                    sync.listeners = [on_event]
-                    job = await sync.sync_now(row.id, wid, full=full)
+                    events = container.hub.fanout.listen(row.id, on_event, types={"walletSyncProgress"})
+                    try:
+                        job = await sync.sync_now(row.id, wid, full=full)
+                    finally:
+                        events.close()
                     progress.update(task, total=1, completed=1)
                 st = await sync.state(row.id, wid)
                 out = {
@@ -116,10 +107,6 @@ def wallet_sync(
                     )
                 else:
                     console.print(f"  [red]sync failed:[/] {job.error}")
-        finally:
-            await supervisor.stop()
-            await backends.stop()
-            await store.dispose()
 
     from app.errors import DomainError
 

@@ -195,15 +195,24 @@ class LocalFanout:
         self._public: set[Subscriber] = set()
         # Process-wide caches (sessions, responses) that see every delivered event, all users.
         self._watchers: list[Callable[[Event], None]] = []
+        # Reactions to what this process published (run once per event, not once per process).
+        self._own_watchers: list[Callable[[Event], None]] = []
         # False while events of other processes may not be reaching us (shared bus down):
         # the caches must not answer from memory then.
         self.linked: Callable[[], bool] = lambda: True
 
-    def watch(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+    def watch(self, callback: Callable[[Event], None], *, own_only: bool = False) -> Callable[[], None]:
         """Call ``callback`` for every event delivered here (every user, public too) and with a
-        ``gap`` event when events may have been missed; returns the function that stops it."""
-        self._watchers.append(callback)
-        return lambda: self._watchers.remove(callback) if callback in self._watchers else None
+        ``gap`` event when events may have been missed; returns the function that stops it.
+
+        ``own_only``: only the events this process published, not those relayed from other
+        processes (a reaction that must run once per event, such as re-valuing portfolios after
+        a sync, runs where the event was published), and no ``gap`` events.
+        The callback must be quick and must not raise (start a task for slow work).
+        """
+        watchers = self._own_watchers if own_only else self._watchers
+        watchers.append(callback)
+        return lambda: watchers.remove(callback) if callback in watchers else None
 
     def subscribe(
         self,
@@ -243,11 +252,15 @@ class LocalFanout:
                 del self._by_user[sub.user_id]
         self._public.discard(sub)
 
-    def deliver(self, event: Event) -> int:
-        """Queue ``event`` for every interested local subscriber; returns how many got it."""
+    def deliver(self, event: Event, *, relayed: bool = False) -> int:
+        """Queue ``event`` for every interested local subscriber; returns how many got it.
+        ``relayed``: published by another process (the shared bus brought it here)."""
         observe_hub_delivery(id_time_ms(event.id))
         for watcher in self._watchers:
             watcher(event)
+        if not relayed:
+            for watcher in self._own_watchers:
+                watcher(event)
         if event.user_id is None:
             targets: Iterable[Subscriber] = tuple(self._public)
         else:
@@ -303,6 +316,4 @@ class FanoutSubscribe:
         include_public: bool = True,
         maxsize: int | None = None,
     ) -> Subscriber:
-        return self.fanout.subscribe(
-            user_id, types=types, include_public=include_public, maxsize=maxsize
-        )
+        return self.fanout.subscribe(user_id, types=types, include_public=include_public, maxsize=maxsize)

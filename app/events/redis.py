@@ -284,7 +284,7 @@ class RedisHub(FanoutSubscribe):
             log.warning("event_hub_bad_message", size=len(data))
             return
         self.received += 1
-        self.fanout.deliver(event)
+        self.fanout.deliver(event, relayed=True)
 
     # -- subscribing and replay -------------------------------------------------------
 

@@ -139,8 +139,8 @@ class PortfolioService:
         prices: PriceService,
         settings: Settings,
         fee_rate: Callable[[], Awaitable[float | None]] | None = None,
-        supervisor: Supervisor | None = None,
         *,
+        supervisor: Supervisor,
         wallets: WalletService,
         sync: SyncQueries,
     ) -> None:
@@ -536,18 +536,17 @@ class PortfolioService:
 
     # -- re-valuation on price moves --------------------------------------------------------------
 
-    async def on_wallet_event(self, event: Event) -> None:
-        """A wallet's balance changed (a sync listener): re-value that user's portfolios holding it.
+    def on_wallet_event(self, event: Event) -> None:
+        """A wallet's balance changed (the sync's ``walletUpdated``, watched on the hub for the
+        events this process published): re-value that user's portfolios holding it.
 
-        Runs in the background so a slow price provider never holds up the sync that called it.
+        Runs in a supervised task (cancelled cleanly when the container stops), so a slow price
+        provider never holds up the sync that published the event.
         """
         if event.type != "walletUpdated" or "balance" not in event.payload or event.user_id is None:
             return
         user_id, wallet_id = event.user_id, str(event.subject)
-        if self.supervisor is None:
-            await self._revalue_wallet(user_id, wallet_id)
-        else:  # supervised: cancelled cleanly when the container stops
-            self.supervisor.spawn(f"revalue:{event.id}", lambda: self._revalue_wallet(user_id, wallet_id))
+        self.supervisor.spawn(f"revalue:{event.id}", lambda: self._revalue_wallet(user_id, wallet_id))
 
     async def _revalue_wallet(self, user_id: str, wallet_id: str) -> None:
         try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -112,8 +111,6 @@ class SyncService(SyncQueries):
         # wallet_id -> (sync state's updated_at, the stored state it stands for)
         self._stored_cache: dict[str, tuple[datetime, StoredWallet]] = {}
         self.last_result: dict[str, SyncResult] = {}  # wallet_id -> SyncResult (benches, tests)
-        # In-process listeners of every event this service publishes (the CLI's progress bar).
-        self.listeners: list[Callable[[Event], Awaitable[None]]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -491,8 +488,6 @@ class SyncService(SyncQueries):
 
     async def _publish(self, type_: str, user_id: str, wallet_id: str, payload: dict[str, Any]) -> None:
         event = Event(type=type_, user_id=user_id, subject=wallet_id, payload=payload)
-        for listener in self.listeners:
-            await listener(event)
         if self.hub is None:
             return
         try:

@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from app.errors import UpstreamUnavailable
-from app.events.envelope import Event, id_floor
+from app.events.envelope import GAP, Event, id_floor
 from app.events.follow import follow
 from app.events.redis import RedisHub
 from tests.events.test_memory_hub import ev, take
@@ -256,3 +256,22 @@ async def test_stop_is_clean_with_redis_unreachable() -> None:
     await hub.publish(ev(ALICE, 1))
     await hub.stop()
     assert sub.closed
+
+
+async def test_own_only_watchers_see_what_this_process_published(redis_hubs: MakeHub) -> None:
+    """A reaction that must run once per event (re-valuing portfolios after a sync) watches with
+    ``own_only``: it sees what its process published, not the events relayed from the others."""
+    a, b = await redis_hubs(), await redis_hubs()
+    assert await connected(a) and await connected(b)
+    everything: list[Event] = []
+    own: list[Event] = []
+    b.fanout.watch(everything.append)
+    b.fanout.watch(own.append, own_only=True)
+    b_sub = b.subscribe(ALICE)
+    relayed = ev(ALICE, 1)
+    await a.publish(relayed)
+    assert [e.id for e in await take(b_sub, 1)] == [relayed.id]  # it has reached b
+    mine = ev(ALICE, 2)
+    await b.publish(mine)
+    assert [e.id for e in everything if e.type != GAP] == [relayed.id, mine.id]
+    assert [e.id for e in own] == [mine.id]
