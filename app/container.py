@@ -32,6 +32,7 @@ from app.services.lightning_payments import LightningPayments
 from app.services.portfolios import PortfolioService
 from app.services.prices import PriceService
 from app.services.reports import ReportService
+from app.services.user_admin import UserAdmin
 from app.services.wallets import WalletService
 from app.spend.fees import FeeService
 from app.spend.service import SpendService
@@ -129,6 +130,7 @@ class Container:
             self.hub.fanout.watch(self.portfolios.on_wallet_event, own_only=True)
         self.reports = ReportService(self.store, self.hub, self.portfolios, settings, accounts=self.accounts)
         self.register("reports", self.reports, background=True)
+        self.user_admin = UserAdmin(self.store, self.accounts, self.reports.root)  # `mbf user` commands
 
     async def _publish_fees(self, network: str, payload: dict[str, Any]) -> None:
         from app.events.envelope import Event

@@ -6,12 +6,18 @@ import asyncio
 import getpass
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from app.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from app.container import Container
+
+T = TypeVar("T")
 
 # Tracebacks without frame locals, said explicitly: older Typer releases render locals by default (a password
 # read from stdin, a decrypted descriptor), and no secret may reach a terminal.
@@ -140,6 +146,26 @@ def _check_data_and_key(settings: Settings) -> None:
         raise typer.Exit(2) from None
 
 
+def run_services(work: Callable[[Container], Awaitable[T]], settings: Settings | None = None) -> T:
+    """Run ``work(container)`` on the services of a started :class:`~app.container.Container`
+    without background work (no scheduler, pollers or streams; migrations applied, the secret key
+    checked). A configuration problem, such as a key that does not match the data, is one line
+    on stderr and exit 2; domain errors are the command's to report."""
+    from app.container import Container
+
+    settings = settings or settings_or_exit(data_dir=True)
+
+    async def main() -> T:
+        async with Container(settings, background=False) as container:
+            return await work(container)
+
+    try:
+        return asyncio.run(main())
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
 def _run_store(coro_factory):
     from app.store.db import Store
 
@@ -236,9 +262,6 @@ def user_create(
 ) -> None:
     """Create a user (prompts for the password unless --password-stdin)."""
     from app.errors import DomainError
-    from app.security.crypto import Keyring
-    from app.services.accounts import AccountService
-    from app.store import migrate
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -247,16 +270,8 @@ def user_create(
         if getpass.getpass("Repeat: ") != password:
             typer.echo("passwords differ", err=True)
             raise typer.Exit(2)
-    settings = settings_or_exit()
-
-    async def create(store):
-        await migrate.upgrade(store)
-        return await AccountService(store, Keyring.from_settings(settings), settings).create_user(
-            email, password, admin=admin
-        )
-
     try:
-        user = _run_store(create)
+        user = run_services(lambda c: c.accounts.create_user(email, password, admin=admin))
     except DomainError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from None
@@ -267,18 +282,9 @@ def user_create(
 def user_reset_2fa(email: Annotated[str, typer.Argument(help="The user's email address.")]) -> None:
     """Turn two-factor off for a user who lost their device, and sign out all their sessions."""
     from app.errors import DomainError
-    from app.security.crypto import Keyring
-    from app.services.accounts import AccountService
-    from app.store import migrate
-
-    settings = settings_or_exit()
-
-    async def reset(store):
-        await migrate.upgrade(store)
-        return await AccountService(store, Keyring.from_settings(settings), settings).reset_two_factor(email)
 
     try:
-        user = _run_store(reset)
+        user = run_services(lambda c: c.accounts.reset_two_factor(email))
     except DomainError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from None

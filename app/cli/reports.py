@@ -1,17 +1,20 @@
 """``mbf report generate``: a portfolio report written to a file, for scripts (cron, mail-outs).
 
-Works on the database directly, with the same services as the server (no server needed).
+Works on the database directly, with the same services as the server (a container without
+background work; no server needed).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from app.container import Container
 
 report_app = typer.Typer(help="Portfolio reports.", no_args_is_help=True)
 
@@ -32,45 +35,35 @@ def report_generate(
     from sqlmodel import select
 
     from app.analytics.periods import PeriodInput
-    from app.cli.main import settings_or_exit
-    from app.container import Container
+    from app.cli.main import run_services
     from app.errors import DomainError
-    from app.store import migrate
     from app.store.models.accounts import User
 
-    settings = settings_or_exit(data_dir=True)
-
-    async def main() -> dict[str, object]:
-        container = Container(settings)  # services only: no scheduler, poller or stream is started
-        try:
-            await migrate.upgrade(container.store)
-            async with container.store.read() as s:
-                owner = (await s.exec(select(User).where(User.email == user.strip().lower()))).first()
-            if owner is None:
-                raise typer.BadParameter(f"no user {user!r}", param_hint="--user")
-            period = None if tax_year is None else PeriodInput(tax_year=tax_year)
-            view = await container.reports.generate(owner.id, portfolio, timeframe, fmt, period, method)
-            await container.reports.wait(view.id)
-            view = await container.reports.get(owner.id, view.id)
-            if view.status != "SUCCEEDED":
-                typer.echo(f"error: the report failed: {view.error}", err=True)
-                raise typer.Exit(1)
-            path, media, _name = await container.reports.file(owner.id, view.id)
-            output.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, output)
-            return {
-                "id": view.id,
-                "format": view.format,
-                "mediaType": media,
-                "output": str(output),
-                "bytes": output.stat().st_size,
-            }
-        finally:
-            await container.reports.stop()
-            await container.store.dispose()
+    async def main(container: Container) -> dict[str, object]:
+        async with container.store.read() as s:
+            owner = (await s.exec(select(User).where(User.email == user.strip().lower()))).first()
+        if owner is None:
+            raise typer.BadParameter(f"no user {user!r}", param_hint="--user")
+        period = None if tax_year is None else PeriodInput(tax_year=tax_year)
+        view = await container.reports.generate(owner.id, portfolio, timeframe, fmt, period, method)
+        await container.reports.wait(view.id)
+        view = await container.reports.get(owner.id, view.id)
+        if view.status != "SUCCEEDED":
+            typer.echo(f"error: the report failed: {view.error}", err=True)
+            raise typer.Exit(1)
+        path, media, _name = await container.reports.file(owner.id, view.id)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, output)
+        return {
+            "id": view.id,
+            "format": view.format,
+            "mediaType": media,
+            "output": str(output),
+            "bytes": output.stat().st_size,
+        }
 
     try:
-        summary = asyncio.run(main())
+        summary = run_services(main)
     except DomainError as exc:
         where = f" ({exc.field})" if exc.field else ""
         typer.echo(f"error{where}: {exc.message}", err=True)

@@ -5,7 +5,6 @@ Attached to the ``user`` command group of ``app/cli/main.py``; works on the data
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
 import sys
@@ -25,28 +24,12 @@ def _group(app: typer.Typer, name: str) -> typer.Typer:
 
 
 def _admin(work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``work(UserAdmin)`` on the migrated database; domain errors become one stderr line, exit 2."""
-    from app.cli.main import settings_or_exit
+    """Run ``work(UserAdmin)`` on the container's services; domain errors become one stderr line, exit 2."""
+    from app.cli.main import run_services
     from app.errors import DomainError
-    from app.security.crypto import Keyring
-    from app.services.accounts import AccountService
-    from app.services.user_admin import UserAdmin
-    from app.store import migrate
-    from app.store.db import Store
-
-    settings = settings_or_exit(data_dir=True)
-
-    async def main() -> T:
-        store = Store(settings.effective_database_url)
-        try:
-            await migrate.upgrade(store)
-            accounts = AccountService(store, Keyring.from_settings(settings), settings)
-            return await work(UserAdmin(store, accounts, settings.data_dir / "reports"))
-        finally:
-            await store.dispose()
 
     try:
-        return asyncio.run(main())
+        return run_services(lambda c: work(c.user_admin))
     except DomainError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         if exc.hint:

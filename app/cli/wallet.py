@@ -1,9 +1,9 @@
 """`mbf wallet import|show`: watch-only wallets from the command line.
 
-``mbf wallet sync`` belongs to the chain-sync area: it lives in ``app/cli/wallet_sync.py`` as
-``register(wallet_app: typer.Typer)`` and is attached to this command group when present.
+``mbf wallet sync`` is in ``app/cli/wallet_sync.py``, attached to this command group.
 
-The CLI works on the database directly (no server needed) and acts for one user, named by
+The CLI works on the database directly (no server needed), through the services of a
+:class:`~app.container.Container` without background work, and acts for one user, named by
 ``--user EMAIL``. An import made here is synced by the server (or ``mbf wallet sync``).
 Output is a rich table, or JSON with ``--json`` for scripts. Key material is never printed
 except the public descriptor the user asked for.
@@ -11,14 +11,15 @@ except the public descriptor the user asked for.
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+
+if TYPE_CHECKING:
+    from app.container import Container
 
 T = TypeVar("T")
 
@@ -29,53 +30,32 @@ SCRIPT_TYPES = ("P2PKH", "P2SH_P2WPKH", "P2WPKH", "P2TR")
 
 
 def register(app: typer.Typer) -> None:
-    try:
-        extra = importlib.import_module("app.cli.wallet_sync")
-    except ModuleNotFoundError as exc:
-        if exc.name != "app.cli.wallet_sync":
-            raise
-    else:
-        extra.register(wallet_app)
+    from app.cli import wallet_sync
+
+    wallet_sync.register(wallet_app)
     app.add_typer(wallet_app, name="wallet")
 
 
-def _run(work: Callable[[Any, Any, str], Awaitable[T]], email: str) -> T:
-    """Run ``work(service, settings, user_id)`` against the configured database."""
+def _run(work: Callable[[Container, str], Awaitable[T]], email: str) -> T:
+    """Run ``work(container, user_id)`` on the services of a container without background work."""
     from sqlmodel import select
 
-    from app.cli.main import settings_or_exit
-    from app.config import ConfigError
+    from app.cli.main import run_services, settings_or_exit
     from app.errors import DomainError
-    from app.security.crypto import Keyring
-    from app.security.keystore import open_keyring
-    from app.services.wallets import WalletService
-    from app.store import migrate
-    from app.store.db import Store
     from app.store.models.accounts import User
 
     settings = settings_or_exit(data_dir=True)
 
-    async def main() -> T:
-        store = Store(settings.effective_database_url)
-        try:
-            await migrate.upgrade(store)
-            async with store.read() as s:
-                user = (await s.exec(select(User).where(User.email == email.strip().lower()))).first()
-            if user is None:
-                typer.echo(f"error: no user {email!r} (create one with `mbf user create`)", err=True)
-                raise typer.Exit(2)
-            keyring = Keyring.from_settings(settings)
-            await open_keyring(store, keyring)  # checks the key, installs the blind-index key
-            service = WalletService(store, keyring, settings)
-            return await work(service, settings, user.id)
-        finally:
-            await store.dispose()
+    async def main(container: Container) -> T:
+        async with container.store.read() as s:
+            user = (await s.exec(select(User).where(User.email == email.strip().lower()))).first()
+        if user is None:
+            typer.echo(f"error: no user {email!r} (create one with `mbf user create`)", err=True)
+            raise typer.Exit(2)
+        return await work(container, user.id)
 
     try:
-        return asyncio.run(main())
-    except ConfigError as exc:  # e.g. the secret key check failed: one line, no traceback
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+        return run_services(main, settings)
     except DomainError as exc:
         where = f" ({exc.field})" if exc.field else ""
         typer.echo(f"error{where}: {exc.message}", err=True)
@@ -104,11 +84,9 @@ def _wallet_json(v: Any) -> dict[str, Any]:
     }
 
 
-async def _sync_state(service: Any, user_id: str, wallet_id: str) -> Any | None:
+async def _sync_state(container: Container, user_id: str, wallet_id: str) -> Any | None:
     """The sync area's state of the wallet (balances, last error); None before its first sync."""
-    from app.sync.queries import SyncQueries
-
-    st = await SyncQueries(service.store).state(user_id, wallet_id)
+    st = await container.sync.state(user_id, wallet_id)
     return None if st.status == "NEVER" and st.last_synced_at is None else st
 
 
@@ -207,9 +185,9 @@ def wallet_import(
         gap_limit=gap_limit,
     )
 
-    async def work(service: Any, _settings: Any, user_id: str) -> tuple[Any, list[Any]]:
-        view = await service.import_wallet(user_id, inp)
-        page = await service.addresses(user_id, view.id, chain=Chain.RECEIVE, first=addresses)
+    async def work(container: Container, user_id: str) -> tuple[Any, list[Any]]:
+        view = await container.wallets.import_wallet(user_id, inp)
+        page = await container.wallets.addresses(user_id, view.id, chain=Chain.RECEIVE, first=addresses)
         return view, page.items
 
     view, items = _run(work, user)
@@ -237,8 +215,8 @@ def wallet_show(
 
     if wallet_id is None:
 
-        async def listing(service: Any, _settings: Any, user_id: str) -> list[Any]:
-            return list((await service.list_wallets(user_id, first=500)).items)
+        async def listing(container: Container, user_id: str) -> list[Any]:
+            return list((await container.wallets.list_wallets(user_id, first=500)).items)
 
         wallets = _run(listing, user)
         if as_json:
@@ -258,10 +236,10 @@ def wallet_show(
 
     selected = None if chain is None else (Chain.RECEIVE if chain == "receive" else Chain.CHANGE)
 
-    async def one(service: Any, _settings: Any, user_id: str) -> tuple[Any, list[Any], Any]:
-        view = await service.get_wallet(user_id, wallet_id)
-        page = await service.addresses(user_id, wallet_id, chain=selected, first=addresses)
-        return view, page.items, await _sync_state(service, user_id, wallet_id)
+    async def one(container: Container, user_id: str) -> tuple[Any, list[Any], Any]:
+        view = await container.wallets.get_wallet(user_id, wallet_id)
+        page = await container.wallets.addresses(user_id, wallet_id, chain=selected, first=addresses)
+        return view, page.items, await _sync_state(container, user_id, wallet_id)
 
     view, items, state = _run(one, user)
     if as_json:
@@ -303,8 +281,8 @@ def wallet_delete(
         typer.echo("aborted", err=True)
         raise typer.Exit(1)
 
-    async def work(service: Any, _settings: Any, user_id: str) -> bool:
-        return bool(await service.delete_wallet(user_id, wallet_id))
+    async def work(container: Container, user_id: str) -> bool:
+        return bool(await container.wallets.delete_wallet(user_id, wallet_id))
 
     _run(work, user)
     typer.echo(json.dumps({"deleted": wallet_id}))

@@ -8,7 +8,6 @@ events on the container's hub. ``--json`` prints one JSON object per wallet for 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated, Any
 
@@ -30,7 +29,7 @@ def wallet_sync(
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from sqlmodel import select
 
-    from app.cli.main import settings_or_exit
+    from app.cli.main import run_services, settings_or_exit
     from app.container import Container
     from app.events.envelope import Event
     from app.store.models.accounts import User
@@ -39,79 +38,78 @@ def wallet_sync(
     console = Console(stderr=as_json)
     failed = False
 
-    async def main() -> None:
+    async def main(container: Container) -> None:
         nonlocal failed
-        async with Container(settings, background=False) as container:
-            async with container.store.read() as s:
-                row = (await s.exec(select(User).where(User.email == user.strip().lower()))).first()
-            if row is None:
-                typer.echo(f"error: no user {user!r}", err=True)
-                raise typer.Exit(2)
-            wallets, sync = container.wallets, container.sync
-            ids = [wallet_id] if wallet_id else [w.id for w in (await wallets.list_wallets(row.id, first=500)).items]
-            for wid in ids:
-                view = await wallets.get_wallet(row.id, wid)
-                with Progress(
-                    SpinnerColumn(),
-                    TextColumn("[bold]{task.description}"),
-                    BarColumn(),
-                    TextColumn("{task.fields[phase]}: {task.fields[addresses]} addresses, {task.fields[txs]} txs"),
-                    TimeElapsedColumn(),
-                    console=console,
-                    disable=as_json,
-                    transient=False,
-                ) as progress:
-                    task = progress.add_task(view.name, total=None, phase="starting", addresses=0, txs=0)
+        async with container.store.read() as s:
+            row = (await s.exec(select(User).where(User.email == user.strip().lower()))).first()
+        if row is None:
+            typer.echo(f"error: no user {user!r}", err=True)
+            raise typer.Exit(2)
+        wallets, sync = container.wallets, container.sync
+        ids = [wallet_id] if wallet_id else [w.id for w in (await wallets.list_wallets(row.id, first=500)).items]
+        for wid in ids:
+            view = await wallets.get_wallet(row.id, wid)
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[phase]}: {task.fields[addresses]} addresses, {task.fields[txs]} txs"),
+                TimeElapsedColumn(),
+                console=console,
+                disable=as_json,
+                transient=False,
+            ) as progress:
+                task = progress.add_task(view.name, total=None, phase="starting", addresses=0, txs=0)
 
-                    def on_event(ev: Event, wid: str = wid, task: Any = task, progress: Any = progress) -> None:
-                        if ev.subject != wid:
-                            return
-                        p = ev.payload
-                        phase = p.get("phase", "")
-                        if phase == "rescanning":  # Bitcoin Core rescanning the wallet's blocks
-                            phase = f"node rescanning {float(p.get('rescanProgress', 0)):.0%}"
-                        progress.update(
-                            task,
-                            phase=phase,
-                            addresses=p.get("addressesScanned", 0),
-                            txs=p.get("txsFound", 0),
-                        )
-
-                    events = container.hub.fanout.listen(row.id, on_event, types={"walletSyncProgress"})
-                    try:
-                        job = await sync.sync_now(row.id, wid, full=full)
-                    finally:
-                        events.close()
-                    progress.update(task, total=1, completed=1)
-                st = await sync.state(row.id, wid)
-                out = {
-                    "walletId": wid,
-                    "name": view.name,
-                    "job": job.status,
-                    "error": job.error,
-                    "confirmed": st.confirmed,
-                    "unconfirmed": st.unconfirmed,
-                    "total": st.confirmed + st.unconfirmed,
-                    "txCount": st.tx_count,
-                    "utxoCount": st.utxo_count,
-                    "tipHeight": st.tip_height,
-                }
-                if job.status != "SUCCEEDED":
-                    failed = True
-                if as_json:
-                    typer.echo(json.dumps(out))
-                elif job.status == "SUCCEEDED":
-                    console.print(
-                        f"  balance {out['total']:,} sat (confirmed {st.confirmed:,}, unconfirmed {st.unconfirmed:,}), "
-                        f"{st.tx_count} transactions, {st.utxo_count} UTXOs, tip {st.tip_height}"
+                def on_event(ev: Event, wid: str = wid, task: Any = task, progress: Any = progress) -> None:
+                    if ev.subject != wid:
+                        return
+                    p = ev.payload
+                    phase = p.get("phase", "")
+                    if phase == "rescanning":  # Bitcoin Core rescanning the wallet's blocks
+                        phase = f"node rescanning {float(p.get('rescanProgress', 0)):.0%}"
+                    progress.update(
+                        task,
+                        phase=phase,
+                        addresses=p.get("addressesScanned", 0),
+                        txs=p.get("txsFound", 0),
                     )
-                else:
-                    console.print(f"  [red]sync failed:[/] {job.error}")
+
+                events = container.hub.fanout.listen(row.id, on_event, types={"walletSyncProgress"})
+                try:
+                    job = await sync.sync_now(row.id, wid, full=full)
+                finally:
+                    events.close()
+                progress.update(task, total=1, completed=1)
+            st = await sync.state(row.id, wid)
+            out = {
+                "walletId": wid,
+                "name": view.name,
+                "job": job.status,
+                "error": job.error,
+                "confirmed": st.confirmed,
+                "unconfirmed": st.unconfirmed,
+                "total": st.confirmed + st.unconfirmed,
+                "txCount": st.tx_count,
+                "utxoCount": st.utxo_count,
+                "tipHeight": st.tip_height,
+            }
+            if job.status != "SUCCEEDED":
+                failed = True
+            if as_json:
+                typer.echo(json.dumps(out))
+            elif job.status == "SUCCEEDED":
+                console.print(
+                    f"  balance {out['total']:,} sat (confirmed {st.confirmed:,}, unconfirmed {st.unconfirmed:,}), "
+                    f"{st.tx_count} transactions, {st.utxo_count} UTXOs, tip {st.tip_height}"
+                )
+            else:
+                console.print(f"  [red]sync failed:[/] {job.error}")
 
     from app.errors import DomainError
 
     try:
-        asyncio.run(main())
+        run_services(main, settings)
     except DomainError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from None
