@@ -57,7 +57,7 @@ class _Registered:
     name: str
     component: Component
     critical: bool
-    background: bool
+    server_only: bool
 
 
 class Container:
@@ -66,7 +66,7 @@ class Container:
     def __init__(self, settings: Settings, *, background: bool = True) -> None:
         """``background=False`` (the CLI): every service works on demand, but :meth:`start` does
         not begin what a server runs in the background: the sync scheduler and the resumption of
-        interrupted sync jobs, the fee and price pollers, the LND streams, and the recovery of
+        interrupted sync jobs, the fee and price pollers, the LND streams, the recovery of
         reports a restart interrupted (which would fail the reports a running server is making); an
         import does not start a first sync and a sync does not re-value portfolios (a server does
         both: its scheduler syncs new wallets)."""
@@ -95,26 +95,26 @@ class Container:
         self.wallets = WalletService(self.store, self.keyring, settings, self.hub)
         self.register("wallets", self.wallets)
         self.chain = ChainBackends(settings)  # chain servers per network, created on first use
-        self.register("chain", self.chain)
+        self.register("chain", self.chain, server_only=True)  # its start warns about public servers
         self.sync = SyncService(
             self.store, self.chain, self.wallets, self.supervisor, settings, self.hub, reveal=self.wallets.reveal
         )
         if background:  # imports start a first sync
             self.wallets.connect_sync(self.sync.request_sync)
-        self.register("sync", self.sync, background=True)
+        self.register("sync", self.sync, server_only=True)
         self.fees = FeeService(self.chain.get, cache_s=settings.fee_cache_s, publish=self._publish_fees)
         self.fees.networks = lambda: list(self.chain.active())
-        self.register("fees", self.fees, background=True)
+        self.register("fees", self.fees, server_only=True)
         self.spend = SpendService(
             self.store, self.wallets, self.sync, self.chain, self.fees, output_order=settings.spend_output_order
         )
         self.lightning = LightningService(self.store, self.keyring, self.hub, settings)
-        self.register("lightning", self.lightning, background=True)
+        self.register("lightning", self.lightning, server_only=True)
         self.lightning_payments = LightningPayments(self.lightning, self.hub, self.supervisor)
         self.lightning_backups = LightningBackups(self.lightning, self.store, self.keyring, self.hub)
         self.lightning_macaroons = LightningMacaroons(self.lightning, self.store, self.keyring)
         self.prices = PriceService(self.store, self.hub, settings)
-        self.register("prices", self.prices, background=True)
+        self.register("prices", self.prices, server_only=True)
         self.wallets.connect_label_facts(LabelFacts(self.sync, self.prices))  # BIP-329 export data fields
         self.portfolios = PortfolioService(
             self.store,
@@ -129,7 +129,7 @@ class Container:
         if background:  # a balance moved (a walletUpdated this process published): re-value portfolios
             self.hub.fanout.watch(self.portfolios.on_wallet_event, own_only=True)
         self.reports = ReportService(self.store, self.hub, self.portfolios, settings, accounts=self.accounts)
-        self.register("reports", self.reports, background=True)
+        self.register("reports", self.reports, server_only=True)
         self.user_admin = UserAdmin(self.store, self.accounts, self.reports.root)  # `mbf user` commands
 
     async def _publish_fees(self, network: str, payload: dict[str, Any]) -> None:
@@ -139,18 +139,19 @@ class Container:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def register(self, name: str, component: Component, *, critical: bool = False, background: bool = False) -> None:
+    def register(self, name: str, component: Component, *, critical: bool = False, server_only: bool = False) -> None:
         """``critical`` components make /readyz fail when unhealthy; others only degrade it.
-        ``background``: its ``start`` begins background work, left out by ``background=False``
-        (its ``stop`` still runs: it ends what the component did on demand)."""
-        self._components.append(_Registered(name, component, critical, background))
+        ``server_only``: its ``start`` is a server's (background work, recovery, start-up
+        warnings), left out by ``background=False``; its ``stop`` still runs (it ends what the
+        component did on demand, such as closing chain clients)."""
+        self._components.append(_Registered(name, component, critical, server_only))
 
     async def start(self, *, migrate_db: bool = True) -> None:
         if migrate_db:
             await migrate.upgrade(self.store)
         await open_keyring(self.store, self.keyring)  # a wrong secret key stops start-up here
         for reg in self._components:
-            if self.background or not reg.background:
+            if self.background or not reg.server_only:
                 log.info("component_starting", component=reg.name)
                 await reg.component.start()
             self._started.append(reg)
