@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from app.config import Settings, load_settings
 from app.container import Container
+from app.graphql_schema import build_schema
 from app.http.connection_abort import ConnectionAbortMiddleware
 from app.http.graphiql import STATIC_URL, GraphiQLAssets
 from app.http.graphql import GraphQLApp, live_subscription_count
@@ -28,7 +29,6 @@ from app.http.timeouts import BodyReadTimeoutMiddleware
 from app.logging import configure_logging
 from app.observability import exposition, metrics, tracing
 from app.observability.http import Sampler, WebSocketGauge, metrics_endpoint, metrics_route_enabled
-from schema.schema import build_schema
 from subscriptions.registry import LiveConnections
 
 log = structlog.get_logger(__name__)

@@ -47,7 +47,7 @@ else:
     Sats = NewType("Sats", int)
     MilliSats = NewType("MilliSats", int)
 
-# Registered on the schema through ``StrawberryConfig.scalar_map`` (see ``schema/schema.py``).
+# Registered on the schema through ``StrawberryConfig.scalar_map`` (see ``app/graphql_schema.py``).
 SCALAR_MAP: dict[object, ScalarDefinition] = {
     Sats: strawberry.scalar(
         name="Sats",

@@ -242,7 +242,7 @@ def schema_export(
 
     Piped or redirected (``mbf schema export > schema.graphql``), stdout carries only the SDL.
     """
-    from schema.schema import build_schema
+    from app.graphql_schema import build_schema
 
     sdl = build_schema(Settings(introspection=True)).as_str() + "\n"
     if output is None:

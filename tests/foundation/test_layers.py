@@ -1,7 +1,10 @@
 """The import rules of docs/architecture.md, checked on the source (a new violation fails here).
 
 - ``app/`` never imports ``schema``, ``resolvers`` or ``subscriptions``; only the composition
-  root (``app/main.py``, ``app/http/graphql.py``, ``app/cli/main.py`` for the SDL export) does.
+  root (``app/main.py``, ``app/http/graphql.py``, ``app/graphql_schema.py``, ``app/cli/main.py``
+  for the SDL export) does.
+- The GraphQL layer's arrows point one way: ``resolvers`` and ``subscriptions`` import ``schema``,
+  which imports neither; they do not import each other (``build_schema`` assembles them).
 - ``app/bitcoin`` and ``app/analytics`` are pure: no store, network, events or services.
 - ``schema``, ``resolvers`` and ``subscriptions`` reach tables only through services (no
   ``app.store.models`` or ``app.store.db``; ``app.store.paging``'s cursor helpers are fine); the
@@ -16,7 +19,13 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPOSITION_ROOT = {"app/main.py", "app/http/graphql.py", "app/cli/main.py"}
+COMPOSITION_ROOT = {"app/main.py", "app/http/graphql.py", "app/graphql_schema.py", "app/cli/main.py"}
+# Who may not import whom inside the GraphQL layer (the arrows point one way, down to schema/).
+NOT_IMPORTED_BY = {
+    "schema": ("resolvers", "subscriptions"),
+    "resolvers": ("subscriptions",),
+    "subscriptions": ("resolvers",),
+}
 PURE = ("app/bitcoin", "app/analytics")
 IMPURE = ("app.store", "app.chain", "app.events", "app.services", "app.sync", "app.lightning", "httpx", "sqlalchemy")
 ROWS_IN_SCHEMA = {"schema/types/accounts.py", "schema/types/sync.py", "schema/types/lightning.py"}
@@ -49,6 +58,17 @@ def test_app_never_imports_the_graphql_layer() -> None:
         if rel not in COMPOSITION_ROOT
         for name in _imports(path)
         if _under(name, "schema", "resolvers", "subscriptions")
+    ]
+    assert bad == []
+
+
+def test_the_graphql_layer_points_one_way() -> None:
+    bad = [
+        (rel, name)
+        for package, banned in NOT_IMPORTED_BY.items()
+        for rel, path in _files(package)
+        for name in _imports(path)
+        if _under(name, *banned)
     ]
     assert bad == []
 

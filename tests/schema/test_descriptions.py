@@ -12,8 +12,8 @@ from typing import Any
 from graphql import get_introspection_query, graphql_sync
 
 from app.config import Settings
+from app.graphql_schema import build_schema
 from schema import descriptions
-from schema.schema import build_schema
 
 BUILT_IN = {"String", "Int", "Float", "Boolean", "ID"}
 

@@ -1,4 +1,9 @@
-"""Assembles the schema from each area's root types, with the query-safety extensions."""
+"""The GraphQL schema, assembled in the composition root: the root types of ``resolvers/`` and
+``subscriptions/`` over the types of ``schema/``, with the query-safety extensions.
+
+The arrows point one way: ``resolvers/`` and ``subscriptions/`` import ``schema/``, which imports
+neither (``tests/foundation/test_layers.py``); only this module sees all three.
+"""
 
 from __future__ import annotations
 
@@ -33,13 +38,26 @@ from schema.tracing import OperationTracing
 from subscriptions.live import LiveSubscription
 from subscriptions.payloads import EVENT_TYPES
 
-# Each area appends its root types here.
-QUERIES: tuple[type, ...] = (AccountQuery, WalletQuery, SyncQuery, LightningQuery, PortfolioQuery)
-MUTATIONS: tuple[type, ...] = (AccountMutation, WalletMutation, SyncMutation, LightningMutation, PortfolioMutation)
-QUERIES += (LightningPaymentQuery, LightningBackupQuery)
-MUTATIONS += (LightningPaymentMutation, LightningBackupMutation)
-QUERIES += (SpendQuery,)
-MUTATIONS += (SpendMutation,)
+QUERIES: tuple[type, ...] = (
+    AccountQuery,
+    WalletQuery,
+    SyncQuery,
+    LightningQuery,
+    PortfolioQuery,
+    LightningPaymentQuery,
+    LightningBackupQuery,
+    SpendQuery,
+)
+MUTATIONS: tuple[type, ...] = (
+    AccountMutation,
+    WalletMutation,
+    SyncMutation,
+    LightningMutation,
+    PortfolioMutation,
+    LightningPaymentMutation,
+    LightningBackupMutation,
+    SpendMutation,
+)
 SUBSCRIPTIONS: tuple[type, ...] = (LiveSubscription,)
 
 
