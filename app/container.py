@@ -82,7 +82,7 @@ class Container:
         self.hub = make_hub(settings, self.store)  # events: started first, stopped last
         self.register("events", self.hub)
 
-        # Services, in dependency order. Each area adds its construction here.
+        # Services, in dependency order.
         self.throttle = make_throttle(settings.effective_redis_url, settings.throttle_redis_prefix)
         self.register("throttle", self.throttle)
         self.accounts = AccountService(self.store, self.keyring, settings, hub=self.hub, throttle=self.throttle)

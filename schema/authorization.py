@@ -55,7 +55,7 @@ def root_fields(document: DocumentNode, operation_name: str | None) -> tuple[str
 class Authorization(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         ctx = self.execution_context
-        viewer = getattr(ctx.context, "viewer", None)
+        viewer = ctx.context.viewer
         found = root_fields(ctx.graphql_document, ctx.operation_name) if ctx.graphql_document else None
         if viewer is not None and found is not None:
             operation, fields = found

@@ -63,8 +63,7 @@ class DocumentCache(SchemaExtension):
         ctx = self.execution_context
         if ctx.query is not None and ctx.graphql_document is None:
             self.digest = digest = document_hash(ctx.query)
-            persisted = getattr(getattr(ctx.context, "container", None), "persisted_queries", None)
-            if persisted is not None and not persisted.allowed(digest):
+            if not ctx.context.container.persisted_queries.allowed(digest):
                 raise GraphQLError(
                     "This server runs only registered documents, and this one is not registered.",
                     extensions={

@@ -125,8 +125,8 @@ class OperationScope(SchemaExtension):
 
     async def on_execute(self) -> AsyncIterator[None]:
         ec = self.execution_context
-        container = getattr(ec.context, "container", None)
-        if container is None or ec.operation_type is OperationType.SUBSCRIPTION:
+        container = ec.context.container
+        if ec.operation_type is OperationType.SUBSCRIPTION:
             yield
             return
         refresh = ec.operation_type is OperationType.MUTATION

@@ -238,7 +238,7 @@ def schema_export(
         typer.Option("--output", "-o", help="Where to write the SDL (default: stdout if piped, else schema.graphql)."),
     ] = None,
 ) -> None:
-    """Write the GraphQL SDL (the file the frontend team reads) to OUTPUT, or - for stdout.
+    """Write the GraphQL SDL (the schema file clients are built against) to OUTPUT, or - for stdout.
 
     Piped or redirected (``mbf schema export > schema.graphql``), stdout carries only the SDL.
     """
@@ -291,17 +291,11 @@ def user_reset_2fa(email: Annotated[str, typer.Argument(help="The user's email a
     typer.echo(json.dumps({"id": user.id, "email": user.email, "totpEnabled": False}))
 
 
-def _register_areas() -> None:
-    """Area commands (devchain, devlnd, wallet...) register themselves here."""
-    import importlib
+def _register_commands() -> None:
+    """The command groups of ``app/cli/<module>.py`` (each has ``register(app)``)."""
+    from app.cli import backup_cli, demo, devchain, devlnd, documents, reports, secrets_cli, users, wallet
 
-    for name in ("devchain", "devlnd", "wallet", "secrets_cli", "backup_cli", "users", "reports", "demo", "documents"):
-        try:
-            module = importlib.import_module(f"app.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"app.cli.{name}":
-                raise
-            continue
+    for module in (devchain, devlnd, wallet, secrets_cli, backup_cli, users, reports, demo, documents):
         module.register(app)
 
 
@@ -309,5 +303,5 @@ def main() -> None:
     from app.security.files import set_private_umask
 
     set_private_umask()  # database, key, report and backup files: owner-only
-    _register_areas()
+    _register_commands()
     app()

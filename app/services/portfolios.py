@@ -1,8 +1,9 @@
 """Portfolios: CRUD, the implicit "all wallets" view, valuation, value history, performance,
 cost basis and risk — all owner-scoped (another user's ids answer ``NotFound``).
 
-The chain data (``wallet_txs``, ``wallet_outputs``, ``wallet_sync_state``) belongs to the sync area;
-it is read here with plain SQL, always filtered by ``user_id``.
+The chain data (transactions, outputs, sync states) belongs to the sync area: it is read through
+its typed read API (``app.sync.queries``), and the wallets through the wallets service, always
+owner-scoped.
 """
 
 from __future__ import annotations

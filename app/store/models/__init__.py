@@ -1,7 +1,4 @@
-"""All tables, imported so ``SQLModel.metadata`` is complete for alembic and the drift test.
-
-Each area adds one import line here.
-"""
+"""All tables, imported so ``SQLModel.metadata`` is complete for alembic and the drift test."""
 
 from sqlmodel import SQLModel
 
