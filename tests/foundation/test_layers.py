@@ -5,6 +5,8 @@
   for the SDL export) does.
 - The GraphQL layer's arrows point one way: ``resolvers`` and ``subscriptions`` import ``schema``,
   which imports neither; they do not import each other (``build_schema`` assembles them).
+- Field resolvers live next to their types: ``resolvers/`` defines only root types (``<Area>Query``,
+  ``<Area>Mutation``), ``subscriptions/live.py`` the ``Subscription`` root; ``schema/`` no root type.
 - ``app/bitcoin`` and ``app/analytics`` are pure: no store, network, events or services.
 - ``schema``, ``resolvers`` and ``subscriptions`` reach tables only through services (no
   ``app.store.models`` or ``app.store.db``; ``app.store.paging``'s cursor helpers are fine); the
@@ -71,6 +73,43 @@ def test_the_graphql_layer_points_one_way() -> None:
         if _under(name, *banned)
     ]
     assert bad == []
+
+
+def _strawberry_classes(path: Path) -> list[str]:
+    """Classes decorated ``@strawberry.type`` / ``.interface`` / ``.input`` (with or without arguments)."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ClassDef):
+            for deco in node.decorator_list:
+                target = deco.func if isinstance(deco, ast.Call) else deco
+                if (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "strawberry"
+                    and target.attr in ("type", "interface", "input")
+                ):
+                    names.append(node.name)
+    return names
+
+
+def test_field_resolvers_live_next_to_their_types() -> None:
+    root = ("Query", "Mutation", "Subscription")
+    not_roots = [
+        (rel, name)
+        for rel, path in _files("resolvers")
+        for name in _strawberry_classes(path)
+        if not name.endswith(("Query", "Mutation"))
+    ]
+    assert not_roots == []  # an object type and its field resolvers belong in schema/types/<area>.py
+    roots_elsewhere = [
+        (rel, name)
+        for rel, path in _files("schema", "subscriptions")
+        if rel != "subscriptions/live.py"
+        for name in _strawberry_classes(path)
+        if name.endswith(root)
+    ]
+    assert roots_elsewhere == []  # root fields belong in resolvers/<area>.py (subscriptions: live.py)
+    assert _strawberry_classes(ROOT / "subscriptions/live.py") == ["LiveSubscription"]
 
 
 def test_pure_packages_do_no_io() -> None:
