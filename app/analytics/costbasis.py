@@ -26,10 +26,11 @@ import functools
 import heapq
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
+from typing import Any
 
 from app.analytics.pricing import DailyPrices
 
@@ -241,12 +242,35 @@ class CostBasisResult:
     long_term_months: int = LONG_TERM_MONTHS
     fee_treatment: FeeTreatment = FeeTreatment.DISPOSE
 
+    # figures of a finished result asked for again (a cached result is read by many requests)
+    _memo: dict[tuple[object, ...], object] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def disposals_in(self, first: date | None = None, last: date | None = None) -> list[DisposalRow]:
+        """The disposal rows of ``first..last`` (a fresh list)."""
+        key = ("rows", first, last)
+        rows = self._memo.get(key)
+        if rows is None:
+            rows = self._memo[key] = [
+                r for r in self.disposals if (first is None or r.day >= first) and (last is None or r.day <= last)
+            ]
+        return list(rows)  # type: ignore[call-overload]
+
+    def summary_in(self, first: date | None, last: date | None, fy: tuple[int, int]) -> list[Any]:
+        """``summarise_gains`` of the disposals in ``first..last`` for the fiscal-year start ``fy``."""
+        from app.analytics.gains import summarise_gains  # gains builds on this module
+
+        key = ("summary", first, last, fy)
+        if key not in self._memo:
+            self._memo[key] = summarise_gains(self.disposals_in(first, last), fy)
+        return list(self._memo[key])  # type: ignore[call-overload]
+
     def realized_in(self, first: date | None = None, last: date | None = None) -> Decimal | None:
         """Realised gain of the disposals in ``first..last``; None when one of them lacks a price."""
-        rows = [r for r in self.disposals if (first is None or r.day >= first) and (last is None or r.day <= last)]
-        if any(r.price_missing for r in rows):
-            return None
-        return sum((r.gain for r in rows), Decimal(0))
+        key = ("realized", first, last)
+        if key not in self._memo:
+            rows = self.disposals_in(first, last)
+            self._memo[key] = None if any(r.price_missing for r in rows) else sum((r.gain for r in rows), Decimal(0))
+        return self._memo[key]  # type: ignore[return-value]
 
     @property
     def known_total_cost(self) -> Decimal | None:
@@ -291,6 +315,15 @@ class _Book:
         self.heap: list[tuple[float, int, Lot]] = []
         self.pool_sats = 0
         self.pool_cost = 0
+
+    def copy(self) -> _Book:
+        """An independent copy: every open lot copied (``take`` changes lots in place)."""
+        other = _Book(self.method)
+        other.pool_sats, other.pool_cost = self.pool_sats, self.pool_cost
+        other.fifo = deque(replace(lot) for lot in self.fifo)
+        other.stack = [replace(lot) for lot in self.stack]
+        other.heap = [(k, seq, replace(lot)) for k, seq, lot in self.heap]  # a copied heap stays a heap
+        return other
 
     def add(self, lot: Lot) -> None:
         self.pool_sats += lot.sats
@@ -401,90 +434,144 @@ def compute_cost_basis(
     """Run the ledger (chronological) through the lot book of ``method``.
 
     Pure and deterministic in its inputs (a cache may key on them)."""
-    method = Method(method)
-    fees = FeeTreatment(fee_treatment)
-    costs = cost_overrides or {}
-    proceeds_set = proceeds_overrides or {}
-    book = _Book(method)
-    res = CostBasisResult(method, long_term_months=long_term_months, fee_treatment=fees)
-    realized = Decimal(0)
-    acquired_units = 0
-    seq = 0
     items = list(entries)
     if any(items[i].day > items[i + 1].day for i in range(len(items) - 1)):
         items.sort(key=lambda x: (x.day, x.txid))
-    price_cache: dict[date, tuple[int | None, bool]] = {}
-    anniversaries = functools.lru_cache(maxsize=None)(lambda d: add_months(d, long_term_months))
-    unknown_lots = False  # some lot was acquired without a price
-    acq = EntryKind.ACQUISITION
-    disp = EntryKind.DISPOSAL
-    for e in items:
-        if not e.confirmed:
-            res.pending.append(PendingTx(e.txid, e.day, e.kind.value, e.sats, e.fee_sats, e.wallet_ids))
-            continue
-        cached = price_cache.get(e.day)
-        if cached is None:
-            pd, pe = prices.close_on(e.day)
-            cached = price_cache[e.day] = (None if pd is None else _units(pd), pe)
-        price_units, est = cached  # fiat units per BTC (None: no close for that day)
-        if e.kind is acq:
-            user_cost = costs.get(e.txid)
-            known = True
-            if user_cost is not None:
-                cost = _units(user_cost)
-            elif price_units is None:
-                cost, known = 0, False
-                unknown_lots = True
-                res.missing_prices.append((e.txid, e.day))
-            else:
-                cost = price_units * e.sats // UNIT
-                res.estimated_prices |= est
-            acquired_units += cost
-            book.add(Lot(e.day, e.sats, cost, seq, e.txid, known, anniversaries(e.day)))
-            seq += 1
-            continue
-        fee_in_cost = fees is FeeTreatment.ADD_TO_COST
-        if e.kind is EntryKind.MOVE_OUT and e.sats > 0:
-            book.take(e.sats)  # the basis travels with the coins: no disposal
-        # (kind, sats taken from the lots, sats sold for proceeds, user-set proceeds, fee sats in the cost)
-        parts: list[tuple[str, int, int, Decimal | None, int]] = []
-        spend = e.kind is disp and e.sats > 0
-        if spend:
-            fee_part = e.fee_sats if fee_in_cost else 0
-            parts.append(("SPEND", e.sats + fee_part, e.sats, proceeds_set.get(e.txid), fee_part))
-        if e.fee_sats > 0 and not (spend and fee_in_cost):
-            if fee_in_cost:  # a fee of a transfer: the remaining coins carry its cost
-                used, _missing = book.take(e.fee_sats)
-                book.keep_cost(used)
+    run = CostBasisRun(
+        method, cost_overrides, proceeds_overrides, long_term_months=long_term_months, fee_treatment=fee_treatment
+    )
+    run.feed(items, prices)
+    return run.result(current_price, consume=True)
+
+
+class CostBasisRun:
+    """The lot book part way through a chronological ledger: :meth:`feed` entries (in order),
+    :meth:`copy` the state to resume from later, :meth:`result` values what is held.
+
+    :func:`compute_cost_basis` is one run fed everything; a cache keeps a run fed the part of the
+    history that cannot change and feeds a copy only the rest (the same code, so the same figures).
+    """
+
+    def __init__(
+        self,
+        method: Method | str,
+        cost_overrides: Mapping[str, Decimal] | None = None,
+        proceeds_overrides: Mapping[str, Decimal] | None = None,
+        *,
+        long_term_months: int = LONG_TERM_MONTHS,
+        fee_treatment: FeeTreatment | str = FeeTreatment.DISPOSE,
+    ) -> None:
+        self.method = Method(method)
+        self.fees = FeeTreatment(fee_treatment)
+        self.costs = cost_overrides or {}
+        self.proceeds_set = proceeds_overrides or {}
+        self.long_term_months = long_term_months
+        self.book = _Book(self.method)
+        self.res = CostBasisResult(self.method, long_term_months=long_term_months, fee_treatment=self.fees)
+        self.realized = Decimal(0)
+        self.acquired_units = 0
+        self.seq = 0
+        self.unknown_lots = False  # some lot was acquired without a price
+        self.last: tuple[date, str] | None = None  # (day, txid) of the last entry fed
+
+    def copy(self) -> CostBasisRun:
+        """An independent copy (lots are mutated as they are used; rows and pending never are)."""
+        other = CostBasisRun.__new__(CostBasisRun)
+        other.__dict__.update(self.__dict__)
+        other.book = self.book.copy()
+        other.res = replace(
+            self.res,
+            disposals=list(self.res.disposals),
+            pending=list(self.res.pending),
+            missing_prices=list(self.res.missing_prices),
+            open_lots=[],
+        )
+        return other
+
+    def feed(self, items: Iterable[LedgerEntry], prices: DailyPrices) -> None:
+        """Entries in (day, txid) order, each after every entry fed before."""
+        book, res, costs, proceeds_set = self.book, self.res, self.costs, self.proceeds_set
+        long_term_months = self.long_term_months
+        price_cache: dict[date, tuple[int | None, bool]] = {}
+        anniversaries = functools.lru_cache(maxsize=None)(lambda d: add_months(d, long_term_months))
+        acq = EntryKind.ACQUISITION
+        disp = EntryKind.DISPOSAL
+        fee_in_cost = self.fees is FeeTreatment.ADD_TO_COST
+        last = self.last
+        for e in items:
+            last = (e.day, e.txid)
+            if not e.confirmed:
+                res.pending.append(PendingTx(e.txid, e.day, e.kind.value, e.sats, e.fee_sats, e.wallet_ids))
                 continue
-            parts.append(("FEE", e.fee_sats, e.fee_sats, None, 0))
-        for kind, sats, sold, user_proceeds, fee_sats in parts:
-            no_price = user_proceeds is None and price_units is None
-            if user_proceeds is not None:
-                proceeds = _units(user_proceeds)
-            else:
-                proceeds = 0 if price_units is None else price_units * sold // UNIT
-            if no_price and (e.txid, e.day) not in res.missing_prices:
-                res.missing_prices.append((e.txid, e.day))
-            used, missing = book.take(sats)
-            estimated = est and user_proceeds is None
-            unknown = no_price or (unknown_lots and any(not lot.cost_known for lot, _, _ in used))
-            for row in _rows(e, kind, sats, proceeds, used, missing, estimated, long_term_months, fee_sats):
-                row.price_missing = unknown
-                res.disposals.append(row)
-                realized += row.gain
-            res.missing_basis_sats += missing
-            res.estimated_prices |= estimated
-    lots = book.lots()
-    res.open_lots = lots
-    res.holdings_cost_known = all(lot.cost_known for lot in lots)
-    res.holdings_sats = sum(lot.sats for lot in lots)
-    res.total_cost = _cu(sum(lot.cost_units for lot in lots))
-    res.realized_gain = realized
-    res.current_value = _c(current_price * res.holdings_sats / SATS)
-    res.unrealized_gain = res.current_value - res.total_cost
-    res.acquisitions_cost = _cu(acquired_units)
-    return res
+            cached = price_cache.get(e.day)
+            if cached is None:
+                pd, pe = prices.close_on(e.day)
+                cached = price_cache[e.day] = (None if pd is None else _units(pd), pe)
+            price_units, est = cached  # fiat units per BTC (None: no close for that day)
+            if e.kind is acq:
+                user_cost = costs.get(e.txid)
+                known = True
+                if user_cost is not None:
+                    cost = _units(user_cost)
+                elif price_units is None:
+                    cost, known = 0, False
+                    self.unknown_lots = True
+                    res.missing_prices.append((e.txid, e.day))
+                else:
+                    cost = price_units * e.sats // UNIT
+                    res.estimated_prices |= est
+                self.acquired_units += cost
+                book.add(Lot(e.day, e.sats, cost, self.seq, e.txid, known, anniversaries(e.day)))
+                self.seq += 1
+                continue
+            if e.kind is EntryKind.MOVE_OUT and e.sats > 0:
+                book.take(e.sats)  # the basis travels with the coins: no disposal
+            # (kind, sats taken from the lots, sats sold for proceeds, user-set proceeds, fee sats in the cost)
+            parts: list[tuple[str, int, int, Decimal | None, int]] = []
+            spend = e.kind is disp and e.sats > 0
+            if spend:
+                fee_part = e.fee_sats if fee_in_cost else 0
+                parts.append(("SPEND", e.sats + fee_part, e.sats, proceeds_set.get(e.txid), fee_part))
+            if e.fee_sats > 0 and not (spend and fee_in_cost):
+                if fee_in_cost:  # a fee of a transfer: the remaining coins carry its cost
+                    used, _missing = book.take(e.fee_sats)
+                    book.keep_cost(used)
+                    continue
+                parts.append(("FEE", e.fee_sats, e.fee_sats, None, 0))
+            for kind, sats, sold, user_proceeds, fee_sats in parts:
+                no_price = user_proceeds is None and price_units is None
+                if user_proceeds is not None:
+                    proceeds = _units(user_proceeds)
+                else:
+                    proceeds = 0 if price_units is None else price_units * sold // UNIT
+                if no_price and (e.txid, e.day) not in res.missing_prices:
+                    res.missing_prices.append((e.txid, e.day))
+                used, missing = book.take(sats)
+                estimated = est and user_proceeds is None
+                unknown = no_price or (self.unknown_lots and any(not lot.cost_known for lot, _, _ in used))
+                for row in _rows(e, kind, sats, proceeds, used, missing, estimated, long_term_months, fee_sats):
+                    row.price_missing = unknown
+                    res.disposals.append(row)
+                    self.realized += row.gain
+                res.missing_basis_sats += missing
+                res.estimated_prices |= estimated
+        self.last = last
+
+    def result(self, current_price: Decimal, *, consume: bool = False) -> CostBasisResult:
+        """The figures with what is held valued at ``current_price``. Works on a copy, so the run
+        can be fed further afterwards, unless ``consume`` (the run is then used up)."""
+        run = self if consume else self.copy()
+        res = run.res
+        lots = run.book.lots()
+        res.open_lots = lots
+        res.holdings_cost_known = all(lot.cost_known for lot in lots)
+        res.holdings_sats = sum(lot.sats for lot in lots)
+        res.total_cost = _cu(sum(lot.cost_units for lot in lots))
+        res.realized_gain = run.realized
+        res.current_value = _c(current_price * res.holdings_sats / SATS)
+        res.unrealized_gain = res.current_value - res.total_cost
+        res.acquisitions_cost = _cu(run.acquired_units)
+        return res
 
 
 def _rows(

@@ -95,6 +95,20 @@ def analyse_portfolio(
         fee_treatment=fee_treatment,
     )  # fmt: skip
     balances, unconfirmed = holdings_at(wallet_txs, end, scope)
+    return assemble(ledger, perf, cb, balances, unconfirmed, risk_wallets, fee_rate_sat_vb)
+
+
+def assemble(
+    ledger: list[LedgerEntry],
+    perf: Performance,
+    cb: CostBasisResult,
+    balances: dict[str, int],
+    unconfirmed: dict[str, int],
+    risk_wallets: Sequence[WalletRisk],
+    fee_rate_sat_vb: float,
+) -> PortfolioAnalytics:
+    """The analytics from their parts (fresh, or kept by ``app/services/portfolios_cache.py``):
+    risk takes its balances from the same holdings as the allocation."""
     held = [
         replace(
             w,

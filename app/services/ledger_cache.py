@@ -11,10 +11,17 @@ their wallet exists; a deleted wallet loses its sync state and so its cached led
 Wallets without a sync state are read in full every time and not cached. A reader whose snapshot
 is older than the cache (a stamp earlier than the cached one) reads in full and leaves the cache
 alone, so it never mixes states.
+
+Every change of a user's cached ledgers moves that user's *generation* and is journalled with the
+txids it touched, so what is derived from the ledger (cost-basis lots, daily balance series, see
+``app/services/portfolios_cache.py``) can be patched for those txids instead of rebuilt:
+:meth:`LedgerCache.snapshot` answers the generation with the entries, :meth:`LedgerCache.changed_since`
+the txids touched after a generation (None when the journal no longer reaches back).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,18 +37,63 @@ class _WalletLedger:
     entries: dict[str, LedgerEntry] = field(default_factory=dict)  # txid -> active entry
 
 
+JOURNAL = 256  # changes remembered per user
+
+
+@dataclass(frozen=True)
+class LedgerSnapshot:
+    entries: list[LedgerEntry]
+    generation: int | None  # None: some wallet was read past the cache (see LedgerCache.snapshot)
+    stamps: dict[str, datetime]  # wallet id -> its sync state's stamp, as read
+
+
 class LedgerCache:
     def __init__(self, sync: SyncQueries) -> None:
         self.sync = sync
         self.rows_read = 0  # transaction rows read from the store (tests, bench)
         self._users: dict[str, dict[str, _WalletLedger]] = {}
+        self._generation: dict[str, int] = {}
+        self._journal: dict[str, deque[tuple[int, frozenset[str]]]] = {}
+
+    def generation(self, user_id: str) -> int:
+        return self._generation.get(user_id, 0)
+
+    def changed_since(self, user_id: str, generation: int) -> set[str] | None:
+        """The txids whose entries changed (appeared, changed or left) after ``generation``; None
+        when that is no longer known (too many changes since, or a generation of another cache)."""
+        now = self.generation(user_id)
+        if generation == now:
+            return set()
+        journal = self._journal.get(user_id)
+        if generation > now or not journal or journal[0][0] > generation + 1:
+            return None
+        out: set[str] = set()
+        for gen, txids in journal:
+            if gen > generation:
+                out |= txids
+        return out
+
+    def _moved(self, user_id: str, txids: set[str]) -> None:
+        if not txids:
+            return
+        gen = self._generation[user_id] = self.generation(user_id) + 1
+        self._journal.setdefault(user_id, deque(maxlen=JOURNAL)).append((gen, frozenset(txids)))
+
+    async def snapshot(self, user_id: str, wallet_ids: Sequence[str]) -> LedgerSnapshot:
+        """:meth:`ledger` with the generation it stands for (None when some wallet was read past
+        the cache: a reader behind the cache) and the stamps it was read at."""
+        return await self._ledger(user_id, wallet_ids)
 
     async def ledger(self, user_id: str, wallet_ids: Sequence[str]) -> list[LedgerEntry]:
         """Every active transaction of these wallets of the user (as ``SyncQueries.ledger``)."""
+        return (await self._ledger(user_id, wallet_ids)).entries
+
+    async def _ledger(self, user_id: str, wallet_ids: Sequence[str]) -> LedgerSnapshot:
         stamps = await self.sync.ledger_versions(user_id)
         cached = self._users.setdefault(user_id, {})
+        touched: set[str] = set()
         for wallet_id in [w for w in cached if w not in stamps]:
-            del cached[wallet_id]
+            touched |= cached.pop(wallet_id).entries.keys()
         since: dict[str, datetime | None] = {}
         keep: set[str] = set()  # wallets whose full read goes into the cache
         for w in wallet_ids:
@@ -61,6 +113,7 @@ class LedgerCache:
             target = full.get(ch.wallet_id)
             if target is None:  # caught up in place
                 wl = cached[ch.wallet_id]
+                touched.add(ch.txid)
                 if ch.entry is None:
                     wl.entries.pop(ch.txid, None)
                 else:
@@ -73,8 +126,14 @@ class LedgerCache:
                 cached[w].stamp = stamps[w]
         for w in keep:
             written = max((ch.written_at for ch in changes if ch.wallet_id == w), default=None)
+            old = cached.get(w)
+            touched |= full[w].keys() | (old.entries.keys() if old is not None else set())
             cached[w] = _WalletLedger(stamps[w], written, full[w])
+        self._moved(user_id, touched)
         out: list[LedgerEntry] = []
+        past_cache = False
         for w in wallet_ids:
+            if w in full and w not in keep and (w in stamps or full[w]):
+                past_cache = True  # read past the cache (a wallet with no sync state and no rows is none)
             out.extend((full[w] if w in full else cached[w].entries if w in cached else {}).values())
-        return out
+        return LedgerSnapshot(out, None if past_cache else self.generation(user_id), stamps)

@@ -18,10 +18,11 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from app.analytics.costbasis import CostBasisResult, Method, WalletTx
+from app.analytics.costbasis import CostBasisResult, FeeTreatment, Method, WalletTx
 from app.analytics.performance import Performance
+from app.analytics.performance import analyse as analyse_performance
 from app.analytics.periods import Period, PeriodInput, resolve_period, timeframe_period
-from app.analytics.portfolio import PortfolioAnalytics, analyse_portfolio
+from app.analytics.portfolio import PortfolioAnalytics, analyse_portfolio, assemble
 from app.analytics.pricing import DailyPrices
 from app.analytics.risk import RiskReport, WalletRisk
 from app.analytics.valuation import ValuePoint, value_points
@@ -32,6 +33,7 @@ from app.events.hub import EventHub
 from app.ids import new_id
 from app.prices.provider import Price
 from app.services.ledger_cache import LedgerCache
+from app.services.portfolios_cache import AnalyticsCache, PriceSeries, UserHistory
 from app.services.prices import PriceService
 from app.services.tax_settings import TaxSettings, load_tax_settings, save_tax_settings
 from app.services.wallets import WalletInfo, WalletService
@@ -78,6 +80,9 @@ class PortfolioData:
     cost_overrides: dict[str, Decimal] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)  # txid -> BIP-329 tx label
     cost_currency: dict[str, str] = field(default_factory=dict)  # txid -> currency of a set cost
+    history: UserHistory | None = None  # the cached history ``txs`` was copied from
+    generation: int | None = None  # the history's generation then
+    chain_stamps: tuple[Any, ...] | None = None  # the sync stamps balances, UTXOs and use were read at
 
     def costs_in(self, currency: str) -> dict[str, Decimal]:
         """User-set costs that apply in ``currency`` (label costs are in any currency analysed)."""
@@ -88,9 +93,26 @@ class PortfolioData:
         return set(self.view.wallet_ids)
 
     @property
+    def current_history(self) -> UserHistory | None:
+        """The cached history when it still stands for ``txs`` (a sync may have moved it since)."""
+        h = self.history
+        return h if h is not None and h.generation is not None and h.generation == self.generation else None
+
+    @property
     def first_day(self) -> date | None:
+        h = self.current_history
+        if h is not None:
+            return h.first_day(frozenset(self.view.wallet_ids))
         days = [t.day for t in self.txs if t.wallet_id in self.scope]
         return min(days) if days else None
+
+    @property
+    def all_first_day(self) -> date | None:
+        """The first day of any of the user's transactions."""
+        h = self.current_history
+        if h is not None:
+            return h.first_day(None)
+        return min((t.day for t in self.txs), default=None)
 
 
 @dataclass(frozen=True)
@@ -155,6 +177,7 @@ class PortfolioService:
         self.supervisor = supervisor
         self._last_values: dict[str, Decimal] = {}
         self.ledgers = LedgerCache(sync)  # caught up from what syncs wrote, not re-read per request
+        self.analytics = AnalyticsCache(self.ledgers, sync, prices)  # lots, series, results (see module)
         prices.on_price_moved.append(self.revalue)
 
     # -- CRUD -------------------------------------------------------------------------------------
@@ -324,14 +347,10 @@ class PortfolioService:
         view = await self.get(user_id, portfolio_id)
         all_wallets = await self._owned_wallets(user_id)
         scope = set(view.wallet_ids)
-        txs = [
-            WalletTx(e.txid, e.wallet_id, e.at.astimezone(UTC).date(), e.net_amount, e.fee_paid, e.confirmed)
-            for e in await self.ledgers.ledger(user_id, [w.id for w in all_wallets])
-        ]
-        txs.sort(key=lambda t: (t.day, t.txid))
-        balances = await self.sync.balances(user_id)
-        utxos = await self.sync.unspent_values(user_id)
-        use = await self.sync.address_use(user_id)
+        history, snap = await self.analytics.history(user_id, [w.id for w in all_wallets])
+        txs = list(history.txs)  # a copy: the cached list is patched by later syncs
+        chain = await self.analytics.chain_data(user_id, snap.stamps)
+        balances, utxos, use = chain.balances, chain.utxos, chain.use
         used = {wid: u.used for wid, u in use.items()}
         reused = {wid: u.reused for wid, u in use.items() if u.reused}
         overrides: dict[str, Decimal] = {}
@@ -352,7 +371,10 @@ class PortfolioService:
                 overrides[txid] = Decimal(cost)
                 override_currency[txid] = cur
         wallets = [w for w in all_wallets if w.id in scope]
-        return PortfolioData(view, wallets, txs, balances, utxos, used, reused, overrides, labels, override_currency)
+        return PortfolioData(
+            view, wallets, txs, balances, utxos, used, reused, overrides, labels, override_currency,
+            history, history.generation, chain.stamps,
+        )  # fmt: skip
 
     # -- valuation --------------------------------------------------------------------------------
 
@@ -427,7 +449,11 @@ class PortfolioService:
         currency: str | None = None,
         data: PortfolioData | None = None,
         period: PeriodInput | None = None,
+        *,
+        cached: bool = True,
     ) -> Analysis:
+        """Every figure of one portfolio, period, method and currency. ``cached=False`` computes
+        from ``data.txs`` and the stored prices alone, as the caches must agree with (tests, bench)."""
         data = data or await self.load(user_id, portfolio_id)
         cur = self.prices.normalise(currency or data.view.base_currency)
         try:
@@ -439,12 +465,17 @@ class PortfolioService:
         per, tax = await self.resolve(user_id, data, timeframe, period)
         first = data.first_day
         start, end = per.start, per.end
-        all_first = min((t.day for t in data.txs), default=start)
-        prices = await self.prices.daily_prices(cur, min(start, all_first), end)
+        all_first = data.all_first_day or start
+        if cached:
+            series = await self.analytics.daily_prices(cur, min(start, all_first), end)
+        else:
+            series = PriceSeries(await self.prices.daily_prices(cur, min(start, all_first), end), None, None, None)
+        prices = series.prices
         spot = await self.prices.spot(cur)
         # one price for everything held at the end: the last day's close of the series (today: the spot
         # price when it is fresh, as daily_prices adds it; else an estimate within the gap, or None)
         end_price, _ = prices.close_on(end)
+        current_price = end_price if end_price is not None else spot.value
         fee_rate = DEFAULT_FEE_RATE
         if self.fee_rate is not None:
             try:
@@ -465,21 +496,47 @@ class PortfolioService:
             )
             for w in data.wallets
         ]
-        result = analyse_portfolio(
-            data.txs,
-            prices,
-            start,
-            end,
-            end_price if end_price is not None else spot.value,
-            m,
-            risk_wallets,
-            fee_rate,
-            float(self.settings.risk_free_rate),
-            data.costs_in(cur),
-            scope=data.scope,
-            long_term_months=tax.long_term_months,
-            fee_treatment=tax.fee_treatment,
-        )
+        costs = data.costs_in(cur)
+        rf = float(self.settings.risk_free_rate)
+        history = data.current_history if cached else None
+        key: tuple[Any, ...] | None = None
+        if history is not None and series.key is not None:
+            # every input of the figures below (the day is in ``per`` and in the price series' version)
+            key = (
+                "analysis", data.view, tuple((w.id, w.name, w.kind, w.script_type) for w in data.wallets),
+                history.generation, data.chain_stamps,
+                tuple(sorted(costs.items())), cur, m, per, tax, series.key, current_price, fee_rate, rf,
+            )  # fmt: skip
+            hit = self.analytics.result(user_id, key)
+            if hit is not None:
+                kept: PortfolioAnalytics = hit[0]
+                kept_notes: tuple[str, ...] = hit[1]
+                return Analysis(data, per, cur, spot, kept, list(kept_notes), prices, tax, end_price)
+        if history is not None:
+            scope = frozenset(data.view.wallet_ids)
+            ledger = history.ledger(scope)
+            perf = analyse_performance(ledger.movements, prices, start, end, rf)
+            cb = history.cost_basis(
+                scope, m, costs, tax.long_term_months, FeeTreatment(tax.fee_treatment), series, end, current_price
+            )
+            balances, unconfirmed = history.holdings(scope, end)
+            result = assemble(ledger.entries, perf, cb, balances, unconfirmed, risk_wallets, fee_rate)
+        else:  # no cached history stands for this read: from its own rows
+            result = analyse_portfolio(
+                data.txs,
+                prices,
+                start,
+                end,
+                current_price,
+                m,
+                risk_wallets,
+                fee_rate,
+                rf,
+                costs,
+                scope=data.scope,
+                long_term_months=tax.long_term_months,
+                fee_treatment=tax.fee_treatment,
+            )
         notes: list[str] = []
         if not data.wallets:
             notes.append("This portfolio has no wallets: every figure is zero.")
@@ -513,6 +570,8 @@ class PortfolioService:
                 f"{len(result.cost_basis.pending)} unconfirmed transaction(s) are pending: they become "
                 "acquisitions or disposals once confirmed."
             )
+        if key is not None:
+            self.analytics.keep(user_id, key, (result, tuple(notes)))
         return Analysis(data, per, cur, spot, result, notes, prices, tax, end_price)
 
     async def value_history(

@@ -13,7 +13,6 @@ from strawberry.types import Info
 
 from app.analytics.costbasis import CostBasisResult, DisposalRow, PendingTx
 from app.analytics.gains import GainSubtotal as GainSubtotalData
-from app.analytics.gains import summarise_gains
 from app.analytics.performance import Performance as PerformanceData
 from app.analytics.periods import PeriodInput
 from app.analytics.risk import RiskReport
@@ -378,7 +377,7 @@ class CostBasis:
     @classmethod
     def of(cls, r: CostBasisResult, a: Analysis) -> CostBasis:
         first, last = a.period.first, a.period.end
-        rows = [d for d in r.disposals if first <= d.day <= last]
+        rows = r.disposals_in(first, last)  # kept on the result: a cached one is read again
         return cls(
             method=CostBasisMethod(r.method.value),
             currency=a.currency,
@@ -395,7 +394,7 @@ class CostBasis:
             estimated_prices=r.estimated_prices,
             missing_prices=[t for t, _ in r.missing_prices],
             pending=[PendingTransaction.of(p) for p in r.pending],
-            summary=[GainSubtotal.of(g) for g in summarise_gains(rows, a.tax.fiscal_year_start)],
+            summary=[GainSubtotal.of(g) for g in r.summary_in(first, last, a.tax.fiscal_year_start)],
             _rows=rows,
         )
 
