@@ -315,17 +315,52 @@ class _Book:
         self.heap: list[tuple[float, int, Lot]] = []
         self.pool_sats = 0
         self.pool_cost = 0
+        self.shared = False  # lots may be shared with the book this one was copied from
+        self._own: set[int] = set()  # ids of this book's own lots (while ``shared``)
 
     def copy(self) -> _Book:
-        """An independent copy: every open lot copied (``take`` changes lots in place)."""
+        """An independent copy that shares the open lots until it changes one (copy on write:
+        ``take`` and ``keep_cost`` change only the lot at the head, which is copied first)."""
         other = _Book(self.method)
         other.pool_sats, other.pool_cost = self.pool_sats, self.pool_cost
-        other.fifo = deque(replace(lot) for lot in self.fifo)
-        other.stack = [replace(lot) for lot in self.stack]
-        other.heap = [(k, seq, replace(lot)) for k, seq, lot in self.heap]  # a copied heap stays a heap
+        other.fifo = deque(self.fifo)
+        other.stack = list(self.stack)
+        other.heap = list(self.heap)  # a copied heap stays a heap
+        other.shared = True
+        self.shared, self._own = True, set()  # neither may change a lot the other holds
         return other
 
+    def _head(self) -> Lot | None:
+        """The lot the method takes next, this book's own (copied when it was shared)."""
+        m = self.method
+        if m is Method.LIFO:
+            if not self.stack:
+                return None
+            lot = self.stack[-1]
+        elif m is Method.HIFO:
+            if not self.heap:
+                return None
+            lot = self.heap[0][2]
+        else:
+            if not self.fifo:
+                return None
+            lot = self.fifo[0]
+        if not self.shared or id(lot) in self._own:
+            return lot
+        lot = replace(lot)
+        self._own.add(id(lot))
+        if m is Method.LIFO:
+            self.stack[-1] = lot
+        elif m is Method.HIFO:
+            k, seq, _ = self.heap[0]
+            self.heap[0] = (k, seq, lot)  # same key: still a heap
+        else:
+            self.fifo[0] = lot
+        return lot
+
     def add(self, lot: Lot) -> None:
+        if self.shared:
+            self._own.add(id(lot))
         self.pool_sats += lot.sats
         self.pool_cost += lot.cost_units
         m = self.method
@@ -343,18 +378,10 @@ class _Book:
         m = self.method
         average = m is Method.AVERAGE
         while need > 0:
-            if m is Method.LIFO:
-                if not self.stack:
-                    break
-                lot = self.stack[-1]
-            elif m is Method.HIFO:
-                if not self.heap:
-                    break
-                lot = self.heap[0][2]
-            else:
-                if not self.fifo:
-                    break
-                lot = self.fifo[0]
+            head = self._head()
+            if head is None:
+                break
+            lot = head
             n = need if need < lot.sats else lot.sats
             if average:
                 cost = self.pool_cost if n == self.pool_sats else self.pool_cost * n // self.pool_sats
@@ -399,11 +426,7 @@ class _Book:
         return lost
 
     def _next(self) -> Lot | None:
-        if self.method is Method.LIFO:
-            return self.stack[-1] if self.stack else None
-        if self.method is Method.HIFO:
-            return self.heap[0][2] if self.heap else None
-        return self.fifo[0] if self.fifo else None
+        return self._head()
 
     def lots(self) -> list[Lot]:
         if self.method is Method.LIFO:
@@ -414,9 +437,8 @@ class _Book:
             items = list(self.fifo)
         items.sort(key=lambda lot: lot.seq)
         if self.method is Method.AVERAGE and self.pool_sats:
-            # show the pooled average cost on the remaining lots
-            for lot in items:
-                lot.cost_units = self.pool_cost * lot.sats // self.pool_sats
+            # show the pooled average cost on the remaining lots (copies: lots may be shared)
+            items = [replace(lot, cost_units=self.pool_cost * lot.sats // self.pool_sats) for lot in items]
         return items
 
 

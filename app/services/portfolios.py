@@ -295,8 +295,9 @@ class PortfolioService:
             for r in rows
         ]
 
-    async def _implicit(self, user_id: str) -> PortfolioView:
-        wallets = await self._owned_wallets(user_id)
+    async def _implicit(self, user_id: str, wallets: Sequence[WalletInfo] | None = None) -> PortfolioView:
+        if wallets is None:
+            wallets = await self._owned_wallets(user_id)
         return PortfolioView(ALL_ID, ALL_NAME, "USD", tuple(w.id for w in wallets), True, None)
 
     async def get(self, user_id: str, portfolio_id: str) -> PortfolioView:
@@ -344,8 +345,11 @@ class PortfolioService:
     # -- data loading -----------------------------------------------------------------------------
 
     async def load(self, user_id: str, portfolio_id: str) -> PortfolioData:
-        view = await self.get(user_id, portfolio_id)
         all_wallets = await self._owned_wallets(user_id)
+        if portfolio_id == ALL_ID:  # the same wallets read once
+            view = await self._implicit(user_id, all_wallets)
+        else:
+            view = await self.get(user_id, portfolio_id)
         scope = set(view.wallet_ids)
         history, snap = await self.analytics.history(user_id, [w.id for w in all_wallets])
         txs = list(history.txs)  # a copy: the cached list is patched by later syncs

@@ -1,0 +1,102 @@
+"""A lot checkpoint resumed with the rest of the ledger gives the figures of one run over all of it
+(every method and fee treatment, lots split across the checkpoint, transfers), and resuming never
+changes the checkpoint: two different continuations of one checkpoint both equal their fresh runs."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from app.analytics.costbasis import (
+    EntryKind,
+    FeeTreatment,
+    LedgerEntry,
+    Method,
+    WalletTx,
+    compute_cost_basis,
+    ledger_from_wallet_txs,
+)
+from app.analytics.incremental import LotCheckpoint, ScopedLedger
+from app.analytics.pricing import DailyPrices
+
+DAY0 = date(2021, 1, 1)
+DAYS = 400
+
+
+def history(seed: int) -> list[LedgerEntry]:
+    rnd = random.Random(seed)
+    out: list[LedgerEntry] = []
+    held = 0
+    for i in range(300):
+        day = DAY0 + timedelta(days=rnd.randrange(DAYS))
+        kind = rnd.choice([EntryKind.ACQUISITION] * 3 + [EntryKind.DISPOSAL, EntryKind.TRANSFER])
+        if kind is EntryKind.ACQUISITION or held < 10_000:
+            sats = rnd.randrange(10_000, 5_000_000)
+            held += sats
+            out.append(LedgerEntry(f"t{i:04d}", day, EntryKind.ACQUISITION, sats, 0, ("w",), rnd.random() > 0.05))
+        elif kind is EntryKind.DISPOSAL:
+            sats = rnd.randrange(1, held)
+            held -= sats
+            out.append(LedgerEntry(f"t{i:04d}", day, kind, sats, rnd.randrange(0, 2_000), ("w",)))
+        else:
+            out.append(LedgerEntry(f"t{i:04d}", day, kind, 0, rnd.randrange(1, 2_000), ("w",)))
+    out.sort(key=lambda e: (e.day, e.txid))
+    return out
+
+
+PRICES = DailyPrices.from_pairs(
+    [(DAY0 + timedelta(days=i), Decimal(30_000 + (i * 7919) % 20_000) + Decimal("0.37")) for i in range(DAYS)]
+)
+
+
+@pytest.mark.parametrize("fees", list(FeeTreatment))
+@pytest.mark.parametrize("method", list(Method))
+def test_resumed_checkpoint_equals_one_run(method: Method, fees: FeeTreatment) -> None:
+    entries = history(7)
+    costs = {entries[3].txid: Decimal("1234.56")}
+    end = DAY0 + timedelta(days=DAYS - 1)
+    now = Decimal("65000.01")
+    through = DAY0 + timedelta(days=250)
+    cp = LotCheckpoint.build(entries, PRICES, through, method, costs, long_term_months=12, fee_treatment=fees)
+    fresh = compute_cost_basis(entries, PRICES, method, now, costs, fee_treatment=fees)
+    assert cp.result(entries, PRICES, end, now) == fresh
+    # another continuation of the same checkpoint (the tail changed): equals its own fresh run
+    other = [e for e in entries if e.day <= through or int(e.txid[1:]) % 3] + [
+        LedgerEntry("zzz", end, EntryKind.DISPOSAL, 1_000_000, 500, ("w",))
+    ]
+    assert cp.result(other, PRICES, end, now) == compute_cost_basis(
+        other, PRICES, method, now, costs, fee_treatment=fees
+    )
+    assert cp.result(entries, PRICES, end, now) == fresh  # the checkpoint itself never moved
+
+
+def test_scoped_ledger_patched_per_txid_equals_a_fresh_one() -> None:
+    rows = [
+        WalletTx("a", "hot", DAY0, 5_000_000),
+        WalletTx("b", "hot", DAY0 + timedelta(days=1), -2_000_500, 500),
+        WalletTx("b", "cold", DAY0 + timedelta(days=1), 2_000_000),
+        WalletTx("c", "cold", DAY0 + timedelta(days=2), -1_000_300, 300),
+    ]
+    for scope in (frozenset({"hot"}), frozenset({"hot", "cold"})):
+        ledger = ScopedLedger(rows, scope)
+        changed = {
+            "c": [],  # replaced (RBF) or reorged out
+            "d": [WalletTx("d", "cold", DAY0 + timedelta(days=3), -700_200, 200, False)],  # its replacement
+            "b": [WalletTx("b", "hot", DAY0 + timedelta(days=1), -2_000_500, 500)],  # cold row gone
+        }
+        lowest = ledger.patch(changed)
+        now = [r for r in rows if r.txid not in changed] + [r for rs in changed.values() for r in rs]
+        assert ledger.entries == ledger_from_wallet_txs(now, set(scope))
+        fresh = ScopedLedger(now, scope)
+        assert ledger.keys == fresh.keys
+        for a, b in zip(
+            (ledger.movements.days, ledger.movements.net_sats, ledger.movements.fee_sats),
+            (fresh.movements.days, fresh.movements.net_sats, fresh.movements.fee_sats),
+            strict=True,
+        ):
+            assert (a == b).all()
+        assert lowest == (DAY0 + timedelta(days=1), "b")
+        assert ledger.patch({"b": changed["b"]}) is None  # the same rows again: nothing changed
