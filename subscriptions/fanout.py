@@ -25,7 +25,7 @@ from graphql import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Operation
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
-from subscriptions.frames import dumps
+from subscriptions.frames import dumps, ws_text_frame
 from subscriptions.live import CURSOR_ARGS, PUBLIC_FIELDS
 
 if TYPE_CHECKING:
@@ -189,15 +189,17 @@ class FanoutGroup:
                 del self.live.groups[self.key]
 
     def _deliver(self, tail: str) -> None:
-        """Queue one result for every member. The frame text is built once per distinct
-        operation id (clients mostly use the same ids, so usually once); per subscriber there is
-        only a dict lookup and the enqueue."""
-        frames: dict[str, str] = {}
+        """Queue one result for every member. The WebSocket frame is built once per distinct
+        operation id (clients mostly use the same ids, so usually once) and the same bytes go to
+        every socket; per subscriber there is only a dict lookup and the push (an append; the
+        socket's frames of this loop turn are written together, ``LiveHandler.flush``)."""
+        frames: dict[str, tuple[bytes, str]] = {}
         for handler, prefix in list(self.members.values()):
-            text = frames.get(prefix)
-            if text is None:
-                text = frames[prefix] = prefix + tail
-            handler.enqueue(text)
+            built = frames.get(prefix)
+            if built is None:
+                text = prefix + tail
+                built = frames[prefix] = (ws_text_frame(text), text)
+            handler.push(*built)
 
     def _fail(self, result: Any) -> None:
         errors = [e.formatted for e in (result.errors or [])]

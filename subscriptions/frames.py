@@ -16,6 +16,18 @@ def dumps(value: Any) -> str:
     return jsonfast.dumps(value)
 
 
+def ws_text_frame(text: str) -> bytes:
+    """One unmasked, unfragmented WebSocket text frame (RFC 6455 section 5.2), as a server sends it:
+    what uvicorn's framer would produce for ``text``, built once and written to many sockets."""
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
+
+
 def valid_legacy(message: Any) -> bool:
     """Shape of a legacy graphql-ws client message: an object with a string ``type``."""
     return isinstance(message, dict) and isinstance(message.get("type"), str)

@@ -13,9 +13,12 @@ handlers here override its ``handle``, ``handle_connection_init``, ``handle_subs
   ``ping`` messages from one sweeper task per registry.
 * ``ws_max_subscriptions_per_connection`` (an ``error`` for the operation; a client that keeps
   going past twice the limit is closed with 4429).
-* Every frame goes through one bounded outbox per connection drained by one writer task, so a
-  slow socket never blocks anyone else; a client too slow to drain ``outbox_max`` frames is
-  closed with 1013 (try again later; resume with ``events(after:)``).
+* Frames are written as pre-built WebSocket frames straight to the socket's transport (uvicorn's
+  sans-I/O protocol), all frames of one loop turn together in one write; while the transport is
+  above its high-water mark (the reader is behind) they wait, in order, in a bounded queue; a
+  client that lets ``outbox_max`` frames (or ``outbox_max_bytes``) pile up there is closed with
+  1013 (try again later; resume with ``events(after:)``). A slow socket never blocks anyone else.
+  Behind another ASGI server, frames take one bounded outbox drained by a writer task instead.
 * Shared execution (:mod:`subscriptions.fanout`): subscriptions with the same document,
   variables and visibility run ONCE and each result is serialised once for every subscriber.
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import weakref
 from typing import Any
 
 from graphql import GraphQLError
@@ -39,10 +43,65 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.types.unset import UnsetType
 
 from subscriptions.fanout import FanoutGroup
-from subscriptions.frames import dumps, receive, valid, valid_legacy
+from subscriptions.frames import dumps, receive, valid, valid_legacy, ws_text_frame
 from subscriptions.registry import LiveConnections
 
+try:
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+except ImportError:  # pragma: no cover - uvicorn without websockets: frames take the outbox path
+    WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
+
 CLOSE_TOO_SLOW = 1013
+TOO_SLOW = "Client too slow; reconnect and resume with events(after:)"
+
+
+def server_protocol(ws: Any) -> Any:
+    """uvicorn's sans-I/O WebSocket protocol behind this socket, or None.
+
+    Pre-built frames are written to its transport, skipping the per-frame ASGI send path
+    (Starlette, uvicorn, the websockets framer: tens of microseconds per frame per subscriber).
+    The outermost middleware (:mod:`app.http.connection_abort`) puts the server's transport in
+    the scope's state; the attributes used here (``writable``, ``close_sent``, ``disconnected``)
+    are pinned by ``tests/subscriptions/test_delivery.py``.
+    """
+    transport = (getattr(ws, "scope", None) or {}).get("state", {}).get("server_transport")
+    if transport is None or WebSocketsSansIOProtocol is None:
+        return None
+    proto = transport.get_protocol()
+    return proto if isinstance(proto, WebSocketsSansIOProtocol) else None
+
+
+class _Flusher:
+    """The sockets that got frames during this loop turn: one callback after the turn writes
+    each socket's frames with one write (a fan-out that fell behind catches up with one system
+    call per socket instead of one per frame)."""
+
+    __slots__ = ("dirty", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.dirty: list[LiveHandler] = []
+
+    def add(self, handler: LiveHandler) -> None:
+        if not self.dirty:
+            self.loop.call_soon(self.run)
+        self.dirty.append(handler)
+
+    def run(self) -> None:
+        dirty, self.dirty = self.dirty, []
+        for handler in dirty:
+            handler.flush()
+
+
+_FLUSHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = weakref.WeakKeyDictionary()
+
+
+def _flusher() -> _Flusher:
+    loop = asyncio.get_running_loop()
+    flusher = _FLUSHERS.get(loop)
+    if flusher is None:
+        flusher = _FLUSHERS[loop] = _Flusher(loop)
+    return flusher
 
 
 class _Closing:
@@ -76,13 +135,20 @@ class _Closing:
 class LiveHandler(_Closing, BaseGraphQLTransportWSHandler[Any, Any]):
     """Strawberry's graphql-transport-ws handler with the additions listed in the module doc."""
 
-    outbox_max = 1024
+    outbox_max = 1024  # frames waiting for a reader that is behind (then 1013)
+    outbox_max_bytes = 8 << 20  # the same, in bytes (pre-built frames)
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.live = LiveConnections.of(self.view)
         self.max_message_bytes: int = self.live.settings.ws_max_message_bytes
-        self.outbox: collections.deque[str] = collections.deque()
+        self.raw: Any = None  # uvicorn's protocol, when frames are written to its transport
+        self.pending: list[bytes] = []  # pre-built frames not yet written (this turn's, or waiting for a drain)
+        self.pending_bytes = 0
+        self._queued = False  # registered with the loop turn's flusher
+        self._flusher: _Flusher | None = None
+        self.high_water = 0  # of the transport's write buffer
+        self.outbox: collections.deque[str] = collections.deque()  # without ``raw``
         self._writer: asyncio.Task[None] | None = None
         self._wake: asyncio.Future[None] | None = None
         self.closing = False
@@ -91,12 +157,21 @@ class LiveHandler(_Closing, BaseGraphQLTransportWSHandler[Any, Any]):
         self.rejected = 0
         self.shared: dict[str, FanoutGroup] = {}
 
+    async def close(self, code: int, reason: str) -> None:
+        if self.raw is not None and not self.closing:
+            self.flush()  # what was sent before the close frame goes out before it
+        await super().close(code, reason)
+
     # -- receiving ------------------------------------------------------------------------
 
     async def handle(self) -> None:
         self.on_request_accepted()
         admitted = self.live.add(self)
         ws = self.websocket.ws
+        self.raw = server_protocol(ws)
+        if self.raw is not None:
+            self._flusher = _flusher()
+            self.high_water = self.raw.transport.get_write_buffer_limits()[1]
         limit = self.max_message_bytes
         try:
             if not admitted:
@@ -203,17 +278,84 @@ class LiveHandler(_Closing, BaseGraphQLTransportWSHandler[Any, Any]):
 
     def enqueue(self, frame: str) -> None:
         """Queue one frame for this socket; never blocks. Too slow a reader is disconnected."""
+        if self.raw is not None:
+            self.push(ws_text_frame(frame), frame)
+            return
         if self.closing:
             return
         if len(self.outbox) >= self.outbox_max:
             self.outbox.clear()
-            self.close_soon(CLOSE_TOO_SLOW, "Client too slow; reconnect and resume with events(after:)")
+            self.close_soon(CLOSE_TOO_SLOW, TOO_SLOW)
             return
         self.outbox.append(frame)
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write_loop())
         elif self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
+
+    def push(self, data: bytes, text: str) -> None:
+        """Send one frame: ``data`` is the complete WebSocket frame (the fan-out builds it once
+        for every subscriber with the same operation id), ``text`` the message, for a socket
+        without ``raw`` (it takes the outbox). Queued for the end of this loop turn; never blocks.
+        A reader that lets ``outbox_max`` frames (or ``outbox_max_bytes``) wait while its
+        transport is paused is closed with 1013."""
+        if self.raw is None:
+            self.enqueue(text)
+            return
+        if self.closing:
+            return
+        pending = self.pending
+        if len(pending) >= self.outbox_max or self.pending_bytes >= self.outbox_max_bytes:
+            self.flush()  # a long turn: write now if the transport takes it
+            if pending:  # it does not: the reader is that far behind
+                pending.clear()
+                self.pending_bytes = 0
+                self.close_soon(CLOSE_TOO_SLOW, TOO_SLOW)
+                return
+        pending.append(data)
+        self.pending_bytes += len(data)
+        if not self._queued:
+            self._queued = True
+            self._flusher.add(self)  # type: ignore[union-attr]
+
+    def flush(self) -> None:
+        """Write the queued frames, together, while the transport is below its high-water mark;
+        what is left (the kernel's buffer is full: the reader is behind) waits, in order, for the
+        transport to drain (``_drain``). One write per socket and turn in the common case; a
+        write never takes the transport more than one frame past its high-water mark (as one
+        frame per send would), so a reader that is briefly behind catches up before its queue
+        fills."""
+        self._queued = False
+        pending = self.pending
+        if not pending:
+            return
+        raw = self.raw
+        transport = raw.transport
+        if self.closing or raw.close_sent or raw.disconnected or transport.is_closing():
+            pending.clear()
+            self.pending_bytes = 0
+            return
+        writable = raw.writable
+        while pending and writable.is_set():
+            room = self.high_water - transport.get_write_buffer_size()
+            k, size = 1, len(pending[0])
+            while k < len(pending) and size + len(pending[k]) <= room:
+                size += len(pending[k])
+                k += 1
+            transport.write(pending[0] if k == 1 else b"".join(pending[:k]))  # may pause it
+            del pending[:k]
+            self.pending_bytes -= size
+        if pending and self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        raw = self.raw
+        try:
+            while self.pending and not self.closing:
+                await raw.writable.wait()
+                self.flush()
+        finally:
+            self._writer = None
 
     async def _write_loop(self) -> None:
         ws = self.websocket.ws

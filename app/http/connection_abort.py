@@ -5,7 +5,8 @@ buffered: to a client that never reads again it never arrives, and the server (u
 ``send`` waits for its paused transport) would hold the socket, its unsent buffer and one of the
 user's connection slots for as long as the peer stays silent. This outermost middleware gives
 each WebSocket scope an ``abort_connection`` callable (``scope["state"]``) that aborts the TCP
-connection of the ASGI server's protocol object.
+connection of the ASGI server's protocol object, and that ``server_transport`` itself (the
+subscription fan-out writes pre-built frames straight to it: ``subscriptions/transport.py``).
 
 It reaches into the server: the ``send`` the server passes to the application is the bound
 method of its protocol, which holds the asyncio ``transport`` (true of uvicorn's WebSocket
@@ -37,7 +38,9 @@ class ConnectionAbortMiddleware:
         if scope["type"] == "websocket":
             transport = transport_of(send)
             if transport is not None:
-                scope.setdefault("state", {})["abort_connection"] = _aborter(transport)
+                state = scope.setdefault("state", {})
+                state["abort_connection"] = _aborter(transport)
+                state["server_transport"] = transport  # the fan-out writes pre-built frames to it
         await self.app(scope, receive, send)
 
 
