@@ -13,7 +13,6 @@ from websockets.streams import StreamReader
 
 from app.events.envelope import Event
 from subscriptions.frames import ws_text_frame
-from subscriptions.registry import connections_of
 from tests.subscriptions.wsclient import WS
 from tests.support.server import LiveServer
 from tests.support.signals import until
@@ -42,8 +41,7 @@ async def test_every_socket_gets_every_result_in_order_with_its_own_id(server: L
         assert (await ws.init()) == {"type": "connection_ack"}
     for ws, op_id in zip(socks, ("a", "b", "a"), strict=True):
         await ws.subscribe(op_id, PRICE)
-    registry = connections_of(server.container)
-    assert registry is not None
+    registry = server.live
     await until(
         lambda: [len(g.members) for g in registry.shared.groups.values()] == [3], "one execution, three sockets"
     )
