@@ -370,8 +370,10 @@ class SpendService:
 
     async def bump_fee(self, user_id: str, wallet_id: str, txid: str, fee_rate: Decimal) -> PsbtView:
         """A BIP-125 replacement of our unconfirmed transaction: the same inputs and payments, the
-        change lowered to pay ``fee_rate`` — at least the old fee plus the replacement's own relay
-        fee (rule 4). When the change cannot pay, more of the wallet's coins are not added: an error says so."""
+        fee raised to ``fee_rate`` and at least the old fee plus the replacement's own relay fee
+        (rule 4), taken from the change. When the change cannot pay it (or there is none), confirmed
+        coins of the wallet are added (rule 2: no new unconfirmed inputs; frozen coins are not
+        used) and the rest comes back as change."""
         view, desc = await self._wallet(user_id, wallet_id)
         network = view.network.value.lower()
         rate_kvb = await self._rate_kvb(network, CreatePsbtInput(wallet_id, [], fee_rate=fee_rate))
@@ -389,31 +391,47 @@ class SpendService:
         change_i = next(
             (i for i, o in enumerate(outs) if pos.get(bytes(o.script_pubkey.data).hex(), (0, 0))[0] == 1), None
         )
-        weight = sizes.tx_weight([in_w] * len(tx.vin), [len(o.script_pubkey.data) for o in outs], sizes.is_segwit(st))
-        new_fee = max(fee_for(weight, rate_kvb), old_fee + fee_for(weight, 1000))
-        if fee_for(weight, rate_kvb) <= old_fee:
+        old_weight = sizes.tx_weight(
+            [in_w] * len(tx.vin), [len(o.script_pubkey.data) for o in outs], sizes.is_segwit(st)
+        )
+        if fee_for(old_weight, rate_kvb) <= old_fee:
             raise BadInput(
                 f"The transaction already pays {old_fee} sats; ask for a higher rate than it has.", field="feeRate"
             )
-        if change_i is None:
-            raise BadInput("This transaction has no change output to take the higher fee from.", field="txid")
-        new_change = outs[change_i].value - (new_fee - old_fee)
-        specs_out: list[P.OutputSpec] = []
-        for i, o in enumerate(outs):
-            spk = bytes(o.script_pubkey.data)
-            if i == change_i:
-                if new_change >= max(MIN_CHANGE, sizes.dust_threshold(spk)):
-                    specs_out.append(P.OutputSpec(spk, new_change, pos[spk.hex()][1]))
-                elif new_change < 0:
-                    raise BadInput(
-                        f"The change ({outs[change_i].value} sats) cannot pay {new_fee - old_fee} sats more.",
-                        field="feeRate",
-                    )
+        payments = [(bytes(o.script_pubkey.data), int(o.value)) for i, o in enumerate(outs) if i != change_i]
+        change_spk = bytes(outs[change_i].script_pubkey.data) if change_i is not None else None
+        change_len = len(change_spk) if change_spk is not None else len(P.script_info(desc, 1, 0).script_pubkey)
+        min_change = max(MIN_CHANGE, sizes.dust_threshold(change_spk or b"\x00" * change_len))
+        plan = BumpPlan(
+            [len(s) for s, _ in payments],
+            sum(v for _, v in payments),
+            change_len,
+            in_w,
+            sizes.is_segwit(st),
+            rate_kvb,
+            old_fee,
+            min_change,
+        )
+        values = [int(p.value) for p in prevouts]
+        settled = plan.settle(values, len(values))
+        added: list[Candidate] = []
+        positions: dict[str, tuple[int, int]] = {}
+        if settled is None:
+            added, positions = await self._bump_inputs(user_id, wallet_id, desc, tx, plan, values)
+            settled = plan.settle(values + [c.value for c in added], len(values) + len(added))
+            assert settled is not None  # _bump_inputs adds coins until it settles
+        _fee, change_value = settled
+        specs_out = [P.OutputSpec(spk, v) for spk, v in payments]
+        if change_value > 0:
+            if change_spk is not None:
+                specs_out.insert(change_i or 0, P.OutputSpec(change_spk, change_value, pos[change_spk.hex()][1]))
             else:
-                specs_out.append(P.OutputSpec(spk, o.value))
+                reserved = await self.wallets.reserve_change_address(user_id, wallet_id)
+                specs_out.append(P.OutputSpec(bytes.fromhex(reserved.script_pubkey), change_value, reserved.index))
         raws = {}
+        txids = sorted({v.txid.hex() for v in tx.vin} | {c.txid for c in added})
         if st is not ScriptType.P2TR:
-            raws = await backend.transactions_hex(sorted({v.txid.hex() for v in tx.vin}))
+            raws = await backend.transactions_hex(txids)
         specs_in = []
         for v, p, m in zip(tx.vin, prevouts, mine, strict=True):
             assert m is not None
@@ -423,11 +441,53 @@ class SpendService:
                     v.txid.hex(), v.vout, p.value, m[0], m[1], bytes.fromhex(raw) if raw else None, SEQUENCE_RBF
                 )
             )
+        for c in added:
+            raw = raws.get(c.txid)
+            chain_, index = positions[c.outpoint]
+            specs_in.append(
+                P.InputSpec(c.txid, c.vout, c.value, chain_, index, bytes.fromhex(raw) if raw else None, SEQUENCE_RBF)
+            )
         psbt = P.build_psbt(desc, specs_in, specs_out, int(tx.locktime))
         result = await self._analyze(user_id, wallet_id, desc, view.network, psbt)
-        result.algorithm = "bump"
+        result.algorithm = "bump+inputs" if added else "bump"
         await self._save_draft(user_id, wallet_id, result, "bump")
         return result
+
+    async def _bump_inputs(
+        self, user_id: str, wallet_id: str, desc: WalletDescriptor, tx: Transaction, plan: BumpPlan, values: list[int]
+    ) -> tuple[list[Candidate], dict[str, tuple[int, int]]]:
+        """Confirmed, unfrozen coins of the wallet to add to a replacement whose inputs cannot pay
+        the new fee: coin selection for what is missing, then the largest remaining coins while the
+        replacement still falls short (the rule-4 minimum grows with every input)."""
+        candidates, _by, positions = await self._candidates(user_id, wallet_id, desc)
+        frozen = {str(o) for o in await self.wallets.frozen_outpoints(user_id, wallet_id)}
+        spent = {f"{v.txid.hex()}:{v.vout}" for v in tx.vin}
+        own_txid = tx.txid().hex()
+        pool = [
+            c
+            for c in candidates
+            if c.confirmed and c.outpoint not in frozen and c.outpoint not in spent and c.txid != own_txid
+        ]
+        short = plan.shortfall(values)
+        params = SelectionParams(
+            plan.rate_kvb, LONG_TERM_RATE_KVB, sizes.output_weight(plan.change_len), plan.in_w, plan.min_change
+        )
+        try:
+            chosen = list(select_coins(pool, short, params, random.Random(self._rng.random())).coins)
+        except InsufficientFunds:
+            chosen = []
+        rest = sorted((c for c in pool if c not in chosen), key=lambda c: c.value, reverse=True)
+        while plan.settle(values + [c.value for c in chosen], len(values) + len(chosen)) is None:
+            if not rest:
+                raise BadInput(
+                    "The change cannot pay the higher fee, nor can the wallet's other confirmed coins "
+                    f"({sum(c.value for c in pool)} sats).",
+                    field="feeRate",
+                    hint="Ask for a lower rate, or use cpfp. Frozen and unconfirmed coins are not added "
+                    "(BIP-125 rule 2).",
+                )
+            chosen.append(rest.pop(0))
+        return chosen, positions
 
     async def cpfp(self, user_id: str, wallet_id: str, txid: str, fee_rate: Decimal) -> PsbtView:
         """Child pays for parent: spend our largest output of a stuck transaction back to our next
@@ -617,6 +677,40 @@ class SpendService:
 
     async def _our_outpoints(self, user_id: str, wallet_id: str) -> set[str]:
         return {f"{r.txid}:{r.vout}" for r in await self.sync.utxos(user_id, wallet_id)}
+
+
+@dataclass(frozen=True, slots=True)
+class BumpPlan:
+    """The fee arithmetic of a replacement: its payments stay, its inputs may grow, its change takes the rest."""
+
+    payment_lens: list[int]
+    payments: int
+    change_len: int
+    in_w: int
+    segwit: bool
+    rate_kvb: int
+    old_fee: int
+    min_change: int
+
+    def fee(self, inputs: int, change: bool) -> int:
+        """``rate`` on the replacement's size, and at least the old fee plus its own relay fee (BIP-125 rule 4)."""
+        lens = [*self.payment_lens, self.change_len] if change else self.payment_lens
+        weight = sizes.tx_weight([self.in_w] * inputs, lens, self.segwit)
+        return max(fee_for(weight, self.rate_kvb), self.old_fee + fee_for(weight, 1000))
+
+    def settle(self, values: Sequence[int], inputs: int) -> tuple[int, int] | None:
+        """(fee, change) for these input values, change 0 when too small to keep; None when they cannot pay."""
+        rest = sum(values) - self.payments
+        with_change = rest - self.fee(inputs, True)
+        if with_change >= self.min_change:
+            return self.fee(inputs, True), with_change
+        if rest >= self.fee(inputs, False):
+            return rest, 0
+        return None
+
+    def shortfall(self, values: Sequence[int]) -> int:
+        """What coins to add must fund beyond their own input fees (selection's target)."""
+        return max(1, self.payments + self.fee(len(values), False) - sum(values))
 
 
 def anti_fee_sniping_locktime(tip_height: int, rng: random.Random) -> int:
