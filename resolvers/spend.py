@@ -118,7 +118,8 @@ class SpendMutation:
     @strawberry.mutation(
         description=(
             "A BIP-125 replacement PSBT of the wallet's unconfirmed transaction at a higher fee rate (sat/vB), "
-            "the extra fee taken from its change. Sign and broadcast it like any PSBT."
+            "the extra fee taken from its change, or from confirmed coins of the wallet added when the change "
+            "cannot pay it. Sign and broadcast it like any PSBT."
         )
     )
     async def bump_fee(self, info: Info[Context, None], wallet_id: strawberry.ID, txid: str, fee_rate: Decimal) -> Psbt:
