@@ -111,7 +111,63 @@ def main() -> None:
             f"{statistics.median(sel_ms):>9.1f}"
         )
     print("psbt ms = selection + PSBT build (derivations, previous transactions, base64), median of runs")
+    descriptor_wallets(args.runs)
     print(f"load: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs")
+
+
+def descriptor_wallets(runs: int) -> None:
+    """PSBT build for miniscript and taproot-tree wallets: cold (every key and leaf derived by embit
+    for each input) and warm (the template's derivations cached, as for a wallet used again)."""
+    import hashlib
+
+    from embit.bip32 import HDKey
+    from embit.networks import NETWORKS
+    from embit.script import Script
+    from embit.transaction import Transaction, TransactionInput, TransactionOutput
+
+    from app.bitcoin.keychains import parse_watched
+    from app.spend.templates import DescriptorTemplate
+
+    reg = NETWORKS["regtest"]
+    keys = []
+    for n in range(4):
+        root = HDKey.from_seed(hashlib.sha256(f"bench/{n}".encode()).digest(), version=reg["xprv"])
+        xpub = root.derive("m/48h/1h/0h/2h").to_public().to_base58(version=reg["xpub"])
+        keys.append(f"[{root.my_fingerprint.hex()}/48h/1h/0h/2h]{xpub}/<0;1>/*")
+    a, b, c, k = keys
+    wallets = {
+        "wsh thresh 2-of-3": f"wsh(thresh(2,pk({a}),s:pk({b}),s:pk({c})))",
+        "tr {pk, multi_a 2-of-2}": f"tr({k},{{pk({a}),multi_a(2,{b},{c})}})",
+    }
+    print(
+        f"\n{'descriptor wallet':>24} {'inputs':>6} {'input vB':>8} {'template ms':>11} {'cold ms':>8} {'warm ms':>8}"
+    )
+    for name, text in wallets.items():
+        watched = parse_watched(text, Network.REGTEST)
+        chains = tuple((kc.descriptor, kc.internal) for kc in watched.keychains)
+        t0 = time.perf_counter()
+        setup = DescriptorTemplate(chains, watched.threshold)
+        template_ms = (time.perf_counter() - t0) * 1000
+        for n_in in (1, 10, 50):
+            specs = []
+            for i in range(n_in):
+                spk = setup.script_pubkey(0, i)
+                prev = Transaction(vin=[TransactionInput(bytes(32), i)], vout=[TransactionOutput(100_000, Script(spk))])
+                specs.append(P.InputSpec(prev.txid().hex(), 0, 100_000, 0, i, prev.serialize(), 0xFFFFFFFD))
+            outs = [P.OutputSpec(b"\x00\x14" + bytes(20), 50_000), P.OutputSpec(setup.script_pubkey(1, 0), 10, 0, 1)]
+            cold, warm = [], []
+            for _ in range(runs):
+                fresh = DescriptorTemplate(chains, watched.threshold)
+                t = time.perf_counter()
+                P.to_base64(P.build_psbt(fresh, specs, outs, 100))
+                cold.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                P.to_base64(P.build_psbt(fresh, specs, outs, 100))
+                warm.append((time.perf_counter() - t) * 1000)
+            print(
+                f"{name:>24} {n_in:>6} {setup.input_weight(0) / 4:>8.1f} {template_ms:>11.1f} "
+                f"{statistics.median(cold):>8.1f} {statistics.median(warm):>8.1f}"
+            )
 
 
 if __name__ == "__main__":

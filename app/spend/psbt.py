@@ -13,6 +13,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from embit import ec
 from embit.psbt import PSBT, DerivationPath, InputScope, OutputScope
@@ -24,6 +25,10 @@ from app.bitcoin.derive import derive_xpub, taproot_output_keys
 from app.bitcoin.descriptors import KeyExpression, WalletDescriptor
 from app.bitcoin.scripts import ScriptType
 from app.errors import BadInput
+from app.spend import psbt_v2
+
+if TYPE_CHECKING:
+    from app.spend.templates import SpendTemplate
 
 PSBT_MAX_BYTES = 4_000_000
 SEQUENCE_RBF_DEFAULT = 0xFFFFFFFD
@@ -100,13 +105,14 @@ class OutputSpec:
     script_pubkey: bytes
     value: int
     change_index: int | None = None  # ours (change chain) at this index: derivations are added
+    keychain: int = 1  # the wallet keychain of change_index (1: the change chain of classic wallets)
 
 
 def _derivation(k: KeyPath) -> DerivationPath:
     return DerivationPath(k.fingerprint, list(k.path))
 
 
-def _fill_keys(scope: InputScope | OutputScope, info: ScriptInfo, st: ScriptType) -> None:
+def fill_keys(scope: InputScope | OutputScope, info: ScriptInfo, st: ScriptType) -> None:
     if st is ScriptType.P2TR:
         k = info.keys[0]
         xonly = ec.PublicKey.parse(k.pubkey)
@@ -121,37 +127,59 @@ def _fill_keys(scope: InputScope | OutputScope, info: ScriptInfo, st: ScriptType
         scope.witness_script = Script(info.witness_script)
 
 
+class _InputScope(InputScope):
+    """embit's input scope, except that a PSBT v2 sequence of 0 stays 0 (embit reads it as final)."""
+
+    @property
+    def vin(self) -> TransactionInput:
+        return TransactionInput(self.txid, self.vout, sequence=0xFFFFFFFF if self.sequence is None else self.sequence)
+
+
+class SpendPsbt(PSBT):
+    """A PSBT as the server handles it: v0 inside; ``source_version`` 2 when it came (or is to go
+    out) as BIP-370 v2, with the v2-only fields embit has no place for kept in ``v2_fields``."""
+
+    PSBTIN_CLS = _InputScope
+    source_version: int = 0
+    v2_fields: psbt_v2.V2Fields | None = None
+
+
 def build_psbt(
-    desc: WalletDescriptor, inputs: Sequence[InputSpec], outputs: Sequence[OutputSpec], locktime: int
-) -> PSBT:
+    template: SpendTemplate | WalletDescriptor,
+    inputs: Sequence[InputSpec],
+    outputs: Sequence[OutputSpec],
+    locktime: int,
+    *,
+    version: int = 0,
+) -> SpendPsbt:
     """An unsigned version-2 transaction in a PSBT with every field signers need."""
+    from app.spend.templates import ClassicTemplate
+
+    t = ClassicTemplate(template) if isinstance(template, WalletDescriptor) else template
     vin = [TransactionInput(bytes.fromhex(i.txid), i.vout, sequence=i.sequence) for i in inputs]
     vout = [TransactionOutput(o.value, Script(o.script_pubkey)) for o in outputs]
     tx = Transaction(version=2, vin=vin, vout=vout, locktime=locktime)
-    psbt = PSBT(tx)
-    st = desc.script_type
+    psbt = SpendPsbt(tx)
+    psbt.source_version = version
     for scope, spec in zip(psbt.inputs, inputs, strict=True):
-        info = script_info(desc, spec.chain, spec.index)
-        if st is not ScriptType.P2TR:
+        prev = None
+        if t.needs_prev_tx(spec.chain):
             if spec.prev_tx is None:
                 raise ValueError(f"previous transaction {spec.txid} is needed for a non-taproot input")
             prev = Transaction.parse(spec.prev_tx)
             if prev.txid().hex() != spec.txid:
                 raise ValueError(f"previous transaction does not match {spec.txid}")
-            scope.non_witness_utxo = prev
-        if st not in (ScriptType.P2PKH, ScriptType.P2SH):
-            scope.witness_utxo = TransactionOutput(spec.value, Script(info.script_pubkey))
-        _fill_keys(scope, info, st)
+        t.fill_input(scope, spec.chain, spec.index, spec.value, prev)
     for oscope, ospec in zip(psbt.outputs, outputs, strict=True):
         if ospec.change_index is not None:
-            _fill_keys(oscope, script_info(desc, 1, ospec.change_index), st)
+            t.fill_output(oscope, ospec.keychain, ospec.change_index)
     return psbt
 
 
 # ------------------------------------------------------------------------------- reading
 
 
-def parse_psbt(text: str | bytes, *, field: str = "psbt") -> PSBT:
+def parse_psbt(text: str | bytes, *, field: str = "psbt") -> SpendPsbt:
     """A PSBT from base64, hex or raw bytes; ``BadInput`` naming ``field`` when it is not one."""
     raw: bytes
     if isinstance(text, bytes):
@@ -170,13 +198,66 @@ def parse_psbt(text: str | bytes, *, field: str = "psbt") -> PSBT:
     if not raw.startswith(b"psbt\xff"):
         raise BadInput("Not a PSBT: it does not start with the BIP-174 magic bytes.", field=field)
     try:
-        return PSBT.parse(raw)
+        maps = psbt_v2.read_maps(raw)
+    except Exception as exc:
+        raise BadInput(f"The PSBT could not be read: {exc}.", field=field) from None
+    psbt_v2.check(maps, field=field)
+    try:
+        psbt = SpendPsbt.parse(raw)
     except Exception as exc:  # embit raises many kinds on malformed input
         raise BadInput(f"The PSBT could not be read: {type(exc).__name__}.", field=field) from None
+    if maps.version == 2:  # work on it as v0; answered as v2 again (to_base64)
+        psbt.locktime = psbt_v2.locktime(maps, field=field)
+        psbt.version = None
+        psbt.source_version = 2
+        fallback = maps.globals.get(bytes([psbt_v2.GLOBAL_FALLBACK_LOCKTIME]))
+        psbt.v2_fields = psbt_v2.V2Fields(
+            {k: psbt.unknown.pop(k) for k in list(psbt.unknown) if k in psbt_v2.V2_ONLY_GLOBAL_KEYS},
+            [
+                {k: scope.unknown.pop(k) for k in list(scope.unknown) if k in psbt_v2.V2_ONLY_INPUT_KEYS}
+                for scope in psbt.inputs
+            ],
+            int.from_bytes(fallback, "little") if fallback is not None else None,
+            frozenset(n for n, m in enumerate(maps.inputs) if bytes([psbt_v2.IN_SEQUENCE]) not in m),
+        )
+    return psbt
+
+
+def serialize(psbt: PSBT) -> bytes:
+    """The PSBT's bytes in the version it came in (or was asked for): v0, or BIP-370 v2 (its
+    fallback lock time and v2-only fields as they came; a draft's fallback is its lock time)."""
+    if getattr(psbt, "source_version", 0) != 2:
+        return bytes(psbt.serialize())
+    extra = getattr(psbt, "v2_fields", None) or psbt_v2.V2Fields({}, [], psbt.locktime)
+    locktime = psbt.locktime
+    psbt.unknown = dict(psbt.unknown)  # embit's default unknown dicts are shared between instances
+    for scope in psbt.inputs:
+        scope.unknown = dict(scope.unknown)
+    psbt.version = 2
+    psbt.locktime = extra.fallback_locktime
+    sequences = [scope.sequence for scope in psbt.inputs]
+    for n in extra.no_sequence:
+        if n < len(psbt.inputs) and psbt.inputs[n].sequence == 0xFFFFFFFF:
+            psbt.inputs[n].sequence = None
+    psbt.unknown.update(extra.globals)
+    for scope, fields in zip(psbt.inputs, extra.inputs, strict=False):
+        scope.unknown.update(fields)
+    try:
+        return bytes(psbt.serialize())
+    finally:
+        psbt.version = None
+        psbt.locktime = locktime
+        for scope, seq in zip(psbt.inputs, sequences, strict=True):
+            scope.sequence = seq
+        for k in extra.globals:
+            psbt.unknown.pop(k, None)
+        for scope, fields in zip(psbt.inputs, extra.inputs, strict=False):
+            for k in fields:
+                scope.unknown.pop(k, None)
 
 
 def to_base64(psbt: PSBT) -> str:
-    return str(psbt.to_string())
+    return base64.b64encode(serialize(psbt)).decode()
 
 
 def unsigned_txid(psbt: PSBT) -> str:
@@ -195,13 +276,15 @@ def input_has_signature(scope: InputScope) -> bool:
     return bool(scope.partial_sigs or taproot_key_sig(scope) or scope.final_scriptwitness or scope.final_scriptsig)
 
 
-def combine(psbts: Sequence[PSBT]) -> PSBT:
+def combine(psbts: Sequence[PSBT]) -> SpendPsbt:
     """BIP-174 combiner: the union of every map; all must be of the same unsigned transaction."""
     if not psbts:
         raise BadInput("Give at least one PSBT.", field="psbts")
     first = psbts[0]
     txid = unsigned_txid(first)
-    out = PSBT.parse(first.serialize())
+    out = SpendPsbt.parse(first.serialize())
+    out.source_version = getattr(first, "source_version", 0)
+    out.v2_fields = getattr(first, "v2_fields", None)
     for n, other in enumerate(psbts[1:], start=1):
         if unsigned_txid(other) != txid:
             raise BadInput(
@@ -257,12 +340,12 @@ def finalize_input(psbt: PSBT, i: int, st: ScriptType, threshold: int) -> bool:
         if len(sigs) < threshold:
             return False
         if st is ScriptType.P2SH:
-            scope.final_scriptsig = Script(_push(b"") + b"".join(_push(s) for s in sigs) + _push(ws.data))
+            scope.final_scriptsig = Script(push(b"") + b"".join(push(s) for s in sigs) + push(ws.data))
             return True
         scope.final_scriptwitness = Witness([b"", *sigs, ws.data])
         if st is ScriptType.P2SH_P2WSH:
             assert scope.redeem_script is not None
-            scope.final_scriptsig = Script(_push(scope.redeem_script.data))
+            scope.final_scriptsig = Script(push(scope.redeem_script.data))
         return True
     # single key
     pubs = [p.sec() for p in scope.bip32_derivations] or [p.sec() for p in scope.partial_sigs]
@@ -272,12 +355,12 @@ def finalize_input(psbt: PSBT, i: int, st: ScriptType, threshold: int) -> bool:
             continue
         _check_ecdsa(psbt, i, st, pub, sig, None)
         if st is ScriptType.P2PKH:
-            scope.final_scriptsig = Script(_push(sig) + _push(pub))
+            scope.final_scriptsig = Script(push(sig) + push(pub))
         else:
             scope.final_scriptwitness = Witness([sig, pub])
             if st is ScriptType.P2SH_P2WPKH:
                 assert scope.redeem_script is not None
-                scope.final_scriptsig = Script(_push(scope.redeem_script.data))
+                scope.final_scriptsig = Script(push(scope.redeem_script.data))
         return True
     return False
 
@@ -305,7 +388,7 @@ def _check_ecdsa(psbt: PSBT, i: int, st: ScriptType, pub: bytes, sig: bytes, ms:
         raise BadInput(f"Input {i}: a signature does not verify (tampered or for another transaction).", field="psbt")
 
 
-def _push(data: bytes) -> bytes:
+def push(data: bytes) -> bytes:
     n = len(data)
     if n == 0:
         return b"\x00"

@@ -278,7 +278,7 @@ def _has_change(coins: Sequence[Candidate], target: int, p: SelectionParams) -> 
 def change_after_fee(
     values: Sequence[int],
     payments: int,
-    input_weight: int,
+    input_weight: int | Sequence[int],
     payment_spk_lens: Sequence[int],
     change_spk_len: int,
     segwit: bool,
@@ -287,9 +287,10 @@ def change_after_fee(
 ) -> int:
     """The change once the fee is computed on the whole transaction's vsize (not on each part
     rounded up, as selection estimates it); 0 when it would be below ``min_change`` (it goes to
-    the fee then)."""
+    the fee then). ``input_weight``: one for every input, or each input's own (mixed script types)."""
     from app.spend.sizes import tx_weight
 
-    weight = tx_weight([input_weight] * len(values), [*payment_spk_lens, change_spk_len], segwit)
+    weights = [input_weight] * len(values) if isinstance(input_weight, int) else list(input_weight)
+    weight = tx_weight(weights, [*payment_spk_lens, change_spk_len], segwit)
     change = sum(values) - payments - fee_for(weight, rate_kvb)
     return change if change >= min_change else 0

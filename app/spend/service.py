@@ -17,9 +17,7 @@ from embit.transaction import Transaction, TransactionOutput
 from sqlmodel import select
 
 from app.bitcoin.addresses import address_from_script, script_from_address
-from app.bitcoin.descriptors import WalletDescriptor
 from app.bitcoin.networks import Network
-from app.bitcoin.scripts import ScriptType
 from app.errors import BadInput, NotFound
 from app.spend import psbt as P
 from app.spend import sizes
@@ -36,6 +34,7 @@ from app.spend.selection import (
     select_coins,
     waste,
 )
+from app.spend.templates import SpendTemplate, template_for
 from app.store.db import Store, background_context
 from app.store.models.spend import PsbtDraft
 
@@ -68,6 +67,7 @@ class CreatePsbtInput:
     utxos: Sequence[str] | None = None  # "txid:vout" chosen by the user (coin control)
     rbf: bool = True
     change_address: str | None = None
+    psbt_version: int = 0  # 0: BIP-174; 2: BIP-370 (for signers that need it)
 
 
 @dataclass(slots=True)
@@ -109,6 +109,7 @@ class PsbtView:
     waste: int | None = None
     change_address: str | None = None
     draft_id: str | None = None  # stored drafts (createPsbt, bumpFee, cpfp): GET /psbt/{draft_id}
+    version: int = 0  # of the PSBT: 0 (BIP-174) or 2 (BIP-370)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +141,10 @@ class SpendService:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    async def _wallet(self, user_id: str, wallet_id: str) -> tuple[Any, WalletDescriptor]:
+    async def _wallet(self, user_id: str, wallet_id: str) -> tuple[Any, SpendTemplate]:
+        """The wallet and its spend template (``BAD_USER_INPUT`` naming a keychain that cannot be spent)."""
         view = await self.wallets.get_wallet(user_id, wallet_id)  # NotFound for others' wallets
-        return view, await self.wallets.descriptor(user_id, wallet_id)
+        return view, template_for(await self.wallets.watched(user_id, wallet_id))
 
     async def _rate_kvb(self, network: str, inp: CreatePsbtInput) -> int:
         if (inp.fee_rate is None) == (inp.fee_target is None):
@@ -164,7 +166,11 @@ class SpendService:
     async def create_psbt(self, user_id: str, inp: CreatePsbtInput) -> PsbtView:
         view, desc = await self._wallet(user_id, inp.wallet_id)
         network: Network = view.network
-        st: ScriptType = view.script_type
+        if inp.psbt_version not in (0, 2):
+            raise BadInput(
+                f"psbtVersion {inp.psbt_version} is not a PSBT version: 0 (BIP-174) or 2 (BIP-370).",
+                field="psbtVersion",
+            )
         if not inp.outputs:
             raise BadInput("Give at least one output.", field="outputs")
         if len(inp.outputs) > MAX_OUTPUTS:
@@ -212,16 +218,16 @@ class SpendService:
                     hint="Unfreeze outputs or choose them with utxos." if total_frozen else None,
                 )
 
-        change_spk_len = len(P.script_info(desc, 1, 0).script_pubkey)
+        change_spk_len = desc.change_spk_len
         change_override: bytes | None = None
         if inp.change_address:
             change_override = script_from_address(inp.change_address, network, field="changeAddress")
             change_spk_len = len(change_override)
-        segwit = sizes.is_segwit(st)
+        segwit = desc.any_segwit
         pay_lens = [len(spk) for spk, _ in targets]
         base_weight = sizes.tx_weight([], pay_lens, segwit)
         change_w = sizes.output_weight(change_spk_len)
-        in_w = sizes.input_weight(st, desc.threshold or 1, len(desc.keys))
+        in_w = desc.input_weight(desc.change_chain)  # spending the change later
         min_change = max(MIN_CHANGE, sizes.dust_threshold(b"\x00" * change_spk_len) if change_spk_len else 0)
         params = SelectionParams(rate_kvb, LONG_TERM_RATE_KVB, change_w, in_w, min_change)
         fixed = sum(a for _, a in targets if a is not None)
@@ -232,7 +238,7 @@ class SpendService:
         if send_max:
             coins = list(pool)
             total = sum(c.value for c in coins)
-            fee = fee_for(base_weight + in_w * len(coins), rate_kvb)
+            fee = fee_for(base_weight + sum(c.weight for c in coins), rate_kvb)
             rest = total - fixed - fee
             max_index = next(i for i, (_, a) in enumerate(targets) if a is None)
             dust = sizes.dust_threshold(targets[max_index][0])
@@ -272,7 +278,14 @@ class SpendService:
                         else None,
                     ) from None
             change_value = change_after_fee(
-                [c.value for c in selection.coins], fixed, in_w, pay_lens, change_spk_len, segwit, rate_kvb, min_change
+                [c.value for c in selection.coins],
+                fixed,
+                [c.weight for c in selection.coins],
+                pay_lens,
+                change_spk_len,
+                segwit,
+                rate_kvb,
+                min_change,
             )
         # Change: the wallet's next unused change address, reserved for this draft.
         outputs: list[P.OutputSpec] = [P.OutputSpec(spk, a or 0) for spk, a in targets]
@@ -284,7 +297,7 @@ class SpendService:
             else:
                 reserved = await self.wallets.reserve_change_address(user_id, inp.wallet_id)
                 spk = bytes.fromhex(reserved.script_pubkey)
-                outputs.append(P.OutputSpec(spk, change_value, reserved.index))
+                outputs.append(P.OutputSpec(spk, change_value, reserved.index, reserved.keychain))
                 change_address = reserved.address
         coins = list(selection.coins)
         if self.output_order == "bip69":
@@ -294,8 +307,9 @@ class SpendService:
             self._rng.shuffle(coins)
             self._rng.shuffle(outputs)
         prev_txs: dict[str, str] = {}
-        if st is not ScriptType.P2TR:
-            prev_txs = await backend.transactions_hex(sorted({c.txid for c in coins}))
+        need_prev = sorted({c.txid for c in coins if desc.needs_prev_tx(positions[c.outpoint][0])})
+        if need_prev:
+            prev_txs = await backend.transactions_hex(need_prev)
         tip = await backend.tip()
         locktime = anti_fee_sniping_locktime(tip.height, self._rng)
         sequence = SEQUENCE_RBF if inp.rbf else SEQUENCE_NO_RBF
@@ -306,7 +320,7 @@ class SpendService:
             specs.append(
                 P.InputSpec(c.txid, c.vout, c.value, chain_, index, bytes.fromhex(raw) if raw else None, sequence)
             )
-        psbt = P.build_psbt(desc, specs, outputs, locktime)
+        psbt = P.build_psbt(desc, specs, outputs, locktime, version=inp.psbt_version)
         result = await self._analyze(user_id, inp.wallet_id, desc, network, psbt)
         result.algorithm, result.waste, result.change_address = selection.algorithm, selection.waste, change_address
         await self._save_draft(user_id, inp.wallet_id, result, "create")
@@ -321,20 +335,19 @@ class SpendService:
         return result
 
     async def _candidates(
-        self, user_id: str, wallet_id: str, desc: WalletDescriptor
+        self, user_id: str, wallet_id: str, desc: SpendTemplate
     ) -> tuple[list[Candidate], dict[str, Candidate], dict[str, tuple[int, int]]]:
         """Spendable coins: confirmed ones, and unconfirmed ones only from our own transactions
         (change); unconfirmed coins from others could be double-spent away."""
         rows = await self.sync.utxos(user_id, wallet_id)
         unconfirmed = [r.txid for r in rows if r.height is None]
         parents = await self.sync.transactions_by_id(user_id, wallet_id, unconfirmed)
-        in_w = sizes.input_weight(desc.script_type, desc.threshold or 1, len(desc.keys))
         out: list[Candidate] = []
         by_outpoint: dict[str, Candidate] = {}
         positions: dict[str, tuple[int, int]] = {}
         for r in rows:
             confirmed = r.height is not None
-            c = Candidate(r.txid, r.vout, int(r.value), in_w, confirmed)
+            c = Candidate(r.txid, r.vout, int(r.value), desc.input_weight(r.chain), confirmed)
             by_outpoint[c.outpoint] = c
             positions[c.outpoint] = (r.chain, r.index)
             if confirmed:
@@ -385,52 +398,56 @@ class SpendService:
         mine = [pos.get(bytes(p.script_pubkey.data).hex()) for p in prevouts]
         if any(m is None for m in mine):
             raise BadInput("Only a transaction spending this wallet's coins alone can be bumped here.", field="txid")
-        st = desc.script_type
-        in_w = sizes.input_weight(st, desc.threshold or 1, len(desc.keys))
+        in_ws = [desc.input_weight(m[0]) for m in mine if m is not None]
         outs = list(tx.vout)
         change_i = next(
-            (i for i, o in enumerate(outs) if pos.get(bytes(o.script_pubkey.data).hex(), (0, 0))[0] == 1), None
+            (i for i, o in enumerate(outs) if desc.is_internal(pos.get(bytes(o.script_pubkey.data).hex(), (-1, 0))[0])),
+            None,
         )
-        old_weight = sizes.tx_weight(
-            [in_w] * len(tx.vin), [len(o.script_pubkey.data) for o in outs], sizes.is_segwit(st)
-        )
+        old_weight = sizes.tx_weight(in_ws, [len(o.script_pubkey.data) for o in outs], desc.any_segwit)
         if fee_for(old_weight, rate_kvb) <= old_fee:
             raise BadInput(
                 f"The transaction already pays {old_fee} sats; ask for a higher rate than it has.", field="feeRate"
             )
         payments = [(bytes(o.script_pubkey.data), int(o.value)) for i, o in enumerate(outs) if i != change_i]
         change_spk = bytes(outs[change_i].script_pubkey.data) if change_i is not None else None
-        change_len = len(change_spk) if change_spk is not None else len(P.script_info(desc, 1, 0).script_pubkey)
+        change_len = len(change_spk) if change_spk is not None else desc.change_spk_len
         min_change = max(MIN_CHANGE, sizes.dust_threshold(change_spk or b"\x00" * change_len))
         plan = BumpPlan(
             [len(s) for s, _ in payments],
             sum(v for _, v in payments),
             change_len,
-            in_w,
-            sizes.is_segwit(st),
+            desc.input_weight(desc.change_chain),
+            desc.any_segwit,
             rate_kvb,
             old_fee,
             min_change,
         )
         values = [int(p.value) for p in prevouts]
-        settled = plan.settle(values, len(values))
+        settled = plan.settle(values, in_ws)
         added: list[Candidate] = []
         positions: dict[str, tuple[int, int]] = {}
         if settled is None:
-            added, positions = await self._bump_inputs(user_id, wallet_id, desc, tx, plan, values)
-            settled = plan.settle(values + [c.value for c in added], len(values) + len(added))
+            added, positions = await self._bump_inputs(user_id, wallet_id, desc, tx, plan, values, in_ws)
+            settled = plan.settle(values + [c.value for c in added], in_ws + [c.weight for c in added])
             assert settled is not None  # _bump_inputs adds coins until it settles
         _fee, change_value = settled
         specs_out = [P.OutputSpec(spk, v) for spk, v in payments]
         if change_value > 0:
             if change_spk is not None:
-                specs_out.insert(change_i or 0, P.OutputSpec(change_spk, change_value, pos[change_spk.hex()][1]))
+                chain_, index_ = pos[change_spk.hex()]
+                specs_out.insert(change_i or 0, P.OutputSpec(change_spk, change_value, index_, chain_))
             else:
                 reserved = await self.wallets.reserve_change_address(user_id, wallet_id)
-                specs_out.append(P.OutputSpec(bytes.fromhex(reserved.script_pubkey), change_value, reserved.index))
+                specs_out.append(
+                    P.OutputSpec(bytes.fromhex(reserved.script_pubkey), change_value, reserved.index, reserved.keychain)
+                )
         raws = {}
-        txids = sorted({v.txid.hex() for v in tx.vin} | {c.txid for c in added})
-        if st is not ScriptType.P2TR:
+        txids = sorted(
+            {v.txid.hex() for v, m in zip(tx.vin, mine, strict=True) if m is not None and desc.needs_prev_tx(m[0])}
+            | {c.txid for c in added if desc.needs_prev_tx(positions[c.outpoint][0])}
+        )
+        if txids:
             raws = await backend.transactions_hex(txids)
         specs_in = []
         for v, p, m in zip(tx.vin, prevouts, mine, strict=True):
@@ -454,7 +471,14 @@ class SpendService:
         return result
 
     async def _bump_inputs(
-        self, user_id: str, wallet_id: str, desc: WalletDescriptor, tx: Transaction, plan: BumpPlan, values: list[int]
+        self,
+        user_id: str,
+        wallet_id: str,
+        desc: SpendTemplate,
+        tx: Transaction,
+        plan: BumpPlan,
+        values: list[int],
+        weights: list[int],
     ) -> tuple[list[Candidate], dict[str, tuple[int, int]]]:
         """Confirmed, unfrozen coins of the wallet to add to a replacement whose inputs cannot pay
         the new fee: coin selection for what is missing, then the largest remaining coins while the
@@ -468,16 +492,16 @@ class SpendService:
             for c in candidates
             if c.confirmed and c.outpoint not in frozen and c.outpoint not in spent and c.txid != own_txid
         ]
-        short = plan.shortfall(values)
+        short = plan.shortfall(values, weights)
         params = SelectionParams(
-            plan.rate_kvb, LONG_TERM_RATE_KVB, sizes.output_weight(plan.change_len), plan.in_w, plan.min_change
+            plan.rate_kvb, LONG_TERM_RATE_KVB, sizes.output_weight(plan.change_len), plan.change_in_w, plan.min_change
         )
         try:
             chosen = list(select_coins(pool, short, params, random.Random(self._rng.random())).coins)
         except InsufficientFunds:
             chosen = []
         rest = sorted((c for c in pool if c not in chosen), key=lambda c: c.value, reverse=True)
-        while plan.settle(values + [c.value for c in chosen], len(values) + len(chosen)) is None:
+        while plan.settle(values + [c.value for c in chosen], weights + [c.weight for c in chosen]) is None:
             if not rest:
                 raise BadInput(
                     "The change cannot pay the higher fee, nor can the wallet's other confirmed coins "
@@ -504,22 +528,21 @@ class SpendService:
         if not ours:
             raise BadInput("This transaction has no unspent output of this wallet to spend.", field="txid")
         coin = max(ours, key=lambda r: r.value)
-        st = desc.script_type
-        in_w = sizes.input_weight(st, desc.threshold or 1, len(desc.keys))
+        in_w = desc.input_weight(coin.chain)
         change = await self.wallets.reserve_change_address(user_id, wallet_id)
         spk = bytes.fromhex(change.script_pubkey)
-        child_w = sizes.tx_weight([in_w], [len(spk)], sizes.is_segwit(st))
+        child_w = sizes.tx_weight([in_w], [len(spk)], desc.any_segwit)
         package_fee = fee_for(parent_w, rate_kvb) + fee_for(child_w, rate_kvb)  # each on its own vsize
         child_fee = max(package_fee - parent_fee, fee_for(child_w, 1000))
         value = int(coin.value) - child_fee
         if value < sizes.dust_threshold(spk):
             raise BadInput(f"Our output of {coin.value} sats cannot pay a {child_fee} sats child fee.", field="feeRate")
         raw = None
-        if st is not ScriptType.P2TR:
+        if desc.needs_prev_tx(coin.chain):
             raw = bytes.fromhex((await backend.transactions_hex([coin.txid]))[coin.txid])
         tip = await backend.tip()
         spec = P.InputSpec(coin.txid, coin.vout, int(coin.value), coin.chain, coin.index, raw, SEQUENCE_RBF)
-        psbt = P.build_psbt(desc, [spec], [P.OutputSpec(spk, value, change.index)], tip.height)
+        psbt = P.build_psbt(desc, [spec], [P.OutputSpec(spk, value, change.index, change.keychain)], tip.height)
         result = await self._analyze(user_id, wallet_id, desc, view.network, psbt)
         result.algorithm, result.change_address = "cpfp", change.address
         await self._save_draft(user_id, wallet_id, result, "cpfp")
@@ -550,11 +573,11 @@ class SpendService:
         return await self._analyze(user_id, wallet_id, desc, view.network, P.parse_psbt(text))
 
     async def _analyze(
-        self, user_id: str, wallet_id: str, desc: WalletDescriptor, network: Network, psbt: PSBT
+        self, user_id: str, wallet_id: str, desc: SpendTemplate, network: Network, psbt: PSBT
     ) -> PsbtView:
         ours = await self._our_scripts(user_id, wallet_id)
-        threshold = desc.threshold or 1
-        fingerprints = [(k.origin.fingerprint if k.origin else k.xpub.fingerprint).hex() for k in desc.keys]
+        threshold = desc.threshold
+        fingerprints = desc.fingerprints
         inputs: list[PsbtInputView] = []
         total_in: int | None = 0
         weights: list[int] = []
@@ -565,7 +588,8 @@ class SpendService:
             except Exception:
                 utxo = None
             spk = bytes(utxo.script_pubkey.data) if utxo is not None else None
-            mine = spk is not None and (spk.hex() in ours or _derived_chain(desc, scope, spk) is not None)
+            where = (ours.get(spk.hex()) or desc.derived_position(scope, spk)) if spk is not None else None
+            mine = where is not None
             signed = _signers(scope)
             iv = PsbtInputView(
                 txid=scope.txid.hex() if scope.txid else psbt.tx.vin[i].txid.hex(),
@@ -575,14 +599,14 @@ class SpendService:
                 ours=mine,
                 signed_by=signed,
             )
-            if mine:
-                iv.missing = [f for f in fingerprints if f not in signed] if len(signed) < threshold else []
-                iv.complete = len(signed) >= threshold or _finalized(scope)
+            if where is not None:
+                iv.complete = _finalized(scope) or desc.complete(psbt, i, where[0], where[1], len(signed))
+                iv.missing = [] if iv.complete else [f for f in fingerprints if f not in signed]
             if utxo is None:
                 total_in = None
             elif total_in is not None:
                 total_in += int(utxo.value)
-            weights.append(sizes.input_weight(desc.script_type, threshold, len(desc.keys)) if mine else 272)
+            weights.append(desc.input_weight(where[0]) if where is not None else 272)
             inputs.append(iv)
         if not any(i.ours for i in inputs):
             raise BadInput(
@@ -593,15 +617,12 @@ class SpendService:
         outputs: list[PsbtOutputView] = []
         for out, oscope in zip(psbt.tx.vout, psbt.outputs, strict=True):
             spk = bytes(out.script_pubkey.data)
-            pos = ours.get(spk.hex())
-            if pos is None:
-                pos = _derived_chain(desc, oscope, spk)
-            outputs.append(PsbtOutputView(_address(spk, network), int(out.value), pos is not None, pos == 1))
+            pos = ours.get(spk.hex()) or desc.derived_position(oscope, spk)
+            change = pos is not None and desc.is_internal(pos[0])
+            outputs.append(PsbtOutputView(_address(spk, network), int(out.value), pos is not None, change))
         total_out = sum(o.value for o in outputs)
         fee = total_in - total_out if total_in is not None else None
-        weight = sizes.tx_weight(
-            weights, [len(o.script_pubkey.data) for o in psbt.tx.vout], sizes.is_segwit(desc.script_type)
-        )
+        weight = sizes.tx_weight(weights, [len(o.script_pubkey.data) for o in psbt.tx.vout], desc.any_segwit)
         vsize = sizes.vbytes(weight)
         rate = (Decimal(fee) / Decimal(vsize)).quantize(Decimal("0.01")) if fee is not None and vsize else None
         return PsbtView(
@@ -616,12 +637,13 @@ class SpendService:
             locktime=int(psbt.tx.locktime),
             signatures_required=threshold,
             complete=all(i.complete for i in inputs if i.ours),
+            version=getattr(psbt, "source_version", 0),
         )
 
-    async def _our_scripts(self, user_id: str, wallet_id: str) -> dict[str, int]:
-        """scriptPubKey hex -> chain (0 receive, 1 change) of every script the sync knows."""
+    async def _our_scripts(self, user_id: str, wallet_id: str) -> dict[str, tuple[int, int]]:
+        """scriptPubKey hex -> (keychain, index) of every script the sync knows."""
         stats = await self.sync.script_stats(user_id, wallet_id)
-        return {r.script_pubkey: r.chain for r in stats.values()}
+        return {r.script_pubkey: (r.chain, r.index) for r in stats.values()}
 
     async def combine_psbts(self, user_id: str, wallet_id: str, texts: Sequence[str]) -> PsbtView:
         view, desc = await self._wallet(user_id, wallet_id)
@@ -634,9 +656,12 @@ class SpendService:
         analysis = await self._analyze(user_id, wallet_id, desc, view.network, psbt)
         if not all(i.ours for i in analysis.inputs):
             raise BadInput("The PSBT spends coins of another wallet; this server finalizes only its own.", field="psbt")
+        ours = await self._our_scripts(user_id, wallet_id)
         missing: list[str] = []
-        for i in range(len(psbt.inputs)):
-            if not P.finalize_input(psbt, i, desc.script_type, desc.threshold or 1):
+        for i, scope in enumerate(psbt.inputs):
+            spk = bytes(psbt.utxo(i).script_pubkey.data)
+            where = ours.get(spk.hex()) or desc.derived_position(scope, spk)
+            if where is None or not desc.finalize_input(psbt, i, where[0], where[1]):
                 missing.append(str(i))
         if missing:
             fps = sorted({f for inp in analysis.inputs for f in inp.missing})
@@ -686,31 +711,31 @@ class BumpPlan:
     payment_lens: list[int]
     payments: int
     change_len: int
-    in_w: int
+    change_in_w: int  # weight of spending the change later (selection's cost of change)
     segwit: bool
     rate_kvb: int
     old_fee: int
     min_change: int
 
-    def fee(self, inputs: int, change: bool) -> int:
+    def fee(self, weights: Sequence[int], change: bool) -> int:
         """``rate`` on the replacement's size, and at least the old fee plus its own relay fee (BIP-125 rule 4)."""
         lens = [*self.payment_lens, self.change_len] if change else self.payment_lens
-        weight = sizes.tx_weight([self.in_w] * inputs, lens, self.segwit)
+        weight = sizes.tx_weight(list(weights), lens, self.segwit)
         return max(fee_for(weight, self.rate_kvb), self.old_fee + fee_for(weight, 1000))
 
-    def settle(self, values: Sequence[int], inputs: int) -> tuple[int, int] | None:
-        """(fee, change) for these input values, change 0 when too small to keep; None when they cannot pay."""
+    def settle(self, values: Sequence[int], weights: Sequence[int]) -> tuple[int, int] | None:
+        """(fee, change) for these inputs, change 0 when too small to keep; None when they cannot pay."""
         rest = sum(values) - self.payments
-        with_change = rest - self.fee(inputs, True)
+        with_change = rest - self.fee(weights, True)
         if with_change >= self.min_change:
-            return self.fee(inputs, True), with_change
-        if rest >= self.fee(inputs, False):
+            return self.fee(weights, True), with_change
+        if rest >= self.fee(weights, False):
             return rest, 0
         return None
 
-    def shortfall(self, values: Sequence[int]) -> int:
+    def shortfall(self, values: Sequence[int], weights: Sequence[int]) -> int:
         """What coins to add must fund beyond their own input fees (selection's target)."""
-        return max(1, self.payments + self.fee(len(values), False) - sum(values))
+        return max(1, self.payments + self.fee(weights, False) - sum(values))
 
 
 def anti_fee_sniping_locktime(tip_height: int, rng: random.Random) -> int:
@@ -723,30 +748,26 @@ def anti_fee_sniping_locktime(tip_height: int, rng: random.Random) -> int:
 
 
 def _signers(scope: Any) -> list[str]:
+    """Master fingerprints (hex; the public key when no derivation says whose) of every signature."""
     out: list[str] = []
     for pub in scope.partial_sigs:
         der = scope.bip32_derivations.get(pub)
         out.append(der.fingerprint.hex() if der is not None else pub.sec().hex())
-    if P.taproot_key_sig(scope) or (scope.final_scriptwitness is not None and scope.taproot_bip32_derivations):
-        for _pub, (_leaves, der) in scope.taproot_bip32_derivations.items():
-            out.append(der.fingerprint.hex())
+    if P.taproot_key_sig(scope) or (
+        scope.final_scriptwitness is not None
+        and len(scope.final_scriptwitness.items) == 1
+        and scope.taproot_bip32_derivations
+    ):
+        internal = scope.taproot_internal_key
+        for pub, (_leaves, der) in scope.taproot_bip32_derivations.items():
+            if internal is None or pub.xonly() == internal.xonly():
+                out.append(der.fingerprint.hex())
+    for pub, _leaf in scope.taproot_sigs:  # script-path signatures
+        entry = scope.taproot_bip32_derivations.get(pub)
+        fp = entry[1].fingerprint.hex() if entry is not None else pub.xonly().hex()
+        if fp not in out:
+            out.append(fp)
     return out
-
-
-def _derived_chain(desc: WalletDescriptor, scope: Any, spk: bytes) -> int | None:
-    """The chain (0/1) when the scope's key derivations, taken as ``.../chain/index`` of this
-    wallet's keys, give exactly ``spk`` (so an output a signer calls change really is ours)."""
-    ders = list(scope.bip32_derivations.values()) + [d for _l, d in scope.taproot_bip32_derivations.values()]
-    for der in ders[:1]:
-        path = list(der.derivation)
-        if len(path) < 2 or path[-2] not in (0, 1) or path[-1] >= 2**31:
-            return None
-        try:
-            if P.script_info(desc, path[-2], path[-1]).script_pubkey == spk:
-                return int(path[-2])
-        except Exception:
-            return None
-    return None
 
 
 def _finalized(scope: Any) -> bool:

@@ -292,7 +292,9 @@ def verify_input(tx: Tx, index: int, prevouts: list[TxOut]) -> bool:
                     return False
                 redeem = pushes[0]
                 if len(redeem) == 34 and redeem[:2] == b"\x00\x20":
-                    return _verify_wsh_multi(etx, index, inp.witness, redeem[2:], prev.value)
+                    if _verify_wsh_multi(etx, index, inp.witness, redeem[2:], prev.value):
+                        return True
+                    return _run_script(etx, index, inp.witness, redeem[2:], prevouts, taproot=False)
                 if not (len(redeem) == 22 and redeem[:2] == b"\x00\x14"):
                     return False
                 program = redeem[2:]
@@ -312,6 +314,8 @@ def verify_input(tx: Tx, index: int, prevouts: list[TxOut]) -> bool:
             h = etx.sighash_legacy(index, Script(prev.spk), sig[-1])
             return bool(ec.PublicKey.parse(pub).verify(ec.Signature.parse(sig[:-1]), h))
         if kind == "v1_p2tr":
+            if len(inp.witness) >= 2:  # script path (BIP-341/342)
+                return _run_script(etx, index, inp.witness, prev.spk[2:], prevouts, taproot=True)
             if len(inp.witness) != 1 or len(inp.witness[0]) not in (64, 65):
                 return False
             sig = inp.witness[0]
@@ -320,10 +324,26 @@ def verify_input(tx: Tx, index: int, prevouts: list[TxOut]) -> bool:
             pub = ec.PublicKey.from_xonly(prev.spk[2:])
             return bool(pub.schnorr_verify(ec.SchnorrSig.parse(sig[:64]), h))
         if kind == "v0_p2wsh":
-            return _verify_wsh_multi(etx, index, inp.witness, prev.spk[2:], prev.value)
+            if _verify_wsh_multi(etx, index, inp.witness, prev.spk[2:], prev.value):
+                return True
+            return _run_script(etx, index, inp.witness, prev.spk[2:], prevouts, taproot=False)
     except Exception:
         return False
     return False
+
+
+def _run_script(
+    etx: Transaction, index: int, witness: list[bytes], program: bytes, prevouts: list[TxOut], *, taproot: bool
+) -> bool:
+    """Any other witness script (miniscript, tapscript leaves): run by the script interpreter."""
+    from app.bitcoin.interpreter import ScriptFailure, SpendContext, verify_p2wsh, verify_taproot_script_path
+
+    ctx = SpendContext(etx, index, [p.spk for p in prevouts], [p.value for p in prevouts])
+    try:
+        (verify_taproot_script_path if taproot else verify_p2wsh)(witness, program, ctx)
+    except ScriptFailure:
+        return False
+    return True
 
 
 def _verify_wsh_multi(etx: Transaction, index: int, witness: list[bytes], program: bytes, value: int) -> bool:
