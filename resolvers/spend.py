@@ -4,6 +4,7 @@ finalizePsbt, broadcastTransaction (mutations)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -71,6 +72,13 @@ class SpendMutation:
         utxos: list[str] | None = None,
         rbf: bool = True,
         change_address: str | None = None,
+        psbt_version: Annotated[
+            int,
+            strawberry.argument(
+                description="0: a BIP-174 PSBT (default); 2: a BIP-370 PSBT v2, for signers that need it. "
+                "analyzePsbt, combinePsbt and finalizePsbt read both and answer in the version given."
+            ),
+        ] = 0,
     ) -> Psbt:
         ctx = info.context
         inp = CreatePsbtInput(
@@ -81,6 +89,7 @@ class SpendMutation:
             utxos=utxos,
             rbf=rbf,
             change_address=change_address,
+            psbt_version=psbt_version,
         )
         return Psbt.from_view(await ctx.container.spend.create_psbt(ctx.require_viewer().user_id, inp))
 

@@ -115,12 +115,17 @@ class Psbt:
     locktime: int
     signatures_required: int
     complete: bool = strawberry.field(description="Every input has enough signatures: finalizePsbt will work.")
-    coin_selection: str | None = strawberry.field(description="bnb, knapsack, srd, manual or all (send max).")
+    coin_selection: str | None = strawberry.field(
+        description="bnb, knapsack, srd, manual or all (send max); bump or bump+inputs for bumpFee, cpfp."
+    )
     waste: int | None = strawberry.field(description="Bitcoin Core's waste metric of the selection, in sats.")
     change_address: str | None
     draft_id: strawberry.ID | None = strawberry.field(
         description="Stored draft (createPsbt, bumpFee, cpfp): download it at /psbt/{draftId} (binary .psbt) "
         "or /psbt/{draftId}?format=base64, with the same bearer token."
+    )
+    psbt_version: int = strawberry.field(
+        default=0, description="Version of `psbt`: 0 (BIP-174) or 2 (BIP-370, PSBT_GLOBAL_VERSION 2)."
     )
 
     @classmethod
@@ -141,6 +146,7 @@ class Psbt:
             waste=v.waste,
             change_address=v.change_address,
             draft_id=strawberry.ID(v.draft_id) if v.draft_id else None,
+            psbt_version=v.version,
         )
 
 
