@@ -8,6 +8,11 @@ A document is remembered only after it parsed under the token limit and validate
 errors, so a refused document is parsed (and refused) again. The same hook enforces
 ``MBF_PERSISTED_QUERIES=only``: a document that is not on the allow-list is refused before it
 is even parsed (HTTP and WebSocket alike).
+
+What the cache holds is per document (its validation outcome); what depends on the request runs
+on every request, cached or not: choosing the operation (``operationName``; a document of several
+operations without one is refused, as the GraphQL spec says, instead of Strawberry's first
+operation), the operation-type checks (subscriptions over HTTP, mutations over GET) and the limits.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 
-from graphql import DocumentNode, GraphQLError
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from app.persisted_queries import NOT_ALLOWED_CODE, document_hash
 
@@ -51,6 +57,27 @@ class DocumentLRU:
         return len(self._docs)
 
 
+class OperationNameRequired(CannotGetOperationTypeError):
+    """A document of several operations sent without ``operationName`` (a request error: HTTP 400,
+    WebSocket close 4400, like an unknown operation name)."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def as_http_error_reason(self) -> str:
+        return "This document holds several operations: send operationName to say which one to run."
+
+
+def _several_operations(doc: DocumentNode) -> bool:
+    count = 0
+    for definition in doc.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            count += 1
+            if count > 1:
+                return True
+    return False
+
+
 class DocumentCache(SchemaExtension):
     """Parse from the LRU, skip validation for a document known valid; refuse unlisted documents."""
 
@@ -76,6 +103,9 @@ class DocumentCache(SchemaExtension):
                 ctx.graphql_document = doc
                 self.cached = True
         yield
+        doc = ctx.graphql_document
+        if doc is not None and ctx._provided_operation_name is None and _several_operations(doc):
+            raise OperationNameRequired
 
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context

@@ -142,15 +142,10 @@ async def test_websocket_origin_is_checked_against_the_same_list(server: LiveSer
 
 # -- subscriptions over HTTP --------------------------------------------------------------------
 
-SUBSCRIPTION = 'subscription { priceUpdated(currency: "USD") { id } }'
+SUBSCRIPTION = 'subscription { priceUpdated(currency: "USD") { currency value } }'
 
 
 @pytest.mark.parametrize("method", ["POST", "GET"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug since the document cache landed: after operation S of a two-operation document is "
-    "refused, operation Q of the same document answers data null (open in issue 12)",
-)
 async def test_a_subscription_over_http_is_a_400_pointing_at_the_websocket(
     server: LiveServer, method: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
