@@ -8,6 +8,7 @@ costs about as much as a derivation), so sync code works with scriptPubKey bytes
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 from embit.script import Script, address_to_scriptpubkey
 
@@ -20,8 +21,14 @@ def scripthash(script_pubkey: bytes) -> str:
     return hashlib.sha256(script_pubkey).digest()[::-1].hex()
 
 
+@lru_cache(maxsize=65_536)
 def address_from_script(script_pubkey: bytes, network: Network) -> str:
-    """The address paying to ``script_pubkey`` on ``network`` (bc1q/bc1p/1/3, tb1/m/n/2, bcrt1)."""
+    """The address paying to ``script_pubkey`` on ``network`` (bc1q/bc1p/1/3, tb1/m/n/2, bcrt1).
+
+    Memoised: read paths (UTXO lists, address pages) encode the same scripts on every request, and
+    embit's bech32 encoder is pure Python and decodes its own output again to check it (about 40 µs a
+    script). A script's address never changes; 65,536 entries are a few MB.
+    """
     return Script(script_pubkey).address(network.params)
 
 
