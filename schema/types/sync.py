@@ -15,8 +15,8 @@ from app.bitcoin.addresses import address_from_script
 from app.bitcoin.descriptors import Chain
 from app.bitcoin.networks import Network
 from app.store.models.chain import SyncJob as SyncJobRow
-from app.store.models.chain import WalletOutput, WalletTx
 from app.store.paging import cursor_key, page_of, page_size
+from app.sync.queries import OutputRow, TxRow
 from schema.context import Context
 from schema.pagination import Connection, to_connection
 from schema.scalars import Sats
@@ -109,7 +109,7 @@ class Transaction:
     label: str | None
 
     @classmethod
-    def from_row(cls, t: WalletTx, tip_height: int | None, label: str | None) -> Transaction:
+    def from_row(cls, t: TxRow, tip_height: int | None, label: str | None) -> Transaction:
         conf = 0
         if t.status == "confirmed" and t.height and tip_height:
             conf = max(0, tip_height - t.height + 1)
@@ -149,7 +149,7 @@ class Utxo:
     @classmethod
     def from_row(
         cls,
-        o: WalletOutput,
+        o: OutputRow,
         network: Network,
         tip_height: int | None,
         label: str | None,
