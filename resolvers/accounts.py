@@ -36,7 +36,7 @@ class AccountQuery:
         ctx = info.context
         if ctx.viewer is None:
             return None
-        return User.from_row(await ctx.container.accounts.get_user(ctx.viewer.user_id))
+        return User.of(await ctx.container.accounts.get_user(ctx.viewer.user_id))
 
     @strawberry.field(description="The viewer's signed-in sessions, newest first.")
     async def sessions(self, info: Info[Context, None]) -> list[Session]:
@@ -72,7 +72,7 @@ class AccountQuery:
     @strawberry.field(description="Every account (admins only).")
     async def users(self, info: Info[Context, None]) -> list[User]:
         ctx = info.context
-        return [User.from_row(u) for u in await ctx.container.accounts.list_users(ctx.require_viewer())]
+        return [User.of(u) for u in await ctx.container.accounts.list_users(ctx.require_viewer())]
 
 
 @strawberry.type
@@ -175,4 +175,4 @@ class AccountMutation:
     @strawberry.mutation(description="Change a user's role (admins only; the last admin stays admin).")
     async def set_user_role(self, info: Info[Context, None], user_id: strawberry.ID, role: Role) -> User:
         ctx = info.context
-        return User.from_row(await ctx.container.accounts.set_role(ctx.require_viewer(), str(user_id), role.value))
+        return User.of(await ctx.container.accounts.set_role(ctx.require_viewer(), str(user_id), role.value))

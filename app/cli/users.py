@@ -47,13 +47,24 @@ def _password(from_stdin: bool) -> str:
     return password
 
 
+def _as_json(user: Any) -> dict[str, object]:
+    """A :class:`app.services.accounts.UserView` as the ``--json`` output shows it."""
+    return {
+        "id": user.id,
+        "email": user.email,
+        "role": user.role,
+        "totpEnabled": user.totp_enabled,
+        "createdAt": user.created_at.isoformat(),
+    }
+
+
 def user_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
 ) -> None:
     """List the accounts (oldest first)."""
     rows = _admin(lambda admin: admin.list_users())
     if as_json:
-        typer.echo(json.dumps([r.as_json() for r in rows]))
+        typer.echo(json.dumps([_as_json(r) for r in rows]))
         return
     for r in rows:
         typer.echo(f"{r.email}\t{r.role}\t{'2fa' if r.totp_enabled else '-'}\t{r.created_at:%Y-%m-%d}\t{r.id}")

@@ -81,8 +81,23 @@ class Viewer:
 
 
 @dataclass(frozen=True, slots=True)
+class UserView:
+    """An account as the service hands it out (never its password hash or TOTP secret)."""
+
+    id: str
+    email: str
+    role: str
+    created_at: datetime
+    totp_enabled: bool
+
+    @classmethod
+    def of(cls, row: User) -> UserView:
+        return cls(row.id, row.email, row.role, row.created_at, row.totp_enabled)
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedToken:
-    user: User
+    user: UserView
     token: str
     expires_at: datetime
 
@@ -234,7 +249,7 @@ class AccountService:
         admin: bool = False,
         role: str | None = None,
         invitation_id: str | None = None,
-    ) -> User:
+    ) -> UserView:
         """Create a user; the very first user of a server is always an admin."""
         email = self.normalize_email(email)
         self._check_password(password)
@@ -260,16 +275,20 @@ class AccountService:
                     raise BadInput("That invitation code was just used.", field="invitationCode")
             audit.record(s, "user.created", user.id, user.email, detail=f"role={user.role}")
         log.info("user_created", user_id=user.id, role=user.role)
-        return user
+        return UserView.of(user)
 
-    async def get_user(self, user_id: str) -> User:
+    async def get_user(self, user_id: str) -> UserView:
+        return UserView.of(await self._row(user_id))
+
+    async def _row(self, user_id: str) -> User:
+        """The stored account, secrets included (for the checks of this service only)."""
         async with self.store.read() as s:
             user = await s.get(User, user_id)
         if user is None:
             raise NotFound("No such user.")
         return user
 
-    async def set_role(self, viewer: Viewer, user_id: str, role: str) -> User:
+    async def set_role(self, viewer: Viewer, user_id: str, role: str) -> UserView:
         """Admins change roles; the last admin cannot be demoted (the server always has one)."""
         if not viewer.is_admin:
             raise Forbidden("Only an admin can change roles.")
@@ -287,13 +306,14 @@ class AccountService:
             s.add(user)
             self.publish_account_changed(s, user.id)
             audit.record(s, "user.role_changed", user.id, role, detail=f"by={viewer.user_id}")
-        return user
+        return UserView.of(user)
 
-    async def list_users(self, viewer: Viewer) -> list[User]:
+    async def list_users(self, viewer: Viewer) -> list[UserView]:
         if not viewer.is_admin:
             raise Forbidden("Only an admin can list users.")
         async with self.store.read() as s:
-            return list((await s.exec(select(User).order_by(col(User.created_at), col(User.id)))).all())
+            rows = (await s.exec(select(User).order_by(col(User.created_at), col(User.id)))).all()
+        return [UserView.of(u) for u in rows]
 
     # -- invitations -----------------------------------------------------------------------
 
@@ -389,12 +409,12 @@ class AccountService:
             new_hash = await hash_password_async(password)
             async with self.store.write() as s:
                 await s.exec(sa.update(User).where(col(User.id) == user.id).values(password_hash=new_hash))
-        return await self._issue(user, client, action="login")
+        return await self._issue(UserView.of(user), client, action="login")
 
     async def _audit_failure(self, user: User | None, client: Client, reason: str) -> None:
         await audit.AuditLog(self.store).add("login.failed", user.id if user else None, ip=client.ip, detail=reason)
 
-    async def _issue(self, user: User, client: Client | None = None, *, action: str = "register") -> IssuedToken:
+    async def _issue(self, user: UserView, client: Client | None = None, *, action: str = "register") -> IssuedToken:
         client = client or Client()
         token = new_token()
         expires = utcnow() + timedelta(hours=self.settings.token_ttl_hours)
@@ -548,7 +568,7 @@ class AccountService:
 
     # -- step-up: password (and second factor) re-entry for sensitive changes ------------------
 
-    async def step_up(self, viewer: Viewer, password: str, otp: str | None, *, second_factor: bool = True) -> User:
+    async def step_up(self, viewer: Viewer, password: str, otp: str | None, *, second_factor: bool = True) -> None:
         """Check the password again (and the second factor when 2FA is on), throttled per user.
 
         API keys never pass: sensitive changes need a signed-in session.
@@ -556,7 +576,7 @@ class AccountService:
         if viewer.via_api_key:
             raise Forbidden("This needs a signed-in session, not an API key.")
         await self._throttle([f"step-up:{viewer.user_id}"], self.policies.step_up)
-        user = await self.get_user(viewer.user_id)
+        user = await self._row(viewer.user_id)
         if not await verify_password_async(user.password_hash, password or ""):
             raise BadInput("The password is wrong.", field="password")
         if second_factor and user.totp_enabled:
@@ -565,7 +585,6 @@ class AccountService:
             if not await self.second_factor.verify(user, otp):
                 raise BadInput("The one-time code is wrong, expired or already used.", field="otp")
         await self.throttle.clear([f"step-up:{viewer.user_id}"])
-        return await self.get_user(viewer.user_id)
 
     async def change_password(self, viewer: Viewer, current: str, new: str, otp: str | None = None) -> int:
         """Set a new password; every other session is signed out. Returns how many were revoked."""
@@ -582,14 +601,15 @@ class AccountService:
 
     async def begin_totp(self, viewer: Viewer) -> TotpSetup:
         """Store a new (not yet active) TOTP secret; :meth:`confirm_totp` activates it."""
-        user = await self.get_user(viewer.user_id)
+        user = await self._row(viewer.user_id)
         if user.totp_enabled:
             raise Conflict("Two-factor authentication is already on.", hint="disable it first to change the device")
         return await self.second_factor.begin(user)
 
     async def confirm_totp(self, viewer: Viewer, otp: str, password: str) -> list[str]:
         """Turn 2FA on with the password and a current code; returns the recovery codes (shown once)."""
-        user = await self.step_up(viewer, password, None, second_factor=False)
+        await self.step_up(viewer, password, None, second_factor=False)
+        user = await self._row(viewer.user_id)
         if user.totp_enabled or user.totp_secret_enc is None:
             raise Conflict("No two-factor set-up is waiting for this step.", hint="call beginTwoFactorSetup first")
         await self._throttle([f"step-up:{viewer.user_id}"], self.policies.step_up)
@@ -631,7 +651,7 @@ class AccountService:
     async def recovery_codes_left(self, user_id: str) -> int:
         return await self.second_factor.remaining(user_id)
 
-    async def reset_two_factor(self, email: str) -> User:
+    async def reset_two_factor(self, email: str) -> UserView:
         """Operator reset for a lost device (``mbf user reset-2fa``): 2FA off, every session signed out."""
         email = self.normalize_email(email)
         async with self.store.write() as s:
@@ -641,4 +661,4 @@ class AccountService:
             await self.second_factor.remove(s, user.id)
             revoked = await self._revoke(s, user.id)
             audit.record(s, "2fa.reset_by_operator", user.id, detail=f"sessions_revoked={len(revoked)}")
-        return user
+        return UserView.of(user)

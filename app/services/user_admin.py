@@ -6,8 +6,6 @@ Kept apart from :class:`AccountService` (the users' own API): these act on any a
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -16,30 +14,12 @@ from sqlmodel import col, func, select
 
 from app.errors import Conflict, NotFound
 from app.security.passwords import hash_password
-from app.services.accounts import AccountService
+from app.services.accounts import AccountService, UserView
 from app.store.db import Store
 from app.store.models.accounts import AuthSession, User
 from app.store.models.base import utcnow
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class UserRow:
-    id: str
-    email: str
-    role: str
-    totp_enabled: bool
-    created_at: datetime
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "email": self.email,
-            "role": self.role,
-            "totpEnabled": self.totp_enabled,
-            "createdAt": self.created_at.isoformat(),
-        }
 
 
 class UserAdmin:
@@ -48,10 +28,10 @@ class UserAdmin:
         self.accounts = accounts  # email normalisation and the password policy
         self.reports_root = reports_root  # the user's report files go with the account
 
-    async def list_users(self) -> list[UserRow]:
+    async def list_users(self) -> list[UserView]:
         async with self.store.read() as s:
             users = (await s.exec(select(User).order_by(col(User.created_at), col(User.email)))).all()
-        return [UserRow(u.id, u.email, u.role, u.totp_enabled, u.created_at) for u in users]
+        return [UserView.of(u) for u in users]
 
     async def _by_email(self, s: object, email: str) -> User:
         user = (await s.exec(select(User).where(User.email == self.accounts.normalize_email(email)))).first()  # type: ignore[attr-defined]

@@ -8,10 +8,9 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from app.services.accounts import InvitationView, IssuedInvitation, IssuedToken, SessionView, TotpSetup
+from app.services.accounts import InvitationView, IssuedInvitation, IssuedToken, SessionView, TotpSetup, UserView
 from app.services.api_keys import ApiKeyView, IssuedApiKey
 from app.services.audit import AuditView
-from app.store.models.accounts import User as UserRow
 
 
 @strawberry.enum
@@ -43,13 +42,13 @@ class User:
         return await info.context.container.accounts.recovery_codes_left(str(self.id))
 
     @classmethod
-    def from_row(cls, row: UserRow) -> User:
+    def of(cls, v: UserView) -> User:
         return cls(
-            id=strawberry.ID(row.id),
-            email=row.email,
-            role=Role(row.role),
-            created_at=row.created_at,
-            totp_enabled=row.totp_enabled,
+            id=strawberry.ID(v.id),
+            email=v.email,
+            role=Role(v.role),
+            created_at=v.created_at,
+            totp_enabled=v.totp_enabled,
         )
 
 
@@ -61,7 +60,7 @@ class AuthPayload:
 
     @classmethod
     def from_issued(cls, issued: IssuedToken) -> AuthPayload:
-        return cls(token=issued.token, expires_at=issued.expires_at, user=User.from_row(issued.user))
+        return cls(token=issued.token, expires_at=issued.expires_at, user=User.of(issued.user))
 
 
 @strawberry.type
