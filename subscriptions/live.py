@@ -20,7 +20,7 @@ from strawberry.types import Info
 
 from app.bitcoin.networks import Network
 from app.errors import NotFound
-from app.events.envelope import Event as Envelope
+from app.events import envelope
 from app.services.portfolios import ALL_ID
 from schema.types.lightning import Invoice
 from schema.types.portfolios import Price
@@ -80,7 +80,7 @@ def owner_check(kind: str, object_id: str) -> Any:
     return check
 
 
-async def _typed(info: Info, event_type: str, kind: str, object_id: str) -> AsyncIterator[Envelope]:
+async def _typed(info: Info, event_type: str, kind: str, object_id: str) -> AsyncIterator[envelope.Event]:
     check = owner_check(kind, object_id)
     async for e in stream(
         info,

@@ -26,8 +26,8 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.errors import NotFound
+from app.events import envelope
 from app.events.envelope import GAP
-from app.events.envelope import Event as Envelope
 from schema.context import Context
 from schema.scalars import MilliSats, Sats
 from schema.types.lightning import (
@@ -136,7 +136,7 @@ class WalletUpdate(Event):
         return await _wallet_or_none(info, self._user_id, str(self.wallet_id))
 
     @classmethod
-    def of(cls, e: Envelope) -> WalletUpdate:
+    def of(cls, e: envelope.Event) -> WalletUpdate:
         p = e.payload
         b = p.get("balance")
         balance = None
@@ -196,7 +196,7 @@ class TransactionEvent(Event):
         return Transaction.from_row(row, state.tip_height, labels.get(("tx", self.txid)))
 
     @classmethod
-    def of(cls, e: Envelope) -> TransactionEvent:
+    def of(cls, e: envelope.Event) -> TransactionEvent:
         p = e.payload
         return cls(
             id=strawberry.ID(e.id),
@@ -211,7 +211,7 @@ class TransactionEvent(Event):
 _PHASE_STATUS = {"done": SyncJobStatus.SUCCEEDED, "failed": SyncJobStatus.FAILED}
 
 
-async def sync_job_of(info: Info[Context, None], e: Envelope) -> SyncJob:
+async def sync_job_of(info: Info[Context, None], e: envelope.Event) -> SyncJob:
     """The job of a ``walletSyncProgress`` event, with the event's phase and counters (the
     stored row may already be further along when the event is delivered)."""
     p = e.payload
@@ -235,14 +235,14 @@ async def sync_job_of(info: Info[Context, None], e: Envelope) -> SyncJob:
 @strawberry.type(description="Progress of a wallet's sync (`walletSyncProgress`), as delivered by `events`.")
 class WalletSyncProgressEvent(Event):
     wallet_id: strawberry.ID = strawberry.field(description="The wallet's id.")
-    _envelope: strawberry.Private[Envelope]
+    _envelope: strawberry.Private[envelope.Event]
 
     @strawberry.field(description="The sync job, with this event's phase and counters.")
     async def job(self, info: Info[Context, None]) -> SyncJob:
         return await sync_job_of(info, self._envelope)
 
     @classmethod
-    def of(cls, e: Envelope) -> WalletSyncProgressEvent:
+    def of(cls, e: envelope.Event) -> WalletSyncProgressEvent:
         wid = str(e.payload.get("walletId") or e.subject or "")
         return cls(id=strawberry.ID(e.id), occurred_at=e.occurred_at, wallet_id=strawberry.ID(wid), _envelope=e)
 
@@ -259,12 +259,12 @@ def price_of(currency: Any, value: Any, at: Any, source: Any, fallback: datetime
     return Price(currency=code, value=_decimal(value), at=when, source=origin, age_seconds=age)
 
 
-def price_event(e: Envelope) -> Price:
+def price_event(e: envelope.Event) -> Price:
     p = e.payload
     return price_of(p.get("currency") or e.subject, p.get("value"), p.get("at"), p.get("source"), e.occurred_at)
 
 
-def fee_estimates_of(e: Envelope) -> FeeEstimates:
+def fee_estimates_of(e: envelope.Event) -> FeeEstimates:
     """``feeEstimatesUpdated``: the new recommendation, as the ``feeEstimates`` query shapes it."""
     p = e.payload
     fetched = _time(p.get("fetchedAt"), e.occurred_at)
@@ -306,7 +306,7 @@ class PortfolioValue(Event):
         return Portfolio.of(view)
 
     @classmethod
-    def of(cls, e: Envelope) -> PortfolioValue:
+    def of(cls, e: envelope.Event) -> PortfolioValue:
         p = e.payload
         return cls(
             id=strawberry.ID(e.id),
@@ -328,7 +328,7 @@ class ReportProgressEvent(Event):
     error: str | None = strawberry.field(description="Why it failed (FAILED only).")
 
     @classmethod
-    def of(cls, e: Envelope) -> ReportProgressEvent:
+    def of(cls, e: envelope.Event) -> ReportProgressEvent:
         p = e.payload
         status = str(p.get("status") or "RUNNING")
         return cls(
@@ -370,7 +370,7 @@ class InvoiceUpdate(Event):
     invoice: Invoice = strawberry.field(description="The invoice after the change.")
 
     @classmethod
-    def of(cls, e: Envelope) -> InvoiceUpdate:
+    def of(cls, e: envelope.Event) -> InvoiceUpdate:
         return cls(
             id=strawberry.ID(e.id),
             occurred_at=e.occurred_at,
@@ -498,7 +498,7 @@ _CHANNEL_KINDS: dict[str, type[ChannelUpdate]] = {
 }
 
 
-def channel_event_of(e: Envelope) -> Any:
+def channel_event_of(e: envelope.Event) -> Any:
     p = e.payload
     kind = str(p.get("type") or "")
     node = strawberry.ID(e.subject or "")
@@ -537,7 +537,7 @@ class PaymentUpdate(Event):
     last_htlc_failure: str | None = strawberry.field(description="Failure code of the last failed HTLC attempt.")
 
     @classmethod
-    def of(cls, e: Envelope) -> PaymentUpdate:
+    def of(cls, e: envelope.Event) -> PaymentUpdate:
         p = e.payload
         status = str(p.get("status") or "UNKNOWN")
         return cls(
@@ -565,7 +565,7 @@ class ChannelBackupUpdate(Event):
     created_at: datetime = strawberry.field(description="When LND produced it.")
 
     @classmethod
-    def of(cls, e: Envelope) -> ChannelBackupUpdate:
+    def of(cls, e: envelope.Event) -> ChannelBackupUpdate:
         p = e.payload
         points = [str(x) for x in (p.get("channelPoints") or [])]
         return cls(
@@ -595,7 +595,7 @@ class LightningNodeStatusEvent(Event):
     error: str | None = strawberry.field(description="Why it is down or failed.")
 
     @classmethod
-    def of(cls, e: Envelope) -> LightningNodeStatusEvent:
+    def of(cls, e: envelope.Event) -> LightningNodeStatusEvent:
         p = e.payload
         state = str(p.get("state") or "down")
         return cls(
@@ -634,7 +634,7 @@ class OtherEvent(Event):
     payload: JSON = strawberry.field(description="The event's payload as JSON (see docs/events.md).")
 
 
-def typed_event(e: Envelope) -> Event:
+def typed_event(e: envelope.Event) -> Event:
     """The typed ``Event`` of one envelope, for ``events(after:)``."""
     t = e.type
     if t == "walletUpdated":
