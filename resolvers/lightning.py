@@ -51,7 +51,7 @@ class LightningMutation:
         "encrypted). Nothing is saved if any check fails."
     )
     async def connect_lightning_node(self, info: Info[Context, Any], input: ConnectLightningNodeInput) -> LightningNode:
-        row = await service(info).connect(
+        node = await service(info).connect(
             _user(info),
             ConnectNodeInput(
                 name=input.name,
@@ -62,7 +62,7 @@ class LightningMutation:
                 network=input.network.value,
             ),
         )
-        return LightningNode.of(row)
+        return LightningNode.of(node)
 
     @strawberry.mutation
     async def disconnect_lightning_node(self, info: Info[Context, Any], id: strawberry.ID) -> bool:
@@ -73,10 +73,10 @@ class LightningMutation:
         "encrypted in place of the current (admin) macaroon, and use it from now on. Needs macaroon:generate."
     )
     async def bake_macaroon(self, info: Info[Context, Any], input: BakeMacaroonInput) -> LightningNode:
-        row = await info.context.container.lightning_macaroons.bake(
+        node = await info.context.container.lightning_macaroons.bake(
             _user(info), str(input.node_id), [c.value for c in input.capabilities]
         )
-        return LightningNode.of(row)
+        return LightningNode.of(node)
 
     @strawberry.mutation(description="Connect the node to a peer (pubkey@host:port).")
     async def connect_lightning_peer(

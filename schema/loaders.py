@@ -77,10 +77,10 @@ class Loaders:
         self.wallets = loader(lambda u, ids: c.wallets.wallets_of(u, ids))
         self.portfolio_balance = loader(self._portfolio_balances(c))
         # lightning nodes -> channels (one call per node: each is its own LND, asked concurrently)
-        self.node_rows: dict[str, Any] = {}
+        self.lightning_nodes: dict[str, Any] = {}
         self.channels = loader(
             lambda u, ids, active, first, after, with_policy: c.lightning.channel_pages(
-                [self.node_rows[i] for i in ids], active=active, first=first, after=after, with_policy=with_policy
+                [self.lightning_nodes[i] for i in ids], active=active, first=first, after=after, with_policy=with_policy
             )
         )
 

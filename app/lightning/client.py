@@ -400,12 +400,12 @@ class LndClient:
         r = await self.call("ClosedChannels", ln.ClosedChannelsRequest())
         return [self._closed_from(c) for c in r.channels]
 
-    async def balance(self) -> m.Balance:
+    async def balance(self) -> m.NodeBalance:
         w, c = await asyncio.gather(
             self.call("WalletBalance", ln.WalletBalanceRequest()),
             self.call("ChannelBalance", ln.ChannelBalanceRequest()),
         )
-        return m.Balance(
+        return m.NodeBalance(
             onchain_confirmed=w.confirmed_balance,
             onchain_unconfirmed=w.unconfirmed_balance,
             onchain_total=w.total_balance,

@@ -94,7 +94,9 @@ class ClosedChannel:
 
 
 @dataclass(frozen=True, slots=True)
-class Balance:
+class NodeBalance:
+    """A node's on-chain wallet and channel balances (GraphQL ``LightningBalance``)."""
+
     onchain_confirmed: int
     onchain_unconfirmed: int
     onchain_total: int

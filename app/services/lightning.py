@@ -37,6 +37,7 @@ from app.lightning.errors import MacaroonRejected, TlsRejected
 from app.lightning.permissions import CAPABILITY_PERMISSIONS, Capabilities, capabilities_from
 from app.lightning.streams import StreamStatus, StreamSupervisor
 from app.lightning.validation import validate_host, validate_macaroon, validate_port, validate_tls_cert
+from app.lightning.views import NodeView
 from app.security.crypto import Keyring
 from app.services import audit
 from app.store.db import Store, Tx
@@ -112,6 +113,28 @@ async def _owned(s: Tx, user_id: str, node_id: str) -> LightningNode:
 async def _list_owned(s: Tx, user_id: str) -> list[LightningNode]:
     q = select(LightningNode).where(LightningNode.user_id == user_id).order_by(col(LightningNode.created_at))
     return list((await s.exec(q)).all())
+
+
+def node_view(row: LightningNode) -> NodeView:
+    return NodeView(
+        id=row.id,
+        user_id=row.user_id,
+        name=row.name,
+        host=row.host,
+        port=row.port,
+        network=row.network,
+        pubkey=row.pubkey,
+        alias=row.alias,
+        version=row.version,
+        permissions=row.permissions,
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+    )
+
+
+def _capabilities(permissions: str) -> Capabilities:
+    """What a node's stored macaroon permissions (comma-separated) allow."""
+    return capabilities_from(p for p in permissions.split(",") if p)
 
 
 # -- event payloads ---------------------------------------------------------------------------
@@ -215,7 +238,7 @@ class LightningService:
             rows = list((await s.exec(select(LightningNode))).all())
         for row in rows:
             try:
-                await self._runtime(row)
+                await self._runtime_of(row)
             except Exception:
                 log.exception("lightning_node_start_failed", node_id=row.id)
 
@@ -244,7 +267,7 @@ class LightningService:
 
     # -- connect / disconnect -------------------------------------------------------------------
 
-    async def connect(self, user_id: str, inp: ConnectNodeInput) -> LightningNode:
+    async def connect(self, user_id: str, inp: ConnectNodeInput) -> NodeView:
         name = (inp.name or "").strip()
         if not 1 <= len(name) <= 100:
             raise BadInput("Give the node a name of 1 to 100 characters.", field="name")
@@ -300,7 +323,7 @@ class LightningService:
                 s.on_commit(adopt)
             keep = True
             log.info("lightning_node_connected", node_id=row.id, network=network, capabilities=row.capabilities)
-            return row
+            return node_view(row)
         finally:
             if not keep:
                 await client.close()
@@ -349,30 +372,35 @@ class LightningService:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    async def list_nodes(self, user_id: str) -> list[LightningNode]:
+    async def list_nodes(self, user_id: str) -> list[NodeView]:
         async with self.store.read() as s:
-            return await _list_owned(s, user_id)
+            return [node_view(r) for r in await _list_owned(s, user_id)]
 
-    async def get_node(self, user_id: str, node_id: str) -> LightningNode:
+    async def get_node(self, user_id: str, node_id: str) -> NodeView:
+        return node_view(await self.stored_node(user_id, node_id))
+
+    async def stored_node(self, user_id: str, node_id: str) -> LightningNode:
+        """The stored node with its encrypted secrets, for the Lightning area's own services
+        (backups, macaroon baking); everyone else gets :meth:`get_node`'s view."""
         async with self.store.read() as s:
             return await _owned(s, user_id, node_id)
 
-    async def client(self, user_id: str, node_id: str) -> tuple[LightningNode, LndClient]:
-        row = await self.get_node(user_id, node_id)
-        return row, (await self._runtime(row)).client
+    async def client(self, user_id: str, node_id: str) -> tuple[NodeView, LndClient]:
+        node = await self.get_node(user_id, node_id)
+        return node, (await self._runtime(node)).client
 
-    async def info(self, row: LightningNode) -> m.NodeInfo:
-        info = await (await self._runtime(row)).client.get_info()
-        if info.alias != row.alias or info.version != row.version:
+    async def info(self, node: NodeView) -> m.NodeInfo:
+        info = await (await self._runtime(node)).client.get_info()
+        if info.alias != node.alias or info.version != node.version:
             async with self.store.write() as s:
-                fresh = await _owned(s, row.user_id, row.id)
+                fresh = await _owned(s, node.user_id, node.id)
                 fresh.alias, fresh.version, fresh.last_seen_at = info.alias[:64], info.version[:64], utcnow()
                 s.add(fresh)
         return info
 
     async def channel_page(
         self,
-        row: LightningNode,
+        node: NodeView,
         *,
         active: bool | None,
         first: int | None,
@@ -380,19 +408,19 @@ class LightningService:
         with_policy: bool = True,
     ) -> Page[m.Channel]:
         """Open channels by short channel id; local policies (one GetChanInfo each) only for the page."""
-        client = (await self._runtime(row)).client
+        client = (await self._runtime(node)).client
         chans = sorted(
-            await client.list_channels(active=active, with_policy=False, our_pubkey=row.pubkey),
+            await client.list_channels(active=active, with_policy=False, our_pubkey=node.pubkey),
             key=lambda c: c.chan_id,
         )
         page = paginate_list(chans, lambda c: (str(c.chan_id),), first, after)
         if with_policy and page.items:
-            page = dataclasses.replace(page, items=await client.with_policies(page.items, row.pubkey))
+            page = dataclasses.replace(page, items=await client.with_policies(page.items, node.pubkey))
         return page
 
     async def channel_pages(
         self,
-        rows: Sequence[LightningNode],
+        nodes: Sequence[NodeView],
         *,
         active: bool | None,
         first: int | None,
@@ -402,35 +430,35 @@ class LightningService:
         """:meth:`channel_page` of several nodes, asked concurrently (each node is its own LND);
         a node that fails answers its error, the others their page."""
         results = await asyncio.gather(
-            *(self.channel_page(r, active=active, first=first, after=after, with_policy=with_policy) for r in rows),
+            *(self.channel_page(r, active=active, first=first, after=after, with_policy=with_policy) for r in nodes),
             return_exceptions=True,
         )
         out: dict[str, Page[m.Channel] | DomainError] = {}
-        for r, result in zip(rows, results, strict=True):
+        for r, result in zip(nodes, results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, DomainError):
                 raise result
             out[r.id] = result
         return out
 
-    async def pending_channels(self, row: LightningNode) -> list[m.PendingChannel]:
-        return await (await self._runtime(row)).client.pending_channels()
+    async def pending_channels(self, node: NodeView) -> list[m.PendingChannel]:
+        return await (await self._runtime(node)).client.pending_channels()
 
     async def closed_channels(
-        self, row: LightningNode, *, first: int | None, after: str | None
+        self, node: NodeView, *, first: int | None, after: str | None
     ) -> Page[m.ClosedChannel]:
-        closed = await (await self._runtime(row)).client.closed_channels()
+        closed = await (await self._runtime(node)).client.closed_channels()
         closed.sort(key=lambda c: (-c.close_height, c.channel_point))
         return paginate_list(closed, lambda c: (c.close_height, c.channel_point), first, after)
 
-    async def balance(self, row: LightningNode) -> m.Balance:
-        return await (await self._runtime(row)).client.balance()
+    async def balance(self, node: NodeView) -> m.NodeBalance:
+        return await (await self._runtime(node)).client.balance()
 
-    async def liquidity(self, row: LightningNode) -> list[m.Liquidity]:
-        client = (await self._runtime(row)).client
-        return await client.liquidity(await client.list_channels(with_policy=False, our_pubkey=row.pubkey))
+    async def liquidity(self, node: NodeView) -> list[m.Liquidity]:
+        client = (await self._runtime(node)).client
+        return await client.liquidity(await client.list_channels(with_policy=False, our_pubkey=node.pubkey))
 
     async def forwarding_history(
-        self, row: LightningNode, start: datetime | None, end: datetime | None
+        self, node: NodeView, start: datetime | None, end: datetime | None
     ) -> m.ForwardingSummary:
         end = end or datetime.now(UTC)
         start = start or end - timedelta(days=30)
@@ -438,13 +466,13 @@ class LightningService:
             raise BadInput("The period can be at most ten years.", field="from")
         if end <= start:
             raise BadInput("`to` must be after `from`.", field="to")
-        return await (await self._runtime(row)).client.forwarding_history(start, end)
+        return await (await self._runtime(node)).client.forwarding_history(start, end)
 
-    async def invoices(self, row: LightningNode, *, first: int | None, after: str | None) -> Page[m.Invoice]:
+    async def invoices(self, node: NodeView, *, first: int | None, after: str | None) -> Page[m.Invoice]:
         """Newest first; the cursor is LND's add index (LND numbers invoices 1, 2, 3...)."""
         size = page_size(first)
         offset = self._index_cursor(after)
-        client = (await self._runtime(row)).client
+        client = (await self._runtime(node)).client
         page = await client.list_invoices(index_offset=offset, limit=size + 1, reverse=True)
         if offset:
             newest = await client.list_invoices(limit=1, reverse=True)
@@ -453,10 +481,10 @@ class LightningService:
             total = page.last_index_offset
         return page_of(list(reversed(page.invoices)), size, total, lambda i: [i.add_index])
 
-    async def payments(self, row: LightningNode, *, first: int | None, after: str | None) -> Page[m.Payment]:
+    async def payments(self, node: NodeView, *, first: int | None, after: str | None) -> Page[m.Payment]:
         size = page_size(first)
         offset = self._index_cursor(after)
-        client = (await self._runtime(row)).client
+        client = (await self._runtime(node)).client
         page = await client.list_payments(index_offset=offset, limit=size + 1, reverse=True)
         return page_of(list(reversed(page.payments)), size, page.total, lambda p: [p.payment_index])
 
@@ -469,15 +497,15 @@ class LightningService:
             raise BadInput("That cursor is not one this list returned.", field="after")
         return int(key[0])
 
-    async def peers(self, row: LightningNode) -> list[m.Peer]:
+    async def peers(self, node: NodeView) -> list[m.Peer]:
         """Connected peers with alias and announced addresses (GetNodeInfo)."""
-        return await (await self._runtime(row)).client.list_peers(with_node_info=True)
+        return await (await self._runtime(node)).client.list_peers(with_node_info=True)
 
     async def network_nodes(
-        self, row: LightningNode, *, first: int | None, after: str | None, search: str | None = None
+        self, node: NodeView, *, first: int | None, after: str | None, search: str | None = None
     ) -> Page[m.GraphNode]:
         """The graph's nodes (not the node itself) to pick a peer from: best connected first."""
-        nodes = [n for n in await (await self._runtime(row)).client.graph_nodes() if n.pubkey != row.pubkey]
+        nodes = [n for n in await (await self._runtime(node)).client.graph_nodes() if n.pubkey != node.pubkey]
         if search:
             q = search.strip().lower()
             nodes = [n for n in nodes if q in n.alias.lower() or n.pubkey.startswith(q)]
@@ -487,22 +515,22 @@ class LightningService:
     # -- writes ---------------------------------------------------------------------------------
 
     @staticmethod
-    def capabilities(row: LightningNode) -> Capabilities:
-        return capabilities_from(p for p in row.permissions.split(",") if p)
+    def capabilities(node: NodeView) -> Capabilities:
+        return _capabilities(node.permissions)
 
-    def _require(self, row: LightningNode, capability: str) -> None:
-        caps = self.capabilities(row)
+    def _require(self, node: NodeView, capability: str) -> None:
+        caps = self.capabilities(node)
         if not caps.allows(capability):
             missing = caps.missing(capability) or CAPABILITY_PERMISSIONS[capability]
             raise Forbidden(
-                f"The macaroon of node '{row.name}' does not allow {_WHAT.get(capability, capability)}: "
+                f"The macaroon of node '{node.name}' does not allow {_WHAT.get(capability, capability)}: "
                 f"it lacks {', '.join(missing)}.",
                 hint="Reconnect the node with a macaroon that has these permissions (e.g. admin.macaroon).",
             )
 
     async def connect_peer(self, user_id: str, node_id: str, peer: str) -> m.Peer | None:
-        row, client = await self.client(user_id, node_id)
-        self._require(row, "CONNECT_PEERS")
+        node, client = await self.client(user_id, node_id)
+        self._require(node, "CONNECT_PEERS")
         return await client.connect_peer(peer)
 
     async def open_channel(
@@ -516,10 +544,10 @@ class LightningService:
         private: bool = False,
         sat_per_vbyte: int | None = None,
     ) -> m.PendingChannel:
-        row, client = await self.client(user_id, node_id)
-        self._require(row, "OPEN_CHANNELS")
+        node, client = await self.client(user_id, node_id)
+        self._require(node, "OPEN_CHANNELS")
         if "@" in peer:
-            self._require(row, "CONNECT_PEERS")
+            self._require(node, "CONNECT_PEERS")
         opened = await client.open_channel(
             peer, capacity, push_amount=push_amount, private=private, sat_per_vbyte=sat_per_vbyte
         )
@@ -542,8 +570,8 @@ class LightningService:
     async def close_channel(
         self, user_id: str, node_id: str, *, channel_point: str, force: bool = False, sat_per_vbyte: int | None = None
     ) -> m.PendingClose:
-        row, client = await self.client(user_id, node_id)
-        self._require(row, "CLOSE_CHANNELS")
+        node, client = await self.client(user_id, node_id)
+        self._require(node, "CLOSE_CHANNELS")
         closing = await client.close_channel(channel_point, force=force, sat_per_vbyte=sat_per_vbyte)
         await audit.AuditLog(self.store).add("channel.closed", user_id, channel_point, detail=f"force={force}")
         return closing
@@ -558,8 +586,8 @@ class LightningService:
         fee_rate_ppm: int,
         time_lock_delta: int,
     ) -> list[m.PolicyUpdateFailure]:
-        row, client = await self.client(user_id, node_id)
-        self._require(row, "UPDATE_CHANNEL_POLICY")
+        node, client = await self.client(user_id, node_id)
+        self._require(node, "UPDATE_CHANNEL_POLICY")
         failures = await client.update_channel_policy(
             channel_point=channel_point,
             base_fee_msat=base_fee_msat,
@@ -574,12 +602,12 @@ class LightningService:
     async def create_invoice(
         self, user_id: str, node_id: str, *, amount_msat: int, memo: str = "", expiry_s: int | None = None
     ) -> m.Invoice:
-        row, client = await self.client(user_id, node_id)
-        self._require(row, "CREATE_INVOICES")
+        node, client = await self.client(user_id, node_id)
+        self._require(node, "CREATE_INVOICES")
         if len(memo.encode()) > 639:
             raise BadInput("The memo is too long for a payment request (at most 639 bytes).", field="memo")
         added = await client.add_invoice(amount_msat=amount_msat, memo=memo, expiry_s=expiry_s or 86_400)
-        if "invoices:read" in self.capabilities(row).permissions:
+        if "invoices:read" in self.capabilities(node).permissions:
             with contextlib.suppress(BadInput):
                 return await client.lookup_invoice(added.payment_hash)
         now = datetime.now(UTC)
@@ -601,7 +629,13 @@ class LightningService:
 
     # -- the per-node pool and streams ----------------------------------------------------------
 
-    async def _runtime(self, row: LightningNode) -> _Runtime:
+    async def _runtime(self, node: NodeView) -> _Runtime:
+        rt = self._runtimes.get(node.id)
+        if rt is not None:
+            return rt
+        return await self._runtime_of(await self.stored_node(node.user_id, node.id))
+
+    async def _runtime_of(self, row: LightningNode) -> _Runtime:
         rt = self._runtimes.get(row.id)
         if rt is not None:
             return rt
@@ -625,7 +659,7 @@ class LightningService:
     async def refresh(self, row: LightningNode) -> None:
         """The node's stored macaroon changed: a new client (and streams) from the stored row."""
         await self._drop(row.id)
-        await self._runtime(row)
+        await self._runtime_of(row)
 
     async def _adopt(self, row: LightningNode, client: LndClient) -> None:
         async with self._lock:
@@ -645,7 +679,7 @@ class LightningService:
         )
         self._runtimes[row.id] = rt
         if self._started:
-            self._start_streams(rt, self.capabilities(row))
+            self._start_streams(rt, _capabilities(row.permissions))
         return rt
 
     async def _drop(self, node_id: str) -> None:

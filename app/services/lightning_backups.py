@@ -75,12 +75,12 @@ class LightningBackups:
 
     async def export(self, user_id: str, node_id: str) -> StoredBackup:
         """A fresh multi-channel backup from the node (ExportAllChannelBackups), kept as the latest."""
-        row, client = await self.lightning.client(user_id, node_id)
+        node, client = await self.lightning.client(user_id, node_id)
         snap = await backups.export_all(client)
-        return await self._save(row.id, row.user_id, snap)
+        return await self._save(node.id, node.user_id, snap)
 
     async def latest(self, user_id: str, node_id: str) -> StoredBackup:
-        row = await self.lightning.get_node(user_id, node_id)
+        row = await self.lightning.stored_node(user_id, node_id)
         if not row.channel_backup_enc or row.channel_backup_at is None:
             raise NotFound("No channel backup of this node yet: query channelBackup(nodeId) to make one.")
         data = json.loads(self.keyring.decrypt(row.channel_backup_enc, aad=row.user_id))
@@ -94,8 +94,8 @@ class LightningBackups:
     async def file(self, user_id: str, node_id: str) -> tuple[bytes, str]:
         """The latest backup as LND's channel.backup file, and a file name for it."""
         b = await self.latest(user_id, node_id)
-        row = await self.lightning.get_node(user_id, node_id)
-        safe = "".join(ch for ch in (row.alias or row.name) if ch.isalnum() or ch in "-_")[:40] or "node"
+        node = await self.lightning.get_node(user_id, node_id)
+        safe = "".join(ch for ch in (node.alias or node.name) if ch.isalnum() or ch in "-_")[:40] or "node"
         return b.multi, f"channel-{safe}-{b.created_at.strftime('%Y%m%dT%H%M%SZ')}.backup"
 
     async def verify(self, user_id: str, node_id: str, backup_b64: str | None) -> Verification:
@@ -111,7 +111,7 @@ class LightningBackups:
                 raise BadInput("The backup must be base64 (of a channel.backup file).", field="backup") from None
             if not multi:
                 raise BadInput("The backup is empty.", field="backup")
-        _row, client = await self.lightning.client(user_id, node_id)
+        _node, client = await self.lightning.client(user_id, node_id)
         try:
             points = await backups.verify(client, multi)
         except BadInput as exc:

@@ -16,8 +16,9 @@ from app.errors import BadInput, Forbidden, NotFound, UpstreamUnavailable
 from app.lightning import baking
 from app.lightning.permissions import capabilities_from
 from app.lightning.validation import validate_macaroon
+from app.lightning.views import NodeView
 from app.security.crypto import Keyring
-from app.services.lightning import LightningService
+from app.services.lightning import LightningService, node_view
 from app.store.db import Store
 from app.store.models.lightning import LightningNode
 
@@ -30,12 +31,12 @@ class LightningMacaroons:
         self.store = store
         self.keyring = keyring
 
-    async def bake(self, user_id: str, node_id: str, capabilities: list[str]) -> LightningNode:
-        row, client = await self.lightning.client(user_id, node_id)
+    async def bake(self, user_id: str, node_id: str, capabilities: list[str]) -> NodeView:
+        node, client = await self.lightning.client(user_id, node_id)
         wanted = baking.permissions_for(capabilities)
-        if "macaroon:generate" not in self.lightning.capabilities(row).permissions:
+        if "macaroon:generate" not in self.lightning.capabilities(node).permissions:
             raise Forbidden(
-                f"The macaroon of node '{row.name}' cannot bake macaroons: it lacks macaroon:generate.",
+                f"The macaroon of node '{node.name}' cannot bake macaroons: it lacks macaroon:generate.",
                 hint="Connect with admin.macaroon once to bake a narrower one.",
             )
         mac_hex = await baking.bake(client, wanted)
@@ -48,6 +49,7 @@ class LightningMacaroons:
             raise UpstreamUnavailable(
                 f"The node baked {sorted(got)} instead of {sorted(wanted)}; nothing changed."
             )
+        row = await self.lightning.stored_node(user_id, node_id)
         cert = self.keyring.decrypt(row.tls_cert_enc, aad=row.user_id)
         probe = self.lightning.new_client(row.host, row.port, cert, baked.hex())
         try:
@@ -70,4 +72,4 @@ class LightningMacaroons:
             s.add(fresh)
         await self.lightning.refresh(fresh)
         log.info("lightning_macaroon_baked", node_id=row.id, permissions=sorted(got))
-        return fresh
+        return node_view(fresh)

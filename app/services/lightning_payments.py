@@ -27,9 +27,9 @@ from app.events.envelope import Event
 from app.events.hub import EventHub
 from app.lightning import models as m
 from app.lightning import paying
+from app.lightning.views import NodeView
 from app.services import audit
 from app.services.lightning import LightningService
-from app.store.models.lightning import LightningNode
 from app.tasks import Supervisor
 
 log = structlog.get_logger(__name__)
@@ -65,7 +65,7 @@ class LightningPayments:
         self.supervisor = supervisor
 
     async def decode_invoice(self, user_id: str, node_id: str, payment_request: str) -> m.DecodedInvoice:
-        _row, client = await self.lightning.client(user_id, node_id)
+        _node, client = await self.lightning.client(user_id, node_id)
         return await paying.decode_invoice(client, payment_request)
 
     async def pay_invoice(
@@ -78,8 +78,8 @@ class LightningPayments:
         fee_limit: FeeLimit,
         timeout_s: int,
     ) -> m.Payment:
-        row, client = await self.lightning.client(user_id, node_id)
-        self.lightning._require(row, "PAY")
+        node, client = await self.lightning.client(user_id, node_id)
+        self.lightning._require(node, "PAY")
         inv = await paying.decode_invoice(client, payment_request)
         if inv.amount_msat and amount_msat:
             raise BadInput(
@@ -92,7 +92,7 @@ class LightningPayments:
                 f"The invoice expired at {inv.expires_at.isoformat()}; ask the payee for a new one.",
                 field="paymentRequest",
             )
-        if inv.destination == row.pubkey:
+        if inv.destination == node.pubkey:
             raise BadInput("This invoice is the node's own; a node cannot pay itself.", field="paymentRequest")
         amount = inv.amount_msat or int(amount_msat or 0)
         limit = paying.fee_limit_msat(amount, limit_msat=fee_limit.msat, limit_percent=fee_limit.percent)
@@ -104,7 +104,7 @@ class LightningPayments:
             timeout_s=timeout_s,
         )
         await audit.AuditLog(self.lightning.store).add("payment.sent", user_id, node_id, detail=f"msat={amount}")
-        return await self._follow(row, updates, timeout_s)
+        return await self._follow(node, updates, timeout_s)
 
     async def keysend(
         self,
@@ -116,26 +116,26 @@ class LightningPayments:
         fee_limit: FeeLimit,
         timeout_s: int,
     ) -> m.Payment:
-        row, client = await self.lightning.client(user_id, node_id)
-        self.lightning._require(row, "PAY")
-        if destination.lower() == row.pubkey:
+        node, client = await self.lightning.client(user_id, node_id)
+        self.lightning._require(node, "PAY")
+        if destination.lower() == node.pubkey:
             raise BadInput("A node cannot pay itself.", field="destination")
         limit = paying.fee_limit_msat(amount_msat, limit_msat=fee_limit.msat, limit_percent=fee_limit.percent)
         req, _hash = paying.keysend_request(destination.lower(), amount_msat, fee_limit=limit, timeout_s=timeout_s)
         await audit.AuditLog(self.lightning.store).add("keysend.sent", user_id, node_id, detail=f"msat={amount_msat}")
-        return await self._follow(row, paying.keysend(client, req), timeout_s)
+        return await self._follow(node, paying.keysend(client, req), timeout_s)
 
-    async def _publish(self, row: LightningNode, p: m.Payment) -> None:
+    async def _publish(self, node: NodeView, p: m.Payment) -> None:
         if self.hub is not None:
             await self.hub.publish(
-                Event(type=PAYMENT_UPDATED, user_id=row.user_id, subject=row.id, payload=payment_payload(p))
+                Event(type=PAYMENT_UPDATED, user_id=node.user_id, subject=node.id, payload=payment_payload(p))
             )
 
-    async def _follow(self, row: LightningNode, updates: AsyncIterator[m.Payment], timeout_s: int) -> m.Payment:
+    async def _follow(self, node: NodeView, updates: AsyncIterator[m.Payment], timeout_s: int) -> m.Payment:
         """The first update (LND's validation errors surface here), then the rest in the background."""
         it = aiter(updates)
         first = await anext(it)  # a refusal by LND raises here: nothing was sent, nothing published
-        await self._publish(row, first)
+        await self._publish(node, first)
         latest = first
         done = asyncio.Event()
 
@@ -144,20 +144,20 @@ class LightningPayments:
             try:
                 async for p in it:
                     latest = p
-                    await self._publish(row, p)
+                    await self._publish(node, p)
                     if p.final:
                         break
             except Exception as exc:  # the node went away mid-payment: LND keeps paying; say so
-                log.warning("lightning_payment_stream_lost", node_id=row.id, error=type(exc).__name__)
+                log.warning("lightning_payment_stream_lost", node_id=node.id, error=type(exc).__name__)
             finally:
                 done.set()
                 with contextlib.suppress(Exception):
                     await it.aclose()  # type: ignore[attr-defined]
 
         if not first.final:
-            self.supervisor.spawn(f"lnpay:{row.id}:{first.payment_hash}", rest)
+            self.supervisor.spawn(f"lnpay:{node.id}:{first.payment_hash}", rest)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout_s + RESULT_GRACE_S):
                     await done.wait()
-        log.info("lightning_payment", node_id=row.id, status=latest.status, reason=latest.failure_reason)
+        log.info("lightning_payment", node_id=node.id, status=latest.status, reason=latest.failure_reason)
         return latest

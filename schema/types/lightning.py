@@ -18,8 +18,8 @@ from strawberry.types import Info
 from app.bitcoin.networks import Network
 from app.errors import DomainError
 from app.lightning import models as m
+from app.lightning.views import NodeView
 from app.services.lightning import LightningService
-from app.store.models.lightning import LightningNode as NodeRow
 from app.store.paging import paginate_positions
 from schema.context import Context
 from schema.pagination import Connection, to_connection
@@ -238,7 +238,7 @@ class LightningBalance:
     total: Sats = strawberry.field(description="On-chain total plus channel local balance.")
 
     @classmethod
-    def of(cls, b: m.Balance) -> LightningBalance:
+    def of(cls, b: m.NodeBalance) -> LightningBalance:
         return cls(
             onchain_confirmed=b.onchain_confirmed,
             onchain_unconfirmed=b.onchain_unconfirmed,
@@ -504,34 +504,34 @@ class LightningNode:
     alias: str = strawberry.field(description="As of the last successful GetInfo.")
     created_at: datetime
     last_seen_at: datetime | None
-    row: strawberry.Private[NodeRow]
+    node: strawberry.Private[NodeView]
     cache: strawberry.Private[dict[str, Any]]
 
     @classmethod
-    def of(cls, row: NodeRow) -> LightningNode:
+    def of(cls, node: NodeView) -> LightningNode:
         return cls(
-            id=strawberry.ID(row.id),
-            name=row.name,
-            host=row.host,
-            port=row.port,
-            network=Network(row.network),
-            pubkey=row.pubkey,
-            alias=row.alias,
-            created_at=row.created_at,
-            last_seen_at=row.last_seen_at,
-            row=row,
+            id=strawberry.ID(node.id),
+            name=node.name,
+            host=node.host,
+            port=node.port,
+            network=Network(node.network),
+            pubkey=node.pubkey,
+            alias=node.alias,
+            created_at=node.created_at,
+            last_seen_at=node.last_seen_at,
+            node=node,
             cache={},
         )
 
     async def _info(self, info: Info[Context, Any]) -> m.NodeInfo:
         task = self.cache.get("info")
         if task is None:
-            task = self.cache["info"] = asyncio.ensure_future(service(info).info(self.row))
+            task = self.cache["info"] = asyncio.ensure_future(service(info).info(self.node))
         return await task
 
     @strawberry.field
     def capabilities(self) -> LightningCapabilities:
-        caps = LightningService.capabilities(self.row)
+        caps = LightningService.capabilities(self.node)
         return LightningCapabilities(
             read_only=caps.read_only,
             granted=[LightningCapability(c) for c in caps.as_list()],
@@ -541,7 +541,7 @@ class LightningNode:
 
     @strawberry.field(description="Stream-based reachability (no call to the node).")
     def status(self, info: Info[Context, Any]) -> LightningNodeStatus:
-        st = service(info).status(self.row.id)
+        st = service(info).status(self.node.id)
         return LightningNodeStatus(available=st.available, state=st.state, last_error=st.last_error, since=st.since)
 
     @strawberry.field(description="Whether the node answers GetInfo now.")
@@ -581,30 +581,30 @@ class LightningNode:
         self, info: Info[Context, Any], active: bool | None = None, first: int | None = None, after: str | None = None
     ) -> Connection[Channel] | None:
         batch = info.context.batch
-        batch.node_rows[self.row.id] = self.row
+        batch.lightning_nodes[self.node.id] = self.node
         with_policy = selects(info.selected_fields, "localPolicy")
-        page = await batch.channels.load((self.row.user_id, self.row.id, active, first, after, with_policy))
+        page = await batch.channels.load((self.node.user_id, self.node.id, active, first, after, with_policy))
         if isinstance(page, Exception):  # this node's error, for this field only
             raise page
         return to_connection(page, Channel.of)
 
     @strawberry.field
     async def pending_channels(self, info: Info[Context, Any]) -> list[PendingChannel] | None:
-        return [PendingChannel.of(p) for p in await service(info).pending_channels(self.row)]
+        return [PendingChannel.of(p) for p in await service(info).pending_channels(self.node)]
 
     @strawberry.field(description="Newest close first.")
     async def closed_channels(
         self, info: Info[Context, Any], first: int | None = None, after: str | None = None
     ) -> Connection[ClosedChannel] | None:
-        return to_connection(await service(info).closed_channels(self.row, first=first, after=after), ClosedChannel.of)
+        return to_connection(await service(info).closed_channels(self.node, first=first, after=after), ClosedChannel.of)
 
     @strawberry.field
     async def balance(self, info: Info[Context, Any]) -> LightningBalance | None:
-        return LightningBalance.of(await service(info).balance(self.row))
+        return LightningBalance.of(await service(info).balance(self.node))
 
     @strawberry.field(description="Inbound and outbound liquidity per channel and in total.")
     async def liquidity(self, info: Info[Context, Any]) -> LiquiditySummary | None:
-        return LiquiditySummary.of(await service(info).liquidity(self.row))
+        return LiquiditySummary.of(await service(info).liquidity(self.node))
 
     @strawberry.field(description="Forwards in [from, to) (default: the last 30 days) with fees earned.")
     async def forwarding_history(
@@ -613,19 +613,19 @@ class LightningNode:
         from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
         to: datetime | None = None,
     ) -> ForwardingHistory | None:
-        return ForwardingHistory.of(await service(info).forwarding_history(self.row, from_, to))
+        return ForwardingHistory.of(await service(info).forwarding_history(self.node, from_, to))
 
     @strawberry.field(description="Newest first.")
     async def invoices(
         self, info: Info[Context, Any], first: int | None = None, after: str | None = None
     ) -> Connection[Invoice] | None:
-        return to_connection(await service(info).invoices(self.row, first=first, after=after), Invoice.of)
+        return to_connection(await service(info).invoices(self.node, first=first, after=after), Invoice.of)
 
     @strawberry.field(description="Newest first, including failed and in-flight payments.")
     async def payments(
         self, info: Info[Context, Any], first: int | None = None, after: str | None = None
     ) -> Connection[Payment] | None:
-        return to_connection(await service(info).payments(self.row, first=first, after=after), Payment.of)
+        return to_connection(await service(info).payments(self.node, first=first, after=after), Payment.of)
 
     @strawberry.field(
         description="Nodes of the public graph (DescribeGraph), best connected first; `search` "
@@ -634,12 +634,12 @@ class LightningNode:
     async def network_nodes(
         self, info: Info[Context, Any], first: int | None = None, after: str | None = None, search: str | None = None
     ) -> Connection[NetworkNode] | None:
-        page = await service(info).network_nodes(self.row, first=first, after=after, search=search)
+        page = await service(info).network_nodes(self.node, first=first, after=after, search=search)
         return to_connection(page, NetworkNode.of)
 
     @strawberry.field
     async def peers(self, info: Info[Context, Any]) -> list[LightningPeer] | None:
-        return [LightningPeer.of(p) for p in await service(info).peers(self.row)]
+        return [LightningPeer.of(p) for p in await service(info).peers(self.node)]
 
 
 # -- inputs and payloads ------------------------------------------------------------------------

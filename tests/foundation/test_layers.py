@@ -30,7 +30,7 @@ NOT_IMPORTED_BY = {
 }
 PURE = ("app/bitcoin", "app/analytics")
 IMPURE = ("app.store", "app.chain", "app.events", "app.services", "app.sync", "app.lightning", "httpx", "sqlalchemy")
-ROWS_IN_SCHEMA = {"schema/types/sync.py", "schema/types/lightning.py"}
+ROWS_IN_SCHEMA = {"schema/types/sync.py"}
 ALLOWED_SQL_TEXT = {"app/services/accounts.py"}  # pg_advisory_xact_lock
 
 

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from app.dev.devlnd import DevLnd
 from app.events.envelope import id_floor
-from app.store.models.lightning import LightningNode as NodeRow
+from app.store.models.lightning import LightningNode
 from tests.lightning.test_graphql import OPEN, connect, next_data
 from tests.subscriptions.wsclient import EVENTS, WS
 from tests.support.server import GraphQLClient, LiveServer, error_codes
@@ -44,7 +44,7 @@ async def test_export_keep_encrypted_and_download(
 
     # kept encrypted with the owner's secrets
     async with server.container.store.read() as s:
-        row = (await s.exec(select(NodeRow))).one()
+        row = (await s.exec(select(LightningNode))).one()
     assert row.channel_backup_enc and b["base64"] not in row.channel_backup_enc
     assert raw.hex() not in row.channel_backup_enc
     with pytest.raises(Exception):  # noqa: B017 - bound to the owner: another aad cannot open it

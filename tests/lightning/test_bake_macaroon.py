@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from app.dev.devlnd import DevLnd
 from app.lightning import macaroon as mac
-from app.store.models.lightning import LightningNode as NodeRow
+from app.store.models.lightning import LightningNode
 from tests.lightning.conftest import client_for
 from tests.lightning.test_graphql import CONNECT, connect, node_input
 from tests.support.server import GraphQLClient, LiveServer, error_codes
@@ -26,7 +26,7 @@ def settings_overrides() -> dict[str, Any]:
 
 async def stored_macaroon(server: LiveServer) -> str:
     async with server.container.store.read() as s:
-        row = (await s.exec(select(NodeRow))).one()
+        row = (await s.exec(select(LightningNode))).one()
     return server.container.keyring.decrypt(row.macaroon_enc, aad=row.user_id)
 
 

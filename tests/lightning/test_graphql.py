@@ -11,7 +11,7 @@ from sqlmodel import select
 from app.dev.devlnd import DevLnd
 from app.dev.devlnd.tls import make_cert
 from app.lightning import macaroon as mac
-from app.store.models.lightning import LightningNode as NodeRow
+from app.store.models.lightning import LightningNode
 from tests.subscriptions.wsclient import WS, nothing_pending, refused
 from tests.support.server import GraphQLClient, LiveServer, error_codes
 from tests.support.signals import registered
@@ -118,7 +118,7 @@ async def test_connect_and_read_everything(
 
     # stored encrypted, bound to the owner
     async with server.container.store.read() as s:
-        row = (await s.exec(select(NodeRow))).one()
+        row = (await s.exec(select(LightningNode))).one()
     assert devlnd.macaroons["admin"] not in row.macaroon_enc and "BEGIN CERTIFICATE" not in row.tls_cert_enc
     assert server.container.keyring.decrypt(row.macaroon_enc, aad=row.user_id) == devlnd.macaroons["admin"]
 
@@ -442,7 +442,7 @@ async def test_subscriptions_channel_events_and_invoices(
         await bob.close()
     # the resume indexes were stored
     async with server.container.store.read() as s:
-        row = (await s.exec(select(NodeRow))).one()
+        row = (await s.exec(select(LightningNode))).one()
     assert row.invoice_add_index == 5 and row.invoice_settle_index == 3
 
 
