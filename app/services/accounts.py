@@ -29,7 +29,7 @@ from app.security.crypto import Keyring
 from app.security.passwords import hash_password_async, needs_rehash, verify_password_async
 from app.security.throttle import BackoffPolicy, MemoryThrottle, Throttle
 from app.security.tokens import new_token, token_hash
-from app.security.totp import TotpSetupData as TotpSetup
+from app.security.totp import TotpSetupData
 from app.services import audit
 from app.services.second_factor import SecondFactor
 from app.services.session_cache import ACCOUNT_CHANGED, REVOKED, SessionCache
@@ -599,7 +599,7 @@ class AccountService:
 
     # -- two-factor --------------------------------------------------------------------------
 
-    async def begin_totp(self, viewer: Viewer) -> TotpSetup:
+    async def begin_totp(self, viewer: Viewer) -> TotpSetupData:
         """Store a new (not yet active) TOTP secret; :meth:`confirm_totp` activates it."""
         user = await self._row(viewer.user_id)
         if user.totp_enabled:

@@ -8,7 +8,8 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from app.services.accounts import InvitationView, IssuedInvitation, IssuedToken, SessionView, TotpSetup, UserView
+from app.security.totp import TotpSetupData
+from app.services.accounts import InvitationView, IssuedInvitation, IssuedToken, SessionView, UserView
 from app.services.api_keys import ApiKeyView, IssuedApiKey
 from app.services.audit import AuditView
 
@@ -69,7 +70,7 @@ class TotpSetupPayload:
     uri: str = strawberry.field(description="otpauth:// URI to show as a QR code.")
 
     @classmethod
-    def from_setup(cls, setup: TotpSetup) -> TotpSetupPayload:
+    def from_setup(cls, setup: TotpSetupData) -> TotpSetupPayload:
         return cls(secret=setup.secret, uri=setup.uri)
 
 

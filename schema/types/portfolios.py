@@ -11,16 +11,15 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from app.analytics import gains, performance
 from app.analytics.costbasis import CostBasisResult, DisposalRow, PendingTx
-from app.analytics.gains import GainSubtotal as GainSubtotalData
-from app.analytics.performance import Performance as PerformanceData
 from app.analytics.periods import PeriodInput
 from app.analytics.risk import RiskReport
+from app.prices import provider
 from app.prices.provider import DailyClose
-from app.prices.provider import Price as PriceData
+from app.services import tax_settings
 from app.services.portfolios import Analysis, PortfolioView, ValuePoint
 from app.services.reports import ReportView
-from app.services.tax_settings import TaxSettings as TaxSettingsData
 from app.store.paging import paginate_positions
 from schema.context import Context
 from schema.pagination import Connection, to_connection
@@ -95,7 +94,7 @@ class TaxSettings:
     fee_treatment: FeeTreatment
 
     @classmethod
-    def of(cls, t: TaxSettingsData) -> TaxSettings:
+    def of(cls, t: tax_settings.TaxSettings) -> TaxSettings:
         return cls(
             fiscal_year_start=t.fiscal_year_start_text,
             long_term_months=t.long_term_months,
@@ -127,7 +126,7 @@ class Price:
     age_seconds: float = strawberry.field(description="Seconds between `at` and now.")
 
     @classmethod
-    def of(cls, p: PriceData) -> Price:
+    def of(cls, p: provider.Price) -> Price:
         return cls(currency=p.currency, value=p.value, at=p.at, source=p.source, age_seconds=round(p.age_seconds(), 1))
 
     @classmethod
@@ -230,7 +229,7 @@ class Performance:
 
     @classmethod
     def of(cls, a: Analysis) -> Performance:
-        p: PerformanceData = a.performance
+        p: performance.Performance = a.performance
         dd = p.max_drawdown
         return cls(
             timeframe=Timeframe(a.timeframe) if a.timeframe else None,
@@ -343,7 +342,7 @@ class GainSubtotal:
     fee_gain: Decimal
 
     @classmethod
-    def of(cls, g: GainSubtotalData) -> GainSubtotal:
+    def of(cls, g: gains.GainSubtotal) -> GainSubtotal:
         return cls(
             tax_year=g.tax_year, label=g.label, start=g.start, end=g.end,
             holding_period=HoldingPeriod(g.holding_period), disposals=g.disposals, proceeds=g.proceeds, cost=g.cost,

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.types import Info
 
+from app.bitcoin import multisig
 from app.bitcoin.descriptors import Chain
-from app.bitcoin.multisig import Cosigner as CosignerData
 from app.bitcoin.networks import Network
 from app.bitcoin.scripts import ScriptType
 from app.services.wallet_labels import LabelImportResult
@@ -69,7 +69,7 @@ class Cosigner:
     derivation_path: str = strawberry.field(description="Path from the master key, e.g. m/48h/0h/0h/2h.")
 
     @classmethod
-    def from_data(cls, c: CosignerData) -> Cosigner:
+    def from_data(cls, c: multisig.Cosigner) -> Cosigner:
         return cls(name=c.name, xpub=c.xpub, fingerprint=c.fingerprint, derivation_path=c.derivation_path)
 
 
