@@ -25,6 +25,7 @@ from app.dev.devchain.runner import DevChain
 from app.errors import BadInput, UpstreamUnavailable
 from app.events.envelope import Event
 from app.services.wallets import ImportWalletInput
+from tests.support.signals import on_published
 from tests.sync.test_sync import (
     chain_settings,
     figures,
@@ -305,7 +306,7 @@ async def test_rescan_progress_and_errors_reach_the_wallet(chain: DevChain, data
     async def listen(e: Event) -> None:
         events.append(e)
 
-    c.sync.listeners.append(listen)
+    on_published(c.hub, listen)
     try:
         user = await new_user(c)
         w = chain.info["wallets"][0]
@@ -371,7 +372,7 @@ async def test_a_payment_reaches_the_live_stream(chain: DevChain, push: str, dat
         if e.type in ("transactionReceived", "walletUpdated") and e.payload.get("walletId") == wallet_id:
             await received.put(e)
 
-    c.sync.listeners.append(listen)
+    on_published(c.hub, listen)
     try:
         user = await new_user(c)
         wallet_id = (
@@ -423,7 +424,7 @@ async def test_a_zmq_gap_resyncs_the_watched_wallets(chain: DevChain, database_u
         if e.type == "transactionReceived" and e.payload.get("walletId") == wallet_id:
             await received.put(e)
 
-    c.sync.listeners.append(listen)
+    on_published(c.hub, listen)
     try:
         user = await new_user(c)
         wallet_id = (

@@ -24,7 +24,7 @@ from app.store.models.chain import SyncJob
 from tests.frontend.test_sync_live import import_wallet, synced
 from tests.subscriptions.test_ws import connect
 from tests.support.server import GraphQLClient, LiveServer, live_server
-from tests.support.signals import registered, until
+from tests.support.signals import on_published, registered, until
 from tests.wallets.helpers import addresses
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +74,7 @@ async def test_a_payment_reaches_the_live_stream_within_seconds(
 
     wallet_id = await import_wallet(gql, small.info["wallets"][0]["descriptor"])
     assert (await synced(gql, wallet_id))["syncStatus"] == "SYNCED"
-    server.container.sync.listeners.append(collect)  # after the import's history
+    on_published(server.container.hub, collect)  # after the import's history
     ws = await connect(server, user_token)
     async with registered(server, 1):
         await ws.subscribe("rx", RECEIVED, {"w": wallet_id})
@@ -105,7 +105,7 @@ async def test_after_a_restart_wallets_are_followed_again_without_a_sync(
             payloads.append(dict(event.payload))
 
     async with live_server(settings) as second:
-        second.container.sync.listeners.append(collect)
+        on_published(second.container.hub, collect)
         jobs_before = await job_count(second)
         ws = await connect(second, user_token)
         async with registered(second, 1):

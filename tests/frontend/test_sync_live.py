@@ -14,6 +14,7 @@ import pytest
 from app.dev.devchain.runner import DevChain
 from app.events.envelope import Event
 from tests.support.server import GraphQLClient, LiveServer
+from tests.support.signals import on_published
 from tests.wallets.helpers import addresses
 
 IMPORT = "mutation($i: ImportWalletInput!) { importWallet(input: $i) { id } }"
@@ -36,7 +37,7 @@ def settings_overrides(small: DevChain) -> dict[str, Any]:
 def listen(server: LiveServer, handler: Callable[[Event], Awaitable[None]]) -> None:
     """In-process listener of every sync event; awaited before the event is published (so a
     listener that waits pauses the sync right there)."""
-    server.container.sync.listeners.append(handler)
+    on_published(server.container.hub, handler)
 
 
 async def import_wallet(gql: GraphQLClient, descriptor: str) -> str:

@@ -14,9 +14,11 @@ import asyncio
 import contextlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import httpx
 
+from app.events.envelope import Event
 from tests.support.server import LiveServer
 
 WAIT_S = 15.0  # failure bound only
@@ -73,3 +75,16 @@ async def registered_at(base_url: str, n: int, *, token: str, wait_s: float = WA
         return await readyz_subscribers(base_url, token) >= before + n
 
     await until(enough, f"{n} more hub subscriber(s) than {before} on {base_url}", wait_s)
+
+
+def on_published(hub: Any, handler: Callable[[Event], Awaitable[None]]) -> None:
+    """Await ``handler`` with every event the process publishes on ``hub``, before the event is
+    published: a handler that waits holds the publisher (a sync, say) right there. Domain events go
+    through the hub only, so this sees what a subscriber would, in the order it would."""
+    publish = hub.publish
+
+    async def intercept(event: Event) -> None:
+        await handler(event)
+        await publish(event)
+
+    hub.publish = intercept

@@ -13,6 +13,7 @@ import pytest
 from app.dev.devchain.builder import Coin, build_and_sign
 from app.dev.devchain.primitives import TxOut
 from app.dev.devchain.runner import DevChain
+from tests.support.signals import on_published
 from tests.sync.test_gap_limit import BATCH_SETTINGS, import_gap_wallets
 from tests.sync.test_sync import BACKENDS, chain_settings, check_consistency, figures, new_user, start_container
 
@@ -74,7 +75,7 @@ async def test_a_block_without_the_wallets_transactions_moves_its_tip(
         async def listen(ev: Any) -> None:
             events.append(ev)
 
-        c.sync.listeners.append(listen)
+        on_published(c.hub, listen)
         await gapchain.mine(1)
         job = await c.sync.sync_now(user, edge)
         assert job.status == "SUCCEEDED", job.error

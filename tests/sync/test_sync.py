@@ -18,6 +18,7 @@ from app.dev.devchain.runner import DevChain
 from app.services.wallets import ImportWalletInput
 from app.store.models.chain import TX_CONFIRMED, TX_MEMPOOL, TX_REPLACED
 from tests.conftest import make_settings
+from tests.support.signals import on_published
 
 BACKENDS = ["esplora", "electrum", "core"]
 
@@ -194,7 +195,7 @@ async def test_payment_block_and_other_users(small: DevChain, backend: str, data
         async def listen(ev: Any) -> None:
             events.append(ev)
 
-        c.sync.listeners.append(listen)
+        on_published(c.hub, listen)
         addr = await c.wallets.next_receive_address(alice, a_id)
         txid = await small.send(addr.address, 123_456)
         job = await c.sync.sync_now(alice, a_id)
