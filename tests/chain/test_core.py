@@ -372,6 +372,7 @@ async def test_a_payment_reaches_the_live_stream(chain: DevChain, push: str, dat
         if e.type in ("transactionReceived", "walletUpdated") and e.payload.get("walletId") == wallet_id:
             await received.put(e)
 
+    wallet_id = ""  # the hub carries every service's events: none matches before the import
     on_published(c.hub, listen)
     try:
         user = await new_user(c)
@@ -424,6 +425,7 @@ async def test_a_zmq_gap_resyncs_the_watched_wallets(chain: DevChain, database_u
         if e.type == "transactionReceived" and e.payload.get("walletId") == wallet_id:
             await received.put(e)
 
+    wallet_id = ""  # the hub carries every service's events: none matches before the import
     on_published(c.hub, listen)
     try:
         user = await new_user(c)
