@@ -56,11 +56,20 @@ class AccountQuery:
         after: str | None = None,
         all_users: bool = False,
         action: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[AuditEntry]:
         ctx = info.context
         viewer = ctx.require_viewer()
         page = await ctx.container.audit.entries(
-            viewer.user_id, is_admin=viewer.is_admin, all_users=all_users, action=action, first=first, after=after
+            viewer.user_id,
+            is_admin=viewer.is_admin,
+            all_users=all_users,
+            action=action,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
         return to_connection(page, AuditEntry.of)
 

@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from app.errors import BadInput
 from schema.context import Context
-from schema.pagination import Connection
+from schema.pagination import Connection, PageArgs
 from schema.types.portfolios import (
     CreatePortfolioInput,
     GenerateReportInput,
@@ -74,11 +74,18 @@ class PortfolioQuery:
 
     @strawberry.field(description="Your generated reports, newest first.")
     async def reports(
-        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Report]:
         ctx = info.context
+        args = PageArgs(first, after, last, before)
+        args.window()  # bad arguments answer before the read
         views = await ctx.container.reports.list_reports(ctx.require_viewer().user_id)
-        return paginate(views, first, after, Report.of)
+        return paginate(views, args, Report.of)
 
     @strawberry.field
     async def report(self, info: Info[Context, None], id: strawberry.ID) -> Report:

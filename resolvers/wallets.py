@@ -28,11 +28,16 @@ from schema.types.wallets import (
 class WalletQuery:
     @strawberry.field(description="The viewer's wallets, oldest first.")
     async def wallets(
-        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Wallet]:
         ctx = info.context
         user_id = ctx.require_viewer().user_id
-        page = await ctx.container.wallets.list_wallets(user_id, first, after)
+        page = await ctx.container.wallets.list_wallets(user_id, first, after, last, before)
         return to_connection(page, Wallet.from_view)  # their fields batch through ctx.batch
 
     @strawberry.field(description="One of the viewer's wallets (NOT_FOUND otherwise).")

@@ -631,7 +631,6 @@ ARGS: dict[str, str] = {
     "Wallet.addresses(used)": "Only used (true) or unused (false) addresses.",
     "Portfolio.value(currency)": "Fiat currency (default: the base currency).",
     "Portfolio.price(currency)": "Fiat currency (default: the base currency).",
-    "CostBasis.disposals(first)": "Page size.",
 }
 
 VALUES: dict[str, str] = {
@@ -739,10 +738,11 @@ COMMON_FIELDS: dict[str, str] = {
     "chanId": "Short channel id (uint64, as a string).",
 }
 COMMON_ARGS: dict[str, str] = {
-    "first": "Page size: how many items after `after` (default 50, at most 500).",
-    "after": "A cursor from a previous page (`pageInfo.endCursor`): the items after it.",
-    "last": "Page size: how many items before `before`.",
-    "before": "A cursor (`pageInfo.startCursor`): the items before it.",
+    "first": "Page forward: the first this many items (after `after`, if given); default 50, at most 500. "
+    "Not with `last`.",
+    "after": "A cursor (`pageInfo.endCursor` or an edge's cursor): only the items after it.",
+    "last": "Page backward: the last this many items (before `before`, if given); at most 500. Not with `first`.",
+    "before": "A cursor (`pageInfo.startCursor` or an edge's cursor): only the items before it.",
     "id": "The object's id.",
     "input": "The operation's input; see its type.",
     "nodeId": "The id of one of your Lightning nodes (ours, not the pubkey).",
@@ -786,15 +786,17 @@ def _field_text(type_name: str, field: str) -> str | None:
         }.get(field)
     if (item := _edge_of(type_name)) is not None:
         return {
-            "cursor": "Opaque cursor of this item: pass it as `after` for the items that follow.",
+            "cursor": "Opaque cursor of this item: pass it as `after` for the items that follow it, or as "
+            "`before` for those before it.",
             "node": f"The {item}.",
         }.get(field)
     if type_name == "PageInfo":
         return {
-            "hasNextPage": "More items follow this page.",
+            "hasNextPage": "More items follow this page: paging forward, within `before` if given; paging "
+            "backward (`last`), whether the list has items at or after `before`.",
             "endCursor": "Cursor of the last item of this page (null when empty): pass it as `after`.",
-            "hasPreviousPage": "Items come before this page (true when known: paging on from a cursor; false on "
-            "the first page).",
+            "hasPreviousPage": "More items come before this page: paging backward, within `after` if given; "
+            "paging forward, whether the list has items at or before `after` (false without it).",
             "startCursor": "Cursor of the first item of this page (null when empty): pass it as `before`.",
         }.get(field)
     return COMMON_FIELDS.get(field)

@@ -63,14 +63,12 @@ class Loaders:
 
         # wallets -> sync state (balance, status, tip), transactions, UTXOs, addresses, labels
         self.sync_state = loader(lambda u, ids: c.sync.states(u, ids))
-        self.transactions = loader(
-            lambda u, ids, first, after: c.sync.transactions_of(u, ids, first=first, after=after)
-        )
+        self.transactions = loader(lambda u, ids, window: c.sync.transactions_of(u, ids, w=window))
         self.utxos = loader(lambda u, ids: c.sync.utxos_of(u, ids), missing=[])
         self.labels = loader(lambda u, ids: c.wallets.labels_of(u, ids), missing={})
         self.addresses = loader(
-            lambda u, ids, chain, used, first, after: c.wallets.addresses_of(
-                u, ids, chain=None if chain is None else Chain(chain), used=used, first=first, after=after
+            lambda u, ids, chain, used, window: c.wallets.addresses_of(
+                u, ids, window, chain=None if chain is None else Chain(chain), used=used
             )
         )
         # portfolios -> wallets and valuations
@@ -79,8 +77,8 @@ class Loaders:
         # lightning nodes -> channels (one call per node: each is its own LND, asked concurrently)
         self.lightning_nodes: dict[str, Any] = {}
         self.channels = loader(
-            lambda u, ids, active, first, after, with_policy: c.lightning.channel_pages(
-                [self.lightning_nodes[i] for i in ids], active=active, first=first, after=after, with_policy=with_policy
+            lambda u, ids, active, window, with_policy: c.lightning.channel_pages(
+                [self.lightning_nodes[i] for i in ids], window, active=active, with_policy=with_policy
             )
         )
 

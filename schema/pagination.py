@@ -1,15 +1,32 @@
-"""Relay connections: ``{ edges { cursor node } pageInfo { hasNextPage endCursor } totalCount }``."""
+"""Relay connections: ``{ edges { cursor node } pageInfo { hasNextPage hasPreviousPage startCursor
+endCursor } totalCount }``, paged forward with ``first``/``after`` or backward with
+``last``/``before`` (``app/store/paging.py`` holds the rules; docs/frontend.md shows the use)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from app.store.paging import Page
+from app.store.paging import Page, Window, window
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PageArgs:
+    """A connection field's four arguments, as given."""
+
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+    def window(self, types: Sequence[type] | None = None) -> Window:
+        """The window they ask for (``BAD_USER_INPUT`` naming the argument at fault)."""
+        return window(self.first, self.after, self.last, self.before, types=types)
 
 
 @strawberry.type

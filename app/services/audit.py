@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.errors import Forbidden
 from app.store.db import Store
 from app.store.models.accounts import AuditEntry
-from app.store.paging import Page, cursor_key, page_of, page_size
+from app.store.paging import Page, beyond_condition, keyset, page_of, window
 
 _MAX_DETAIL = 500
 
@@ -80,23 +80,26 @@ class AuditLog:
         action: str | None = None,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Page[AuditView]:
         """Newest first. ``all_users`` (admins only) lists every account's entries."""
         if all_users and not is_admin:
             raise Forbidden("Only an admin can read every account's audit log.", field="allUsers")
-        size = page_size(first)
+        w = window(first, after, last, before, types=(str,))
         where: list[sa.ColumnElement[bool]] = []
         if not all_users:
             where.append(col(AuditEntry.user_id) == user_id)
         if action:
             where.append(col(AuditEntry.action) == action)
-        q = select(AuditEntry).where(*where)
-        key = cursor_key(after, str)
-        if key is not None:
-            q = q.where(col(AuditEntry.id) < key[0])
+        order = [(col(AuditEntry.id), True)]
+        between, by = keyset(order, w)
         async with self.store.read() as s:
-            rows = list((await s.exec(q.order_by(col(AuditEntry.id).desc()).limit(size + 1))).all())
+            q = select(AuditEntry).where(*where, *between).order_by(*by).limit(w.size + 1)
+            rows = list((await s.exec(q)).all())
             total = (await s.exec(select(func.count()).select_from(AuditEntry).where(*where))).one()
-        return page_of(rows, size, int(total), lambda r: [r.id]).map(
+            outside = beyond_condition(order, w)
+            beyond = outside is not None and (await s.exec(select(sa.exists().where(*where, outside)))).one()
+        return page_of(rows, w, int(total), lambda r: [r.id], beyond=bool(beyond)).map(
             lambda r: AuditView(r.id, r.user_id, r.action, r.subject, r.ip, r.detail, r.created_at)
         )

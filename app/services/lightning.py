@@ -43,7 +43,7 @@ from app.services import audit
 from app.store.db import Store, Tx
 from app.store.models.base import utcnow
 from app.store.models.lightning import LightningNode
-from app.store.paging import Page, decode_cursor, page_of, page_size, paginate_list
+from app.store.paging import Page, Window, page_of, paginate_list
 
 log = structlog.get_logger(__name__)
 
@@ -401,10 +401,9 @@ class LightningService:
     async def channel_page(
         self,
         node: NodeView,
+        w: Window,
         *,
         active: bool | None,
-        first: int | None,
-        after: str | None,
         with_policy: bool = True,
     ) -> Page[m.Channel]:
         """Open channels by short channel id; local policies (one GetChanInfo each) only for the page."""
@@ -413,7 +412,7 @@ class LightningService:
             await client.list_channels(active=active, with_policy=False, our_pubkey=node.pubkey),
             key=lambda c: c.chan_id,
         )
-        page = paginate_list(chans, lambda c: (str(c.chan_id),), first, after)
+        page = paginate_list(chans, lambda c: (str(c.chan_id),), w)
         if with_policy and page.items:
             page = dataclasses.replace(page, items=await client.with_policies(page.items, node.pubkey))
         return page
@@ -421,16 +420,15 @@ class LightningService:
     async def channel_pages(
         self,
         nodes: Sequence[NodeView],
+        w: Window,
         *,
         active: bool | None,
-        first: int | None,
-        after: str | None,
         with_policy: bool = True,
     ) -> dict[str, Page[m.Channel] | DomainError]:
         """:meth:`channel_page` of several nodes, asked concurrently (each node is its own LND);
         a node that fails answers its error, the others their page."""
         results = await asyncio.gather(
-            *(self.channel_page(r, active=active, first=first, after=after, with_policy=with_policy) for r in nodes),
+            *(self.channel_page(r, w, active=active, with_policy=with_policy) for r in nodes),
             return_exceptions=True,
         )
         out: dict[str, Page[m.Channel] | DomainError] = {}
@@ -443,12 +441,10 @@ class LightningService:
     async def pending_channels(self, node: NodeView) -> list[m.PendingChannel]:
         return await (await self._runtime(node)).client.pending_channels()
 
-    async def closed_channels(
-        self, node: NodeView, *, first: int | None, after: str | None
-    ) -> Page[m.ClosedChannel]:
+    async def closed_channels(self, node: NodeView, w: Window) -> Page[m.ClosedChannel]:
         closed = await (await self._runtime(node)).client.closed_channels()
         closed.sort(key=lambda c: (-c.close_height, c.channel_point))
-        return paginate_list(closed, lambda c: (c.close_height, c.channel_point), first, after)
+        return paginate_list(closed, lambda c: (c.close_height, c.channel_point), w)
 
     async def balance(self, node: NodeView) -> m.NodeBalance:
         return await (await self._runtime(node)).client.balance()
@@ -468,49 +464,67 @@ class LightningService:
             raise BadInput("`to` must be after `from`.", field="to")
         return await (await self._runtime(node)).client.forwarding_history(start, end)
 
-    async def invoices(self, node: NodeView, *, first: int | None, after: str | None) -> Page[m.Invoice]:
-        """Newest first; the cursor is LND's add index (LND numbers invoices 1, 2, 3...)."""
-        size = page_size(first)
-        offset = self._index_cursor(after)
+    async def invoices(self, node: NodeView, w: Window) -> Page[m.Invoice]:
+        """Newest first; the cursor is LND's add index (LND numbers invoices 1, 2, 3...), so a
+        page is one ListInvoices from the cursor (``w``: ``types=(int,)``): newer ones forward
+        from ``before``, older ones back from ``after``."""
+        after, before = self._index_cursor(w.after, "after"), self._index_cursor(w.before, "before")
         client = (await self._runtime(node)).client
-        page = await client.list_invoices(index_offset=offset, limit=size + 1, reverse=True)
-        if offset:
-            newest = await client.list_invoices(limit=1, reverse=True)
-            total = newest.last_index_offset
-        else:
-            total = page.last_index_offset
-        return page_of(list(reversed(page.invoices)), size, total, lambda i: [i.add_index])
+        if w.backward:  # the oldest of the window first: ascending from `before`
+            got = await client.list_invoices(index_offset=before or 0, limit=w.size + 1, reverse=False)
+            rows = [i for i in got.invoices if after is None or i.add_index < after]
+            total = (await client.list_invoices(limit=1, reverse=True)).last_index_offset
+            beyond = before is not None and bool(
+                (await client.list_invoices(index_offset=before + 1, limit=1, reverse=True)).invoices
+            )
+        else:  # the newest of the window first: descending from `after`
+            got = await client.list_invoices(index_offset=after or 0, limit=w.size + 1, reverse=True)
+            rows = [i for i in reversed(got.invoices) if before is None or i.add_index > before]
+            total = got.last_index_offset
+            if after is not None:
+                total = (await client.list_invoices(limit=1, reverse=True)).last_index_offset
+            beyond = after is not None and total >= after
+        return page_of(rows, w, total, lambda i: [i.add_index], beyond=beyond)
 
-    async def payments(self, node: NodeView, *, first: int | None, after: str | None) -> Page[m.Payment]:
-        size = page_size(first)
-        offset = self._index_cursor(after)
+    async def payments(self, node: NodeView, w: Window) -> Page[m.Payment]:
+        """Newest first, failed and in-flight ones included; the cursor is LND's payment index
+        (as :meth:`invoices`; ``w``: ``types=(int,)``)."""
+        after, before = self._index_cursor(w.after, "after"), self._index_cursor(w.before, "before")
         client = (await self._runtime(node)).client
-        page = await client.list_payments(index_offset=offset, limit=size + 1, reverse=True)
-        return page_of(list(reversed(page.payments)), size, page.total, lambda p: [p.payment_index])
+        if w.backward:
+            got = await client.list_payments(index_offset=before or 0, limit=w.size + 1, reverse=False)
+            rows = [p for p in got.payments if after is None or p.payment_index < after]
+            beyond = before is not None and bool(
+                (await client.list_payments(index_offset=before + 1, limit=1, reverse=True)).payments
+            )
+        else:
+            got = await client.list_payments(index_offset=after or 0, limit=w.size + 1, reverse=True)
+            rows = [p for p in reversed(got.payments) if before is None or p.payment_index > before]
+            beyond = after is not None and bool(
+                (await client.list_payments(index_offset=after - 1, limit=1, reverse=False)).payments
+            )
+        return page_of(rows, w, got.total, lambda p: [p.payment_index], beyond=beyond)
 
     @staticmethod
-    def _index_cursor(after: str | None) -> int:
-        if not after:
-            return 0
-        key = decode_cursor(after)
-        if len(key) != 1 or not isinstance(key[0], int) or key[0] < 1:
-            raise BadInput("That cursor is not one this list returned.", field="after")
+    def _index_cursor(key: tuple[Any, ...] | None, field: str) -> int | None:
+        if key is None:
+            return None
+        if len(key) != 1 or type(key[0]) is not int or key[0] < 1:
+            raise BadInput(f"`{field}`: that cursor is not one this list returned.", field=field)
         return int(key[0])
 
     async def peers(self, node: NodeView) -> list[m.Peer]:
         """Connected peers with alias and announced addresses (GetNodeInfo)."""
         return await (await self._runtime(node)).client.list_peers(with_node_info=True)
 
-    async def network_nodes(
-        self, node: NodeView, *, first: int | None, after: str | None, search: str | None = None
-    ) -> Page[m.GraphNode]:
+    async def network_nodes(self, node: NodeView, w: Window, *, search: str | None = None) -> Page[m.GraphNode]:
         """The graph's nodes (not the node itself) to pick a peer from: best connected first."""
         nodes = [n for n in await (await self._runtime(node)).client.graph_nodes() if n.pubkey != node.pubkey]
         if search:
             q = search.strip().lower()
             nodes = [n for n in nodes if q in n.alias.lower() or n.pubkey.startswith(q)]
         nodes.sort(key=lambda n: (-n.capacity, -n.channels, n.pubkey))
-        return paginate_list(nodes, lambda n: (n.capacity, n.channels, n.pubkey), first, after)
+        return paginate_list(nodes, lambda n: (n.capacity, n.channels, n.pubkey), w)
 
     # -- writes ---------------------------------------------------------------------------------
 

@@ -65,7 +65,7 @@ from app.store.models.wallets import (
     WalletAddress,
     WalletLabel,
 )
-from app.store.paging import Page, cursor_key, page_of, page_size
+from app.store.paging import Page, Window, beyond_condition, keyset, page_of, window
 
 log = structlog.get_logger(__name__)
 
@@ -354,23 +354,29 @@ class WalletService:
             row = await _owned(s, user_id, wallet_id)
         return self._view_of(row)
 
-    async def list_wallets(self, user_id: str, first: int | None = None, after: str | None = None) -> Page[WalletView]:
-        size = page_size(first)
+    async def list_wallets(
+        self,
+        user_id: str,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Page[WalletView]:
+        """Oldest first (creation time, then id)."""
+        w = window(first, after, last, before, types=(str, str))
+        order = [(col(Wallet.created_at), False), (col(Wallet.id), False)]
+        # the cursor holds the creation time as ISO text: compare it as a datetime
+        w = Window(w.size, w.backward, _created_key(w.after, "after"), _created_key(w.before, "before"))
+        where, by = keyset(order, w)
+        owned = col(Wallet.user_id) == user_id
         async with self.store.read() as s:
-            q = select(Wallet).where(Wallet.user_id == user_id)
-            key = cursor_key(after, str, str)
-            if key is not None:
-                created, wid = datetime.fromisoformat(key[0]), key[1]
-                q = q.where(
-                    sa.or_(
-                        col(Wallet.created_at) > created,
-                        sa.and_(col(Wallet.created_at) == created, col(Wallet.id) > wid),
-                    )
-                )
-            q = q.order_by(col(Wallet.created_at), col(Wallet.id)).limit(size + 1)
-            rows = list((await s.exec(q)).all())
-            total = (await s.exec(select(func.count()).select_from(Wallet).where(Wallet.user_id == user_id))).one()
-        return page_of(rows, size, int(total), lambda r: [r.created_at.isoformat(), r.id]).map(self._view_of)
+            rows = list((await s.exec(select(Wallet).where(owned, *where).order_by(*by).limit(w.size + 1))).all())
+            total = (await s.exec(select(func.count()).select_from(Wallet).where(owned))).one()
+            outside = beyond_condition(order, w)
+            beyond = outside is not None and (await s.exec(select(sa.exists().where(owned, outside)))).one()
+        return page_of(rows, w, int(total), lambda r: [r.created_at.isoformat(), r.id], beyond=bool(beyond)).map(
+            self._view_of
+        )
 
     async def wallets_of(self, user_id: str, wallet_ids: Sequence[str]) -> dict[str, WalletView]:
         """The user's wallets among ``wallet_ids`` (others are absent), one statement."""
@@ -526,33 +532,34 @@ class WalletService:
         used: bool | None = None,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Page[AddressView]:
         """Derived addresses ordered by (chain, index), optionally filtered."""
+        w = window(first, after, last, before, types=(int, int))
         async with self.store.read() as s:
             await _owned(s, user_id, wallet_id)
-        pages = await self.addresses_of(user_id, [wallet_id], chain=chain, used=used, first=first, after=after)
+        pages = await self.addresses_of(user_id, [wallet_id], w, chain=chain, used=used)
         return pages[wallet_id]
 
     async def addresses_of(
         self,
         user_id: str,
         wallet_ids: Sequence[str],
+        w: Window,
         *,
         chain: Chain | None = None,
         used: bool | None = None,
-        first: int | None = None,
-        after: str | None = None,
     ) -> dict[str, Page[AddressView]]:
         """One page of addresses (order of :meth:`addresses`) per wallet, with their labels: three
-        statements whatever the number of wallets (four with ``after``): the wallets' keychains
-        give each address its RECEIVE/CHANGE role."""
-        size = page_size(first)
-        cursor = cursor_key(after, int, int)
+        statements whatever the number of wallets (four with a cursor): the wallets' keychains
+        give each address its RECEIVE/CHANGE role. ``w``: :func:`app.store.paging.window` with
+        ``types=(int, int)``."""
         ids = list(wallet_ids)
         async with self.store.read() as s:
             owned = (await s.exec(select(Wallet).where(Wallet.user_id == user_id, col(Wallet.id).in_(ids)))).all()
         # per wallet, which keychains are change (internal): the RECEIVE/CHANGE role of an address
-        internal = {w.id: [k.internal for k in self._descriptor(w).keychains] for w in owned}
+        internal = {o.id: [k.internal for k in self._descriptor(o).keychains] for o in owned}
         conds: list[Any] = [col(WalletAddress.wallet_id).in_(ids), WalletAddress.user_id == user_id]
         if chain is not None:
             change = chain is Chain.CHANGE
@@ -560,52 +567,58 @@ class WalletService:
                 sa.or_(
                     *(
                         sa.and_(
-                            col(WalletAddress.wallet_id) == w,
+                            col(WalletAddress.wallet_id) == wallet_id,
                             col(WalletAddress.chain).in_([i for i, x in enumerate(roles) if x == change]),
                         )
-                        for w, roles in internal.items()
+                        for wallet_id, roles in internal.items()
                     ),
                     sa.false(),
                 )
             )
         if used is not None:
             conds.append(col(WalletAddress.used).is_(used))
-        where = list(conds)
-        if cursor is not None:
-            c, i = cursor
-            where.append(
-                sa.or_(
-                    col(WalletAddress.chain) > c,
-                    sa.and_(col(WalletAddress.chain) == c, col(WalletAddress.index) > i),
-                )
-            )
-        position = sa.func.row_number().over(
-            partition_by=col(WalletAddress.wallet_id), order_by=(col(WalletAddress.chain), col(WalletAddress.index))
-        )
+        order = [(col(WalletAddress.chain), False), (col(WalletAddress.index), False)]
+        between, by = keyset(order, w)
+        position = sa.func.row_number().over(partition_by=col(WalletAddress.wallet_id), order_by=by)
         total = sa.func.count().over(partition_by=col(WalletAddress.wallet_id))
-        inner = select(WalletAddress, position.label("position"), total.label("total")).where(*where).subquery()
+        inner = (
+            select(WalletAddress, position.label("position"), total.label("total")).where(*conds, *between).subquery()
+        )
         row = aliased(WalletAddress, inner)
-        q = select(row, inner.c.total).where(inner.c.position <= size + 1).order_by(inner.c.wallet_id, inner.c.position)
-        rows: dict[str, list[WalletAddress]] = {w: [] for w in ids}
+        q = (
+            select(row, inner.c.total)
+            .where(inner.c.position <= w.size + 1)
+            .order_by(inner.c.wallet_id, inner.c.position)
+        )
+        rows: dict[str, list[WalletAddress]] = {i: [] for i in ids}
         totals: dict[str, int] = dict.fromkeys(ids, 0)
+        beyond: dict[str, bool] = dict.fromkeys(ids, False)
         async with self.store.read() as s:
             for a, n in (await s.exec(q)).all():
                 rows[a.wallet_id].append(a)
                 totals[a.wallet_id] = int(n)
-            if cursor is not None:  # the totals above counted only the rows after the cursor
+            if w.cursors:  # the totals above counted only the rows between the cursors
+                outside = beyond_condition(order, w)
                 counts = await s.exec(
-                    select(WalletAddress.wallet_id, func.count()).where(*conds).group_by(col(WalletAddress.wallet_id))
+                    select(
+                        WalletAddress.wallet_id,
+                        func.count(),
+                        func.count(sa.case((outside if outside is not None else sa.false(), 1))),
+                    )
+                    .where(*conds)
+                    .group_by(col(WalletAddress.wallet_id))
                 )
-                totals.update({w: int(n) for w, n in counts})
-            shown = [a.address for page in rows.values() for a in page[:size]]
+                for wallet_id, n, past in counts:
+                    totals[wallet_id], beyond[wallet_id] = int(n), int(past) > 0
+            shown = [a.address for page in rows.values() for a in page[: w.size]]
             labels = await _address_labels(s, ids, shown) if shown else {}
         return {
-            w: page_of(page, size, totals[w], lambda a: [a.chain, a.index]).map(
+            wallet_id: page_of(page, w, totals[wallet_id], lambda a: [a.chain, a.index], beyond=beyond[wallet_id]).map(
                 lambda a: _address_view(
                     a, labels.get((a.wallet_id, a.address)), internal.get(a.wallet_id, (False, True))
                 )
             )
-            for w, page in rows.items()
+            for wallet_id, page in rows.items()
         }
 
     # -- labels (BIP-329) -----------------------------------------------------------------
@@ -983,6 +996,18 @@ def _derive_rows(
         )
         for n, spk in enumerate(spks)
     ]
+
+
+def _created_key(key: tuple[Any, ...] | None, field: str) -> tuple[Any, ...] | None:
+    """A wallet list cursor (creation time as ISO text, id) as comparable values."""
+    if key is None:
+        return None
+    try:
+        return (datetime.fromisoformat(key[0]), key[1])
+    except ValueError:
+        raise BadInput(
+            f"`{field}`: that cursor does not belong to this list.", field=field, hint="pass a cursor of `wallets`"
+        ) from None
 
 
 async def _owned(s: Tx, user_id: str, wallet_id: str, *, for_update: bool = False, field: str = "id") -> Wallet:

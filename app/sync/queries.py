@@ -23,6 +23,7 @@ from app.store.models.chain import (
     WalletSyncState,
     WalletTx,
 )
+from app.store.paging import Page, Window, beyond_condition, keyset, page_of
 from app.sync.model import AddressUse, Balance, LedgerEntry
 
 
@@ -117,42 +118,44 @@ class SyncQueries:
             total = int((await s.exec(count_q)).one())
         return rows, total
 
-    async def transactions_of(
-        self, user_id: str, wallet_ids: Sequence[str], *, first: int, after: tuple[int, str] | None = None
-    ) -> dict[str, tuple[list[TxRow], int]]:
-        """The first ``first`` transactions (order of :meth:`transactions`) of each wallet after
-        ``after``, with each wallet's total: one statement (two with ``after``). Rows, not ORM
-        objects: a dashboard reads hundreds, and an ORM instance costs several times a row."""
+    async def transactions_of(self, user_id: str, wallet_ids: Sequence[str], w: Window) -> dict[str, Page[TxRow]]:
+        """One page of each wallet's transactions (order of :meth:`transactions`, cursor
+        :meth:`tx_sort_key`; ``w`` from :func:`app.store.paging.window` with ``types=(int, str)``)
+        with each wallet's total: one statement (two with a cursor). Rows, not ORM objects: a
+        dashboard reads hundreds, and an ORM instance costs several times a row."""
         ids = list(wallet_ids)
-        order_key = sa.func.coalesce(col(WalletTx.height), 2**31 - 1)
+        order = [(sa.func.coalesce(col(WalletTx.height), 2**31 - 1), True), (col(WalletTx.txid), True)]
         owned = sa.and_(col(WalletTx.user_id) == user_id, col(WalletTx.wallet_id).in_(ids))
-        position = sa.func.row_number().over(
-            partition_by=col(WalletTx.wallet_id), order_by=(order_key.desc(), col(WalletTx.txid).desc())
-        )
-        where = [owned]
-        if after is not None:
-            key, txid = after
-            where.append(sa.or_(order_key < key, sa.and_(order_key == key, col(WalletTx.txid) < txid)))
+        between, by = keyset(order, w)
+        position = sa.func.row_number().over(partition_by=col(WalletTx.wallet_id), order_by=by)
         total = sa.func.count().over(partition_by=col(WalletTx.wallet_id))
-        inner = sa.select(*_TX_ROW, position.label("position"), total.label("total")).where(*where).subquery()
+        inner = sa.select(*_TX_ROW, position.label("position"), total.label("total")).where(owned, *between).subquery()
         q = (
             sa.select(*(inner.c[c.name] for c in _TX_ROW), inner.c.total)
-            .where(inner.c.position <= first)
+            .where(inner.c.position <= w.size + 1)
             .order_by(inner.c.wallet_id, inner.c.position)
         )
-        out: dict[str, tuple[list[TxRow], int]] = {w: ([], 0) for w in ids}
+        rows: dict[str, list[TxRow]] = {i: [] for i in ids}
+        totals: dict[str, int] = dict.fromkeys(ids, 0)
+        beyond: dict[str, bool] = dict.fromkeys(ids, False)
         async with self.store.read() as s:
             for tx in (await s.execute(q)).all():
-                rows, _ = out[tx.wallet_id]
-                rows.append(cast(TxRow, tx))
-                out[tx.wallet_id] = (rows, int(tx.total))
-            if after is not None:  # the totals above counted only the rows after the cursor
+                rows[tx.wallet_id].append(cast(TxRow, tx))
+                totals[tx.wallet_id] = int(tx.total)
+            if w.cursors:  # the totals above counted only the rows between the cursors
+                outside = beyond_condition(order, w)
                 counts = await s.exec(
-                    select(WalletTx.wallet_id, sa.func.count()).where(owned).group_by(col(WalletTx.wallet_id))
+                    select(
+                        WalletTx.wallet_id,
+                        sa.func.count(),
+                        sa.func.count(sa.case((outside if outside is not None else sa.false(), 1))),
+                    )
+                    .where(owned)
+                    .group_by(col(WalletTx.wallet_id))
                 )
-                for wallet_id, n in counts:
-                    out[wallet_id] = (out[wallet_id][0], int(n))
-        return out
+                for wallet_id, n, past in counts:
+                    totals[wallet_id], beyond[wallet_id] = int(n), int(past) > 0
+        return {i: page_of(rows[i], w, totals[i], self.tx_sort_key, beyond=beyond[i]) for i in ids}
 
     async def utxos_of(self, user_id: str, wallet_ids: Sequence[str]) -> dict[str, list[OutputRow]]:
         """Each wallet's unspent outputs (order of :meth:`utxos`), one statement, as rows."""

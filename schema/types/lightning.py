@@ -22,7 +22,7 @@ from app.lightning.views import NodeView
 from app.services.lightning import LightningService
 from app.store.paging import paginate_positions
 from schema.context import Context
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, PageArgs, to_connection
 
 if TYPE_CHECKING:  # the scalars are plain ints to the type checker
     MilliSats = int
@@ -340,8 +340,11 @@ class ForwardingHistory:
     summary: strawberry.Private[m.ForwardingSummary]
 
     @strawberry.field(description="The forwards, oldest first.")
-    def events(self, first: int | None = None, after: str | None = None) -> Connection[Forward]:
-        return to_connection(paginate_positions(list(self.summary.events), first, after), Forward.of)
+    def events(
+        self, first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None
+    ) -> Connection[Forward]:
+        w = PageArgs(first, after, last, before).window()
+        return to_connection(paginate_positions(list(self.summary.events), w), Forward.of)
 
     @classmethod
     def of(cls, s: m.ForwardingSummary) -> ForwardingHistory:
@@ -578,12 +581,19 @@ class LightningNode:
 
     @strawberry.field(description="Open channels; `active` filters on the peer being online.")
     async def channels(
-        self, info: Info[Context, Any], active: bool | None = None, first: int | None = None, after: str | None = None
+        self,
+        info: Info[Context, Any],
+        active: bool | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Channel] | None:
+        w = PageArgs(first, after, last, before).window()
         batch = info.context.batch
         batch.lightning_nodes[self.node.id] = self.node
         with_policy = selects(info.selected_fields, "localPolicy")
-        page = await batch.channels.load((self.node.user_id, self.node.id, active, first, after, with_policy))
+        page = await batch.channels.load((self.node.user_id, self.node.id, active, w, with_policy))
         if isinstance(page, Exception):  # this node's error, for this field only
             raise page
         return to_connection(page, Channel.of)
@@ -594,9 +604,15 @@ class LightningNode:
 
     @strawberry.field(description="Newest close first.")
     async def closed_channels(
-        self, info: Info[Context, Any], first: int | None = None, after: str | None = None
+        self,
+        info: Info[Context, Any],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[ClosedChannel] | None:
-        return to_connection(await service(info).closed_channels(self.node, first=first, after=after), ClosedChannel.of)
+        w = PageArgs(first, after, last, before).window()
+        return to_connection(await service(info).closed_channels(self.node, w), ClosedChannel.of)
 
     @strawberry.field
     async def balance(self, info: Info[Context, Any]) -> LightningBalance | None:
@@ -617,24 +633,43 @@ class LightningNode:
 
     @strawberry.field(description="Newest first.")
     async def invoices(
-        self, info: Info[Context, Any], first: int | None = None, after: str | None = None
+        self,
+        info: Info[Context, Any],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Invoice] | None:
-        return to_connection(await service(info).invoices(self.node, first=first, after=after), Invoice.of)
+        w = PageArgs(first, after, last, before).window(types=(int,))
+        return to_connection(await service(info).invoices(self.node, w), Invoice.of)
 
     @strawberry.field(description="Newest first, including failed and in-flight payments.")
     async def payments(
-        self, info: Info[Context, Any], first: int | None = None, after: str | None = None
+        self,
+        info: Info[Context, Any],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Payment] | None:
-        return to_connection(await service(info).payments(self.node, first=first, after=after), Payment.of)
+        w = PageArgs(first, after, last, before).window(types=(int,))
+        return to_connection(await service(info).payments(self.node, w), Payment.of)
 
     @strawberry.field(
         description="Nodes of the public graph (DescribeGraph), best connected first; `search` "
         "matches alias or pubkey prefix."
     )
     async def network_nodes(
-        self, info: Info[Context, Any], first: int | None = None, after: str | None = None, search: str | None = None
+        self,
+        info: Info[Context, Any],
+        first: int | None = None,
+        after: str | None = None,
+        search: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[NetworkNode] | None:
-        page = await service(info).network_nodes(self.node, first=first, after=after, search=search)
+        w = PageArgs(first, after, last, before).window()
+        page = await service(info).network_nodes(self.node, w, search=search)
         return to_connection(page, NetworkNode.of)
 
     @strawberry.field

@@ -22,7 +22,7 @@ from app.services.portfolios import Analysis, PortfolioView, ValuePoint
 from app.services.reports import ReportView
 from app.store.paging import paginate_positions
 from schema.context import Context
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, PageArgs, to_connection
 from schema.scalars import Sats
 from schema.types.wallets import Wallet
 
@@ -398,13 +398,15 @@ class CostBasis:
         )
 
     @strawberry.field(description="Per-disposal rows of the period, oldest first.")
-    def disposals(self, first: int | None = None, after: str | None = None) -> Connection[Disposal]:
-        return paginate(self._rows, first, after, Disposal.of)
+    def disposals(
+        self, first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None
+    ) -> Connection[Disposal]:
+        return paginate(self._rows, PageArgs(first, after, last, before), Disposal.of)
 
 
-def paginate(items: list[Any], first: int | None, after: str | None, convert: Any) -> Connection[Any]:
+def paginate(items: list[Any], args: PageArgs, convert: Any) -> Connection[Any]:
     """A connection over a computed list (disposals, reports): the shared positional paginator."""
-    return to_connection(paginate_positions(items, first, after), convert)
+    return to_connection(paginate_positions(items, args.window()), convert)
 
 
 @strawberry.type

@@ -15,10 +15,9 @@ from app.bitcoin.addresses import address_from_script
 from app.bitcoin.descriptors import Chain
 from app.bitcoin.networks import Network
 from app.store.models.chain import SyncJob as SyncJobRow
-from app.store.paging import cursor_key, page_of, page_size
 from app.sync.queries import OutputRow, TxRow
 from schema.context import Context
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, PageArgs, to_connection
 from schema.scalars import Sats
 from schema.types.wallets import AddressChainEnum
 
@@ -179,18 +178,16 @@ class Utxo:
 
 
 async def wallet_transactions(
-    info: Info[Context, None], user_id: str, wallet_id: str, first: int | None, after: str | None
+    info: Info[Context, None], user_id: str, wallet_id: str, args: PageArgs
 ) -> Connection[Transaction]:
-    size = page_size(first)
-    cursor = cursor_key(after, int, str)
+    w = args.window(types=(int, str))
     batch = info.context.batch
-    (rows, total), state, labels = await asyncio.gather(
-        batch.transactions.load((user_id, wallet_id, size + 1, cursor)),
+    page, state, labels = await asyncio.gather(
+        batch.transactions.load((user_id, wallet_id, w)),
         batch.sync_state.load((user_id, wallet_id)),
         batch.labels.load((user_id, wallet_id)),
     )
     tip = state.tip_height
-    page = page_of(rows, size, total, info.context.container.sync.tx_sort_key)
     return to_connection(page, lambda t: Transaction.from_row(t, tip, labels.get(("tx", t.txid))))
 
 

@@ -23,7 +23,7 @@ from app.bitcoin.scripts import ScriptType
 from app.services.wallet_labels import LabelImportResult
 from app.services.wallets import AddressView, KeychainView, LabelView, WalletView
 from schema.context import Context
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, PageArgs, to_connection
 from schema.scalars import Sats
 
 if TYPE_CHECKING:
@@ -246,11 +246,17 @@ class Wallet:
 
     @strawberry.field(description="The wallet's transactions, newest first (mempool, then by height).")
     async def transactions(
-        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Annotated[Transaction, strawberry.lazy("schema.types.sync")]]:
         from schema.types.sync import wallet_transactions
 
-        return await wallet_transactions(info, self._view.user_id, self._view.id, first, after)
+        args = PageArgs(first, after, last, before)
+        return await wallet_transactions(info, self._view.user_id, self._view.id, args)
 
     @strawberry.field(description="Unspent outputs, largest first (unconfirmed ones included).")
     async def utxos(self, info: Info[Context, None]) -> list[Annotated[Utxo, strawberry.lazy("schema.types.sync")]]:
@@ -275,9 +281,12 @@ class Wallet:
         after: str | None = None,
         chain: AddressChainEnum | None = None,  # type: ignore[valid-type]
         used: bool | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Address]:
         chain_arg = None if chain is None else int(Chain(chain))
-        page = await info.context.batch.addresses.load((*self._key(), chain_arg, used, first, after))
+        w = PageArgs(first, after, last, before).window(types=(int, int))
+        page = await info.context.batch.addresses.load((*self._key(), chain_arg, used, w))
         return to_connection(page, Address.from_view)
 
 
