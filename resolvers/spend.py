@@ -13,8 +13,8 @@ from app.bitcoin.networks import Network
 from app.spend.qr import from_qr, qr_parts
 from app.spend.service import CreatePsbtInput, OutputRequest
 from schema.context import Context
+from schema.enums import NetworkEnum
 from schema.types.spend import FeeEstimates, FeeTarget, FinalizedTransaction, Psbt, PsbtOutputInput
-from schema.types.wallets import NetworkEnum
 
 
 @strawberry.type

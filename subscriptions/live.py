@@ -22,11 +22,11 @@ from app.bitcoin.networks import Network
 from app.errors import NotFound
 from app.events import envelope
 from app.services.portfolios import ALL_ID
+from schema.enums import NetworkEnum
 from schema.types.lightning import Invoice
 from schema.types.portfolios import Price
 from schema.types.spend import FeeEstimates
 from schema.types.sync import SyncJob
-from schema.types.wallets import NetworkEnum
 from subscriptions.payloads import (
     ChannelBackupUpdate,
     ChannelEvent,

@@ -28,19 +28,22 @@ from strawberry.types import Info
 from app.errors import NotFound
 from app.events import envelope
 from app.events.envelope import GAP
+from app.lightning.streams import LinkState
 from schema.context import Context
-from schema.scalars import MilliSats, Sats
-from schema.types.lightning import (
-    Channel,
+from schema.enums import (
     ChannelCloseType,
-    ClosedChannel,
-    Invoice,
     InvoiceState,
     PaymentStatus,
+    ReportStatus,
+    SyncJobStatus,
+    link_state_of,
+    sync_phase_of,
 )
-from schema.types.portfolios import Portfolio, Price, ReportStatus
+from schema.scalars import MilliSats, Sats
+from schema.types.lightning import Channel, ClosedChannel, Invoice
+from schema.types.portfolios import Portfolio, Price
 from schema.types.spend import FeeEstimates, FeeTargetRate
-from schema.types.sync import SyncJob, SyncJobStatus, Transaction
+from schema.types.sync import SyncJob, Transaction
 from schema.types.wallets import Balance, Wallet
 
 
@@ -221,7 +224,7 @@ async def sync_job_of(info: Info[Context, None], e: envelope.Event) -> SyncJob:
     row = await info.context.container.sync.get_job(e.user_id, job_id)
     job = SyncJob.from_row(row)
     phase = p.get("phase")
-    job.phase = str(phase) if phase is not None else job.phase
+    job.phase = sync_phase_of(str(phase)) if phase is not None else job.phase
     job.status = _PHASE_STATUS.get(str(phase), SyncJobStatus.RUNNING)
     if "addressesScanned" in p:
         job.addresses_scanned = _int(p["addressesScanned"])
@@ -580,17 +583,10 @@ class ChannelBackupUpdate(Event):
         )
 
 
-@strawberry.enum(description="State of the server's live link to a Lightning node.")
-class NodeLinkState(Enum):
-    UP = strawberry.enum_value("up", description="Streaming the node's updates.")
-    DOWN = strawberry.enum_value("down", description="Lost; the server retries with backoff.")
-    FAILED = strawberry.enum_value("failed", description="Given up (e.g. the macaroon was refused).")
-
-
 @strawberry.type(description="The server's link to a Lightning node went up or down (`lightningNodeStatus`).")
 class LightningNodeStatusEvent(Event):
     node_id: strawberry.ID = strawberry.field(description="The Lightning node's id (ours, not the pubkey).")
-    state: NodeLinkState = strawberry.field(description="The link's new state.")
+    state: LinkState = strawberry.field(description="The link's new state.")
     available: bool = strawberry.field(description="True when `state` is UP.")
     error: str | None = strawberry.field(description="Why it is down or failed.")
 
@@ -602,7 +598,7 @@ class LightningNodeStatusEvent(Event):
             id=strawberry.ID(e.id),
             occurred_at=e.occurred_at,
             node_id=strawberry.ID(e.subject or ""),
-            state=NodeLinkState(state) if state in ("up", "down", "failed") else NodeLinkState.DOWN,
+            state=link_state_of(state),
             available=bool(p.get("available", state == "up")),
             error=p.get("error"),
         )

@@ -75,6 +75,11 @@ class EntryKind(StrEnum):
     MOVE_OUT = "MOVE_OUT"  # to the user's own wallet outside the scope: lots leave, no gain
 
 
+class DisposalKind(StrEnum):
+    SPEND = "SPEND"  # coins sent to someone else
+    FEE = "FEE"  # a miner fee paid
+
+
 @dataclass(slots=True)
 class WalletTx:
     """One transaction as one of the user's wallets sees it."""
@@ -173,7 +178,7 @@ def _scoped_ledger(rows: list[WalletTx], scope: set[str]) -> list[LedgerEntry]:
 class DisposalRow:
     txid: str
     day: date
-    kind: str  # "SPEND" (coins sent to someone else) or "FEE" (miner fee paid)
+    kind: str  # a DisposalKind: SPEND (coins sent to someone else) or FEE (miner fee paid)
     sats: int
     proceeds: Decimal
     cost: Decimal

@@ -17,6 +17,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Generic, TypeVar
 
 import structlog
@@ -28,6 +29,17 @@ from app.store.db import background_context
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
+
+
+class LinkState(StrEnum):
+    """State of the server's live link (its streams) to a Lightning node."""
+
+    IDLE = "idle"  # no stream started (yet) for the node in this process
+    STARTING = "starting"
+    UP = "up"
+    DOWN = "down"
+    STOPPED = "stopped"
+    FAILED = "failed"
 
 
 @dataclass

@@ -65,6 +65,27 @@ class StoredWallet:
     tip_hash: str | None = None
 
 
+class Phase(StrEnum):
+    """The step a wallet's sync is at, as stored (sync state, sync job) and published on
+    ``walletSyncProgress``."""
+
+    STARTING = "starting"
+    SCANNING = "scanning"
+    FETCHING = "fetching"
+    STORING = "storing"
+    RESCANNING = "rescanning"  # a Bitcoin Core backend rescanning blocks for the wallet
+    DONE = "done"
+    FAILED = "failed"
+
+
+class JobKind(StrEnum):
+    """Why a sync job runs: asked for (incremental, or a full rescan) or started by the server."""
+
+    INCREMENTAL = "incremental"
+    FULL = "full"
+    AUTO = "auto"  # the scheduler or a chain notification
+
+
 @dataclass(slots=True)
 class ScanProgress:
     phase: str

@@ -18,10 +18,12 @@ from strawberry.types import Info
 from app.bitcoin.networks import Network
 from app.errors import DomainError
 from app.lightning import models as m
+from app.lightning.streams import LinkState
 from app.lightning.views import NodeView
 from app.services.lightning import LightningService
 from app.store.paging import paginate_positions
 from schema.context import Context
+from schema.enums import ChannelCloseType, InvoiceState, PaymentStatus, PendingChannelKind, link_state_of
 from schema.pagination import Connection, PageArgs, to_connection
 
 if TYPE_CHECKING:  # the scalars are plain ints to the type checker
@@ -29,8 +31,8 @@ if TYPE_CHECKING:  # the scalars are plain ints to the type checker
     Sats = int
     NetworkEnum = Network
 else:
+    from schema.enums import NetworkEnum  # the one GraphQL `Network` enum
     from schema.scalars import MilliSats, Sats
-    from schema.types.wallets import NetworkEnum  # the one GraphQL `Network` enum
 
 
 def selects(fields: Any, name: str) -> bool:
@@ -52,40 +54,6 @@ class LightningCapability(Enum):
     OPEN_CHANNELS = "OPEN_CHANNELS"
     CLOSE_CHANNELS = "CLOSE_CHANNELS"
     UPDATE_CHANNEL_POLICY = "UPDATE_CHANNEL_POLICY"
-
-
-@strawberry.enum
-class PendingChannelKind(Enum):
-    OPENING = "OPENING"
-    CLOSING = "CLOSING"
-    FORCE_CLOSING = "FORCE_CLOSING"
-
-
-@strawberry.enum
-class ChannelCloseType(Enum):
-    COOPERATIVE_CLOSE = "COOPERATIVE_CLOSE"
-    LOCAL_FORCE_CLOSE = "LOCAL_FORCE_CLOSE"
-    REMOTE_FORCE_CLOSE = "REMOTE_FORCE_CLOSE"
-    BREACH_CLOSE = "BREACH_CLOSE"
-    FUNDING_CANCELED = "FUNDING_CANCELED"
-    ABANDONED = "ABANDONED"
-
-
-@strawberry.enum
-class InvoiceState(Enum):
-    OPEN = "OPEN"
-    SETTLED = "SETTLED"
-    CANCELED = "CANCELED"
-    ACCEPTED = "ACCEPTED"
-
-
-@strawberry.enum
-class PaymentStatus(Enum):
-    UNKNOWN = "UNKNOWN"
-    IN_FLIGHT = "IN_FLIGHT"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    INITIATED = "INITIATED"
 
 
 @strawberry.type(description="The macaroon's permissions and what they allow.")
@@ -491,7 +459,7 @@ class NetworkNode:
 @strawberry.type(description="What the server knows about the node's reachability, without asking it.")
 class LightningNodeStatus:
     available: bool | None = strawberry.field(description="null until the node's streams first connect.")
-    state: str = strawberry.field(description="idle, starting, up, down or failed (the channel event stream).")
+    state: LinkState = strawberry.field(description="The link's state (the node's channel event stream).")
     last_error: str | None
     since: datetime | None
 
@@ -545,7 +513,9 @@ class LightningNode:
     @strawberry.field(description="Stream-based reachability (no call to the node).")
     def status(self, info: Info[Context, Any]) -> LightningNodeStatus:
         st = service(info).status(self.node.id)
-        return LightningNodeStatus(available=st.available, state=st.state, last_error=st.last_error, since=st.since)
+        return LightningNodeStatus(
+            available=st.available, state=link_state_of(st.state), last_error=st.last_error, since=st.since
+        )
 
     @strawberry.field(description="Whether the node answers GetInfo now.")
     async def available(self, info: Info[Context, Any]) -> bool:

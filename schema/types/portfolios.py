@@ -12,7 +12,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.analytics import gains, performance
-from app.analytics.costbasis import CostBasisResult, DisposalRow, PendingTx
+from app.analytics.costbasis import CostBasisResult, DisposalKind, DisposalRow, EntryKind, PendingTx
 from app.analytics.periods import PeriodInput
 from app.analytics.risk import RiskReport
 from app.prices import provider
@@ -22,6 +22,7 @@ from app.services.portfolios import Analysis, PortfolioView, ValuePoint
 from app.services.reports import ReportView
 from app.store.paging import paginate_positions
 from schema.context import Context
+from schema.enums import ReportStatus
 from schema.pagination import Connection, PageArgs, to_connection
 from schema.scalars import Sats
 from schema.types.wallets import Wallet
@@ -107,14 +108,6 @@ class UpdateTaxSettingsInput:
     fiscal_year_start: str | None = None
     long_term_months: int | None = None
     fee_treatment: FeeTreatment | None = None
-
-
-@strawberry.enum(description="State of a report job.")
-class ReportStatus(Enum):
-    QUEUED = strawberry.enum_value("QUEUED", description="Waiting for a worker.")
-    RUNNING = strawberry.enum_value("RUNNING", description="Being generated; see `progress`.")
-    SUCCEEDED = strawberry.enum_value("SUCCEEDED", description="Done: download it from `downloadUrl`.")
-    FAILED = strawberry.enum_value("FAILED", description="Gave up; see `error`.")
 
 
 @strawberry.type(description="A BTC price in a fiat currency, with where and when it comes from.")
@@ -272,7 +265,7 @@ def _money(x: float | None) -> Decimal | None:
 class Disposal:
     txid: str
     date: date
-    kind: str = strawberry.field(description="SPEND or FEE.")
+    kind: DisposalKind = strawberry.field(description="Coins spent (SPEND) or a fee paid (FEE).")
     amount: Sats = strawberry.field(description="Sats disposed of (with ADD_TO_COST: the fee sats included).")
     proceeds: Decimal | None = strawberry.field(description="Null when the day has no price (see priceMissing).")
     cost: Decimal | None
@@ -293,7 +286,7 @@ class Disposal:
         return cls(
             txid=r.txid,
             date=r.day,
-            kind=r.kind,
+            kind=DisposalKind(r.kind),
             amount=r.sats,
             proceeds=None if unknown else r.proceeds,
             cost=None if unknown else r.cost,
@@ -314,7 +307,7 @@ class Disposal:
 class PendingTransaction:
     txid: str
     date: Date = strawberry.field(description="First seen.")
-    kind: str = strawberry.field(description="ACQUISITION, DISPOSAL, TRANSFER or MOVE_OUT once confirmed.")
+    kind: EntryKind = strawberry.field(description="How it will count once confirmed.")
     amount: Sats
     fee: Sats
     wallet_ids: list[strawberry.ID]
@@ -322,7 +315,7 @@ class PendingTransaction:
     @classmethod
     def of(cls, p: PendingTx) -> PendingTransaction:
         return cls(
-            txid=p.txid, date=p.day, kind=p.kind, amount=p.sats, fee=p.fee_sats,
+            txid=p.txid, date=p.day, kind=EntryKind(p.kind), amount=p.sats, fee=p.fee_sats,
             wallet_ids=[strawberry.ID(w) for w in p.wallet_ids],
         )  # fmt: skip
 

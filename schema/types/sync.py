@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 from strawberry.types import Info
@@ -15,34 +14,12 @@ from app.bitcoin.addresses import address_from_script
 from app.bitcoin.descriptors import Chain
 from app.bitcoin.networks import Network
 from app.store.models.chain import SyncJob as SyncJobRow
+from app.sync.model import JobKind, Phase
 from app.sync.queries import OutputRow, TxRow
 from schema.context import Context
+from schema.enums import AddressChainEnum, SyncJobStatus, TxDirection, TxStatus, sync_job_kind_of, sync_phase_of
 from schema.pagination import Connection, PageArgs, to_connection
 from schema.scalars import Sats
-from schema.types.wallets import AddressChainEnum
-
-
-@strawberry.enum(description="A transaction from the wallet's view.")
-class TxDirection(Enum):
-    INCOMING = "INCOMING"
-    OUTGOING = "OUTGOING"
-    SELF = "SELF"
-
-
-@strawberry.enum(description="Where a transaction stands. Only CONFIRMED and MEMPOOL count in balances.")
-class TxStatus(Enum):
-    CONFIRMED = "confirmed"
-    MEMPOOL = "mempool"
-    REPLACED = "replaced"  # a conflicting transaction (RBF) took its place; see replacedBy
-    EVICTED = "evicted"  # dropped from the mempool or reorged out with no replacement seen
-
-
-@strawberry.enum(description="State of a sync job.")
-class SyncJobStatus(Enum):
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
 
 
 @strawberry.type(description="A background sync of one wallet.")
@@ -50,8 +27,8 @@ class SyncJob:
     id: strawberry.ID
     wallet_id: strawberry.ID
     status: SyncJobStatus
-    kind: str = strawberry.field(description="incremental or full (asked for), auto (scheduler, notifications)")
-    phase: str | None
+    kind: JobKind = strawberry.field(description="Why it runs: asked for (INCREMENTAL, FULL) or by the server (AUTO).")
+    phase: Phase | None = strawberry.field(description="The step it is at; DONE or FAILED once it ended.")
     addresses_scanned: int
     txs_found: int
     error: str | None
@@ -65,8 +42,8 @@ class SyncJob:
             id=strawberry.ID(j.id),
             wallet_id=strawberry.ID(j.wallet_id),
             status=SyncJobStatus(j.status),
-            kind=j.kind,
-            phase=j.phase,
+            kind=sync_job_kind_of(j.kind),
+            phase=sync_phase_of(j.phase),
             addresses_scanned=j.addresses_scanned,
             txs_found=j.txs_found,
             error=j.error,
@@ -78,7 +55,7 @@ class SyncJob:
 
 @strawberry.type(description="Progress and outcome of the wallet's current or last sync.")
 class SyncProgress:
-    phase: str | None
+    phase: Phase | None = strawberry.field(description="The step the sync is at (null before the first sync).")
     addresses_scanned: int
     txs_found: int
     tip_height: int | None
@@ -212,7 +189,7 @@ async def wallet_utxos(
 async def wallet_sync_progress(info: Info[Context, None], user_id: str, wallet_id: str) -> SyncProgress:
     st = await info.context.batch.sync_state.load((user_id, wallet_id))
     return SyncProgress(
-        phase=st.phase,
+        phase=sync_phase_of(st.phase),
         addresses_scanned=st.addresses_scanned,
         txs_found=st.txs_found,
         tip_height=st.tip_height,

@@ -10,7 +10,6 @@ zero balance) for a wallet never synced. ``transactions`` and ``utxos`` are the 
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -19,46 +18,15 @@ from strawberry.types import Info
 from app.bitcoin import multisig
 from app.bitcoin.descriptors import Chain
 from app.bitcoin.networks import Network
-from app.bitcoin.scripts import ScriptType
 from app.services.wallet_labels import LabelImportResult
 from app.services.wallets import AddressView, KeychainView, LabelView, WalletView
 from schema.context import Context
+from schema.enums import AddressChainEnum, NetworkEnum, ScriptTypeEnum, SyncStatus, WalletKind, sync_status_of
 from schema.pagination import Connection, PageArgs, to_connection
 from schema.scalars import Sats
 
 if TYPE_CHECKING:
     from schema.types.sync import SyncProgress, Transaction, Utxo
-
-NetworkEnum = strawberry.enum(Network, name="Network", description="Bitcoin network of a wallet.")
-ScriptTypeEnum = strawberry.enum(
-    ScriptType,
-    name="ScriptType",
-    description=(
-        "Output type: P2PKH, P2SH_P2WPKH, P2WPKH, P2TR (key or script path); P2SH, P2SH_P2WSH, P2WSH (multisig "
-        "or miniscript); BARE (pk(), bare multisig, raw()); MIXED (keychains of several types, e.g. combo())."
-    ),
-)
-AddressChainEnum = strawberry.enum(Chain, name="AddressChain", description="RECEIVE (0) or CHANGE (1).")
-
-
-@strawberry.enum(description="Single-signature or multisig wallet.")
-class WalletKind(Enum):
-    SINGLE = "SINGLE"
-    MULTISIG = "MULTISIG"
-
-
-@strawberry.enum(description="Where the wallet's chain data stands.")
-class SyncStatus(Enum):
-    PENDING = "PENDING"  # imported, never synced yet
-    SYNCING = "SYNCING"
-    SYNCED = "SYNCED"
-    ERROR = "ERROR"  # the last sync failed; see syncError
-
-
-def sync_status_of(value: str | None) -> SyncStatus:
-    if value in ("SYNCING", "SYNCED", "ERROR"):
-        return SyncStatus(value)
-    return SyncStatus.PENDING  # "NEVER", "PENDING", unknown
 
 
 @strawberry.type(description="One signer of a multisig wallet.")

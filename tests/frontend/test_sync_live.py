@@ -85,16 +85,16 @@ async def test_sync_progress_follows_the_running_job(
         w = (await gql(PROGRESS, {"id": wallet_id}))["data"]["wallet"]
         assert w["syncStatus"] == "SYNCING"
         assert w["syncProgress"] == {
-            "phase": stream["phase"],
+            "phase": stream["phase"].upper(),  # the SyncPhase enum's name for the stored value
             "addressesScanned": stream["addressesScanned"],
             "txsFound": stream["txsFound"],
         }
         seen.append(w["syncProgress"])
         resume.set()
-    assert [s["phase"] for s in seen] == ["scanning", "fetching"]
+    assert [s["phase"] for s in seen] == ["SCANNING", "FETCHING"]
     assert seen[1]["txsFound"] > 0 and seen[1]["addressesScanned"] > seen[0]["addressesScanned"]
     done = await synced(gql, wallet_id)
-    assert done["syncStatus"] == "SYNCED" and done["syncProgress"]["phase"] == "done"
+    assert done["syncStatus"] == "SYNCED" and done["syncProgress"]["phase"] == "DONE"
     assert done["syncProgress"]["txsFound"] == small.info["wallets"][0]["expected"]["txCount"]
 
 

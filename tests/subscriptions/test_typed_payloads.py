@@ -102,7 +102,7 @@ async def test_payment_reaches_typed_subscriptions(
         job = (await inbox.next("job"))["walletSyncProgress"]
         if job["id"] == job_id:
             steps.append(job)
-    assert steps[-1]["status"] == "SUCCEEDED" and steps[-1]["phase"] == "done"
+    assert steps[-1]["status"] == "SUCCEEDED" and steps[-1]["phase"] == "DONE"
     assert steps[-1]["txsFound"] >= 1 and steps[-1]["addressesScanned"] > 0
 
     update = (await inbox.next("upd"))["walletUpdated"]
