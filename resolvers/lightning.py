@@ -9,7 +9,9 @@ from strawberry.types import Info
 
 from app.errors import BadInput
 from app.services.lightning import ConnectNodeInput
+from app.store.paging import paginate_list
 from schema.context import Context
+from schema.pagination import Connection, PageArgs, to_connection
 from schema.types.lightning import (
     BakeMacaroonInput,
     CloseChannelInput,
@@ -35,9 +37,24 @@ def _user(info: Info[Context, Any]) -> str:
 
 @strawberry.type
 class LightningQuery:
-    @strawberry.field(description="The viewer's LND nodes, oldest first.")
+    @strawberry.field(
+        description="The viewer's LND nodes, oldest first; the contract's list form of `lightningNodeConnection`."
+    )
     async def lightning_nodes(self, info: Info[Context, Any]) -> list[LightningNode]:
         return [LightningNode.of(r) for r in await service(info).list_nodes(_user(info))]
+
+    @strawberry.field(description="The viewer's LND nodes as a Relay connection, oldest first.")
+    async def lightning_node_connection(
+        self,
+        info: Info[Context, Any],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[LightningNode]:
+        w = PageArgs(first, after, last, before).window(types=(str,))
+        rows = await service(info).list_nodes(_user(info))
+        return to_connection(paginate_list(rows, lambda r: (r.id,), w), LightningNode.of)
 
     @strawberry.field
     async def lightning_node(self, info: Info[Context, Any], id: strawberry.ID) -> LightningNode:

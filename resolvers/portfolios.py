@@ -9,8 +9,9 @@ import strawberry
 from strawberry.types import Info
 
 from app.errors import BadInput
+from app.store.paging import paginate_list
 from schema.context import Context
-from schema.pagination import Connection, PageArgs
+from schema.pagination import Connection, PageArgs, to_connection
 from schema.types.portfolios import (
     CreatePortfolioInput,
     GenerateReportInput,
@@ -29,10 +30,30 @@ from schema.types.portfolios import (
 
 @strawberry.type
 class PortfolioQuery:
-    @strawberry.field(description="Your portfolios, the implicit 'All wallets' view (id \"all\") first.")
+    @strawberry.field(
+        description="Your portfolios, the implicit 'All wallets' view (id \"all\") first; the contract's list form "
+        "of `portfolioConnection`."
+    )
     async def portfolios(self, info: Info[Context, None]) -> list[Portfolio]:
         ctx = info.context
         return [Portfolio.of(v) for v in await ctx.container.portfolios.list_portfolios(ctx.require_viewer().user_id)]
+
+    @strawberry.field(
+        description='Your portfolios as a Relay connection, in the order of `portfolios` (the implicit "all" '
+        "first, then oldest first)."
+    )
+    async def portfolio_connection(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Portfolio]:
+        ctx = info.context
+        w = PageArgs(first, after, last, before).window(types=(str,))
+        views = await ctx.container.portfolios.list_portfolios(ctx.require_viewer().user_id)
+        return to_connection(paginate_list(views, lambda v: (v.id,), w), Portfolio.of)
 
     @strawberry.field(description='One portfolio; `"all"` is the view of all your wallets.')
     async def portfolio(self, info: Info[Context, None], id: strawberry.ID) -> Portfolio:
@@ -51,7 +72,10 @@ class PortfolioQuery:
         ctx.require_viewer()
         return [PriceCurrency.of(*c) for c in ctx.container.prices.currency_sources()]
 
-    @strawberry.field(description="Daily closes from `from` to `to` (inclusive, UTC days); missing days are absent.")
+    @strawberry.field(
+        description="Daily closes from `from` to `to` (inclusive, UTC days), oldest first; missing days are absent. "
+        "The contract's list form of `priceHistoryConnection`."
+    )
     async def price_history(
         self,
         info: Info[Context, None],
@@ -66,6 +90,31 @@ class PortfolioQuery:
             raise BadInput("'from' must not be after 'to'.", field="from")
         rows = await ctx.container.prices.history(currency, from_, end)
         return [Price.of_close(r) for r in rows]
+
+    @strawberry.field(
+        description="Daily closes from `from` to `to` as a Relay connection, oldest first (the cursor is the day: "
+        "it keeps its place whatever the range)."
+    )
+    async def price_history_connection(
+        self,
+        info: Info[Context, None],
+        currency: str,
+        from_: Annotated[date, strawberry.argument(name="from")],
+        to: date | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Price]:
+        w = PageArgs(first, after, last, before).window(types=(str,))
+        ctx = info.context
+        ctx.require_viewer()
+        end = to or datetime.now(UTC).date()
+        if from_ > end:
+            raise BadInput("'from' must not be after 'to'.", field="from")
+        rows = sorted(await ctx.container.prices.history(currency, from_, end), key=lambda r: r.day)
+        page = paginate_list(rows, lambda r: (r.day.isoformat(),), w, rank=tuple)
+        return to_connection(page, Price.of_close)
 
     @strawberry.field(description="Your tax settings (fiscal-year start, long-term threshold, fee treatment).")
     async def tax_settings(self, info: Info[Context, None]) -> TaxSettings:

@@ -602,6 +602,8 @@ ARGS: dict[str, str] = {
     "Query.price(at)": "A past time (UTC); omitted: now.",
     "Query.priceHistory(from)": "First day (UTC).",
     "Query.priceHistory(to)": "Last day (UTC).",
+    "Query.priceHistoryConnection(from)": "First day (UTC).",
+    "Query.priceHistoryConnection(to)": "Last day (UTC); omitted: today.",
     "Query.decodeInvoice(paymentRequest)": "The BOLT 11 request.",
     "Mutation.confirmTwoFactor(otp)": "A code from the authenticator app.",
     "Mutation.disableTwoFactor(otp)": "A code from the authenticator app (or a recovery code).",

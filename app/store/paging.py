@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -185,14 +186,36 @@ def paginate_positions(items: Sequence[T], w: Window) -> Page[T]:
     )
 
 
-def paginate_list(items: Sequence[T], key: Callable[[T], Sequence[Any]], w: Window) -> Page[T]:
+def paginate_list(
+    items: Sequence[T],
+    key: Callable[[T], Sequence[Any]],
+    w: Window,
+    *,
+    rank: Callable[[Sequence[Any]], Any] | None = None,
+) -> Page[T]:
     """Page an in-memory list already in its order (small or computed lists, e.g. a node's
-    channels); the cursor is the item's ``key``, which must still be in the list."""
+    channels); the cursor is the item's ``key``. Without ``rank`` the cursor's item must still be
+    in the list; with ``rank`` (a key's place in the list's ascending order) a cursor keeps its
+    place after its item is gone (a spent output, a disconnected peer)."""
     keys = [tuple(json.loads(json.dumps(list(key(i)), default=str))) for i in items]
     index = {k: n for n, k in enumerate(keys)}
+    ranks = [rank(k) for k in keys] if rank is not None else []
     start, end = 0, len(items)
     for field, target in (("after", w.after), ("before", w.before)):
         if target is None:
+            continue
+        if rank is not None:
+            try:
+                place = rank(target)
+                position = bisect_right(ranks, place) if field == "after" else bisect_left(ranks, place)
+            except (TypeError, IndexError, ValueError):
+                raise BadInput(
+                    f"`{field}`: that cursor does not belong to this list.", field=field, hint=_hint(field)
+                ) from None
+            if field == "after":
+                start = position
+            else:
+                end = position
             continue
         found = index.get(target)
         if found is None:

@@ -21,7 +21,7 @@ from app.lightning import models as m
 from app.lightning.streams import LinkState
 from app.lightning.views import NodeView
 from app.services.lightning import LightningService
-from app.store.paging import paginate_positions
+from app.store.paging import paginate_list, paginate_positions
 from schema.context import Context
 from schema.enums import ChannelCloseType, InvoiceState, PaymentStatus, PendingChannelKind, link_state_of
 from schema.pagination import Connection, PageArgs, to_connection
@@ -642,9 +642,26 @@ class LightningNode:
         page = await service(info).network_nodes(self.node, w, search=search)
         return to_connection(page, NetworkNode.of)
 
-    @strawberry.field
+    @strawberry.field(description="Connected peers, by public key; the contract's list form of `peerConnection`.")
     async def peers(self, info: Info[Context, Any]) -> list[LightningPeer] | None:
-        return [LightningPeer.of(p) for p in await service(info).peers(self.node)]
+        peers = sorted(await service(info).peers(self.node), key=lambda p: p.pubkey)
+        return [LightningPeer.of(p) for p in peers]
+
+    @strawberry.field(
+        description="Connected peers as a Relay connection, by public key (a disconnected peer's cursor keeps "
+        "its place)."
+    )
+    async def peer_connection(
+        self,
+        info: Info[Context, Any],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[LightningPeer] | None:
+        w = PageArgs(first, after, last, before).window(types=(str,))
+        peers = sorted(await service(info).peers(self.node), key=lambda p: p.pubkey)
+        return to_connection(paginate_list(peers, lambda p: (p.pubkey,), w, rank=tuple), LightningPeer.of)
 
 
 # -- inputs and payloads ------------------------------------------------------------------------

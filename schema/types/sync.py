@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -14,6 +15,7 @@ from app.bitcoin.addresses import address_from_script
 from app.bitcoin.descriptors import Chain
 from app.bitcoin.networks import Network
 from app.store.models.chain import SyncJob as SyncJobRow
+from app.store.paging import Page, Window, paginate_list
 from app.sync.model import JobKind, Phase
 from app.sync.queries import OutputRow, TxRow
 from schema.context import Context
@@ -184,6 +186,17 @@ async def wallet_utxos(
     )
     tip = state.tip_height
     return [Utxo.from_row(o, network, tip, labels.get(("output", f"{o.txid}:{o.vout}")), internal) for o in rows]
+
+
+def _utxo_rank(key: Sequence[Any]) -> tuple[int, str, int]:
+    return (-int(key[0]), str(key[1]), int(key[2]))
+
+
+def utxo_page(utxos: list[Utxo], w: Window) -> Page[Utxo]:
+    """A page of a wallet's UTXOs (value descending, then txid, then vout); a spent output's
+    cursor keeps its place."""
+    ordered = sorted(utxos, key=lambda u: (-u.value, u.txid, u.vout))
+    return paginate_list(ordered, lambda u: (u.value, u.txid, u.vout), w, rank=_utxo_rank)
 
 
 async def wallet_sync_progress(info: Info[Context, None], user_id: str, wallet_id: str) -> SyncProgress:

@@ -226,12 +226,34 @@ class Wallet:
         args = PageArgs(first, after, last, before)
         return await wallet_transactions(info, self._view.user_id, self._view.id, args)
 
-    @strawberry.field(description="Unspent outputs, largest first (unconfirmed ones included).")
+    @strawberry.field(
+        description="Unspent outputs, largest first (unconfirmed ones included); the contract's list form of "
+        "`utxoConnection`."
+    )
     async def utxos(self, info: Info[Context, None]) -> list[Annotated[Utxo, strawberry.lazy("schema.types.sync")]]:
         from schema.types.sync import wallet_utxos
 
         internal = [k.internal for k in self._view.keychains]
         return await wallet_utxos(info, self._view.user_id, self._view.id, self._view.network, internal)
+
+    @strawberry.field(
+        description="The unspent outputs as a Relay connection, in the order of `utxos` (largest first, then "
+        "txid and output index); the same batched read as `utxos`."
+    )
+    async def utxo_connection(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Annotated[Utxo, strawberry.lazy("schema.types.sync")]]:
+        from schema.types.sync import utxo_page, wallet_utxos
+
+        w = PageArgs(first, after, last, before).window(types=(int, str, int))
+        internal = [k.internal for k in self._view.keychains]
+        utxos = await wallet_utxos(info, self._view.user_id, self._view.id, self._view.network, internal)
+        return to_connection(utxo_page(utxos, w), lambda u: u)
 
     @strawberry.field(description="Progress of the current sync, or the outcome of the last one.")
     async def sync_progress(
