@@ -11,6 +11,7 @@ from schema.schema import build_schema
 
 from app.analytics.costbasis import DisposalKind, EntryKind
 from app.config import Settings
+from app.graphql_schema import build_schema
 from app.lightning.streams import LinkState
 from app.sync.model import JobKind, Phase
 from schema import enums
