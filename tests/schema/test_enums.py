@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import GraphQLEnumType, GraphQLObjectType, GraphQLScalarType, get_named_type
-from schema.schema import build_schema
 
 from app.analytics.costbasis import DisposalKind, EntryKind
 from app.config import Settings
