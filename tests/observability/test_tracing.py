@@ -75,6 +75,9 @@ async def test_spans_reach_the_collector(
             lambda s: bool(_named(s, "graphql query Mine") and _named(s, "chain.request") and _named(s, "lnd.call"))
         )
     assert not tracing.enabled()  # the app stopped: provider flushed and gone
+    # Everything is exported now: read it all again (the wait above ended on the first spans of each
+    # kind; the mutation's own span may have been exported in a later batch than its GetInfo).
+    spans = await collector.wait_for(_mutation_called_lnd)
 
     op = _named(spans, "graphql query Mine")[0]
     assert op.trace_id == parent_trace  # continues the caller's trace
@@ -122,3 +125,9 @@ async def test_tracing_is_off_by_default(tmp_path: Path, database_url: str, monk
 )
 def test_configured_by_standard_variables(env: dict[str, Any], expected: bool) -> None:
     assert tracing.configured(env) is expected
+
+
+def _mutation_called_lnd(spans: list[ReceivedSpan]) -> bool:
+    """A connect mutation's trace holds an LND GetInfo call (the node is checked before it is saved)."""
+    getinfo = {s.trace_id for s in spans if s.name == "lnd.call" and s.attributes.get("rpc.method") == "GetInfo"}
+    return any(s.trace_id in getinfo for s in spans if s.name.startswith("graphql mutation"))
