@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.errors import BadInput
+from app.prices.provider import DailyClose
 from app.store.paging import paginate_list
 from schema.context import Context
 from schema.pagination import Connection, PageArgs, to_connection
@@ -83,13 +84,7 @@ class PortfolioQuery:
         from_: Annotated[date, strawberry.argument(name="from")],
         to: date | None = None,
     ) -> list[Price]:
-        ctx = info.context
-        ctx.require_viewer()
-        end = to or datetime.now(UTC).date()
-        if from_ > end:
-            raise BadInput("'from' must not be after 'to'.", field="from")
-        rows = await ctx.container.prices.history(currency, from_, end)
-        return [Price.of_close(r) for r in rows]
+        return [Price.of_close(r) for r in await _closes(info, currency, from_, to)]
 
     @strawberry.field(
         description="Daily closes from `from` to `to` as a Relay connection, oldest first (the cursor is the day: "
@@ -107,12 +102,7 @@ class PortfolioQuery:
         before: str | None = None,
     ) -> Connection[Price]:
         w = PageArgs(first, after, last, before).window(types=(str,))
-        ctx = info.context
-        ctx.require_viewer()
-        end = to or datetime.now(UTC).date()
-        if from_ > end:
-            raise BadInput("'from' must not be after 'to'.", field="from")
-        rows = sorted(await ctx.container.prices.history(currency, from_, end), key=lambda r: r.day)
+        rows = sorted(await _closes(info, currency, from_, to), key=lambda r: r.day)
         page = paginate_list(rows, lambda r: (r.day.isoformat(),), w, rank=tuple)
         return to_connection(page, Price.of_close)
 
@@ -198,3 +188,13 @@ class PortfolioMutation:
         ctx = info.context
         await ctx.container.portfolios.set_cost(ctx.require_viewer().user_id, input.txid, input.cost, input.currency)
         return True
+
+
+async def _closes(info: Info[Context, None], currency: str, from_: date, to: date | None) -> list[DailyClose]:
+    """The stored daily closes of ``priceHistory`` and its connection: one range check, one read."""
+    ctx = info.context
+    ctx.require_viewer()
+    end = to or datetime.now(UTC).date()
+    if from_ > end:
+        raise BadInput("'from' must not be after 'to'.", field="from")
+    return await ctx.container.prices.history(currency, from_, end)
