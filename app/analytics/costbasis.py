@@ -152,13 +152,15 @@ def _scoped_ledger(rows: list[WalletTx], scope: set[str]) -> list[LedgerEntry]:
     inside = ledger_from_wallet_txs([r for r in rows if r.wallet_id in scope])
     out: list[LedgerEntry] = []
     for e in inside:
-        whole = user_level.get(e.txid)
-        if whole is None or e.kind is EntryKind.TRANSFER:
+        if e.kind is EntryKind.TRANSFER:
             out.append(e)
             continue
         if e.kind is EntryKind.DISPOSAL:
-            # what the user as a whole sent to others; the rest went to the user's other wallets
-            to_others = whole.sats if whole.kind is EntryKind.DISPOSAL else 0
+            # what the user as a whole sent to others; the rest went to the user's other wallets.
+            # No user-level entry: the user's wallets together neither gained nor paid anything
+            # (a zero-fee move between them, or a fee paid by someone else), so nothing left the user.
+            whole = user_level.get(e.txid)
+            to_others = whole.sats if whole is not None and whole.kind is EntryKind.DISPOSAL else 0
             to_own = max(0, e.sats - to_others)
             if to_others:
                 out.append(

@@ -51,18 +51,44 @@ def test_a_transfer_seen_from_the_portfolio_of_both_wallets_stays_a_transfer() -
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug, reported in issue 20's report: a transfer between the user's own wallets whose fee is "
-    "0 for the user (paid by a co-signer, or a zero-fee transaction) has no user-level ledger entry, and "
-    "_scoped_ledger then keeps the portfolio's side as a DISPOSAL (a realised gain on moving one's own "
-    "coins) instead of a MOVE_OUT; app/analytics is h12's area, so not fixed here",
-)
 def test_a_zero_fee_move_to_another_own_wallet_is_a_move_out_of_the_portfolio() -> None:
     rows = [WalletTx("t", "w1", DAY0, -1_000, 0), WalletTx("t", "w2", DAY0, 1_000)]
     assert ledger_from_wallet_txs(rows) == []  # the user as a whole: nothing happened
     scoped = ledger_from_wallet_txs(rows, scope={"w1"})
-    assert [(e.kind, e.sats) for e in scoped] == [(MOVE_OUT, 1_000)]
+    assert [(e.kind, e.sats, e.fee_sats) for e in scoped] == [(MOVE_OUT, 1_000, 0)]
+    # the receiving portfolio acquires the coins; the portfolio of both sees nothing
+    assert [(e.kind, e.sats) for e in ledger_from_wallet_txs(rows, scope={"w2"})] == [(ACQ, 1_000)]
+    assert ledger_from_wallet_txs(rows, scope={"w1", "w2"}) == []
+
+
+def test_moving_ones_own_coins_without_a_fee_realises_no_gain() -> None:
+    # w1 bought 1,000 sats at 30,000 and moved them (zero fee) to w2 when the close was 40,000:
+    # the portfolio of w1 sees the lot leave at cost: no disposal, no gain, nothing held.
+    rows = [WalletTx("a", "w1", DAY0, 1_000), WalletTx("t", "w1", DAY0 + timedelta(days=1), -1_000, 0),
+            WalletTx("t", "w2", DAY0 + timedelta(days=1), 1_000)]  # fmt: skip
+    p = prices((DAY0, "30000"), (DAY0 + timedelta(days=1), "40000"))
+    for method in Method:
+        r = compute_cost_basis(ledger_from_wallet_txs(rows, scope={"w1"}), p, method, D(40000))
+        assert (r.disposals, r.realized_gain, r.holdings_sats, r.total_cost) == ([], D(0), 0, D(0))
+
+
+@pytest.mark.parametrize(
+    ("w1_net", "w1_fee", "expected"),
+    [
+        # the whole amount moves, the user pays a fee of 200: a move out carrying the fee
+        (-1_200, 200, [(MOVE_OUT, 1_000, 200)]),
+        # 2,000 to an outsider and 1,000 to w2 in one zero-fee transaction
+        (-3_000, 0, [(DISP, 2_000, 0), (MOVE_OUT, 1_000, 0)]),
+        # the same with a fee of 300: the fee goes with the disposal, the move carries none
+        (-3_300, 300, [(DISP, 2_000, 300), (MOVE_OUT, 1_000, 0)]),
+    ],
+)
+def test_a_move_to_another_own_wallet_with_a_fee_or_next_to_a_payment(
+    w1_net: int, w1_fee: int, expected: list[tuple[EntryKind, int, int]]
+) -> None:
+    rows = [WalletTx("t", "w1", DAY0, w1_net, w1_fee), WalletTx("t", "w2", DAY0, 1_000)]
+    scoped = ledger_from_wallet_txs(rows, scope={"w1"})
+    assert [(e.kind, e.sats, e.fee_sats) for e in scoped] == expected
 
 
 @pytest.mark.parametrize("method", list(Method))
