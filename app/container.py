@@ -86,6 +86,7 @@ class Container:
         self.throttle = make_throttle(settings.effective_redis_url, settings.throttle_redis_prefix)
         self.register("throttle", self.throttle)
         self.accounts = AccountService(self.store, self.keyring, settings, hub=self.hub, throttle=self.throttle)
+        self.register("sessionTouches", self.accounts.touches)  # its stop writes the pending stamps
         self.api_keys = ApiKeyService(self.store, self.accounts)
         # Documents known by hash (APQ, and the allow-list of MBF_PERSISTED_QUERIES=only).
         self.persisted_queries = PersistedQueries(

@@ -12,6 +12,7 @@ sensitive changes (two-factor, password, API keys) per user. argon2 runs on a wo
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from app.security.totp import TotpSetupData
 from app.services import audit
 from app.services.second_factor import SecondFactor
 from app.services.session_cache import ACCOUNT_CHANGED, REVOKED, SessionCache
+from app.services.session_touches import SessionTouches
 from app.store.db import Store, Tx
 from app.store.models.accounts import AuthSession, Invitation, User
 from app.store.models.base import utcnow
@@ -43,7 +45,6 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 MAX_PASSWORD_LENGTH = 1024
 ROLES = ("admin", "user", "viewer")
 KNOWN_CLIENT_DAYS = 30  # a client that signed in to an account within this many days skips its account-wide limit
-_TOUCH_EVERY = timedelta(minutes=1)  # ``last_used_at`` is written at most this often per session
 NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 
 
@@ -168,6 +169,9 @@ class AccountService:
         )
         if hub is not None:
             hub.fanout.watch(self.session_cache.on_event)
+        # ``last_used_at`` written in the background, never on the sign-in path (the container stops it).
+        self.touches = SessionTouches(store)
+        self._signing_in: dict[str, asyncio.Future[Viewer | None]] = {}
         self.throttle: Throttle = throttle or MemoryThrottle()
         self.second_factor = SecondFactor(store, keyring)
         login = BackoffPolicy(
@@ -433,25 +437,41 @@ class AccountService:
     async def authenticate(self, token: str | None) -> Viewer | None:
         """The viewer for a bearer token (session or API key), or None when unknown, expired or revoked.
 
-        Answered from :attr:`session_cache` when it can (revocations reach it through the hub)."""
+        Answered from :attr:`session_cache` when it can (revocations reach it through the hub).
+        Concurrent sign-ins with one token share one read. Nothing here writes: the use is noted
+        in :attr:`touches` and stamped in the background."""
         if not token:
             return None
         key = token_hash(token)
         now = utcnow()
         cached = self.session_cache.get(key, now)
         if cached is not None:
+            self.touches.note("key" if cached.via_api_key else "session", cached.session_id, now)
             return cached
-        generation = self.session_cache.generation
-        viewer = await self._authenticate_stored(token, now)
-        if viewer is not None:
-            self.session_cache.put(key, viewer, generation)
+        running = self._signing_in.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[Viewer | None] = asyncio.get_running_loop().create_future()
+        self._signing_in[key] = future
+        try:
+            generation = self.session_cache.generation
+            viewer = await self._authenticate_stored(token, now)
+            if viewer is not None:
+                self.session_cache.put(key, viewer, generation)
+            future.set_result(viewer)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
+            raise
+        finally:
+            del self._signing_in[key]
         return viewer
 
     async def _authenticate_stored(self, token: str, now: datetime) -> Viewer | None:
         from app.services.api_keys import API_KEY_PREFIX, authenticate_key  # the key format lives there
 
         if token.startswith(API_KEY_PREFIX):
-            return await authenticate_key(self.store, token)
+            return await authenticate_key(self.store, token, self.touches)
         async with self.store.read() as s:
             row = (
                 await s.exec(
@@ -465,11 +485,7 @@ class AccountService:
         session, user = row
         if session.revoked_at is not None or session.expires_at <= now:
             return None
-        if session.last_used_at is None or now - session.last_used_at > _TOUCH_EVERY:
-            async with self.store.write() as s:
-                await s.exec(
-                    sa.update(AuthSession).where(col(AuthSession.id) == session.id).values(last_used_at=now)
-                )
+        self.touches.note("session", session.id, now, session.last_used_at)
         return Viewer(user.id, user.email, user.role, session.id, session.expires_at)
 
     async def session_active(self, session_id: str) -> bool:
@@ -548,7 +564,15 @@ class AccountService:
                 )
             ).all()
         return [
-            SessionView(r.id, r.created_at, r.last_used_at, r.expires_at, r.ip, r.user_agent, r.id == viewer.session_id)
+            SessionView(
+                r.id,
+                r.created_at,
+                self.touches.last_used(r.id, r.last_used_at),
+                r.expires_at,
+                r.ip,
+                r.user_agent,
+                r.id == viewer.session_id,
+            )
             for r in rows
         ]
 

@@ -19,13 +19,13 @@ from app.security.policy import normalize_scopes
 from app.security.tokens import new_token, token_hash
 from app.services import audit
 from app.services.accounts import NEVER, AccountService, Viewer
+from app.services.session_touches import SessionTouches
 from app.store.db import Store
 from app.store.models.accounts import ApiKey, User
 from app.store.models.base import utcnow
 
 API_KEY_PREFIX = "mbfk_"
 MAX_KEYS_PER_USER = 50
-_TOUCH_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ class IssuedApiKey:
     token: str
 
 
-def _view(row: ApiKey) -> ApiKeyView:
+def _view(row: ApiKey, last_used_at: datetime | None = None) -> ApiKeyView:
     return ApiKeyView(
         row.id,
         row.name,
@@ -54,12 +54,12 @@ def _view(row: ApiKey) -> ApiKeyView:
         sorted(row.scopes.split()),
         row.created_at,
         row.expires_at,
-        row.last_used_at,
+        last_used_at or row.last_used_at,
         row.revoked_at,
     )
 
 
-async def authenticate_key(store: Store, token: str) -> Viewer | None:
+async def authenticate_key(store: Store, token: str, touches: SessionTouches) -> Viewer | None:
     """The viewer for an API key (scopes set), or None when unknown, expired or revoked."""
     now = utcnow()
     async with store.read() as s:
@@ -75,9 +75,7 @@ async def authenticate_key(store: Store, token: str) -> Viewer | None:
     key, user = row
     if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
         return None
-    if key.last_used_at is None or now - key.last_used_at > _TOUCH_EVERY:
-        async with store.write() as s:
-            await s.exec(sa.update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
+    touches.note("key", key.id, now, key.last_used_at)  # stamped in the background, never here
     scopes = frozenset(key.scopes.split())
     expires = key.expires_at or NEVER
     return Viewer(user.id, user.email, user.role, key.id, expires, scopes=scopes, api_key_id=key.id)
@@ -135,7 +133,7 @@ class ApiKeyService:
             rows = (
                 await s.exec(select(ApiKey).where(ApiKey.user_id == viewer.user_id).order_by(col(ApiKey.id).desc()))
             ).all()
-        return [_view(r) for r in rows]
+        return [_view(r, self.accounts.touches.last_used(r.id, r.last_used_at)) for r in rows]
 
     async def revoke(self, viewer: Viewer, key_id: str) -> bool:
         async with self.store.write() as s:
