@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.analytics.costbasis import Method, WalletTx, compute_cost_basis, ledger_from_wallet_txs
+from app.analytics.costbasis import Method, WalletMove, compute_cost_basis, ledger_from_moves
 from app.analytics.performance import analyse
 from app.analytics.portfolio import analyse_portfolio, movements_from_ledger
 from app.analytics.pricing import DailyPrices
@@ -32,10 +32,10 @@ END = date(2025, 9, 23)
 START = END - timedelta(days=3652)
 
 
-def make_history(seed: int = 7) -> list[WalletTx]:
+def make_history(seed: int = 7) -> list[WalletMove]:
     rng = np.random.default_rng(seed)
     days = np.sort(rng.integers(0, 3653, N_TXS))
-    txs: list[WalletTx] = []
+    txs: list[WalletMove] = []
     balances = np.zeros(N_WALLETS, dtype=np.int64)
     i = 0
     while len(txs) < N_TXS:
@@ -45,19 +45,19 @@ def make_history(seed: int = 7) -> list[WalletTx]:
         txid = f"{i:064x}"
         if kind < 0.7 or balances[w] < 200_000:  # receive
             amt = int(rng.integers(50_000, 5_000_000))
-            txs.append(WalletTx(txid, f"w{w}", d, amt))
+            txs.append(WalletMove(txid, f"w{w}", d, amt))
             balances[w] += amt
         elif kind < 0.9:  # pay someone
             amt = int(rng.integers(10_000, max(20_000, balances[w] // 3)))
             fee = int(rng.integers(200, 5_000))
-            txs.append(WalletTx(txid, f"w{w}", d, -(amt + fee), fee))
+            txs.append(WalletMove(txid, f"w{w}", d, -(amt + fee), fee))
             balances[w] -= amt + fee
         else:  # transfer to another own wallet (two rows)
             w2 = (w + 1) % N_WALLETS
             amt = int(rng.integers(10_000, max(20_000, balances[w] // 2)))
             fee = int(rng.integers(200, 5_000))
-            txs.append(WalletTx(txid, f"w{w}", d, -(amt + fee), fee))
-            txs.append(WalletTx(txid, f"w{w2}", d, amt))
+            txs.append(WalletMove(txid, f"w{w}", d, -(amt + fee), fee))
+            txs.append(WalletMove(txid, f"w{w2}", d, amt))
             balances[w] -= amt + fee
             balances[w2] += amt
         i += 1
@@ -96,7 +96,7 @@ def main() -> None:
     print(f"portfolio: {len(balances)} wallets, {len(txs):,} wallet transactions, "
           f"{len(prices.days):,} daily closes ({START} .. {END})")  # fmt: skip
 
-    ledger, t_ledger, _ = timed(lambda: ledger_from_wallet_txs(txs))
+    ledger, t_ledger, _ = timed(lambda: ledger_from_moves(txs))
     mv, t_mv, _ = timed(lambda: movements_from_ledger(ledger))
     perf, t_perf, _ = timed(lambda: analyse(mv, prices, START, END, 0.0))
     cbs = {}
@@ -130,7 +130,7 @@ def main() -> None:
         bench_reports(txs, prices, wallets, now)
 
 
-def bench_reports(txs: list[WalletTx], prices: DailyPrices, wallets: list[WalletRisk], now: Decimal) -> None:
+def bench_reports(txs: list[WalletMove], prices: DailyPrices, wallets: list[WalletRisk], now: Decimal) -> None:
     """Rendering time of each format for the same portfolio, one year of it (background job)."""
     from datetime import UTC, datetime
 

@@ -41,7 +41,6 @@ from app.main import create_app  # noqa: E402
 from app.prices.bundled import BundledProvider  # noqa: E402
 from app.prices.chain import PriceChain  # noqa: E402
 from app.prices.provider import DailyClose, Price  # noqa: E402
-from app.services.portfolios_cache import wallet_tx  # noqa: E402
 
 QUERIES = {
     "all three": """{ portfolio(id: "all") { value performance(timeframe: ALL) { timeWeightedReturn }
@@ -91,7 +90,7 @@ async def exact(container: Container, user_id: str) -> bool:
         cached = await p.analyse(user_id, "all", "ALL", method)
         data = await p.load(user_id, "all")
         data.history = None
-        data.txs = sorted((wallet_tx(e) for e in await container.sync.ledger(user_id)), key=lambda t: (t.day, t.txid))
+        data.txs = sorted(await container.sync.ledger(user_id), key=lambda t: (t.day, t.txid))
         fresh = await p.analyse(user_id, "all", "ALL", method, data=data, cached=False)
         if cached.result.cost_basis != fresh.result.cost_basis or cached.value_points() != fresh.value_points():
             return False

@@ -1,7 +1,7 @@
 """Cost basis and gains: FIFO, LIFO, HIFO and average cost over lots in satoshis.
 
 * Every transaction is looked at across *all* of the user's wallets
-(:func:`ledger_from_wallet_txs`):
+(:func:`ledger_from_moves`):
   coins moving between the user's own wallets are a ``TRANSFER`` (not a disposal); only its fee is.
 * An acquisition costs its sats x that day's close, unless the user set a cost for the transaction.
 * A disposal's proceeds are its sats x that day's close (or a user-set value). The fee of a
@@ -80,9 +80,11 @@ class DisposalKind(StrEnum):
     FEE = "FEE"  # a miner fee paid
 
 
-@dataclass(slots=True)
-class WalletTx:
-    """One transaction as one of the user's wallets sees it."""
+@dataclass(frozen=True, slots=True)
+class WalletMove:
+    """How one active transaction moved one wallet's balance, on the UTC day it happened: the
+    per-wallet line the analytics start from (``app.sync.queries`` produces them; the table row
+    behind it is ``app.store.models.chain.WalletTx``)."""
 
     txid: str
     wallet_id: str
@@ -94,7 +96,8 @@ class WalletTx:
 
 @dataclass(slots=True)
 class LedgerEntry:
-    """One transaction at the level of the user (all wallets together)."""
+    """One transaction at the level of the user (all wallets together), classified: what
+    :func:`ledger_from_moves` makes of the :class:`WalletMove` lines of one txid."""
 
     txid: str
     day: date
@@ -105,7 +108,7 @@ class LedgerEntry:
     confirmed: bool = True  # every wallet's row of the transaction is confirmed
 
 
-def ledger_from_wallet_txs(rows: Iterable[WalletTx], scope: set[str] | None = None) -> list[LedgerEntry]:
+def ledger_from_moves(rows: Iterable[WalletMove], scope: set[str] | None = None) -> list[LedgerEntry]:
     """Group per-wallet rows by txid and classify them (sorted by day, then txid).
 
     With ``scope`` (a subset of the user's wallet ids, e.g. one portfolio), the entries are seen
@@ -114,7 +117,7 @@ def ledger_from_wallet_txs(rows: Iterable[WalletTx], scope: set[str] | None = No
     from other people are disposals/acquisitions as usual."""
     if scope is not None:
         return _scoped_ledger(list(rows), scope)
-    groups: dict[str, WalletTx | list[WalletTx]] = {}
+    groups: dict[str, WalletMove | list[WalletMove]] = {}
     for r in rows:
         prev = groups.get(r.txid)
         if prev is None:
@@ -126,7 +129,7 @@ def ledger_from_wallet_txs(rows: Iterable[WalletTx], scope: set[str] | None = No
     out: list[LedgerEntry] = []
     acq, disp, xfer = EntryKind.ACQUISITION, EntryKind.DISPOSAL, EntryKind.TRANSFER
     for txid, g in groups.items():
-        if isinstance(g, WalletTx):  # the common case: one wallet involved
+        if isinstance(g, WalletMove):  # the common case: one wallet involved
             net, fee, day, conf = g.net_sats, g.fee_sats, g.day, g.confirmed
             wallets: tuple[str, ...] = (g.wallet_id,)
         else:
@@ -147,9 +150,9 @@ def ledger_from_wallet_txs(rows: Iterable[WalletTx], scope: set[str] | None = No
     return out
 
 
-def _scoped_ledger(rows: list[WalletTx], scope: set[str]) -> list[LedgerEntry]:
-    user_level = {e.txid: e for e in ledger_from_wallet_txs(rows)}
-    inside = ledger_from_wallet_txs([r for r in rows if r.wallet_id in scope])
+def _scoped_ledger(rows: list[WalletMove], scope: set[str]) -> list[LedgerEntry]:
+    user_level = {e.txid: e for e in ledger_from_moves(rows)}
+    inside = ledger_from_moves([r for r in rows if r.wallet_id in scope])
     out: list[LedgerEntry] = []
     for e in inside:
         if e.kind is EntryKind.TRANSFER:

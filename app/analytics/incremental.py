@@ -4,7 +4,7 @@
   per-wallet rows; :meth:`ScopedLedger.patch` replaces the rows of the txids a sync changed and
   says the earliest ``(day, txid)`` whose entries changed. The entries, their order and the
   balance changes (:class:`~app.analytics.returns.Movements`) are those a fresh
-  :func:`~app.analytics.costbasis.ledger_from_wallet_txs` gives.
+  :func:`~app.analytics.costbasis.ledger_from_moves` gives.
 * :class:`LotCheckpoint`: a cost-basis run fed the part of the ledger whose prices cannot move any
   more (days up to the last stored close). A later read feeds a copy of it only the entries after
   that day (today's, a new payment's): a price tick, which only moves the days after the last stored
@@ -32,8 +32,8 @@ from app.analytics.costbasis import (
     FeeTreatment,
     LedgerEntry,
     Method,
-    WalletTx,
-    ledger_from_wallet_txs,
+    WalletMove,
+    ledger_from_moves,
 )
 from app.analytics.pricing import DailyPrices
 from app.analytics.returns import Movements
@@ -45,19 +45,19 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 class ScopedLedger:
     """The ledger of ``scope`` (None: every wallet of the user) from the user's per-wallet rows."""
 
-    def __init__(self, rows: Iterable[WalletTx], scope: frozenset[str] | None) -> None:
+    def __init__(self, rows: Iterable[WalletMove], scope: frozenset[str] | None) -> None:
         self.scope = scope
         self.groups: dict[str, list[LedgerEntry]] = {}
-        for e in ledger_from_wallet_txs(rows, set(scope) if scope is not None else None):
+        for e in ledger_from_moves(rows, set(scope) if scope is not None else None):
             self.groups.setdefault(e.txid, []).append(e)
         self.keys: list[Key] = sorted((g[0].day, t) for t, g in self.groups.items())
         self._entries: list[LedgerEntry] | None = None
         self._movements: Movements | None = None
 
-    def _of(self, rows: list[WalletTx]) -> list[LedgerEntry]:
-        return ledger_from_wallet_txs(rows, set(self.scope) if self.scope is not None else None) if rows else []
+    def _of(self, rows: list[WalletMove]) -> list[LedgerEntry]:
+        return ledger_from_moves(rows, set(self.scope) if self.scope is not None else None) if rows else []
 
-    def patch(self, changed: Mapping[str, list[WalletTx]]) -> Key | None:
+    def patch(self, changed: Mapping[str, list[WalletMove]]) -> Key | None:
         """Replace the rows of these txids (every wallet's row of each; an empty list: gone).
         Returns the earliest ``(day, txid)`` whose entries changed (None: no entry changed)."""
         lowest: Key | None = None
@@ -81,7 +81,7 @@ class ScopedLedger:
 
     @property
     def entries(self) -> list[LedgerEntry]:
-        """Sorted by day, then txid (as ``ledger_from_wallet_txs``)."""
+        """Sorted by day, then txid (as ``ledger_from_moves``)."""
         if self._entries is None:
             groups = self.groups
             self._entries = [e for _, txid in self.keys for e in groups[txid]]

@@ -16,9 +16,9 @@ from app.analytics.costbasis import (
     FeeTreatment,
     LedgerEntry,
     Method,
-    WalletTx,
+    WalletMove,
     compute_cost_basis,
-    ledger_from_wallet_txs,
+    ledger_from_moves,
 )
 from app.analytics.performance import Performance, analyse
 from app.analytics.pricing import DailyPrices
@@ -53,13 +53,13 @@ class PortfolioAnalytics:
 
 
 def holdings_at(
-    wallet_txs: Sequence[WalletTx], end: date, scope: set[str] | None = None
+    moves: Sequence[WalletMove], end: date, scope: set[str] | None = None
 ) -> tuple[dict[str, int], dict[str, int]]:
     """(balance, unconfirmed part) per wallet at the end of ``end`` from the transactions: the one
     set of holdings a report's summary, allocation and risk are all computed from."""
     balances: dict[str, int] = {}
     unconfirmed: dict[str, int] = {}
-    for t in wallet_txs:
+    for t in moves:
         if t.day <= end and (scope is None or t.wallet_id in scope):
             balances[t.wallet_id] = balances.get(t.wallet_id, 0) + t.net_sats
             if not t.confirmed:
@@ -68,7 +68,7 @@ def holdings_at(
 
 
 def analyse_portfolio(
-    wallet_txs: Sequence[WalletTx],
+    moves: Sequence[WalletMove],
     prices: DailyPrices,
     start: date,
     end: date,
@@ -83,18 +83,18 @@ def analyse_portfolio(
     long_term_months: int = LONG_TERM_MONTHS,
     fee_treatment: FeeTreatment | str = FeeTreatment.DISPOSE,
 ) -> PortfolioAnalytics:
-    """``wallet_txs``: every row of the user's wallets; ``scope``: the portfolio's wallet ids
+    """``moves``: every row of the user's wallets; ``scope``: the portfolio's wallet ids
     (None = all of them). The cost basis runs over the history up to ``end`` and values what is
     held then at ``current_price``. Risk takes its balances from the same holdings as the
     allocation (the wallets' UTXOs and address use from ``risk_wallets``)."""
-    ledger = ledger_from_wallet_txs(wallet_txs, scope)
+    ledger = ledger_from_moves(moves, scope)
     perf = analyse(movements_from_ledger(ledger), prices, start, end, risk_free_rate)
     upto = ledger if not ledger or ledger[-1].day <= end else [e for e in ledger if e.day <= end]
     cb = compute_cost_basis(
         upto, prices, method, current_price, cost_overrides, long_term_months=long_term_months,
         fee_treatment=fee_treatment,
     )  # fmt: skip
-    balances, unconfirmed = holdings_at(wallet_txs, end, scope)
+    balances, unconfirmed = holdings_at(moves, end, scope)
     return assemble(ledger, perf, cb, balances, unconfirmed, risk_wallets, fee_rate_sat_vb)
 
 

@@ -4,7 +4,7 @@
 A wallet's cached ledger stands for its sync state's ``updated_at`` (the stamp every sync that
 writes moves, see ``app/sync/persist.py``). On each use the stamps of the user's wallets are read
 (one small query); for a wallet whose stamp moved only the rows written since the newest one
-already held are read, and applied: new and changed transactions replace their entry, transactions
+already held are read, and applied: new and changed transactions replace their move, transactions
 no longer active (reorged out, replaced, evicted) leave. Transaction rows are never deleted while
 their wallet exists; a deleted wallet loses its sync state and so its cached ledger.
 
@@ -15,7 +15,7 @@ alone, so it never mixes states.
 Every change of a user's cached ledgers moves that user's *generation* and is journalled with the
 txids it touched, so what is derived from the ledger (cost-basis lots, daily balance series, see
 ``app/services/portfolios_cache.py``) can be patched for those txids instead of rebuilt:
-:meth:`LedgerCache.snapshot` answers the generation with the entries, :meth:`LedgerCache.changed_since`
+:meth:`LedgerCache.snapshot` answers the generation with the moves, :meth:`LedgerCache.changed_since`
 the txids touched after a generation (None when the journal no longer reaches back).
 """
 
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from app.sync.model import LedgerEntry
+from app.analytics.costbasis import WalletMove
 from app.sync.queries import SyncQueries
 
 
@@ -34,7 +34,7 @@ from app.sync.queries import SyncQueries
 class _WalletLedger:
     stamp: datetime
     written: datetime | None = None  # newest row write seen
-    entries: dict[str, LedgerEntry] = field(default_factory=dict)  # txid -> active entry
+    moves: dict[str, WalletMove] = field(default_factory=dict)  # txid -> the wallet's move, while active
 
 
 JOURNAL = 256  # changes remembered per user
@@ -42,7 +42,7 @@ JOURNAL = 256  # changes remembered per user
 
 @dataclass(frozen=True)
 class LedgerSnapshot:
-    entries: list[LedgerEntry]
+    moves: list[WalletMove]
     generation: int | None  # None: some wallet was read past the cache (see LedgerCache.snapshot)
     stamps: dict[str, datetime]  # wallet id -> its sync state's stamp, as read
 
@@ -59,7 +59,7 @@ class LedgerCache:
         return self._generation.get(user_id, 0)
 
     def changed_since(self, user_id: str, generation: int) -> set[str] | None:
-        """The txids whose entries changed (appeared, changed or left) after ``generation``; None
+        """The txids whose moves changed (appeared, changed or left) after ``generation``; None
         when that is no longer known (too many changes since, or a generation of another cache)."""
         now = self.generation(user_id)
         if generation == now:
@@ -84,16 +84,16 @@ class LedgerCache:
         the cache: a reader behind the cache) and the stamps it was read at."""
         return await self._ledger(user_id, wallet_ids)
 
-    async def ledger(self, user_id: str, wallet_ids: Sequence[str]) -> list[LedgerEntry]:
+    async def ledger(self, user_id: str, wallet_ids: Sequence[str]) -> list[WalletMove]:
         """Every active transaction of these wallets of the user (as ``SyncQueries.ledger``)."""
-        return (await self._ledger(user_id, wallet_ids)).entries
+        return (await self._ledger(user_id, wallet_ids)).moves
 
     async def _ledger(self, user_id: str, wallet_ids: Sequence[str]) -> LedgerSnapshot:
         stamps = await self.sync.ledger_versions(user_id)
         cached = self._users.setdefault(user_id, {})
         touched: set[str] = set()
         for wallet_id in [w for w in cached if w not in stamps]:
-            touched |= cached.pop(wallet_id).entries.keys()
+            touched |= cached.pop(wallet_id).moves.keys()
         since: dict[str, datetime | None] = {}
         keep: set[str] = set()  # wallets whose full read goes into the cache
         for w in wallet_ids:
@@ -108,32 +108,32 @@ class LedgerCache:
                 keep.add(w)
         changes = await self.sync.ledger_changes(user_id, since) if since else []
         self.rows_read += len(changes)
-        full: dict[str, dict[str, LedgerEntry]] = {w: {} for w, at in since.items() if at is None}
+        full: dict[str, dict[str, WalletMove]] = {w: {} for w, at in since.items() if at is None}
         for ch in changes:
             target = full.get(ch.wallet_id)
             if target is None:  # caught up in place
                 wl = cached[ch.wallet_id]
                 touched.add(ch.txid)
-                if ch.entry is None:
-                    wl.entries.pop(ch.txid, None)
+                if ch.move is None:
+                    wl.moves.pop(ch.txid, None)
                 else:
-                    wl.entries[ch.txid] = ch.entry
+                    wl.moves[ch.txid] = ch.move
                 wl.written = ch.written_at if wl.written is None else max(wl.written, ch.written_at)
-            elif ch.entry is not None:
-                target[ch.txid] = ch.entry
+            elif ch.move is not None:
+                target[ch.txid] = ch.move
         for w, at in since.items():
             if at is not None:
                 cached[w].stamp = stamps[w]
         for w in keep:
             written = max((ch.written_at for ch in changes if ch.wallet_id == w), default=None)
             old = cached.get(w)
-            touched |= full[w].keys() | (old.entries.keys() if old is not None else set())
+            touched |= full[w].keys() | (old.moves.keys() if old is not None else set())
             cached[w] = _WalletLedger(stamps[w], written, full[w])
         self._moved(user_id, touched)
-        out: list[LedgerEntry] = []
+        out: list[WalletMove] = []
         past_cache = False
         for w in wallet_ids:
             if w in full and w not in keep and (w in stamps or full[w]):
                 past_cache = True  # read past the cache (a wallet with no sync state and no rows is none)
-            out.extend((full[w] if w in full else cached[w].entries if w in cached else {}).values())
+            out.extend((full[w] if w in full else cached[w].moves if w in cached else {}).values())
         return LedgerSnapshot(out, None if past_cache else self.generation(user_id), stamps)

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from app.analytics.costbasis import CostBasisResult, FeeTreatment, Method, WalletTx
+from app.analytics.costbasis import CostBasisResult, FeeTreatment, Method, WalletMove
 from app.analytics.performance import Performance
 from app.analytics.performance import analyse as analyse_performance
 from app.analytics.periods import Period, PeriodInput, resolve_period, timeframe_period
@@ -72,7 +72,7 @@ class PortfolioData:
 
     view: PortfolioView
     wallets: list[WalletInfo]
-    txs: list[WalletTx]  # every row of every wallet of the user (for transfer detection)
+    txs: list[WalletMove]  # every row of every wallet of the user (for transfer detection)
     balances: dict[str, Balance]
     utxos: dict[str, list[int]]
     used_addresses: dict[str, int]

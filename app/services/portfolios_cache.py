@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from app.analytics.costbasis import CostBasisResult, FeeTreatment, Method, WalletTx
+from app.analytics.costbasis import CostBasisResult, FeeTreatment, Method, WalletMove
 from app.analytics.incremental import LotCheckpoint, ScopedLedger
 from app.analytics.pricing import DailyPrices
 from app.errors import UpstreamUnavailable
@@ -53,22 +53,17 @@ USERS = 256  # users whose history is kept (least recently read first out)
 REBUILD_SHARE = 8  # more changed txids than 1/8 of the history (a rescan): rebuilt, not patched
 
 
-def _key(t: WalletTx) -> tuple[date, str]:
+def _key(t: WalletMove) -> tuple[date, str]:
     return (t.day, t.txid)
-
-
-def wallet_tx(e: Any) -> WalletTx:
-    """A sync ledger entry as the analytics see it (the UTC day of its time)."""
-    return WalletTx(e.txid, e.wallet_id, e.at.astimezone(UTC).date(), e.net_amount, e.fee_paid, e.confirmed)
 
 
 class UserHistory:
     """One user's transaction rows and what is derived from them, patched per changed txid."""
 
-    def __init__(self, rows: list[WalletTx], generation: int | None) -> None:
+    def __init__(self, rows: list[WalletMove], generation: int | None) -> None:
         self.generation = generation
         self.txs = sorted(rows, key=_key)  # every row of every wallet of the user, by (day, txid)
-        self.rows: dict[str, list[WalletTx]] = {}
+        self.rows: dict[str, list[WalletMove]] = {}
         for r in self.txs:
             self.rows.setdefault(r.txid, []).append(r)
         self.scoped: dict[frozenset[str], ScopedLedger] = {}
@@ -77,7 +72,7 @@ class UserHistory:
         self.patched = 0  # txids applied since built (tests, bench)
         self.checkpoints_built = 0  # lot checkpoints built from the whole ledger (tests, bench)
 
-    def apply(self, changed: Mapping[str, list[WalletTx]], generation: int) -> None:
+    def apply(self, changed: Mapping[str, list[WalletMove]], generation: int) -> None:
         """Replace the rows of these txids (an empty list: the transaction left every wallet)."""
         for txid, rows in changed.items():
             for old in self.rows.pop(txid, []):
@@ -222,20 +217,20 @@ class AnalyticsCache:
         h = u.history
         gen = snap.generation
         if gen is None or (h is not None and h.generation is not None and gen < h.generation):
-            return UserHistory([wallet_tx(e) for e in snap.entries], None), snap  # this read only
+            return UserHistory(snap.moves, None), snap  # this read only
         if h is not None and h.generation == gen:
             return h, snap
         changed = (
             self.ledgers.changed_since(user_id, h.generation) if h is not None and h.generation is not None else None
         )
         if h is None or changed is None or len(changed) > max(64, len(h.rows) // REBUILD_SHARE):
-            h = u.history = UserHistory([wallet_tx(e) for e in snap.entries], gen)
+            h = u.history = UserHistory(snap.moves, gen)
             u.results.clear()
             return h, snap
-        rows: dict[str, list[WalletTx]] = {txid: [] for txid in changed}
-        for e in snap.entries:
-            if e.txid in rows:
-                rows[e.txid].append(wallet_tx(e))
+        rows: dict[str, list[WalletMove]] = {txid: [] for txid in changed}
+        for m in snap.moves:
+            if m.txid in rows:
+                rows[m.txid].append(m)
         h.apply(rows, gen)
         return h, snap
 

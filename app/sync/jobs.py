@@ -83,10 +83,9 @@ class SyncService(SyncQueries):
         wallets: WalletSource,
         supervisor: Supervisor,
         settings: Settings,
-        hub: EventHub | None = None,
+        hub: EventHub,
         *,
         reveal: RevealHook | None = None,
-        scheduler: bool = True,
     ) -> None:
         super().__init__(store)
         self.backends = backends
@@ -95,7 +94,6 @@ class SyncService(SyncQueries):
         self.settings = settings
         self.hub = hub
         self.reveal = reveal
-        self.scheduler_enabled = scheduler
         self._again: set[str] = set()  # wallets whose scripts changed while a job was running
         self._pending: set[str] = set()  # wallets with a job queued since their worker last looked
         self.watch = SyncWatch(
@@ -120,9 +118,8 @@ class SyncService(SyncQueries):
         for job in active:
             log.info("sync_job_resumed", job=job.id, wallet=job.wallet_id)
             self._spawn(job.id, job.user_id, job.wallet_id)
-        if self.scheduler_enabled:
-            self.supervisor.spawn("sync:scheduler", self.watch.scheduler, restart=True)
-            self.supervisor.spawn("sync:rewatch", self._rewatch)
+        self.supervisor.spawn("sync:scheduler", self.watch.scheduler, restart=True)
+        self.supervisor.spawn("sync:rewatch", self._rewatch)
 
     async def _rewatch(self) -> None:
         """After a restart, follow the scripts of every wallet synced before (subscriptions or the
@@ -488,8 +485,6 @@ class SyncService(SyncQueries):
 
     async def _publish(self, type_: str, user_id: str, wallet_id: str, payload: dict[str, Any]) -> None:
         event = Event(type=type_, user_id=user_id, subject=wallet_id, payload=payload)
-        if self.hub is None:
-            return
         try:
             await self.hub.publish(event)
         except Exception:

@@ -212,19 +212,6 @@ class SyncResult:
         return [o for o in self.outputs.values() if o.spent_by is None]
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """One active transaction of one wallet as other areas (portfolios, reports) see it: when,
-    the wallet's signed amount, and the fee if this wallet paid it."""
-
-    wallet_id: str
-    txid: str
-    at: datetime  # block time, or first seen while unconfirmed
-    net_amount: int  # sats, signed
-    fee_paid: int  # sats; 0 unless the wallet sent and lost value
-    confirmed: bool = True  # False while the transaction is in the mempool
-
-
 class AddressUse(NamedTuple):
     used: int  # addresses that received funds
     reused: int  # of those, addresses that received more than once

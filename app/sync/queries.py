@@ -8,12 +8,13 @@ The ``*_of`` methods take many wallet ids and answer with one statement whatever
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple, Protocol, cast
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from app.analytics.costbasis import WalletMove
 from app.store.db import Store
 from app.store.models.chain import (
     ACTIVE_TX_STATUSES,
@@ -24,7 +25,7 @@ from app.store.models.chain import (
     WalletTx,
 )
 from app.store.paging import Page, Window, beyond_condition, keyset, page_of
-from app.sync.model import AddressUse, Balance, LedgerEntry
+from app.sync.model import AddressUse, Balance
 
 
 class TxRow(Protocol):
@@ -236,13 +237,13 @@ class SyncQueries:
 
     # -- across a user's wallets (portfolios, reports) ----------------------------------------------
 
-    async def ledger(self, user_id: str) -> list[LedgerEntry]:
-        """Every active transaction of every wallet of the user, one entry per wallet."""
+    async def ledger(self, user_id: str) -> list[WalletMove]:
+        """Every active transaction of every wallet of the user, one move per wallet."""
         async with self.store.read() as s:
             rows = await s.exec(
                 select(WalletTx).where(WalletTx.user_id == user_id, col(WalletTx.status).in_(ACTIVE_TX_STATUSES))
             )
-            return [_entry(t) for t in rows]
+            return [_move(t) for t in rows]
 
     async def ledger_versions(self, user_id: str) -> dict[str, datetime]:
         """Each synced wallet's results stamp (the sync state's ``updated_at``, moved by every
@@ -268,7 +269,7 @@ class SyncQueries:
         async with self.store.read() as s:
             rows = await s.exec(select(WalletTx).where(WalletTx.user_id == user_id, sa.or_(*conds)))
             return [
-                LedgerChange(t.wallet_id, t.txid, t.updated_at, _entry(t) if t.status in ACTIVE_TX_STATUSES else None)
+                LedgerChange(t.wallet_id, t.txid, t.updated_at, _move(t) if t.status in ACTIVE_TX_STATUSES else None)
                 for t in rows
             ]
 
@@ -330,15 +331,17 @@ class LedgerChange(NamedTuple):
     wallet_id: str
     txid: str
     written_at: datetime
-    entry: LedgerEntry | None  # None: no longer active (reorged out, replaced, evicted)
+    move: WalletMove | None  # None: no longer active (reorged out, replaced, evicted)
 
 
-def _entry(t: WalletTx) -> LedgerEntry:
-    return LedgerEntry(
-        wallet_id=t.wallet_id,
+def _move(t: WalletTx) -> WalletMove:
+    """The wallet's line for the analytics: the UTC day of its block time (first seen while
+    unconfirmed), its signed amount, and the fee when this wallet sent and lost value."""
+    return WalletMove(
         txid=t.txid,
-        at=t.block_time or t.first_seen,
-        net_amount=t.net_amount,
-        fee_paid=(t.fee or 0) if t.sent > 0 and t.net_amount < 0 else 0,
+        wallet_id=t.wallet_id,
+        day=(t.block_time or t.first_seen).astimezone(UTC).date(),
+        net_sats=t.net_amount,
+        fee_sats=(t.fee or 0) if t.sent > 0 and t.net_amount < 0 else 0,
         confirmed=t.status == TX_CONFIRMED,
     )

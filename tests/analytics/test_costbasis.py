@@ -11,9 +11,9 @@ from app.analytics.costbasis import (
     EntryKind,
     LedgerEntry,
     Method,
-    WalletTx,
+    WalletMove,
     compute_cost_basis,
-    ledger_from_wallet_txs,
+    ledger_from_moves,
 )
 from app.analytics.pricing import DailyPrices
 
@@ -34,20 +34,20 @@ NOW = D(50000)
 
 # Per-wallet view of the history: wallet w1 (hot) and w2 (cold), both the user's.
 ROWS = [
-    WalletTx("a", "w1", date(2020, 1, 1), BTC),  # buy A 1.0 BTC @ 7000
-    WalletTx("b", "w1", date(2020, 6, 1), BTC),  # buy B 1.0 BTC @ 9000, user-set cost 9500
-    WalletTx("c", "w2", date(2021, 3, 1), BTC // 2),  # buy C 0.5 BTC @ 45000
+    WalletMove("a", "w1", date(2020, 1, 1), BTC),  # buy A 1.0 BTC @ 7000
+    WalletMove("b", "w1", date(2020, 6, 1), BTC),  # buy B 1.0 BTC @ 9000, user-set cost 9500
+    WalletMove("c", "w2", date(2021, 3, 1), BTC // 2),  # buy C 0.5 BTC @ 45000
     # pay someone 1.5 BTC, fee 10,000 sats: w1 loses 1.5 BTC + fee
-    WalletTx("sell", "w1", date(2021, 6, 1), -(3 * BTC // 2) - 10_000, 10_000),
+    WalletMove("sell", "w1", date(2021, 6, 1), -(3 * BTC // 2) - 10_000, 10_000),
     # move 0.2 BTC w1 -> w2 paying 5,000 sats fee: a transfer, only the fee is a disposal
-    WalletTx("move", "w1", date(2021, 7, 1), -(BTC // 5) - 5_000, 5_000),
-    WalletTx("move", "w2", date(2021, 7, 1), BTC // 5),
+    WalletMove("move", "w1", date(2021, 7, 1), -(BTC // 5) - 5_000, 5_000),
+    WalletMove("move", "w2", date(2021, 7, 1), BTC // 5),
 ]
 OVERRIDES = {"b": D(9500)}
 
 
 def ledger() -> list[LedgerEntry]:
-    return ledger_from_wallet_txs(ROWS)
+    return ledger_from_moves(ROWS)
 
 
 def test_ledger_classifies_transfers_between_own_wallets() -> None:
@@ -185,7 +185,7 @@ def test_empty_history() -> None:
 def test_portfolio_scope_sees_moves_to_own_wallets_as_moves_not_disposals() -> None:
     # Only w1 is in the portfolio. The 0.2 BTC move w1 -> w2 leaves the portfolio (MOVE_OUT: lots leave
     # at cost, no gain), its fee is still a disposal; the sale to someone else stays a disposal.
-    scoped = ledger_from_wallet_txs(ROWS, scope={"w1"})
+    scoped = ledger_from_moves(ROWS, scope={"w1"})
     kinds = [(e.txid, e.kind, e.sats, e.fee_sats) for e in scoped]
     assert kinds == [
         ("a", EntryKind.ACQUISITION, BTC, 0),

@@ -12,9 +12,9 @@ from app.analytics.costbasis import (
     EntryKind,
     LedgerEntry,
     Method,
-    WalletTx,
+    WalletMove,
     compute_cost_basis,
-    ledger_from_wallet_txs,
+    ledger_from_moves,
 )
 from app.analytics.pricing import DailyPrices
 
@@ -37,8 +37,8 @@ def disp(txid: str, day: date, sats: int, fee: int = 0) -> LedgerEntry:
 
 
 def test_one_satoshi_in_and_zero_net_out_of_the_ledger() -> None:
-    rows = [WalletTx("one", "w", DAY0, 1), WalletTx("zero", "w", DAY0, 0)]
-    assert [(e.txid, e.kind, e.sats) for e in ledger_from_wallet_txs(rows)] == [("one", ACQ, 1)]
+    rows = [WalletMove("one", "w", DAY0, 1), WalletMove("zero", "w", DAY0, 0)]
+    assert [(e.txid, e.kind, e.sats) for e in ledger_from_moves(rows)] == [("one", ACQ, 1)]
 
 
 def test_one_satoshi_disposal_and_one_satoshi_fee_are_rows() -> None:
@@ -147,10 +147,10 @@ def test_scoped_move_out_next_to_a_disposal_carries_no_fee() -> None:
     # One transaction from w1 pays someone 0.1 BTC and the user's w2 0.2 BTC, fee 1,000 sats;
     # seen from the portfolio of w1 alone: a disposal (with the fee) and a move out (without).
     rows = [
-        WalletTx("t", "w1", DAY0, -(3 * BTC // 10) - 1_000, 1_000),
-        WalletTx("t", "w2", DAY0, 2 * BTC // 10),
+        WalletMove("t", "w1", DAY0, -(3 * BTC // 10) - 1_000, 1_000),
+        WalletMove("t", "w2", DAY0, 2 * BTC // 10),
     ]
-    got = [(e.kind, e.sats, e.fee_sats) for e in ledger_from_wallet_txs(rows, scope={"w1"})]
+    got = [(e.kind, e.sats, e.fee_sats) for e in ledger_from_moves(rows, scope={"w1"})]
     assert got == [(DISP, BTC // 10, 1_000), (EntryKind.MOVE_OUT, 2 * BTC // 10, 0)]
 
 
@@ -165,8 +165,8 @@ def test_a_disposal_at_an_interpolated_price_is_flagged_unless_the_user_set_proc
 
 def test_one_satoshi_to_someone_else_and_a_one_satoshi_transfer_fee() -> None:
     rows = [
-        WalletTx("pay", "w", DAY0, -(1 + 100), 100),  # 1 sat to someone, fee 100: a disposal
-        WalletTx("fee", "w", DAY0, -1, 1),  # nothing left the user but a 1-sat fee: a transfer
+        WalletMove("pay", "w", DAY0, -(1 + 100), 100),  # 1 sat to someone, fee 100: a disposal
+        WalletMove("fee", "w", DAY0, -1, 1),  # nothing left the user but a 1-sat fee: a transfer
     ]
-    got = {e.txid: (e.kind, e.sats, e.fee_sats) for e in ledger_from_wallet_txs(rows)}
+    got = {e.txid: (e.kind, e.sats, e.fee_sats) for e in ledger_from_moves(rows)}
     assert got == {"pay": (DISP, 1, 100), "fee": (EntryKind.TRANSFER, 0, 1)}

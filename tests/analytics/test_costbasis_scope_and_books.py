@@ -16,9 +16,9 @@ from app.analytics.costbasis import (
     FeeTreatment,
     LedgerEntry,
     Method,
-    WalletTx,
+    WalletMove,
     compute_cost_basis,
-    ledger_from_wallet_txs,
+    ledger_from_moves,
 )
 from app.analytics.pricing import DailyPrices
 
@@ -36,39 +36,37 @@ def test_two_of_the_users_wallets_paying_one_outsider_seen_from_one_of_them() ->
     # One transaction spends inputs of w1 (1,000 sats + the 100-sat fee) and of w2 (2,000 sats)
     # to an outsider: the user disposed of 3,000 sats. Seen from a portfolio of w1 alone, w1's
     # 1,000 sats are a disposal with the fee, and nothing moved to the user's other wallets.
-    rows = [WalletTx("t", "w1", DAY0, -1_100, 100), WalletTx("t", "w2", DAY0, -2_000)]
-    assert [(e.kind, e.sats, e.fee_sats) for e in ledger_from_wallet_txs(rows)] == [(DISP, 3_000, 100)]
-    scoped = ledger_from_wallet_txs(rows, scope={"w1"})
+    rows = [WalletMove("t", "w1", DAY0, -1_100, 100), WalletMove("t", "w2", DAY0, -2_000)]
+    assert [(e.kind, e.sats, e.fee_sats) for e in ledger_from_moves(rows)] == [(DISP, 3_000, 100)]
+    scoped = ledger_from_moves(rows, scope={"w1"})
     assert [(e.kind, e.sats, e.fee_sats) for e in scoped] == [(DISP, 1_000, 100)]
-    assert [(e.kind, e.sats) for e in ledger_from_wallet_txs(rows, scope={"w2"})] == [(DISP, 2_000)]
+    assert [(e.kind, e.sats) for e in ledger_from_moves(rows, scope={"w2"})] == [(DISP, 2_000)]
 
 
 def test_a_transfer_seen_from_the_portfolio_of_both_wallets_stays_a_transfer() -> None:
-    rows = [WalletTx("t", "w1", DAY0, -1_500, 500), WalletTx("t", "w2", DAY0, 1_000)]
-    scoped = ledger_from_wallet_txs(rows, scope={"w1", "w2"})
-    assert [(e.kind, e.sats, e.fee_sats, e.wallet_ids) for e in scoped] == [
-        (EntryKind.TRANSFER, 0, 500, ("w1", "w2"))
-    ]
+    rows = [WalletMove("t", "w1", DAY0, -1_500, 500), WalletMove("t", "w2", DAY0, 1_000)]
+    scoped = ledger_from_moves(rows, scope={"w1", "w2"})
+    assert [(e.kind, e.sats, e.fee_sats, e.wallet_ids) for e in scoped] == [(EntryKind.TRANSFER, 0, 500, ("w1", "w2"))]
 
 
 def test_a_zero_fee_move_to_another_own_wallet_is_a_move_out_of_the_portfolio() -> None:
-    rows = [WalletTx("t", "w1", DAY0, -1_000, 0), WalletTx("t", "w2", DAY0, 1_000)]
-    assert ledger_from_wallet_txs(rows) == []  # the user as a whole: nothing happened
-    scoped = ledger_from_wallet_txs(rows, scope={"w1"})
+    rows = [WalletMove("t", "w1", DAY0, -1_000, 0), WalletMove("t", "w2", DAY0, 1_000)]
+    assert ledger_from_moves(rows) == []  # the user as a whole: nothing happened
+    scoped = ledger_from_moves(rows, scope={"w1"})
     assert [(e.kind, e.sats, e.fee_sats) for e in scoped] == [(MOVE_OUT, 1_000, 0)]
     # the receiving portfolio acquires the coins; the portfolio of both sees nothing
-    assert [(e.kind, e.sats) for e in ledger_from_wallet_txs(rows, scope={"w2"})] == [(ACQ, 1_000)]
-    assert ledger_from_wallet_txs(rows, scope={"w1", "w2"}) == []
+    assert [(e.kind, e.sats) for e in ledger_from_moves(rows, scope={"w2"})] == [(ACQ, 1_000)]
+    assert ledger_from_moves(rows, scope={"w1", "w2"}) == []
 
 
 def test_moving_ones_own_coins_without_a_fee_realises_no_gain() -> None:
     # w1 bought 1,000 sats at 30,000 and moved them (zero fee) to w2 when the close was 40,000:
     # the portfolio of w1 sees the lot leave at cost: no disposal, no gain, nothing held.
-    rows = [WalletTx("a", "w1", DAY0, 1_000), WalletTx("t", "w1", DAY0 + timedelta(days=1), -1_000, 0),
-            WalletTx("t", "w2", DAY0 + timedelta(days=1), 1_000)]  # fmt: skip
+    rows = [WalletMove("a", "w1", DAY0, 1_000), WalletMove("t", "w1", DAY0 + timedelta(days=1), -1_000, 0),
+            WalletMove("t", "w2", DAY0 + timedelta(days=1), 1_000)]  # fmt: skip
     p = prices((DAY0, "30000"), (DAY0 + timedelta(days=1), "40000"))
     for method in Method:
-        r = compute_cost_basis(ledger_from_wallet_txs(rows, scope={"w1"}), p, method, D(40000))
+        r = compute_cost_basis(ledger_from_moves(rows, scope={"w1"}), p, method, D(40000))
         assert (r.disposals, r.realized_gain, r.holdings_sats, r.total_cost) == ([], D(0), 0, D(0))
 
 
@@ -86,8 +84,8 @@ def test_moving_ones_own_coins_without_a_fee_realises_no_gain() -> None:
 def test_a_move_to_another_own_wallet_with_a_fee_or_next_to_a_payment(
     w1_net: int, w1_fee: int, expected: list[tuple[EntryKind, int, int]]
 ) -> None:
-    rows = [WalletTx("t", "w1", DAY0, w1_net, w1_fee), WalletTx("t", "w2", DAY0, 1_000)]
-    scoped = ledger_from_wallet_txs(rows, scope={"w1"})
+    rows = [WalletMove("t", "w1", DAY0, w1_net, w1_fee), WalletMove("t", "w2", DAY0, 1_000)]
+    scoped = ledger_from_moves(rows, scope={"w1"})
     assert [(e.kind, e.sats, e.fee_sats) for e in scoped] == expected
 
 
@@ -140,7 +138,7 @@ def test_a_transfer_fee_beyond_the_book_under_lifo_and_hifo(method: Method) -> N
 
 
 def test_ledger_types_default_to_no_fee_confirmed_and_no_wallets() -> None:
-    tx = WalletTx("t", "w", DAY0, 5_000)
+    tx = WalletMove("t", "w", DAY0, 5_000)
     assert (tx.fee_sats, tx.confirmed) == (0, True)
     entry = LedgerEntry("t", DAY0, ACQ, 5_000)
     assert (entry.fee_sats, entry.wallet_ids, entry.confirmed) == (0, (), True)

@@ -23,11 +23,11 @@ import pytest
 from app.analytics.costbasis import (
     FeeTreatment,
     Method,
-    WalletTx,
+    WalletMove,
     add_months,
     compute_cost_basis,
     holding_period,
-    ledger_from_wallet_txs,
+    ledger_from_moves,
 )
 from app.analytics.gains import fee_lines, summarise_gains, tax_year_of, tax_year_range
 from app.analytics.pricing import DailyPrices
@@ -47,19 +47,19 @@ PRICES = DailyPrices.from_pairs(
     ]
 )
 ROWS = [
-    WalletTx("A", "hot", date(2022, 3, 1), BTC),
-    WalletTx("B", "hot", date(2022, 9, 1), BTC),
-    WalletTx("C", "cold", date(2023, 2, 1), BTC // 2),
-    WalletTx("move", "hot", date(2023, 6, 1), -30_000_000 - 10_000, 10_000),
-    WalletTx("move", "cold", date(2023, 6, 1), 30_000_000),
-    WalletTx("sell1", "hot", date(2023, 8, 1), -120_000_000 - 20_000, 20_000),
-    WalletTx("sell2", "cold", date(2024, 4, 1), -50_000_000),
-    WalletTx("mempool", "cold", date(2024, 5, 1), -10_000_000 - 1_000, 1_000, confirmed=False),
+    WalletMove("A", "hot", date(2022, 3, 1), BTC),
+    WalletMove("B", "hot", date(2022, 9, 1), BTC),
+    WalletMove("C", "cold", date(2023, 2, 1), BTC // 2),
+    WalletMove("move", "hot", date(2023, 6, 1), -30_000_000 - 10_000, 10_000),
+    WalletMove("move", "cold", date(2023, 6, 1), 30_000_000),
+    WalletMove("sell1", "hot", date(2023, 8, 1), -120_000_000 - 20_000, 20_000),
+    WalletMove("sell2", "cold", date(2024, 4, 1), -50_000_000),
+    WalletMove("mempool", "cold", date(2024, 5, 1), -10_000_000 - 1_000, 1_000, confirmed=False),
 ]
 
 
 def run(method: Method, fees: FeeTreatment = FeeTreatment.DISPOSE):  # type: ignore[no-untyped-def]
-    return compute_cost_basis(ledger_from_wallet_txs(ROWS), PRICES, method, D(70000), fee_treatment=fees)
+    return compute_cost_basis(ledger_from_moves(ROWS), PRICES, method, D(70000), fee_treatment=fees)
 
 
 def per_year(res, fy=(1, 1)) -> dict[tuple[int, str], tuple[Decimal, Decimal, Decimal]]:  # type: ignore[no-untyped-def]
@@ -182,7 +182,7 @@ def test_long_term_after_the_anniversary_and_configurable() -> None:
     assert holding_period(date(2020, 1, 1), date(2021, 1, 2)) == "LONG"
     assert add_months(date(2020, 2, 29), 12) == date(2021, 2, 28)
     assert holding_period(date(2023, 1, 1), date(2023, 7, 2), 6) == "LONG"
-    res = compute_cost_basis(ledger_from_wallet_txs(ROWS), PRICES, Method.FIFO, D(1), long_term_months=24)
+    res = compute_cost_basis(ledger_from_moves(ROWS), PRICES, Method.FIFO, D(1), long_term_months=24)
     classes = {(s.tax_year, s.holding_period) for s in summarise_gains(res.disposals)}
     assert classes == {(2023, "SHORT"), (2024, "SHORT")}
 
@@ -190,7 +190,7 @@ def test_long_term_after_the_anniversary_and_configurable() -> None:
 @pytest.mark.parametrize("method", list(Method))
 def test_every_method_realises_the_same_total_over_a_full_liquidation(method: Method) -> None:
     # selling everything: realised = all proceeds - all costs, whatever the order of lots
-    rows = [*ROWS[:-1], WalletTx("rest", "hot", date(2024, 4, 1), -79_970_000)]
-    res = compute_cost_basis(ledger_from_wallet_txs(rows), PRICES, method, D(1))
+    rows = [*ROWS[:-1], WalletMove("rest", "hot", date(2024, 4, 1), -79_970_000)]
+    res = compute_cost_basis(ledger_from_moves(rows), PRICES, method, D(1))
     proceeds = D(3) + D(36000) + D(6) + D(35000) + D("55979.00")  # 0.7997 x 70000
     assert res.holdings_sats == 0 and res.realized_gain == proceeds - D(72500)

@@ -15,9 +15,9 @@ from app.analytics.costbasis import (
     FeeTreatment,
     LedgerEntry,
     Method,
-    WalletTx,
+    WalletMove,
     compute_cost_basis,
-    ledger_from_wallet_txs,
+    ledger_from_moves,
 )
 from app.analytics.incremental import LotCheckpoint, ScopedLedger
 from app.analytics.pricing import DailyPrices
@@ -75,21 +75,21 @@ def test_resumed_checkpoint_equals_one_run(method: Method, fees: FeeTreatment) -
 
 def test_scoped_ledger_patched_per_txid_equals_a_fresh_one() -> None:
     rows = [
-        WalletTx("a", "hot", DAY0, 5_000_000),
-        WalletTx("b", "hot", DAY0 + timedelta(days=1), -2_000_500, 500),
-        WalletTx("b", "cold", DAY0 + timedelta(days=1), 2_000_000),
-        WalletTx("c", "cold", DAY0 + timedelta(days=2), -1_000_300, 300),
+        WalletMove("a", "hot", DAY0, 5_000_000),
+        WalletMove("b", "hot", DAY0 + timedelta(days=1), -2_000_500, 500),
+        WalletMove("b", "cold", DAY0 + timedelta(days=1), 2_000_000),
+        WalletMove("c", "cold", DAY0 + timedelta(days=2), -1_000_300, 300),
     ]
     for scope in (frozenset({"hot"}), frozenset({"hot", "cold"})):
         ledger = ScopedLedger(rows, scope)
         changed = {
             "c": [],  # replaced (RBF) or reorged out
-            "d": [WalletTx("d", "cold", DAY0 + timedelta(days=3), -700_200, 200, False)],  # its replacement
-            "b": [WalletTx("b", "hot", DAY0 + timedelta(days=1), -2_000_500, 500)],  # cold row gone
+            "d": [WalletMove("d", "cold", DAY0 + timedelta(days=3), -700_200, 200, False)],  # its replacement
+            "b": [WalletMove("b", "hot", DAY0 + timedelta(days=1), -2_000_500, 500)],  # cold row gone
         }
         lowest = ledger.patch(changed)
         now = [r for r in rows if r.txid not in changed] + [r for rs in changed.values() for r in rs]
-        assert ledger.entries == ledger_from_wallet_txs(now, set(scope))
+        assert ledger.entries == ledger_from_moves(now, set(scope))
         fresh = ScopedLedger(now, scope)
         assert ledger.keys == fresh.keys
         for a, b in zip(

@@ -3,12 +3,11 @@ after a reorg removes one, and catch up by reading only the rows the sync wrote.
 
 from __future__ import annotations
 
-from datetime import UTC
 from pathlib import Path
 
 import pytest
 
-from app.analytics.costbasis import WalletTx
+from app.analytics.costbasis import WalletMove
 from app.bitcoin.networks import Network
 from app.container import Container
 from app.dev.devchain.runner import DevChain
@@ -19,13 +18,9 @@ from tests.sync.test_sync import wait_synced
 pytestmark = pytest.mark.slow
 
 
-async def full_read(c: Container, user_id: str) -> list[WalletTx]:
+async def full_read(c: Container, user_id: str) -> list[WalletMove]:
     """The ledger as the portfolios built it before the cache: every row read again."""
-    txs = [
-        WalletTx(e.txid, e.wallet_id, e.at.astimezone(UTC).date(), e.net_amount, e.fee_paid, e.confirmed)
-        for e in await c.sync.ledger(user_id)
-    ]
-    return sorted(txs, key=lambda t: (t.day, t.txid))
+    return sorted(await c.sync.ledger(user_id), key=lambda t: (t.day, t.txid))
 
 
 async def test_cached_ledgers_catch_up_with_syncs_and_reorgs(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from app.analytics.costbasis import WalletTx
+from app.analytics.costbasis import WalletMove
 from app.analytics.portfolio import analyse_portfolio
 from app.analytics.pricing import DailyPrices
 from app.analytics.risk import WalletRisk
@@ -18,25 +18,25 @@ BTC = 100_000_000
 WALLETS = {"w-hot": "Daily spending (hot)", "w-cold": "Cold storage 2-of-3", "w-dca": "DCA stack"}
 
 
-def sample_txs() -> list[WalletTx]:
-    txs: list[WalletTx] = []
+def sample_txs() -> list[WalletMove]:
+    txs: list[WalletMove] = []
     d = date(2023, 1, 6)
     i = 0
     while d <= date(2025, 6, 20):  # a DCA buy every two weeks
-        txs.append(WalletTx(f"{i:04d}dca" + "a" * 57, "w-dca", d, 2_500_000 + (i % 5) * 100_000))
+        txs.append(WalletMove(f"{i:04d}dca" + "a" * 57, "w-dca", d, 2_500_000 + (i % 5) * 100_000))
         d += timedelta(days=14)
         i += 1
     txs += [
-        WalletTx("b" * 64, "w-hot", date(2023, 3, 2), 40_000_000),
-        WalletTx("c" * 64, "w-hot", date(2024, 3, 14), -12_000_000 - 4_200, 4_200),  # paid someone
+        WalletMove("b" * 64, "w-hot", date(2023, 3, 2), 40_000_000),
+        WalletMove("c" * 64, "w-hot", date(2024, 3, 14), -12_000_000 - 4_200, 4_200),  # paid someone
         # hot -> cold: a transfer between own wallets, 3,100 sats fee
-        WalletTx("d" * 64, "w-hot", date(2024, 5, 1), -20_000_000 - 3_100, 3_100),
-        WalletTx("d" * 64, "w-cold", date(2024, 5, 1), 20_000_000),
-        WalletTx("e" * 64, "w-cold", date(2024, 11, 20), 50_000_000),
-        WalletTx("f" * 64, "w-dca", date(2025, 2, 3), -30_000_000 - 2_000, 2_000),  # sold some
-        WalletTx("1" * 64, "w-hot", date(2024, 9, 10), -5_000_000 - 1_500, 1_500),  # paid someone
+        WalletMove("d" * 64, "w-hot", date(2024, 5, 1), -20_000_000 - 3_100, 3_100),
+        WalletMove("d" * 64, "w-cold", date(2024, 5, 1), 20_000_000),
+        WalletMove("e" * 64, "w-cold", date(2024, 11, 20), 50_000_000),
+        WalletMove("f" * 64, "w-dca", date(2025, 2, 3), -30_000_000 - 2_000, 2_000),  # sold some
+        WalletMove("1" * 64, "w-hot", date(2024, 9, 10), -5_000_000 - 1_500, 1_500),  # paid someone
         # in the mempool at the end of the period: pending, not an acquisition yet
-        WalletTx("9" * 64, "w-hot", date(2025, 6, 30), 1_500_000, confirmed=False),
+        WalletMove("9" * 64, "w-hot", date(2025, 6, 30), 1_500_000, confirmed=False),
     ]
     return txs
 

@@ -24,7 +24,9 @@ SCENARIOS = ("small", "big", "reorg", "rbf", "gap")
 
 
 @dataclass(slots=True)
-class LedgerEntry:
+class OwnedOutput:
+    """An output the simulation paid to one of its wallets, and the tx that spent it (if any)."""
+
     wallet: str
     txid: str
     vout: int
@@ -44,7 +46,7 @@ class Sim:
         self.receive_used: dict[str, list[bytes]] = {w.name: [] for w in st.wallets}
         self.unconfirmed: set[str] = set()
         self.immature: list[tuple[int, Coin]] = []
-        self.ledger: dict[tuple[str, int], LedgerEntry] = {}
+        self.ledger: dict[tuple[str, int], OwnedOutput] = {}
         self.wallet_txs: dict[str, set[str]] = {w.name: set() for w in st.wallets}
         self._ext = 0
 
@@ -122,7 +124,7 @@ class Sim:
             self.pending_by_tx.setdefault(tx.txid, []).append((owner, (tx.txid, n)))
             if owner != "faucet":
                 self.wallet_txs[owner].add(tx.txid)
-                self.ledger[(tx.txid, n)] = LedgerEntry(owner, tx.txid, n, o.value)
+                self.ledger[(tx.txid, n)] = OwnedOutput(owner, tx.txid, n, o.value)
         return tx
 
     def mine(self, time: int) -> None:
