@@ -18,7 +18,7 @@ from app.dev.devchain.runner import DevChain
 from app.services.wallets import ImportWalletInput
 from app.store.models.chain import TX_CONFIRMED, TX_MEMPOOL, TX_REPLACED
 from tests.conftest import make_settings
-from tests.support.signals import on_published
+from tests.support.signals import on_published, until
 
 BACKENDS = ["esplora", "electrum", "core"]
 
@@ -200,7 +200,19 @@ async def test_payment_block_and_other_users(small: DevChain, backend: str, data
         txid = await small.send(addr.address, 123_456)
         job = await c.sync.sync_now(alice, a_id)
         assert job.status == "SUCCEEDED"
-        # Events for the subscriptions, published after the commit.
+
+        def phases_of(job_id: str) -> list[str]:  # (a notification may start another sync meanwhile)
+            return [
+                e.payload["phase"] for e in events if e.type == "walletSyncProgress" and e.payload["jobId"] == job_id
+            ]
+
+        # Events for the subscriptions, published after the commit, which is what sync_now sees: wait
+        # for them (the payment may have been found by a sync the Electrum notification started).
+        def published() -> bool:
+            kinds = {e.type for e in events if e.subject == a_id}
+            return {"transactionReceived", "walletUpdated"} <= kinds and "done" in phases_of(job.id)
+
+        await until(published, "transactionReceived, walletUpdated and the job's done event")
         kinds = [e.type for e in events if e.subject == a_id]
         assert "transactionReceived" in kinds and "walletUpdated" in kinds and "walletSyncProgress" in kinds
         assert all(e.user_id == alice for e in events)  # (her other wallets are syncing too)
@@ -219,16 +231,11 @@ async def test_payment_block_and_other_users(small: DevChain, backend: str, data
         updated = next(e.payload for e in events if e.type == "walletUpdated")
         assert updated["balance"]["unconfirmed"] == before.unconfirmed + 123_456
         assert kinds.index("walletSyncProgress") < kinds.index("transactionReceived")
-
-        def phases_of(job_id: str) -> list[str]:  # (a notification may start another sync meanwhile)
-            return [
-                e.payload["phase"] for e in events if e.type == "walletSyncProgress" and e.payload["jobId"] == job_id
-            ]
-
         assert phases_of(job.id).count("done") == 1 and phases_of(job.id)[-1] == "done"  # once, after the commit
         # A resync with nothing new still ends with exactly one "done".
         again = await c.sync.sync_now(alice, a_id)
         assert again.status == "SUCCEEDED"
+        await until(lambda: "done" in phases_of(again.id), "the resync's done event")
         assert phases_of(again.id).count("done") == 1 and phases_of(again.id)[-1] == "done"
         txs, _ = await c.sync.transactions(alice, a_id, first=5)
         assert txs[0].txid == txid and txs[0].status == TX_MEMPOOL and txs[0].height is None
