@@ -155,20 +155,16 @@ class AccountService:
         store: Store,
         keyring: Keyring,
         settings: Settings,
-        hub: EventHub | None = None,
+        hub: EventHub,
         throttle: Throttle | None = None,
     ) -> None:
         self.store = store
         self.keyring = keyring
         self.settings = settings
         self.hub = hub  # revocations publish ``sessionRevoked`` (live sockets close with 4403)
-        # Token → viewer without a database read per request; only with a hub (the revocations).
-        self.session_cache = SessionCache(
-            settings.effective_session_cache_ttl_s if hub is not None else 0,
-            linked=(lambda: hub.fanout.linked()) if hub is not None else (lambda: False),
-        )
-        if hub is not None:
-            hub.fanout.watch(self.session_cache.on_event)
+        # Token → viewer without a database read per request; the hub's revocations drop entries.
+        self.session_cache = SessionCache(settings.effective_session_cache_ttl_s, linked=hub.fanout.linked)
+        hub.fanout.watch(self.session_cache.on_event)
         # ``last_used_at`` written in the background, never on the sign-in path (the container stops it).
         self.touches = SessionTouches(store)
         self._signing_in: dict[str, asyncio.Future[Viewer | None]] = {}
@@ -502,8 +498,6 @@ class AccountService:
 
     def publish_revoked(self, s: Tx, user_id: str, session_ids: Sequence[str]) -> None:
         hub = self.hub
-        if hub is None:
-            return
         events = [Event(type=REVOKED, user_id=user_id, subject=sid, payload={}) for sid in session_ids]
 
         async def publish() -> None:
@@ -516,8 +510,6 @@ class AccountService:
     def publish_account_changed(self, s: Tx, user_id: str) -> None:
         """After commit: the user's role changed or the account is gone (cached sessions drop it)."""
         hub = self.hub
-        if hub is None:
-            return
         event = Event(type=ACCOUNT_CHANGED, user_id=user_id, subject=user_id, payload={})
 
         async def publish() -> None:

@@ -212,7 +212,7 @@ class LightningService:
         self,
         store: Store,
         keyring: Keyring,
-        hub: EventHub | None,
+        hub: EventHub,
         settings: Settings,
         *,
         client_factory: ClientFactory = LndClient,
@@ -708,8 +708,6 @@ class LightningService:
         lo, hi = self._backoff
 
         async def publish(kind: str, payload: dict[str, Any]) -> None:
-            if self.hub is None:
-                return
             await self.hub.publish(Event(type=kind, user_id=rt.user_id, subject=rt.node_id, payload=payload))
 
         async def on_channel(ev: m.ChannelEvent) -> None:

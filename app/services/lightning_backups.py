@@ -66,7 +66,7 @@ class Verification:
 
 
 class LightningBackups:
-    def __init__(self, lightning: LightningService, store: Store, keyring: Keyring, hub: EventHub | None) -> None:
+    def __init__(self, lightning: LightningService, store: Store, keyring: Keyring, hub: EventHub) -> None:
         self.lightning = lightning
         self.store = store
         self.keyring = keyring
@@ -141,7 +141,6 @@ class LightningBackups:
         except NotFound:
             return  # the node was disconnected meanwhile
         log.info("lightning_channel_backup_updated", node_id=node_id, channels=len(snap.channel_points))
-        if self.hub is not None:
-            await self.hub.publish(
-                Event(type=CHANNEL_BACKUP_UPDATED, user_id=user_id, subject=node_id, payload=stored.summary())
-            )
+        await self.hub.publish(
+            Event(type=CHANNEL_BACKUP_UPDATED, user_id=user_id, subject=node_id, payload=stored.summary())
+        )

@@ -59,7 +59,7 @@ class FeeLimit:
 
 
 class LightningPayments:
-    def __init__(self, lightning: LightningService, hub: EventHub | None, supervisor: Supervisor) -> None:
+    def __init__(self, lightning: LightningService, hub: EventHub, supervisor: Supervisor) -> None:
         self.lightning = lightning
         self.hub = hub
         self.supervisor = supervisor
@@ -126,10 +126,9 @@ class LightningPayments:
         return await self._follow(node, paying.keysend(client, req), timeout_s)
 
     async def _publish(self, node: NodeView, p: m.Payment) -> None:
-        if self.hub is not None:
-            await self.hub.publish(
-                Event(type=PAYMENT_UPDATED, user_id=node.user_id, subject=node.id, payload=payment_payload(p))
-            )
+        await self.hub.publish(
+            Event(type=PAYMENT_UPDATED, user_id=node.user_id, subject=node.id, payload=payment_payload(p))
+        )
 
     async def _follow(self, node: NodeView, updates: AsyncIterator[m.Payment], timeout_s: int) -> m.Payment:
         """The first update (LND's validation errors surface here), then the rest in the background."""

@@ -158,7 +158,7 @@ class PortfolioService:
     def __init__(
         self,
         store: Store,
-        hub: EventHub | None,
+        hub: EventHub,
         prices: PriceService,
         settings: Settings,
         fee_rate: Callable[[], Awaitable[float | None]] | None = None,
@@ -633,8 +633,6 @@ class PortfolioService:
     async def revalue(self, price: Price, *, user_id: str | None = None, wallet_id: str | None = None) -> int:
         """Publish ``portfolioValueChanged`` for every portfolio in ``price.currency`` whose value moved
         (only ``user_id``'s portfolios holding ``wallet_id`` when given)."""
-        if self.hub is None:
-            return 0
         query = sa.select(PORTFOLIOS.c.id, PORTFOLIOS.c.user_id).where(PORTFOLIOS.c.base_currency == price.currency)
         if user_id is not None:
             query = query.where(PORTFOLIOS.c.user_id == user_id)

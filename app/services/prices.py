@@ -51,7 +51,7 @@ class PriceService:
     def __init__(
         self,
         store: Store,
-        hub: EventHub | None,
+        hub: EventHub,
         settings: Settings,
         chain: PriceChain | None = None,
         bundled: BundledProvider | None = None,
@@ -310,20 +310,19 @@ class PriceService:
                 continue
             self._last_published[cur] = price.value
             moved.append(price)
-            if self.hub is not None:
-                await self.hub.publish(
-                    Event(
-                        type="priceUpdated",
-                        user_id=None,
-                        subject=cur,
-                        payload={
-                            "currency": cur,
-                            "value": str(price.value),
-                            "at": price.at.isoformat(),
-                            "source": price.source,
-                        },
-                    )
+            await self.hub.publish(
+                Event(
+                    type="priceUpdated",
+                    user_id=None,
+                    subject=cur,
+                    payload={
+                        "currency": cur,
+                        "value": str(price.value),
+                        "at": price.at.isoformat(),
+                        "source": price.source,
+                    },
                 )
+            )
             for callback in self.on_price_moved:
                 try:
                     await callback(price)

@@ -91,7 +91,7 @@ class ReportService:
     def __init__(
         self,
         store: Store,
-        hub: EventHub | None,
+        hub: EventHub,
         portfolios: PortfolioService,
         settings: Settings,
         *,
@@ -202,15 +202,14 @@ class ReportService:
         values: dict[str, Any] = {"status": status, "progress": progress, **extra}
         async with self.store.write() as s:
             await (await s.connection()).execute(sa.update(REPORTS).where(REPORTS.c.id == rid).values(**values))
-        if self.hub is not None:
-            await self.hub.publish(
-                Event(
-                    type="reportProgress",
-                    user_id=user_id,
-                    subject=rid,
-                    payload={"reportId": rid, "status": status, "progress": progress, "error": extra.get("error")},
-                )
+        await self.hub.publish(
+            Event(
+                type="reportProgress",
+                user_id=user_id,
+                subject=rid,
+                payload={"reportId": rid, "status": status, "progress": progress, "error": extra.get("error")},
             )
+        )
 
     async def _run(
         self,

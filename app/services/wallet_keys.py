@@ -13,6 +13,7 @@ that user's entries.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from app.bitcoin.keychains import WatchedWallet, parse_watched
 from app.bitcoin.multisig import Cosigner
 from app.bitcoin.networks import Network
 from app.events.envelope import GAP, Event
+from app.events.hub import EventHub
 from app.security.crypto import Keyring
 from app.store.models.wallets import Wallet
 
@@ -47,7 +49,7 @@ class WalletKeys:
 class WalletKeyCache:
     """wallet id -> :class:`WalletKeys`, checked against the row's ciphertexts on every use."""
 
-    def __init__(self, keyring: Keyring, hub: Any | None = None) -> None:
+    def __init__(self, keyring: Keyring, hub: EventHub) -> None:
         self.keyring = keyring
         self.hub = hub
         self.decrypted = 0  # wallets whose key material was decrypted (tests, to see the cache work)
@@ -82,10 +84,10 @@ class WalletKeyCache:
         self._entries.pop(wallet_id, None)
 
     def _listen(self, user_id: str) -> None:
-        if self.hub is None or user_id in self._listeners:
+        if user_id in self._listeners:
             return
         self._listeners[user_id] = self.hub.fanout.listen(
-            user_id, lambda e, u=user_id: self._on_event(u, e), types={"walletUpdated"}
+            user_id, functools.partial(self._on_event, user_id), types={"walletUpdated"}
         )
 
     def _on_event(self, user_id: str, event: Event) -> None:

@@ -44,6 +44,7 @@ from app.bitcoin.scripts import ScriptType
 from app.config import Settings
 from app.errors import BadInput, Conflict, NotFound
 from app.events.envelope import Event
+from app.events.hub import EventHub
 from app.security.crypto import Keyring
 from app.security.label_keys import contains_key_material, shown_ref, stored_ref
 from app.services import audit
@@ -215,7 +216,7 @@ class WalletService:
         store: Store,
         keyring: Keyring,
         settings: Settings,
-        hub: Any | None = None,
+        hub: EventHub,
         *,
         start_sync: StartSync | None = None,
     ) -> None:
@@ -910,8 +911,6 @@ class WalletService:
     # -- events ---------------------------------------------------------------------------
 
     async def _publish(self, user_id: str, wallet_id: str, payload: dict[str, Any]) -> None:
-        if self.hub is None:
-            return
         await self.hub.publish(Event(type="walletUpdated", user_id=user_id, subject=wallet_id, payload=payload))
 
 

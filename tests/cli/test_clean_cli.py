@@ -154,6 +154,7 @@ def test_user_admin_through_pipes(tmp_path: Path) -> None:
 
 def _login_works(tmp_path: Path, email: str, password: str) -> bool:
     from app.config import Settings
+    from app.events.factory import make_hub
     from app.security.crypto import Keyring
     from app.services.accounts import AccountService
     from app.store.db import Store
@@ -163,7 +164,8 @@ def _login_works(tmp_path: Path, email: str, password: str) -> bool:
     async def login() -> Any:
         store = Store(settings.effective_database_url)
         try:
-            return await AccountService(store, Keyring.from_settings(settings), settings).login(email, password, None)
+            accounts = AccountService(store, Keyring.from_settings(settings), settings, make_hub(settings, store))
+            return await accounts.login(email, password, None)
         finally:
             await store.dispose()
 

@@ -53,7 +53,8 @@ async def test_sign_ins_succeed_while_the_writer_is_locked(container: Container)
     tokens = await _sessions(container, user.user.id, 30)
     path = container.store.url.split("///", 1)[1]
     store = Store(container.store.url, busy_timeout_ms=50)  # a short timeout: "database is locked" fast
-    accounts = AccountService(store, container.keyring, container.settings)  # no hub: every sign-in reads
+    accounts = AccountService(store, container.keyring, container.settings, container.hub)
+    accounts.session_cache.ttl_s = 0  # no session cache: every sign-in reads
     accounts.touches.delay_s = 0.05
     holder = sqlite3.connect(path, isolation_level=None)
     try:
