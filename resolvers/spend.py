@@ -79,6 +79,15 @@ class SpendMutation:
                 "analyzePsbt, combinePsbt and finalizePsbt read both and answer in the version given."
             ),
         ] = 0,
+        signers: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="Master fingerprints (8 hex) of the keys that will sign; default every key of the "
+                "wallet. Picks the miniscript branch: one without time locks when these keys have one, else the "
+                "smallest whose older()/after() locks each coin meets now (nSequence and nLockTime are set for "
+                "it); a coin still locked is refused with the blocks remaining."
+            ),
+        ] = None,
     ) -> Psbt:
         ctx = info.context
         inp = CreatePsbtInput(
@@ -90,6 +99,7 @@ class SpendMutation:
             rbf=rbf,
             change_address=change_address,
             psbt_version=psbt_version,
+            signers=signers,
         )
         return Psbt.from_view(await ctx.container.spend.create_psbt(ctx.require_viewer().user_id, inp))
 
@@ -105,10 +115,20 @@ class SpendMutation:
         description="Check every signature and build the final transaction (BAD_USER_INPUT if some are missing)."
     )
     async def finalize_psbt(
-        self, info: Info[Context, None], wallet_id: strawberry.ID, psbt: str
+        self,
+        info: Info[Context, None],
+        wallet_id: strawberry.ID,
+        psbt: str,
+        preimages: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="Hash preimages (32 bytes, hex) for sha256/hash256/ripemd160/hash160 branches, "
+                "besides those in the PSBT's PSBT_IN_SHA256 (etc.) fields."
+            ),
+        ] = None,
     ) -> FinalizedTransaction:
         ctx = info.context
-        tx = await ctx.container.spend.finalize_psbt(ctx.require_viewer().user_id, str(wallet_id), psbt)
+        tx = await ctx.container.spend.finalize_psbt(ctx.require_viewer().user_id, str(wallet_id), psbt, preimages)
         return FinalizedTransaction.from_tx(tx)
 
     @strawberry.mutation(
@@ -131,9 +151,20 @@ class SpendMutation:
             "cannot pay it. Sign and broadcast it like any PSBT."
         )
     )
-    async def bump_fee(self, info: Info[Context, None], wallet_id: strawberry.ID, txid: str, fee_rate: Decimal) -> Psbt:
+    async def bump_fee(
+        self,
+        info: Info[Context, None],
+        wallet_id: strawberry.ID,
+        txid: str,
+        fee_rate: Decimal,
+        psbt_version: Annotated[
+            int,
+            strawberry.argument(description="0: a BIP-174 PSBT (default); 2: a BIP-370 PSBT v2."),
+        ] = 0,
+    ) -> Psbt:
         ctx = info.context
-        view = await ctx.container.spend.bump_fee(ctx.require_viewer().user_id, str(wallet_id), txid, fee_rate)
+        user = ctx.require_viewer().user_id
+        view = await ctx.container.spend.bump_fee(user, str(wallet_id), txid, fee_rate, psbt_version)
         return Psbt.from_view(view)
 
     @strawberry.mutation(
@@ -142,7 +173,18 @@ class SpendMutation:
             "together pay fee_rate (sat/vB)."
         )
     )
-    async def cpfp(self, info: Info[Context, None], wallet_id: strawberry.ID, txid: str, fee_rate: Decimal) -> Psbt:
+    async def cpfp(
+        self,
+        info: Info[Context, None],
+        wallet_id: strawberry.ID,
+        txid: str,
+        fee_rate: Decimal,
+        psbt_version: Annotated[
+            int,
+            strawberry.argument(description="0: a BIP-174 PSBT (default); 2: a BIP-370 PSBT v2."),
+        ] = 0,
+    ) -> Psbt:
         ctx = info.context
-        view = await ctx.container.spend.cpfp(ctx.require_viewer().user_id, str(wallet_id), txid, fee_rate)
+        user = ctx.require_viewer().user_id
+        view = await ctx.container.spend.cpfp(user, str(wallet_id), txid, fee_rate, psbt_version)
         return Psbt.from_view(view)

@@ -13,7 +13,7 @@ estimate, so it pays at least the fee rate asked.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Witness = list[bytes]
@@ -42,9 +42,36 @@ def worst_case_oracle(tapscript: bool) -> Oracle:
     return Oracle(lambda _k: sig, lambda _kind, _h: b"\x00" * 32, lambda _n: True, lambda _n: True)
 
 
+class LockMark(bytes):
+    """A zero-size marker in a witness under construction: this satisfaction uses ``older(n)``
+    (``kind`` "older") or ``after(n)``. Not a stack item: :func:`satisfy` strips it; it lets
+    :func:`satisfy_locks` say which time locks the chosen satisfaction needs."""
+
+    kind: str
+    n: int
+
+    def __new__(cls, kind: str, n: int) -> LockMark:
+        mark = super().__new__(cls, b"")
+        mark.kind, mark.n = kind, n
+        return mark
+
+
+@dataclass(frozen=True, slots=True)
+class Locks:
+    """The time locks one satisfaction needs (BIP-68/112 ``older`` values, BIP-65 ``after`` values)."""
+
+    older: tuple[int, ...] = ()
+    after: tuple[int, ...] = ()
+    preimages: tuple[tuple[str, bytes], ...] = field(default=())
+
+    @property
+    def any(self) -> bool:
+        return bool(self.older or self.after)
+
+
 def witness_size(w: Sequence[bytes]) -> int:
     """Serialized size of these stack items (each with its length prefix; the count excluded)."""
-    return sum(_varint_len(len(x)) + len(x) for x in w)
+    return sum(_varint_len(len(x)) + len(x) for x in w if not isinstance(x, LockMark))
 
 
 def _varint_len(n: int) -> int:
@@ -86,10 +113,43 @@ def _key(arg: Any, tapscript: bool) -> bytes:
 
 def satisfy(node: Any, oracle: Oracle, *, tapscript: bool, maximize: bool = False) -> tuple[Sat, Sat]:
     """(satisfaction, dissatisfaction) of a miniscript fragment; None where there is none."""
+    sat, dsat = _satisfy(node, oracle, tapscript, maximize)
+    return _strip(sat), _strip(dsat)
+
+
+def satisfy_locks(node: Any, oracle: Oracle, *, tapscript: bool) -> tuple[Sat, Locks]:
+    """The smallest satisfaction and the time locks (and hash preimages) it relies on."""
+    sat, _ = _satisfy(node, oracle, tapscript, False)
+    if sat is None:
+        return None, Locks()
+    marks = [x for x in sat if isinstance(x, LockMark)]
+    return _strip(sat), Locks(
+        tuple(m.n for m in marks if m.kind == "older"),
+        tuple(m.n for m in marks if m.kind == "after"),
+        tuple((m.kind, m.hash) for m in marks if isinstance(m, _PreimageMark)),
+    )
+
+
+class _PreimageMark(LockMark):
+    hash: bytes
+
+
+def has_locks(node: Any) -> bool:
+    """Does this miniscript have an ``older`` or ``after`` fragment anywhere?"""
+    if type(node).__name__ in ("Older", "After"):
+        return True
+    return any(has_locks(a) for a in getattr(node, "args", ()) if hasattr(a, "args"))
+
+
+def _strip(w: Sat) -> Sat:
+    return None if w is None else [x for x in w if not isinstance(x, LockMark)]
+
+
+def _satisfy(node: Any, oracle: Oracle, tapscript: bool, maximize: bool) -> tuple[Sat, Sat]:
     name = type(node).__name__
 
     def sd(child: Any) -> tuple[Sat, Sat]:
-        return satisfy(child, oracle, tapscript=tapscript, maximize=maximize)
+        return _satisfy(child, oracle, tapscript, maximize)
 
     def best(*options: Sat) -> Sat:
         return _choose(options, maximize)
@@ -102,12 +162,17 @@ def satisfy(node: Any, oracle: Oracle, *, tapscript: bool, maximize: bool = Fals
         s = oracle.sig(key)
         return ([s, key] if s is not None else None), [ZERO, key]
     if name == "Older":
-        return ([] if oracle.older(node.arg.num) else None), None
+        return ([LockMark("older", node.arg.num)] if oracle.older(node.arg.num) else None), None
     if name == "After":
-        return ([] if oracle.after(node.arg.num) else None), None
+        return ([LockMark("after", node.arg.num)] if oracle.after(node.arg.num) else None), None
     if name in ("Sha256", "Hash256", "Ripemd160", "Hash160"):
-        p = oracle.preimage(name.lower(), bytes(node.arg.raw))
-        return ([p] if p is not None else None), [b"\x00" * 32]
+        h = bytes(node.arg.raw)
+        p = oracle.preimage(name.lower(), h)
+        if p is None:
+            return None, [b"\x00" * 32]
+        mark = _PreimageMark(name.lower(), 0)
+        mark.hash = h
+        return [p, mark], [b"\x00" * 32]
     if name == "AndV":
         (sx, _dx), (sy, dy) = sd(node.args[0]), sd(node.args[1])
         return _cat(sy, sx), _cat(dy, sx)

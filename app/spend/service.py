@@ -21,6 +21,7 @@ from app.bitcoin.networks import Network
 from app.errors import BadInput, NotFound
 from app.spend import psbt as P
 from app.spend import sizes
+from app.spend import timelocks as TL
 from app.spend.fees import FeeService
 from app.spend.selection import (
     MIN_CHANGE,
@@ -34,7 +35,7 @@ from app.spend.selection import (
     select_coins,
     waste,
 )
-from app.spend.templates import SpendTemplate, template_for
+from app.spend.templates import InputPlan, SpendTemplate, preimage_hashes, template_for
 from app.store.db import Store, background_context
 from app.store.models.spend import PsbtDraft
 
@@ -68,6 +69,7 @@ class CreatePsbtInput:
     rbf: bool = True
     change_address: str | None = None
     psbt_version: int = 0  # 0: BIP-174; 2: BIP-370 (for signers that need it)
+    signers: Sequence[str] | None = None  # master fingerprints that will sign (None: every key)
 
 
 @dataclass(slots=True)
@@ -161,16 +163,50 @@ class SpendService:
             rate = await self.fees.rate_for(network, str(inp.fee_target))
         return int((rate * 1000).to_integral_value(rounding=ROUND_CEILING))
 
+    @staticmethod
+    def _signer_set(desc: SpendTemplate, given: Sequence[str] | None) -> frozenset[str] | None:
+        """The signers' master fingerprints, each one of the wallet's (``signers[i]`` otherwise)."""
+        if given is None:
+            return None
+        out = set()
+        for n, fp in enumerate(given):
+            f = fp.strip().lower()
+            if f not in desc.fingerprints:
+                raise BadInput(
+                    f"signers[{n}] {fp} is not the master fingerprint of a key of this wallet.",
+                    field=f"signers[{n}]",
+                    hint="The wallet's keys: " + ", ".join(desc.fingerprints) + ".",
+                )
+            out.add(f)
+        if not out:
+            raise BadInput("Name at least one signer, or leave signers out (every key).", field="signers")
+        return frozenset(out)
+
+    async def _chain_state(self, backend: Any, heights: Sequence[int | None]) -> TL.ChainState:
+        """The tip and the median times past time locks are judged by (BIP-113): of the tip, and
+        of the block before each coin's (for time-based relative locks)."""
+        tip = await backend.tip()
+        confirmed = sorted({h for h in heights if h is not None})
+        wanted = {x for x in range(max(0, tip.height - 10), tip.height + 1)}
+        if len(confirmed) <= 200:
+            for h in confirmed:
+                wanted.update(range(max(0, h - 11), h))
+        headers = await backend.block_headers(sorted(wanted))
+        times = {h: hd.time for h, hd in headers.items()}
+
+        def mtp(top: int) -> int | None:
+            window = [times[x] for x in range(max(0, top - 10), top + 1) if x in times]
+            return TL.median_time_past(window) if window else None
+
+        coin_mtp = {h: m for h in confirmed if h > 0 and (m := mtp(h - 1)) is not None}
+        return TL.ChainState(tip.height, mtp(tip.height), coin_mtp)
+
     # -- create ----------------------------------------------------------------------------
 
     async def create_psbt(self, user_id: str, inp: CreatePsbtInput) -> PsbtView:
         view, desc = await self._wallet(user_id, inp.wallet_id)
         network: Network = view.network
-        if inp.psbt_version not in (0, 2):
-            raise BadInput(
-                f"psbtVersion {inp.psbt_version} is not a PSBT version: 0 (BIP-174) or 2 (BIP-370).",
-                field="psbtVersion",
-            )
+        _check_version(inp.psbt_version)
         if not inp.outputs:
             raise BadInput("Give at least one output.", field="outputs")
         if len(inp.outputs) > MAX_OUTPUTS:
@@ -191,8 +227,14 @@ class SpendService:
             raise BadInput("Only one output can send the maximum (amount left out).", field="outputs")
         rate_kvb = await self._rate_kvb(network.value.lower(), inp)
         backend = await self.chain.get(network.value.lower())
+        signers = self._signer_set(desc, inp.signers)
 
-        candidates, by_outpoint, positions = await self._candidates(user_id, inp.wallet_id, desc)
+        candidates, by_outpoint, positions, heights = await self._candidates(user_id, inp.wallet_id, desc)
+        plans: dict[str, InputPlan] = {}
+        if signers is not None or desc.has_locks:  # which branch, which time locks, per coin
+            state = await self._chain_state(backend, list(heights.values()) if desc.has_locks else [])
+            for op in by_outpoint:
+                plans[op] = desc.plan(positions[op][0], signers, heights[op], state)
         manual = inp.utxos is not None
         if manual:
             chosen: list[Candidate] = []
@@ -201,6 +243,9 @@ class SpendService:
                 c = by_outpoint.get(key)
                 if c is None:
                     raise BadInput(f"utxos[{n}] {ref} is not an unspent output of this wallet.", field=f"utxos[{n}]")
+                plan = plans.get(c.outpoint)
+                if plan is not None and not plan.ok:
+                    raise _locked(plan, f"utxos[{n}]", ref)
                 if c not in chosen:
                     chosen.append(c)
             if not chosen:
@@ -209,6 +254,11 @@ class SpendService:
         else:
             frozen_keys = {str(o) for o in await self.wallets.frozen_outpoints(user_id, inp.wallet_id)}
             pool = [c for c in candidates if c.outpoint not in frozen_keys]
+            if plans:
+                usable = [c for c in pool if plans[c.outpoint].ok]
+                if pool and not usable:
+                    raise _none_unlocked([plans[c.outpoint] for c in pool], signers is not None)
+                pool = usable
             if not pool:
                 total_frozen = sum(c.value for c in candidates if c.outpoint in frozen_keys)
                 raise BadInput(
@@ -311,15 +361,18 @@ class SpendService:
         if need_prev:
             prev_txs = await backend.transactions_hex(need_prev)
         tip = await backend.tip()
-        locktime = anti_fee_sniping_locktime(tip.height, self._rng)
+        locktime = _with_after(
+            anti_fee_sniping_locktime(tip.height, self._rng),
+            [p.after for c in coins if (p := plans.get(c.outpoint)) is not None and p.after is not None],
+        )
         sequence = SEQUENCE_RBF if inp.rbf else SEQUENCE_NO_RBF
         specs = []
         for c in coins:
             chain_, index = positions[c.outpoint]
             raw = prev_txs.get(c.txid)
-            specs.append(
-                P.InputSpec(c.txid, c.vout, c.value, chain_, index, bytes.fromhex(raw) if raw else None, sequence)
-            )
+            plan = plans.get(c.outpoint)
+            seq = plan.older if plan is not None and plan.older is not None else sequence  # BIP-68: older(n)
+            specs.append(P.InputSpec(c.txid, c.vout, c.value, chain_, index, bytes.fromhex(raw) if raw else None, seq))
         psbt = P.build_psbt(desc, specs, outputs, locktime, version=inp.psbt_version)
         result = await self._analyze(user_id, inp.wallet_id, desc, network, psbt)
         result.algorithm, result.waste, result.change_address = selection.algorithm, selection.waste, change_address
@@ -336,27 +389,30 @@ class SpendService:
 
     async def _candidates(
         self, user_id: str, wallet_id: str, desc: SpendTemplate
-    ) -> tuple[list[Candidate], dict[str, Candidate], dict[str, tuple[int, int]]]:
+    ) -> tuple[list[Candidate], dict[str, Candidate], dict[str, tuple[int, int]], dict[str, int | None]]:
         """Spendable coins: confirmed ones, and unconfirmed ones only from our own transactions
-        (change); unconfirmed coins from others could be double-spent away."""
+        (change); unconfirmed coins from others could be double-spent away. With every coin's
+        (keychain, index) and confirmation height."""
         rows = await self.sync.utxos(user_id, wallet_id)
         unconfirmed = [r.txid for r in rows if r.height is None]
         parents = await self.sync.transactions_by_id(user_id, wallet_id, unconfirmed)
         out: list[Candidate] = []
         by_outpoint: dict[str, Candidate] = {}
         positions: dict[str, tuple[int, int]] = {}
+        heights: dict[str, int | None] = {}
         for r in rows:
             confirmed = r.height is not None
             c = Candidate(r.txid, r.vout, int(r.value), desc.input_weight(r.chain), confirmed)
             by_outpoint[c.outpoint] = c
             positions[c.outpoint] = (r.chain, r.index)
+            heights[c.outpoint] = r.height
             if confirmed:
                 out.append(c)
             else:
                 parent = parents.get(r.txid)
                 if parent is not None and parent.sent > 0:  # our own change
                     out.append(c)
-        return out, by_outpoint, positions
+        return out, by_outpoint, positions, heights
 
     # -- fee bumping ------------------------------------------------------------------------
 
@@ -381,13 +437,17 @@ class SpendService:
         fee = sum(p.value for p in prevouts) - sum(o.value for o in tx.vout)
         return backend, tx, fee, prevouts
 
-    async def bump_fee(self, user_id: str, wallet_id: str, txid: str, fee_rate: Decimal) -> PsbtView:
+    async def bump_fee(
+        self, user_id: str, wallet_id: str, txid: str, fee_rate: Decimal, psbt_version: int = 0
+    ) -> PsbtView:
         """A BIP-125 replacement of our unconfirmed transaction: the same inputs and payments, the
         fee raised to ``fee_rate`` and at least the old fee plus the replacement's own relay fee
         (rule 4), taken from the change. When the change cannot pay it (or there is none), confirmed
         coins of the wallet are added (rule 2: no new unconfirmed inputs; frozen coins are not
-        used) and the rest comes back as change."""
+        used) and the rest comes back as change. The original inputs keep their nSequence (a
+        time-locked branch keeps its relative lock) and the transaction its nLockTime."""
         view, desc = await self._wallet(user_id, wallet_id)
+        _check_version(psbt_version)
         network = view.network.value.lower()
         rate_kvb = await self._rate_kvb(network, CreatePsbtInput(wallet_id, [], fee_rate=fee_rate))
         backend, tx, old_fee, prevouts = await self._mempool_tx(network, txid)
@@ -455,7 +515,7 @@ class SpendService:
             raw = raws.get(v.txid.hex())
             specs_in.append(
                 P.InputSpec(
-                    v.txid.hex(), v.vout, p.value, m[0], m[1], bytes.fromhex(raw) if raw else None, SEQUENCE_RBF
+                    v.txid.hex(), v.vout, p.value, m[0], m[1], bytes.fromhex(raw) if raw else None, int(v.sequence)
                 )
             )
         for c in added:
@@ -464,7 +524,7 @@ class SpendService:
             specs_in.append(
                 P.InputSpec(c.txid, c.vout, c.value, chain_, index, bytes.fromhex(raw) if raw else None, SEQUENCE_RBF)
             )
-        psbt = P.build_psbt(desc, specs_in, specs_out, int(tx.locktime))
+        psbt = P.build_psbt(desc, specs_in, specs_out, int(tx.locktime), version=psbt_version)
         result = await self._analyze(user_id, wallet_id, desc, view.network, psbt)
         result.algorithm = "bump+inputs" if added else "bump"
         await self._save_draft(user_id, wallet_id, result, "bump")
@@ -483,7 +543,7 @@ class SpendService:
         """Confirmed, unfrozen coins of the wallet to add to a replacement whose inputs cannot pay
         the new fee: coin selection for what is missing, then the largest remaining coins while the
         replacement still falls short (the rule-4 minimum grows with every input)."""
-        candidates, _by, positions = await self._candidates(user_id, wallet_id, desc)
+        candidates, _by, positions, _heights = await self._candidates(user_id, wallet_id, desc)
         frozen = {str(o) for o in await self.wallets.frozen_outpoints(user_id, wallet_id)}
         spent = {f"{v.txid.hex()}:{v.vout}" for v in tx.vin}
         own_txid = tx.txid().hex()
@@ -513,10 +573,11 @@ class SpendService:
             chosen.append(rest.pop(0))
         return chosen, positions
 
-    async def cpfp(self, user_id: str, wallet_id: str, txid: str, fee_rate: Decimal) -> PsbtView:
+    async def cpfp(self, user_id: str, wallet_id: str, txid: str, fee_rate: Decimal, psbt_version: int = 0) -> PsbtView:
         """Child pays for parent: spend our largest output of a stuck transaction back to our next
         change address with a fee that brings the package (parent + child) to ``fee_rate``."""
         view, desc = await self._wallet(user_id, wallet_id)
+        _check_version(psbt_version)
         network = view.network.value.lower()
         rate_kvb = await self._rate_kvb(network, CreatePsbtInput(wallet_id, [], fee_rate=fee_rate))
         backend, tx, parent_fee, _prev = await self._mempool_tx(network, txid)
@@ -542,7 +603,9 @@ class SpendService:
             raw = bytes.fromhex((await backend.transactions_hex([coin.txid]))[coin.txid])
         tip = await backend.tip()
         spec = P.InputSpec(coin.txid, coin.vout, int(coin.value), coin.chain, coin.index, raw, SEQUENCE_RBF)
-        psbt = P.build_psbt(desc, [spec], [P.OutputSpec(spk, value, change.index, change.keychain)], tip.height)
+        psbt = P.build_psbt(
+            desc, [spec], [P.OutputSpec(spk, value, change.index, change.keychain)], tip.height, version=psbt_version
+        )
         result = await self._analyze(user_id, wallet_id, desc, view.network, psbt)
         result.algorithm, result.change_address = "cpfp", change.address
         await self._save_draft(user_id, wallet_id, result, "cpfp")
@@ -650,8 +713,25 @@ class SpendService:
         psbts = [P.parse_psbt(t, field=f"psbts[{n}]") for n, t in enumerate(texts)]
         return await self._analyze(user_id, wallet_id, desc, view.network, P.combine(psbts))
 
-    async def finalize_psbt(self, user_id: str, wallet_id: str, text: str) -> FinalizedTx:
+    async def finalize_psbt(
+        self, user_id: str, wallet_id: str, text: str, preimages: Sequence[str] | None = None
+    ) -> FinalizedTx:
+        """Final scripts from the signatures; hash branches take their preimages from the PSBT's
+        PSBT_IN_SHA256/HASH256/RIPEMD160/HASH160 fields or from ``preimages`` (hex, 32 bytes each)."""
         view, desc = await self._wallet(user_id, wallet_id)
+        extra: dict[tuple[str, bytes], bytes] = {}
+        for n, hx in enumerate(preimages or []):
+            try:
+                raw_pre = bytes.fromhex(hx.strip())
+            except ValueError:
+                raw_pre = b""
+            if len(raw_pre) != 32:
+                raise BadInput(
+                    f"preimages[{n}] is not 32 bytes in hex.",
+                    field=f"preimages[{n}]",
+                    hint="Miniscript hash locks take 32-byte preimages only.",
+                )
+            extra.update(preimage_hashes(raw_pre))
         psbt = P.parse_psbt(text)
         analysis = await self._analyze(user_id, wallet_id, desc, view.network, psbt)
         if not all(i.ours for i in analysis.inputs):
@@ -661,7 +741,16 @@ class SpendService:
         for i, scope in enumerate(psbt.inputs):
             spk = bytes(psbt.utxo(i).script_pubkey.data)
             where = ours.get(spk.hex()) or desc.derived_position(scope, spk)
-            if where is None or not desc.finalize_input(psbt, i, where[0], where[1]):
+            if where is None or not desc.finalize_input(psbt, i, where[0], where[1], extra or None):
+                why = desc.missing(psbt, i, where[0], where[1], extra or None) if where is not None else None
+                if why is not None:
+                    raise BadInput(
+                        f"Input {i} is signed for a branch that also needs {why}.",
+                        field="preimages" if "preimage" in why else "psbt",
+                        hint="Give the preimage (finalizePsbt preimages, or the PSBT's PSBT_IN_SHA256 field)"
+                        if "preimage" in why
+                        else "Build the PSBT with createPsbt(signers) so the time lock is set, and sign that.",
+                    )
                 missing.append(str(i))
         if missing:
             fps = sorted({f for inp in analysis.inputs for f in inp.missing})
@@ -736,6 +825,60 @@ class BumpPlan:
     def shortfall(self, values: Sequence[int], weights: Sequence[int]) -> int:
         """What coins to add must fund beyond their own input fees (selection's target)."""
         return max(1, self.payments + self.fee(weights, False) - sum(values))
+
+
+def _check_version(version: int) -> None:
+    if version not in (0, 2):
+        raise BadInput(f"psbtVersion {version} is not a PSBT version: 0 (BIP-174) or 2 (BIP-370).", field="psbtVersion")
+
+
+def _with_after(locktime: int, afters: Sequence[int]) -> int:
+    """nLockTime for inputs whose branches need ``after(t)``: max(anti-fee-sniping height, t) for
+    heights; a time lock replaces the height (one kind per transaction)."""
+    if not afters:
+        return locktime
+    kinds = {TL.is_time_after(t) for t in afters}
+    if len(kinds) > 1:
+        raise BadInput(
+            "The chosen coins need both a height and a time lock (after()); one transaction can only have one kind.",
+            field="utxos",
+            hint="Spend them in separate transactions (coin control).",
+        )
+    return max(afters) if kinds == {True} else max(locktime, *afters)
+
+
+def _locked(plan: InputPlan, field: str, what: str) -> BadInput:
+    if plan.unsatisfiable:
+        return BadInput(
+            f"{what} cannot be spent by the signers given: no branch of its script is theirs.",
+            field=field,
+            hint="Add signers (master fingerprints) that can satisfy the script, or leave signers out.",
+        )
+    return BadInput(
+        f"{what} is still time-locked for the signers given: {plan.wait} to wait.",
+        field=field,
+        hint=f"Blocks remaining: {plan.wait}. Try again then, or add the signers of a branch without a time lock.",
+    )
+
+
+def _none_unlocked(plans: Sequence[InputPlan], explicit: bool) -> BadInput:
+    """No coin is spendable by these signers now: say the shortest wait (or that none ever is)."""
+    waiting = [p for p in plans if p.wait is not None]
+    field = "signers" if explicit else "outputs"
+    if not waiting:
+        return _locked(plans[0], field, "No coin of this wallet")
+    first = min(waiting, key=lambda p: _wait_blocks(p.wait or ""))
+    return BadInput(
+        f"No coin is spendable by the signers given yet: every branch they can sign is time-locked; "
+        f"the first coin unlocks in {first.wait}.",
+        field=field,
+        hint=f"Blocks remaining: {first.wait}.",
+    )
+
+
+def _wait_blocks(wait: str) -> int:
+    head = wait.split(" ", 1)[0]
+    return int(head) if head.isdigit() else 1 << 30
 
 
 def anti_fee_sniping_locktime(tip_height: int, rng: random.Random) -> int:

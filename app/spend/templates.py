@@ -33,8 +33,40 @@ from app.errors import BadInput
 from app.spend import psbt as P
 from app.spend import satisfy as S
 from app.spend import sizes
+from app.spend import timelocks as TL
 
 TAP_TREE_OUT = b"\x06"  # PSBT_OUT_TAP_TREE (BIP-371): embit keeps it among the unknown keys
+
+
+@dataclass(frozen=True, slots=True)
+class InputPlan:
+    """How one coin is spent by the chosen signers now: the time locks its satisfaction needs
+    (``older``: the input's nSequence; ``after``: the least nLockTime), or why it cannot be."""
+
+    older: int | None = None
+    after: int | None = None
+    wait: str | None = None  # locked: what is still to wait ("3 blocks (until height 120)")
+    unsatisfiable: bool = False  # these signers can never spend it
+
+    @property
+    def ok(self) -> bool:
+        return self.wait is None and not self.unsatisfiable
+
+
+FREE = InputPlan()
+PREIMAGE_KEYS = {"ripemd160": 0x0A, "sha256": 0x0B, "hash160": 0x0C, "hash256": 0x0D}  # PSBT_IN_*
+PREIMAGE_TYPES = frozenset(PREIMAGE_KEYS.values())
+
+
+def preimage_hashes(preimage: bytes) -> dict[tuple[str, bytes], bytes]:
+    """(kind, hash) -> preimage for the four miniscript hash kinds."""
+    sha = hashlib.sha256(preimage).digest()
+    return {
+        ("sha256", sha): preimage,
+        ("hash256", hashlib.sha256(sha).digest()): preimage,
+        ("ripemd160", hashlib.new("ripemd160", preimage).digest()): preimage,
+        ("hash160", hashlib.new("ripemd160", sha).digest()): preimage,
+    }
 
 
 class SpendTemplate(Protocol):
@@ -43,6 +75,7 @@ class SpendTemplate(Protocol):
     any_segwit: bool
     change_spk_len: int
     change_chain: int
+    has_locks: bool
 
     def input_weight(self, chain: int) -> int: ...
     def needs_prev_tx(self, chain: int) -> bool: ...
@@ -50,9 +83,17 @@ class SpendTemplate(Protocol):
     def script_pubkey(self, chain: int, index: int) -> bytes: ...
     def fill_input(self, scope: InputScope, chain: int, index: int, value: int, prev: Transaction | None) -> None: ...
     def fill_output(self, scope: OutputScope, chain: int, index: int) -> None: ...
-    def finalize_input(self, psbt: PSBT, i: int, chain: int, index: int) -> bool: ...
+    def finalize_input(
+        self, psbt: PSBT, i: int, chain: int, index: int, preimages: dict[tuple[str, bytes], bytes] | None = None
+    ) -> bool: ...
     def complete(self, psbt: PSBT, i: int, chain: int, index: int, signed: int) -> bool: ...
     def derived_position(self, scope: Any, spk: bytes) -> tuple[int, int] | None: ...
+    def plan(
+        self, chain: int, signers: frozenset[str] | None, coin_height: int | None, state: TL.ChainState
+    ) -> InputPlan: ...
+    def missing(
+        self, psbt: PSBT, i: int, chain: int, index: int, preimages: dict[tuple[str, bytes], bytes] | None = None
+    ) -> str | None: ...
 
 
 # ------------------------------------------------------------------------------ classic
@@ -69,6 +110,7 @@ class ClassicTemplate:
         self.any_segwit = sizes.is_segwit(self.st)
         self.change_spk_len = len(P.script_info(desc, 1, 0).script_pubkey)
         self.change_chain = 1
+        self.has_locks = False
         self._in_w = sizes.input_weight(self.st, self.threshold, len(desc.keys))
 
     def input_weight(self, chain: int) -> int:
@@ -94,8 +136,22 @@ class ClassicTemplate:
     def fill_output(self, scope: OutputScope, chain: int, index: int) -> None:
         P.fill_keys(scope, P.script_info(self.desc, chain, index), self.st)
 
-    def finalize_input(self, psbt: PSBT, i: int, chain: int, index: int) -> bool:
+    def finalize_input(
+        self, psbt: PSBT, i: int, chain: int, index: int, preimages: dict[tuple[str, bytes], bytes] | None = None
+    ) -> bool:
         return P.finalize_input(psbt, i, self.st, self.threshold)
+
+    def plan(
+        self, chain: int, signers: frozenset[str] | None, coin_height: int | None, state: TL.ChainState
+    ) -> InputPlan:
+        if signers is None or sum(1 for f in self.fingerprints if f in signers) >= self.threshold:
+            return FREE
+        return InputPlan(unsatisfiable=True)
+
+    def missing(
+        self, psbt: PSBT, i: int, chain: int, index: int, preimages: dict[tuple[str, bytes], bytes] | None = None
+    ) -> str | None:
+        return None
 
     def complete(self, psbt: PSBT, i: int, chain: int, index: int, signed: int) -> bool:
         return signed >= self.threshold
@@ -181,7 +237,11 @@ class _Keychain:
         else:
             self.kind = "pkh"
         self.segwit = self.kind != "pkh"
-        self.weight = self._max_weight(self.derive(0))
+        dv0 = self.derive(0)
+        self.weight = self._max_weight(dv0)
+        self.has_locks = any(S.has_locks(ms) for ms in ([dv0.miniscript] if dv0.miniscript is not None else [])) or any(
+            S.has_locks(leaf.miniscript) for leaf in dv0.leaves
+        )
 
     def derive(self, index: int) -> _Derived:
         found = self._derived.get(index)
@@ -221,6 +281,55 @@ class _Keychain:
         rs = bytes(d.redeem_script().data) if self.kind == "sh-wpkh" else None
         return _Derived(self.kind, spk, keys, redeem_script=rs)
 
+    def _scripts(self, dv: _Derived) -> list[tuple[Any, bool, list[bytes]]]:
+        """(miniscript, tapscript?, what the witness adds after the satisfaction) per script path."""
+        if dv.miniscript is not None:
+            return [(dv.miniscript, False, [dv.witness_script or b""])]
+        return [(leaf.miniscript, True, [leaf.script, leaf.control]) for leaf in dv.leaves]
+
+    def plan(self, signers: frozenset[str] | None, coin_height: int | None, state: TL.ChainState) -> InputPlan:
+        """Which time locks a coin of this keychain needs to be spent by ``signers`` (master
+        fingerprints; None: every key): none when a branch without time locks is theirs (so the
+        primary path is always preferred), else the smallest satisfaction whose locks the coin
+        meets at ``state``; locked coins say how long is left. Hash preimages count as given
+        (they come at finalizing). The script's shape is the same at every index: index 0 decides."""
+        dv = self.derive(0)
+        fp_of: dict[bytes, str] = {}
+        for k in dv.keys:
+            pub, fp = k.get_public_key(), _der(k).fingerprint.hex()
+            fp_of[bytes(pub.sec())] = fp
+            fp_of[bytes(pub.xonly())] = fp
+
+        def allowed(key: bytes | None) -> bool:
+            return signers is None or (key is not None and fp_of.get(key) in signers)
+
+        if self.kind in ("pkh", "wpkh", "sh-wpkh"):
+            return FREE if allowed(bytes(dv.keys[0].get_public_key().sec())) else InputPlan(unsatisfiable=True)
+        if self.kind == "tr" and allowed(dv.internal_key):
+            return FREE  # the key path
+        paths = self._scripts(dv)
+
+        def best(older: Any, after: Any) -> S.Locks | None:
+            found: tuple[int, S.Locks] | None = None
+            for ms, tap, extra in paths:
+                oracle = S.Oracle(functools.partial(_dummy_sig, allowed, tap), _any_preimage, older, after)
+                sat, locks = S.satisfy_locks(ms, oracle, tapscript=tap)
+                if sat is not None and (found is None or S.witness_size([*sat, *extra]) < found[0]):
+                    found = (S.witness_size([*sat, *extra]), locks)
+            return found[1] if found is not None else None
+
+        if best(lambda _n: False, lambda _t: False) is not None:
+            return FREE
+        now = best(lambda n: state.older_met(n, coin_height), state.after_met)
+        if now is not None:
+            return InputPlan(max(now.older, default=None), max(now.after, default=None))
+        ever = best(lambda _n: True, lambda _t: True)
+        if ever is None:
+            return InputPlan(unsatisfiable=True)
+        waits = [state.older_wait(n, coin_height) for n in ever.older if not state.older_met(n, coin_height)]
+        waits += [state.after_wait(t) for t in ever.after if not state.after_met(t)]
+        return InputPlan(wait="; ".join(waits) or "its time lock")
+
     def _max_weight(self, dv: _Derived) -> int:
         """Upper bound of one signed input's weight (see :mod:`app.spend.satisfy`)."""
         base = 36 + 4
@@ -247,6 +356,14 @@ class _Keychain:
             items = [*sat, leaf.script, leaf.control]
             best = max(best, sizes._varint_len(len(items)) + S.witness_size(items))
         return 4 * (base + 1) + best
+
+
+def _dummy_sig(allowed: Any, tapscript: bool, key: bytes) -> bytes | None:
+    return b"\x00" * (S.MAX_SCHNORR_SIG if tapscript else S.MAX_ECDSA_SIG) if allowed(key) else None
+
+
+def _any_preimage(_kind: str, _h: bytes) -> bytes:
+    return b"\x00" * 32
 
 
 def _output_parity(internal: bytes, root: bytes) -> int:
@@ -277,6 +394,7 @@ class DescriptorTemplate:
         self.any_segwit = any(kc.segwit for kc in self.keychains)
         self.change_chain = next((i for i, kc in enumerate(self.keychains) if kc.internal), 0)
         self.change_spk_len = len(self.keychains[self.change_chain].derive(0).spk)
+        self.has_locks = any(kc.has_locks for kc in self.keychains)
 
     def input_weight(self, chain: int) -> int:
         return self.keychains[chain].weight
@@ -334,7 +452,35 @@ class DescriptorTemplate:
 
     # -- finalizing -------------------------------------------------------------------------
 
-    def _witness(self, psbt: PSBT, i: int, dv: _Derived) -> tuple[list[bytes], bytes | None] | None:
+    @staticmethod
+    def _oracle(
+        psbt: PSBT, i: int, sig: Any, extra: dict[tuple[str, bytes], bytes] | None, *, locks_met: bool = False
+    ) -> S.Oracle:
+        """Signatures from ``sig``; preimages from the input's PSBT_IN_SHA256/HASH256/RIPEMD160/HASH160
+        fields or ``extra`` (checked: 32 bytes hashing to the script's hash); ``older``/``after``
+        as the transaction's nSequence and nLockTime allow (or all, with ``locks_met``)."""
+        scope = psbt.inputs[i]
+        seq, locktime, version = int(psbt.tx.vin[i].sequence), int(psbt.tx.locktime), int(psbt.tx.version)
+
+        def preimage(kind: str, h: bytes) -> bytes | None:
+            found = scope.unknown.get(bytes([PREIMAGE_KEYS[kind]]) + h)
+            for p in (bytes(found) if found is not None else None, (extra or {}).get((kind, h))):
+                if p is not None and len(p) == 32 and preimage_hashes(p).get((kind, h)) == p:
+                    return p
+            return None
+
+        if locks_met:
+            return S.Oracle(sig, preimage, lambda _n: True, lambda _t: True)
+        return S.Oracle(
+            sig,
+            preimage,
+            lambda n: TL.sequence_allows(seq, n, version),
+            lambda t: TL.locktime_allows(locktime, seq, t),
+        )
+
+    def _witness(
+        self, psbt: PSBT, i: int, dv: _Derived, extra: dict[tuple[str, bytes], bytes] | None = None
+    ) -> tuple[list[bytes], bytes | None] | None:
         """(witness, scriptSig) from the input's verified signatures, or None while some are missing."""
         scope = psbt.inputs[i]
         if dv.kind == "tr":
@@ -358,7 +504,7 @@ class DescriptorTemplate:
                 }
                 for x, sig in sigs.items():
                     _check_schnorr(psbt, i, leaf, x, sig)
-                sat, _ = S.satisfy(leaf.miniscript, S.Oracle(sigs.get), tapscript=True)
+                sat, _ = S.satisfy(leaf.miniscript, self._oracle(psbt, i, sigs.get, extra), tapscript=True)
                 if sat is not None:
                     w = [*sat, leaf.script, leaf.control]
                     if best is None or S.witness_size(w) < S.witness_size(best):
@@ -369,7 +515,7 @@ class DescriptorTemplate:
             assert dv.witness_script is not None
             for pub, sig in sigs.items():
                 _check_ecdsa(psbt, i, dv.witness_script, pub, sig)
-            sat, _ = S.satisfy(dv.miniscript, S.Oracle(sigs.get), tapscript=False)
+            sat, _ = S.satisfy(dv.miniscript, self._oracle(psbt, i, sigs.get, extra), tapscript=False)
             if sat is None:
                 return None
             script_sig = P.push(dv.redeem_script) if dv.redeem_script is not None else None
@@ -386,21 +532,64 @@ class DescriptorTemplate:
         _check_ecdsa(psbt, i, code, pub, sig)
         return [sig, pub], (P.push(dv.redeem_script) if dv.redeem_script is not None else None)
 
-    def finalize_input(self, psbt: PSBT, i: int, chain: int, index: int) -> bool:
+    def finalize_input(
+        self, psbt: PSBT, i: int, chain: int, index: int, preimages: dict[tuple[str, bytes], bytes] | None = None
+    ) -> bool:
         scope = psbt.inputs[i]
         dv = self.keychains[chain].derive(index)
         if dv.kind != "tr" and (scope.final_scriptwitness is not None or scope.final_scriptsig is not None):
             return True  # a signer finalized it itself: the node verifies it on broadcast
-        built = self._witness(psbt, i, dv)
+        built = self._witness(psbt, i, dv, preimages)
         if built is None:
             return False
         witness, script_sig = built
         scope.final_scriptwitness = Witness(witness) if witness else None
         scope.final_scriptsig = Script(script_sig) if script_sig is not None else None
-        scope.unknown.pop(P.TAP_KEY_SIG, None)
+        scope.unknown = {k: v for k, v in scope.unknown.items() if k != P.TAP_KEY_SIG and k[0] not in PREIMAGE_TYPES}
         scope.taproot_sigs.clear()
         scope.partial_sigs.clear()
         return True
+
+    def plan(
+        self, chain: int, signers: frozenset[str] | None, coin_height: int | None, state: TL.ChainState
+    ) -> InputPlan:
+        return self.keychains[chain].plan(signers, coin_height, state)
+
+    def missing(
+        self, psbt: PSBT, i: int, chain: int, index: int, preimages: dict[tuple[str, bytes], bytes] | None = None
+    ) -> str | None:
+        """Why input ``i`` cannot be finalized although its signatures suffice: a hash preimage
+        not given, or a time lock the transaction's nSequence/nLockTime does not meet."""
+        dv = self.keychains[chain].derive(index)
+        scope = psbt.inputs[i]
+        tries: list[tuple[Any, bool, Any]] = []
+        if dv.kind == "tr":
+            for leaf in dv.leaves:
+                sigs = {bytes(p.xonly()): bytes(v) for (p, lh), v in scope.taproot_sigs.items() if lh == leaf.leaf_hash}
+                tries.append((leaf.miniscript, True, sigs.get))
+        elif dv.miniscript is not None:
+            tries.append((dv.miniscript, False, {bytes(p.sec()): bytes(v) for p, v in scope.partial_sigs.items()}.get))
+        seq, locktime, version = int(psbt.tx.vin[i].sequence), int(psbt.tx.locktime), int(psbt.tx.version)
+        for ms, tap, sig in tries:
+            anything = S.Oracle(sig, lambda _k, _h: b"\x00" * 32, lambda _n: True, lambda _t: True)
+            sat, want = S.satisfy_locks(ms, anything, tapscript=tap)
+            if sat is None:
+                continue  # signatures are missing
+            real = self._oracle(psbt, i, sig, preimages)
+            reasons = [f"the {k} preimage of {h.hex()}" for k, h in want.preimages if real.preimage(k, h) is None]
+            reasons += [
+                f"older({n}) needs nSequence {n}, the input has {seq:#x}"
+                for n in want.older
+                if not TL.sequence_allows(seq, n, version)
+            ]
+            reasons += [
+                f"after({t}) needs nLockTime >= {t}, the transaction has {locktime}"
+                for t in want.after
+                if not TL.locktime_allows(locktime, seq, t)
+            ]
+            if reasons:
+                return "; ".join(reasons)
+        return None
 
     def complete(self, psbt: PSBT, i: int, chain: int, index: int, signed: int) -> bool:
         try:

@@ -289,3 +289,58 @@ async def test_mempool_policy_rejections() -> None:
     forged = build_and_sign([coin], [other], [TxOut(prev.value - 5000, st.faucet_spk)], rbf=True)
     with pytest.raises(RejectError, match="mandatory-script-verify-flag-failed"):
         ch.accept(forged)
+
+
+async def test_mempool_enforces_relative_and_absolute_lock_times() -> None:
+    """BIP-68 relative lock times (height and 512-second units, bit 31 disabling them) and BIP-65/113
+    lock times against the tip's median time past: an early spend is refused, the same spend is
+    accepted once the lock is met."""
+    from app.dev.devchain.builder import Coin, build_and_sign
+
+    dc = DevChain.build("small", seed=1)
+    st, ch = dc.state, dc.state.chain
+
+    def coin() -> Coin:
+        tx = st.send(st.faucet_spk, 60_000)
+        return Coin(tx.txid, 0, 60_000, st.faucet_spk)
+
+    def spend(c: Coin, **kw: Any) -> Any:
+        return build_and_sign([c], [st.faucet], [TxOut(59_000, st.faucet_spk)], **kw)
+
+    by_height, by_time, disabled = coin(), coin(), coin()
+    st.mine(1)  # one confirmation each
+    with pytest.raises(RejectError, match="non-BIP68-final"):
+        ch.accept(spend(by_height, sequence=3))
+
+    def elapsed() -> int:  # median time past since the block before the coin's
+        return ch.median_time_past(ch.height) - ch.median_time_past(ch.confirmed_at[by_time.txid][0] - 1)
+
+    units = elapsed() // 512 + 1  # one 512-second unit more than has passed
+    time_seq = (1 << 22) | units
+    with pytest.raises(RejectError, match="non-BIP68-final"):
+        ch.accept(spend(by_time, sequence=time_seq))
+    ch.accept(spend(disabled, sequence=(1 << 31) | 50))  # bit 31: no relative lock
+    st.mine(1)
+    with pytest.raises(RejectError, match="non-BIP68-final"):
+        ch.accept(spend(by_height, sequence=3))  # two confirmations
+    st.mine(1)
+    ch.accept(spend(by_height, sequence=3))  # three
+    for _ in range(20):
+        if elapsed() >= units * 512:
+            break
+        with pytest.raises(RejectError, match="non-BIP68-final"):
+            ch.accept(spend(by_time, sequence=time_seq))
+        st.mine(1)
+    ch.accept(spend(by_time, sequence=time_seq))
+
+    # absolute: the next block must be above a height lock; a time lock below the tip's MTP
+    late, timed = coin(), coin()
+    st.mine(1)
+    with pytest.raises(RejectError, match="non-final"):
+        ch.accept(spend(late, rbf=True, locktime=ch.height + 1))
+    ch.accept(spend(late, rbf=True, locktime=ch.height))
+    mtp = ch.median_time_past(ch.height)
+    assert mtp < ch.tip.time  # BIP-113: the median, not the tip's own time
+    with pytest.raises(RejectError, match="non-final"):
+        ch.accept(spend(timed, rbf=True, locktime=mtp))
+    ch.accept(spend(timed, rbf=True, locktime=mtp - 1))

@@ -155,8 +155,9 @@ async def test_taproot_tree_wallet_key_path(devchain: DevChain, gql: GraphQLClie
 async def test_timelock_branch_alone_cannot_finalize_and_nothing_is_sent(
     devchain: DevChain, gql: GraphQLClient, user_token: str
 ) -> None:
-    """B's branch needs older(5): the PSBT signals RBF (nSequence 0xfffffffd disables relative
-    lock times), so B's signature alone does not satisfy the script."""
+    """B's branch needs older(5): a default draft signals RBF (nSequence 0xfffffffd disables
+    relative lock times), so B's signature alone does not satisfy the script, and the refusal says
+    which lock is missing (createPsbt(signers) builds that spend: test_timelock_spend.py)."""
     wallet = await funded(gql, devchain, "timelock")
     to = devchain.info["wallets"][0]["firstAddress"]
     draft = (await gql(CREATE, {"w": wallet["id"], "o": [{"address": to, "amount": 50_000}], "r": "2"}))["data"][
@@ -168,7 +169,7 @@ async def test_timelock_branch_alone_cannot_finalize_and_nothing_is_sent(
     before = set(devchain.chain.mempool)
     body = await gql(BROADCAST, {"w": wallet["id"], "p": signed}, expect_errors=True)
     err = body["errors"][0]
-    assert err["extensions"]["code"] == "BAD_USER_INPUT" and "Not enough signatures" in err["message"]
+    assert err["extensions"]["code"] == "BAD_USER_INPUT" and "older(5) needs nSequence 5" in err["message"]
     assert set(devchain.chain.mempool) == before
 
 

@@ -236,9 +236,11 @@ def build_and_sign(
     outputs: list[TxOut],
     rbf: bool = False,
     locktime: int = 0,
+    sequence: int | None = None,
 ) -> Tx:
-    """Build a version-2 transaction spending `coins` to `outputs` and sign every input with embit."""
-    seq = SEQUENCE_RBF if rbf else SEQUENCE_FINAL - 1
+    """Build a version-2 transaction spending `coins` to `outputs` and sign every input with embit
+    (``sequence``, when given, on every input instead of the RBF / non-RBF default)."""
+    seq = sequence if sequence is not None else SEQUENCE_RBF if rbf else SEQUENCE_FINAL - 1
     vin = [TransactionInput(bytes.fromhex(c.txid), c.vout, sequence=seq) for c in coins]
     vout = [TransactionOutput(o.value, Script(o.spk)) for o in outputs]
     etx = Transaction(version=2, vin=vin, vout=vout, locktime=locktime)

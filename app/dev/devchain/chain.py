@@ -326,13 +326,39 @@ class Chain:
                     stack.append(sp[0])
         return out
 
+    def median_time_past(self, height: int) -> int:
+        """BIP-113: the median time of the block at ``height`` and the ten before it."""
+        times = sorted(self.blocks[self.active[h]].time for h in range(max(0, height - 10), height + 1))
+        return times[len(times) // 2]
+
     def is_final(self, tx: Tx) -> bool:
-        """Block-height locktime rule for the next block (BIP113 time locks: against the tip's time)."""
+        """Lock time rule for the next block (BIP-113: time locks against the tip's median time past)."""
         if tx.locktime == 0 or all(i.sequence == SEQUENCE_FINAL for i in tx.vin):
             return True
         if tx.locktime < 500_000_000:
             return tx.locktime < self.height + 1
-        return tx.locktime < self.tip.time
+        return tx.locktime < self.median_time_past(self.height)
+
+    def sequence_locks_met(self, tx: Tx) -> bool:
+        """BIP-68 relative lock times for the next block (Core's CheckSequenceLocks): an input whose
+        nSequence has bit 31 clear, in a version >= 2 transaction, waits ``nSequence & 0xffff``
+        blocks after its coin's block (bit 22: units of 512 s of median time past). A coin in the
+        mempool counts as confirmed in the next block."""
+        if tx.version < 2:
+            return True
+        for inp in tx.vin:
+            if inp.sequence & (1 << 31):
+                continue
+            loc = self.confirmed_at.get(inp.txid)
+            coin_height = loc[0] if loc is not None else self.height + 1
+            value = inp.sequence & 0xFFFF
+            if inp.sequence & (1 << 22):
+                start = self.median_time_past(max(0, coin_height - 1))
+                if start + (value << 9) - 1 >= self.median_time_past(self.height):
+                    return False
+            elif coin_height + value - 1 >= self.height + 1:
+                return False
+        return True
 
     def check_tx(self, tx: Tx) -> tuple[list[TxOut], list[str]]:
         """Consensus/policy checks. Returns (prevouts, conflicting mempool txids)."""
@@ -367,6 +393,8 @@ class Chain:
                 if loc is None or self.height + 1 - loc[0] < COINBASE_MATURITY:
                     raise RejectError(-26, "bad-txns-premature-spend-of-coinbase")
             prevouts.append(ptx.vout[inp.vout])
+        if not self.sequence_locks_met(tx):
+            raise RejectError(-26, "non-BIP68-final")
         total_in = sum(p.value for p in prevouts)
         total_out = sum(o.value for o in tx.vout)
         if any(o.value < 0 for o in tx.vout) or total_out > 21_000_000 * 100_000_000:
