@@ -36,7 +36,7 @@ class AccountQuery:
         ctx = info.context
         if ctx.viewer is None:
             return None
-        return User.of(await ctx.container.accounts.get_user(ctx.viewer.user_id))
+        return User.of(await ctx.container.accounts.account(ctx.viewer))
 
     @strawberry.field(description="The viewer's signed-in sessions, newest first.")
     async def sessions(self, info: Info[Context, None]) -> list[Session]:

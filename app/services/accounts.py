@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -71,6 +71,12 @@ class Viewer:
     expires_at: datetime  # :data:`NEVER` for an API key without expiry
     scopes: frozenset[str] | None = None
     api_key_id: str | None = None
+    # The user's own fields as read at sign-in, cached with the viewer: ``{ viewer { ... } }`` is
+    # answered from it while ``account_stamp`` is the session cache's current one for the user.
+    # Every change of them publishes ``accountChanged``, which moves that stamp and drops the cached
+    # viewer in every process (a WebSocket's viewer, kept for the connection, then reads them again).
+    account: UserView | None = field(default=None, compare=False)  # the principal is the same without it
+    account_stamp: int | None = field(default=None, compare=False)
 
     @property
     def is_admin(self) -> bool:
@@ -280,6 +286,15 @@ class AccountService:
     async def get_user(self, user_id: str) -> UserView:
         return UserView.of(await self._row(user_id))
 
+    async def account(self, viewer: Viewer) -> UserView:
+        """The viewer's own account: the copy read at sign-in while no change of it was announced
+        since (no database read), else read again."""
+        cache = self.session_cache
+        current = viewer.account_stamp == cache.account_stamp(viewer.user_id)
+        if viewer.account is not None and current and cache.linked():  # bus down: changes may be unannounced
+            return viewer.account
+        return await self.get_user(viewer.user_id)
+
     async def _row(self, user_id: str) -> User:
         """The stored account, secrets included (for the checks of this service only)."""
         async with self.store.read() as s:
@@ -450,10 +465,12 @@ class AccountService:
         future: asyncio.Future[Viewer | None] = asyncio.get_running_loop().create_future()
         self._signing_in[key] = future
         try:
-            generation = self.session_cache.generation
+            cache = self.session_cache
+            generation = cache.generation
             viewer = await self._authenticate_stored(token, now)
-            if viewer is not None:
-                self.session_cache.put(key, viewer, generation)
+            if viewer is not None and generation == cache.generation:  # nothing dropped during the read
+                viewer = replace(viewer, account_stamp=cache.account_stamp(viewer.user_id))
+                cache.put(key, viewer, generation)
             future.set_result(viewer)
         except BaseException as exc:
             future.set_exception(exc)
@@ -482,7 +499,7 @@ class AccountService:
         if session.revoked_at is not None or session.expires_at <= now:
             return None
         self.touches.note("session", session.id, now, session.last_used_at)
-        return Viewer(user.id, user.email, user.role, session.id, session.expires_at)
+        return Viewer(user.id, user.email, user.role, session.id, session.expires_at, account=UserView.of(user))
 
     async def session_active(self, session_id: str) -> bool:
         """Used by long-lived WebSockets to notice a logout, revocation or expiry after connect."""
@@ -508,7 +525,8 @@ class AccountService:
         s.on_commit(publish)
 
     def publish_account_changed(self, s: Tx, user_id: str) -> None:
-        """After commit: the user's role changed or the account is gone (cached sessions drop it)."""
+        """After commit: a field of the user's own account changed (role, second factor, password)
+        or the account is gone: every process drops the user's cached viewers (and their answers)."""
         hub = self.hub
         event = Event(type=ACCOUNT_CHANGED, user_id=user_id, subject=user_id, payload={})
 
@@ -610,6 +628,7 @@ class AccountService:
         async with self.store.write() as s:
             await s.exec(sa.update(User).where(col(User.id) == viewer.user_id).values(password_hash=new_hash))
             revoked = await self._revoke(s, viewer.user_id, keep=viewer.session_id)
+            self.publish_account_changed(s, viewer.user_id)
             audit.record(s, "password.changed", viewer.user_id, detail=f"sessions_revoked={len(revoked)}")
         return len(revoked)
 
@@ -639,6 +658,7 @@ class AccountService:
             )
             codes = await self.second_factor.replace_recovery_codes(s, user.id)
             revoked = await self._revoke(s, user.id, keep=viewer.session_id)
+            self.publish_account_changed(s, user.id)  # totpEnabled: the signed-in session's cached view
             audit.record(s, "2fa.enabled", user.id, detail=f"sessions_revoked={len(revoked)}")
         return codes
 
@@ -651,6 +671,7 @@ class AccountService:
         async with self.store.write() as s:
             await self.second_factor.remove(s, user.id)
             revoked = await self._revoke(s, user.id, keep=viewer.session_id)
+            self.publish_account_changed(s, user.id)
             audit.record(s, "2fa.disabled", user.id, detail=f"sessions_revoked={len(revoked)}")
         return True
 
@@ -676,5 +697,6 @@ class AccountService:
                 raise NotFound("No user with that email.", field="email")
             await self.second_factor.remove(s, user.id)
             revoked = await self._revoke(s, user.id)
+            self.publish_account_changed(s, user.id)
             audit.record(s, "2fa.reset_by_operator", user.id, detail=f"sessions_revoked={len(revoked)}")
         return UserView.of(user)

@@ -18,7 +18,7 @@ from app.errors import BadInput, NotFound
 from app.security.policy import normalize_scopes
 from app.security.tokens import new_token, token_hash
 from app.services import audit
-from app.services.accounts import NEVER, AccountService, Viewer
+from app.services.accounts import NEVER, AccountService, UserView, Viewer
 from app.services.session_touches import SessionTouches
 from app.store.db import Store
 from app.store.models.accounts import ApiKey, User
@@ -78,7 +78,8 @@ async def authenticate_key(store: Store, token: str, touches: SessionTouches) ->
     touches.note("key", key.id, now, key.last_used_at)  # stamped in the background, never here
     scopes = frozenset(key.scopes.split())
     expires = key.expires_at or NEVER
-    return Viewer(user.id, user.email, user.role, key.id, expires, scopes=scopes, api_key_id=key.id)
+    account = UserView.of(user)
+    return Viewer(user.id, user.email, user.role, key.id, expires, scopes=scopes, api_key_id=key.id, account=account)
 
 
 class ApiKeyService:

@@ -3,11 +3,12 @@ to authenticate.
 
 Correctness comes from the event hub, not from the time limit: every revocation (logout, a
 revoked session or API key, a password change, a reset second factor) publishes
-``sessionRevoked`` after its commit, and every change of an account's role or existence
-publishes ``accountChanged``; this cache, watching every event the process receives (from
-Redis, every process's), drops the entries at once. When events may have been missed (the
-shared bus is down, a ``gap``) it drops everything and answers nothing from memory until the
-bus is back. Expiry is checked on every hit. The time limit (``MBF_SESSION_CACHE_TTL_S``) only
+``sessionRevoked`` after its commit, and every change of an account's own fields (role, second
+factor, password) or existence publishes ``accountChanged`` (the cached viewer carries the
+account's fields: ``{ viewer { ... } }`` is answered from it); this cache, watching every event
+the process receives (from Redis, every process's), drops the entries at once. When events may
+have been missed (the shared bus is down, a ``gap``) it drops everything and answers nothing from
+memory until the bus is back. Expiry is checked on every hit. The time limit (``MBF_SESSION_CACHE_TTL_S``) only
 bounds what a change made outside any server's hub (a CLI without Redis) can leave behind.
 """
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from app.services.accounts import Viewer
 
 REVOKED = "sessionRevoked"  # subject: the session (or API key) id
-ACCOUNT_CHANGED = "accountChanged"  # the user's role changed or the account was deleted
+ACCOUNT_CHANGED = "accountChanged"  # a field of the account changed (role, 2FA, password) or it was deleted
 
 
 class SessionCache:
@@ -39,6 +40,8 @@ class SessionCache:
         self._by_session: dict[str, set[str]] = {}
         self._by_user: dict[str, set[str]] = {}
         self._generation = 0  # moves on every drop, so a lookup that raced a revocation is not stored
+        self._cleared = 0  # moves when everything is dropped (lost events)
+        self._account_moves: dict[str, int] = {}  # per user: how often the account's fields changed
         self.hits = 0
         self.misses = 0
 
@@ -49,6 +52,11 @@ class SessionCache:
     @property
     def generation(self) -> int:
         return self._generation
+
+    def account_stamp(self, user_id: str) -> int:
+        """Moves whenever the user's account fields may have changed (here or in another process):
+        a viewer's copy of them (:attr:`Viewer.account`) is current while its stamp equals this."""
+        return self._cleared + self._account_moves.get(user_id, 0)
 
     def get(self, key: str, now: datetime) -> Viewer | None:
         if not self.enabled:
@@ -96,11 +104,13 @@ class SessionCache:
 
     def drop_user(self, user_id: str) -> None:
         self._generation += 1
+        self._account_moves[user_id] = self._account_moves.get(user_id, 0) + 1
         for key in list(self._by_user.get(user_id, ())):
             self._forget(key)
 
     def clear(self) -> None:
         self._generation += 1
+        self._cleared += 1
         self._entries.clear()
         self._by_session.clear()
         self._by_user.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyotp
 import pytest
 
 from tests.performance.procs import mbf_serve, serve_env
@@ -60,6 +61,20 @@ async def test_logout_on_one_process_is_refused_on_the_other_at_once(tmp_path: P
             assert await _status(a, second) == 401
             assert await _status(b, second) == 401
             assert await _status(a, other) == 200  # the session that changed it stays signed in
+
+            # The viewer's own fields are answered from each process's cached session; a change of
+            # them on A (the second factor turned on, the session kept) is seen by B's next read.
+            me = "{ viewer { email totpEnabled } }"
+            for _ in range(2):
+                assert (await b(me, token=other))["data"]["viewer"] == {
+                    "email": "user@example.com",
+                    "totpEnabled": False,
+                }
+            setup = (await a("mutation { beginTwoFactorSetup { secret } }", token=other))["data"]
+            confirm = "mutation($o: String!, $p: String!) { confirmTwoFactor(otp: $o, password: $p) { recoveryCodes } }"
+            code = pyotp.TOTP(setup["beginTwoFactorSetup"]["secret"]).now()
+            await a(confirm, {"o": code, "p": "a different passphrase!"}, token=other)
+            assert (await b(me, token=other))["data"]["viewer"]["totpEnabled"] is True
         finally:
             await a.aclose()
             await b.aclose()
