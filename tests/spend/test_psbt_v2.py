@@ -93,3 +93,41 @@ async def test_unknown_psbt_version_is_refused(devchain: DevChain, gql: GraphQLC
     )
     err = body["errors"][0]
     assert err["extensions"]["code"] == "BAD_USER_INPUT" and err["extensions"]["field"] == "psbtVersion"
+
+
+BUMP_V = f"""mutation($w: ID!, $t: String!, $r: Decimal!, $v: Int!) {{
+  bumpFee(walletId: $w, txid: $t, feeRate: $r, psbtVersion: $v) {{ {PSBT_FIELDS} psbtVersion }} }}"""
+CPFP_V = f"""mutation($w: ID!, $t: String!, $r: Decimal!, $v: Int!) {{
+  cpfp(walletId: $w, txid: $t, feeRate: $r, psbtVersion: $v) {{ {PSBT_FIELDS} psbtVersion }} }}"""
+
+
+def sign_v2(b64: str, keys: list[object]) -> str:
+    maps = psbt_v2.read_maps(base64.b64decode(b64))
+    assert maps.version == 2 and bytes([psbt_v2.GLOBAL_UNSIGNED_TX]) not in maps.globals
+    psbt = PSBT.from_string(b64)
+    for k in keys:
+        psbt.sign_with(k)
+    return str(psbt.to_string())
+
+
+async def test_bump_and_cpfp_answer_in_v2(devchain: DevChain, gql: GraphQLClient, user_token: str) -> None:
+    """bumpFee and cpfp with psbtVersion 2: v2 PSBTs a v2 signer signs; the replacement evicts the
+    original in the dev chain's mempool and the child brings the package to the rate asked."""
+    wallet = await import_synced(gql, devchain, "alice")
+    wid, keys = wallet["id"], signers(devchain, "alice")
+    to = devchain.info["wallets"][5]["firstAddress"]
+    draft = (await gql(CREATE_V, {"w": wid, "o": [{"address": to, "amount": 70_000}], "r": "1", "v": 2}))["data"][
+        "createPsbt"
+    ]
+    first = (await gql(BROADCAST, {"w": wid, "p": sign_v2(draft["psbt"], keys)}))["data"]["broadcastTransaction"]
+    bump = (await gql(BUMP_V, {"w": wid, "t": first, "r": "6", "v": 2}))["data"]["bumpFee"]
+    assert bump["psbtVersion"] == 2 and bump["fee"] > draft["fee"]
+    second = (await gql(BROADCAST, {"w": wid, "p": sign_v2(bump["psbt"], keys)}))["data"]["broadcastTransaction"]
+    assert second in devchain.chain.mempool and first not in devchain.chain.mempool
+    child = (await gql(CPFP_V, {"w": wid, "t": second, "r": "20", "v": 2}))["data"]["cpfp"]
+    assert child["psbtVersion"] == 2
+    child_id = (await gql(BROADCAST, {"w": wid, "p": sign_v2(child["psbt"], keys)}))["data"]["broadcastTransaction"]
+    parent, kid = devchain.chain.txs[second], devchain.chain.txs[child_id]
+    assert (parent.fee + kid.fee) / (parent.vsize + kid.vsize) >= 20
+    bad = await gql(BUMP_V, {"w": wid, "t": child_id, "r": "30", "v": 3}, expect_errors=True)
+    assert bad["errors"][0]["extensions"]["field"] == "psbtVersion"

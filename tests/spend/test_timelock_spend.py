@@ -24,7 +24,8 @@ CREATE_S = f"""mutation($w: ID!, $o: [PsbtOutputInput!]!, $r: Decimal, $u: [Stri
   createPsbt(walletId: $w, outputs: $o, feeRate: $r, utxos: $u, signers: $s) {{ {PSBT_FIELDS} }} }}"""
 FINALIZE_P = """mutation($w: ID!, $p: String!, $x: [String!]) {
   finalizePsbt(walletId: $w, psbt: $p, preimages: $x) { txid hex psbt } }"""
-BROADCAST_HEX = "mutation($w: ID!, $h: String!) { broadcastTransaction(walletId: $w, hex: $h) }"
+BUMP = f"""mutation($w: ID!, $t: String!, $r: Decimal!) {{
+  bumpFee(walletId: $w, txid: $t, feeRate: $r) {{ {PSBT_FIELDS} }} }}"""
 PREIMAGE = hashlib.sha256(b"h15 recovery preimage").digest()
 
 
@@ -111,7 +112,13 @@ async def test_older_branch_is_refused_until_met_then_spent_by_the_recovery_key(
     seen = (await gql(ANALYZE, {"w": wid, "p": signed}))["data"]["analyzePsbt"]
     assert seen["complete"]
     txid = (await gql(BROADCAST, {"w": wid, "p": signed}))["data"]["broadcastTransaction"]
-    await sent_and_mined(gql, devchain, wid, txid, draft)
+    assert txid in devchain.chain.mempool
+    # a fee bump keeps the inputs' nSequence 5: B alone signs the replacement too
+    bump = (await gql(BUMP, {"w": wid, "t": txid, "r": "8"}))["data"]["bumpFee"]
+    assert [scope.sequence for scope in PSBT.from_string(bump["psbt"]).inputs] == [5] * len(psbt.inputs)
+    second = (await gql(BROADCAST, {"w": wid, "p": sign(bump["psbt"], 1)}))["data"]["broadcastTransaction"]
+    assert txid not in devchain.chain.mempool
+    await sent_and_mined(gql, devchain, wid, second, bump)
 
 
 async def test_after_branch_is_refused_until_the_height_then_spent(
