@@ -15,7 +15,7 @@ class SyncQuery:
     async def sync_job(self, info: Info[Context, None], id: strawberry.ID) -> SyncJob:
         ctx = info.context
         job = await ctx.container.sync.get_job(ctx.require_viewer().user_id, str(id))
-        return SyncJob.from_row(job)
+        return SyncJob.from_view(job)
 
 
 @strawberry.type
@@ -32,4 +32,4 @@ class SyncMutation:
         job = await ctx.container.sync.request_sync(
             ctx.require_viewer().user_id, str(id), kind="full" if full else "incremental"
         )
-        return SyncJob.from_row(job)
+        return SyncJob.from_view(job)

@@ -196,7 +196,7 @@ class TransactionEvent(Event):
         labels = await info.context.load_once(
             f"wallet_tx_labels:{wid}", lambda: info.context.container.wallets.labels(uid, wid, "tx")
         )
-        return Transaction.from_row(row, state.tip_height, labels.get(("tx", self.txid)))
+        return Transaction.from_view(row, state.tip_height, labels.get(("tx", self.txid)))
 
     @classmethod
     def of(cls, e: envelope.Event) -> TransactionEvent:
@@ -222,7 +222,7 @@ async def sync_job_of(info: Info[Context, None], e: envelope.Event) -> SyncJob:
     if e.user_id is None or not job_id:
         raise NotFound("No sync job for this event.", field="jobId")
     row = await info.context.container.sync.get_job(e.user_id, job_id)
-    job = SyncJob.from_row(row)
+    job = SyncJob.from_view(row)
     phase = p.get("phase")
     job.phase = sync_phase_of(str(phase)) if phase is not None else job.phase
     job.status = _PHASE_STATUS.get(str(phase), SyncJobStatus.RUNNING)

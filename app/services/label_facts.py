@@ -18,8 +18,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from app.store.models.chain import WalletOutput, WalletTx
-from app.sync import codec
+from app.sync.model import OutputView, TxView
 from app.sync.queries import SyncQueries
 
 FULL_CONFIRMATIONS = 6
@@ -48,17 +47,17 @@ class LabelFacts:
     ) -> Facts:
         """Facts for the ``(type, ref)`` records; ``positions`` maps the wallet's addresses to
         (chain, index) and ``keypath(chain, index)`` gives the BIP-329 keypath."""
-        txs_list, outs_list = await self.sync.history(user_id, wallet_id)
+        history = await self.sync.history(user_id, wallet_id)
         tip = (await self.sync.state(user_id, wallet_id)).tip_height
-        txs = {t.txid: t for t in txs_list}
-        outs = {(o.txid, o.vout): o for o in outs_list}
+        txs = {t.txid: t for t in history.txs}
+        outs = {(o.txid, o.vout): o for o in history.outputs}
 
-        def firm(t: WalletTx | None) -> bool:
+        def firm(t: TxView | None) -> bool:
             if t is None or t.height is None or tip is None:
                 return False
             return tip - t.height + 1 >= FULL_CONFIRMATIONS
 
-        def when(t: WalletTx | None) -> dict[str, Any]:
+        def when(t: TxView | None) -> dict[str, Any]:
             if t is None or not firm(t):
                 return {}
             out: dict[str, Any] = {"height": t.height}
@@ -66,7 +65,7 @@ class LabelFacts:
                 out["time"] = _iso(t.block_time)
             return out
 
-        def day(t: WalletTx | None) -> date | None:
+        def day(t: TxView | None) -> date | None:
             return t.block_time.astimezone(UTC).date() if t is not None and t.block_time is not None else None
 
         facts: Facts = {}
@@ -91,13 +90,13 @@ class LabelFacts:
                     t = txs.get(txid)
                     value = o.value if o is not None else None
                     if o is None and t is not None:
-                        outputs = codec.parse(t.txid, t.io, t.weight, t.fee).outputs
+                        outputs = history.decoded(t).outputs
                         value = outputs[vout].value if vout < len(outputs) else None
                 else:
                     t = txs.get(txid)
                     o, value = None, None
                     if t is not None:
-                        inputs = codec.parse(t.txid, t.io, t.weight, t.fee).inputs
+                        inputs = history.decoded(t).inputs
                         if vout < len(inputs):
                             inp = inputs[vout]
                             o = outs.get((inp.prev_txid, inp.prev_vout))
@@ -118,7 +117,7 @@ class LabelFacts:
                     if kp:
                         f["keypath"] = kp
                     if tip is not None:  # never synced: the address's activity is unknown
-                        f["heights"] = _heights(pos, outs_list, txs, firm)
+                        f["heights"] = _heights(pos, history.outputs, txs, firm)
             if f:
                 facts[key] = f
         days = {d for _, _, d in valued if d} | {d for _, d in rated if d}
@@ -136,7 +135,7 @@ class LabelFacts:
 
 
 def _heights(
-    pos: tuple[int, int], outs: Sequence[WalletOutput], txs: dict[str, WalletTx], firm: Callable[[Any], bool]
+    pos: tuple[int, int], outs: Sequence[OutputView], txs: dict[str, TxView], firm: Callable[[Any], bool]
 ) -> list[int]:
     found: set[int] = set()
     for o in outs:

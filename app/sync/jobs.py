@@ -42,9 +42,9 @@ from app.store.models.chain import (
     WalletScript,
     WalletSyncState,
 )
-from app.sync.model import MempoolSnapshot, Outcome, ScanProgress, StoredWallet, SyncResult, WalletSource
+from app.sync.model import MempoolSnapshot, Outcome, ScanProgress, StoredWallet, SyncJobView, SyncResult, WalletSource
 from app.sync.persist import load_stored, save_result
-from app.sync.queries import SyncQueries
+from app.sync.queries import SyncQueries, job_view
 from app.sync.scanner import WalletScanner
 from app.sync.view import next_stored
 from app.sync.watch import SyncWatch
@@ -149,7 +149,7 @@ class SyncService(SyncQueries):
 
     # -- jobs -----------------------------------------------------------------------------------
 
-    async def request_sync(self, user_id: str, wallet_id: str, *, kind: str = "incremental") -> SyncJob:
+    async def request_sync(self, user_id: str, wallet_id: str, *, kind: str = "incremental") -> SyncJobView:
         """Start a sync of the wallet, or return the one already queued/running."""
         await self.wallets.sync_target(user_id, wallet_id)  # NotFound for others' wallets
         async with self.store.write() as s:
@@ -165,11 +165,11 @@ class SyncService(SyncQueries):
                 )
             ).first()
             if job is not None:
-                return job
+                return job_view(job)
             job = SyncJob(user_id=user_id, wallet_id=wallet_id, kind=kind, status=JOB_QUEUED)
             s.add(job)
         self._spawn(job.id, user_id, wallet_id)
-        return job
+        return job_view(job)
 
     def _spawn(self, job_id: str, user_id: str, wallet_id: str) -> None:
         """Make sure the wallet's worker runs; it takes queued jobs one after the other.
@@ -199,14 +199,14 @@ class SyncService(SyncQueries):
             attempted.add(job.id)
             await self._run_job(job.id, job.user_id, wallet_id)
 
-    async def get_job(self, user_id: str, job_id: str) -> SyncJob:
+    async def get_job(self, user_id: str, job_id: str) -> SyncJobView:
         async with self.store.read() as s:
             job = await s.get(SyncJob, job_id)
         if job is None or job.user_id != user_id:
             raise NotFound("No such sync job.", field="id")
-        return job
+        return job_view(job)
 
-    async def wait(self, user_id: str, job_id: str, timeout: float = 300.0) -> SyncJob:
+    async def wait(self, user_id: str, job_id: str, timeout: float = 300.0) -> SyncJobView:
         """Wait for a job to finish (CLI, tests)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -215,7 +215,7 @@ class SyncService(SyncQueries):
                 return job
             await asyncio.sleep(0.05)
 
-    async def sync_now(self, user_id: str, wallet_id: str, *, full: bool = False) -> SyncJob:
+    async def sync_now(self, user_id: str, wallet_id: str, *, full: bool = False) -> SyncJobView:
         """Request a sync and wait for one that started after this call.
 
         A job already running may have read the chain before the change the caller wants to see

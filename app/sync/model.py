@@ -1,5 +1,6 @@
-"""The sync area's data: script refs, what the store holds before a sync (``Stored*``), and the
-wallet's view a sync produces (``*View``, :class:`SyncResult`).
+"""The sync area's data: script refs, what the store holds before a sync (``Stored*``), the
+wallet's view a sync produces to be written (``*Record``, :class:`SyncResult`), and what the read
+API (:mod:`app.sync.queries`) answers other areas (``*View``: frozen, one shape per concept).
 
 A sync follows BDK's shape: request (:mod:`app.sync.jobs`) → fetch (:mod:`app.sync.scanner`, I/O)
 → apply (:mod:`app.sync.view`, pure) → persist (:mod:`app.sync.persist`).
@@ -15,6 +16,7 @@ from typing import NamedTuple, Protocol
 
 from app.chain.backend import BlockHeader, ChainTx, ScripthashHistory
 from app.store.models.chain import ACTIVE_TX_STATUSES
+from app.sync import codec
 
 INCOMING, OUTGOING, SELF = "INCOMING", "OUTGOING", "SELF"
 
@@ -94,8 +96,9 @@ class ScanProgress:
 
 
 @dataclass(slots=True)
-class TxView:
-    """A transaction from the wallet's view, as it will be stored."""
+class TxRecord:
+    """A transaction from the wallet's view as a sync computed it, to be written (with its
+    serialised io and the decoded transaction, kept as the next stored state)."""
 
     txid: str
     status: str
@@ -116,7 +119,9 @@ class TxView:
 
 
 @dataclass(slots=True)
-class OutputView:
+class OutputRecord:
+    """An output paying one of the wallet's scripts, as a sync computed it, to be written."""
+
     txid: str
     vout: int
     value: int
@@ -128,7 +133,9 @@ class OutputView:
 
 
 @dataclass(slots=True)
-class ScriptView:
+class ScriptRecord:
+    """One of the wallet's scripts with its stats, as a sync computed them, to be written."""
+
     ref: ScriptRef
     status: str | None
     tx_count: int
@@ -186,9 +193,9 @@ class SyncResult:
     tip_height: int
     tip_hash: str
     outcome: Outcome
-    txs: dict[str, TxView] = field(default_factory=dict)
-    outputs: dict[tuple[str, int], OutputView] = field(default_factory=dict)
-    scripts: dict[tuple[int, int], ScriptView] = field(default_factory=dict)
+    txs: dict[str, TxRecord] = field(default_factory=dict)
+    outputs: dict[tuple[str, int], OutputRecord] = field(default_factory=dict)
+    scripts: dict[tuple[int, int], ScriptRecord] = field(default_factory=dict)
     confirmed: int = 0
     unconfirmed: int = 0
     new_txids: list[str] = field(default_factory=list)
@@ -204,12 +211,121 @@ class SyncResult:
         return self.outcome in (Outcome.REFRESHED, Outcome.UPDATED)
 
     @property
-    def active_txs(self) -> list[TxView]:
+    def active_txs(self) -> list[TxRecord]:
         return [t for t in self.txs.values() if t.status in ACTIVE_TX_STATUSES]
 
     @property
-    def utxos(self) -> list[OutputView]:
+    def utxos(self) -> list[OutputRecord]:
         return [o for o in self.outputs.values() if o.spent_by is None]
+
+
+# -- the read API's answers (:mod:`app.sync.queries`): what other areas and the GraphQL layer see ---
+
+
+@dataclass(frozen=True, slots=True)
+class TxView:
+    """A transaction of one wallet, from the wallet's view (the ``wallet_txs`` row without its
+    serialised inputs and outputs). ``net_amount`` is signed and includes the fee when the wallet
+    paid it."""
+
+    wallet_id: str
+    txid: str
+    status: str
+    height: int | None
+    block_hash: str | None
+    block_time: datetime | None
+    first_seen: datetime
+    fee: int | None
+    vsize: int
+    net_amount: int
+    received: int
+    sent: int
+    direction: str
+    replaced_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputView:
+    """An output paying one of the wallet's scripts, created by an active transaction
+    (``spent_by`` None: unspent)."""
+
+    wallet_id: str
+    txid: str
+    vout: int
+    value: int
+    chain: int
+    index: int
+    script_pubkey: str
+    height: int | None
+    spent_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptView:
+    """One of the wallet's scripts (an address) with what the last sync found for it."""
+
+    chain: int
+    index: int
+    script_pubkey: str
+    scripthash: str
+    tx_count: int
+    received: int
+    balance: int
+    used: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStateView:
+    """The outcome of a wallet's last sync and its balance; status ``NEVER`` and zeros before its
+    first sync."""
+
+    wallet_id: str
+    status: str = "NEVER"
+    phase: str | None = None
+    addresses_scanned: int = 0
+    txs_found: int = 0
+    last_error: str | None = None
+    last_synced_at: datetime | None = None
+    tip_height: int | None = None
+    tip_hash: str | None = None
+    backend: str | None = None
+    confirmed: int = 0
+    unconfirmed: int = 0
+    tx_count: int = 0
+    utxo_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SyncJobView:
+    """A background sync of one wallet: why it runs (:class:`JobKind`), where it is
+    (:class:`Phase`), and how it ended (``status``: QUEUED, RUNNING, SUCCEEDED, FAILED)."""
+
+    id: str
+    wallet_id: str
+    status: str
+    kind: str
+    phase: str | None
+    addresses_scanned: int
+    txs_found: int
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WalletHistory:
+    """Every active transaction of one wallet and every output (spent or not), for exports that
+    describe them (BIP-329 height/time/fee/value); a transaction's inputs and outputs are decoded
+    on demand (:meth:`decoded`): an export asks for a few of them."""
+
+    txs: list[TxView]
+    outputs: list[OutputView]
+    io: dict[str, tuple[str, int]]  # txid -> (stored io, weight)
+
+    def decoded(self, tx: TxView) -> ChainTx:
+        io, weight = self.io[tx.txid]
+        return codec.parse(tx.txid, io, weight, tx.fee)
 
 
 class AddressUse(NamedTuple):

@@ -1,90 +1,94 @@
 """The sync area's typed read API: a wallet's sync state, balance, transactions, UTXOs and
-per-script stats. Other areas (wallets, portfolios, reports, GraphQL) read sync's tables only
-through this. Owner-scoped: every query takes the user id.
+per-script stats. Other areas (wallets, portfolios, reports, spend, GraphQL) read sync's tables
+only through this, and get frozen views (:mod:`app.sync.model`: ``TxView``, ``OutputView``,
+``ScriptView``, ``SyncStateView``, ``SyncJobView``; ``WalletMove`` for the analytics), never table
+rows. Owner-scoped: every query takes the user id.
 
-The ``*_of`` methods take many wallet ids and answer with one statement whatever their number
-(the GraphQL layer's DataLoaders call them once per level of a query, see docs/architecture.md)."""
+The views are built straight from the selected columns (no ORM instance: a dashboard reads hundreds,
+and an ORM instance costs several times a row). The ``*_of`` methods take many wallet ids and answer
+with one statement whatever their number (the GraphQL layer's DataLoaders call them once per level
+of a query, see docs/architecture.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from datetime import UTC, datetime
-from typing import NamedTuple, Protocol, cast
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 
 from app.analytics.costbasis import WalletMove
-from app.store.db import Store
+from app.store.db import Store, Tx
 from app.store.models.chain import (
     ACTIVE_TX_STATUSES,
     TX_CONFIRMED,
+    SyncJob,
     WalletOutput,
     WalletScript,
     WalletSyncState,
     WalletTx,
 )
 from app.store.paging import Page, Window, beyond_condition, keyset, page_of
-from app.sync.model import AddressUse, Balance
+from app.sync.model import (
+    AddressUse,
+    Balance,
+    OutputView,
+    ScriptView,
+    SyncJobView,
+    SyncStateView,
+    TxView,
+    WalletHistory,
+)
 
 
-class TxRow(Protocol):
-    """A transaction as the batch read API answers it: the columns of ``WalletTx`` that describe
-    it to a user (no ``io``, the serialised inputs and outputs), as a read-only database row."""
-
-    wallet_id: str
-    txid: str
-    status: str
-    height: int | None
-    block_hash: str | None
-    block_time: datetime | None
-    first_seen: datetime
-    fee: int | None
-    vsize: int
-    net_amount: int
-    received: int
-    sent: int
-    direction: str
-    replaced_by: str | None
+def _columns(table: Any, view: type) -> tuple[Any, ...]:
+    """The table's columns named like the view's fields, in the view's order."""
+    return _named(table, *(f.name for f in fields(view)))
 
 
-class OutputRow(Protocol):
-    """An unspent output as the batch read API answers it (the columns of ``WalletOutput``)."""
-
-    wallet_id: str
-    txid: str
-    vout: int
-    value: int
-    chain: int
-    index: int
-    script_pubkey: str
-    height: int | None
+def _named(table: Any, *names: str) -> tuple[Any, ...]:
+    return tuple(table.__table__.c[name] for name in names)
 
 
-_TX_ROW = tuple(WalletTx.__table__.c[name] for name in TxRow.__annotations__)  # type: ignore[attr-defined]
-_OUTPUT_ROW = tuple(WalletOutput.__table__.c[name] for name in OutputRow.__annotations__)  # type: ignore[attr-defined]
+_TX = _columns(WalletTx, TxView)
+_OUTPUT = _columns(WalletOutput, OutputView)
+_SCRIPT = _columns(WalletScript, ScriptView)
+_STATE = _columns(WalletSyncState, SyncStateView)
+_JOB = _columns(SyncJob, SyncJobView)
+_N_TX = len(_TX)
+_MOVE = _named(WalletTx, "wallet_id", "txid", "status", "block_time", "first_seen", "fee", "sent", "net_amount")
+
+
+async def _run(s: Tx, q: sa.Executable) -> sa.CursorResult[*tuple[Any, ...]]:
+    """Core rows, not ORM instances, on the session's connection (its transaction, its snapshot)."""
+    return await (await s.connection()).execute(q)
+
+
+def job_view(j: SyncJob) -> SyncJobView:
+    """A job row (read or written by the service) as others see it."""
+    return SyncJobView(*(getattr(j, c.name) for c in _JOB))
 
 
 class SyncQueries:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def state(self, user_id: str, wallet_id: str) -> WalletSyncState:
-        async with self.store.read() as s:
-            st = await s.get(WalletSyncState, wallet_id)
-        if st is None or st.user_id != user_id:
-            return WalletSyncState(wallet_id=wallet_id, user_id=user_id)
-        return st
+    async def state(self, user_id: str, wallet_id: str) -> SyncStateView:
+        return (await self.states(user_id, [wallet_id]))[wallet_id]
 
-    async def states(self, user_id: str, wallet_ids: Sequence[str]) -> dict[str, WalletSyncState]:
+    async def states(self, user_id: str, wallet_ids: Sequence[str]) -> dict[str, SyncStateView]:
+        """Each wallet's sync state (``NEVER`` for a wallet never synced, or another user's)."""
         async with self.store.read() as s:
-            rows = await s.exec(
-                select(WalletSyncState).where(
-                    WalletSyncState.user_id == user_id, col(WalletSyncState.wallet_id).in_(list(wallet_ids))
-                )
+            rows = await _run(
+                s,
+                sa.select(*_STATE).where(
+                    col(WalletSyncState.user_id) == user_id, col(WalletSyncState.wallet_id).in_(list(wallet_ids))
+                ),
             )
-            found = {r.wallet_id: r for r in rows}
-        return {w: found.get(w) or WalletSyncState(wallet_id=w, user_id=user_id) for w in wallet_ids}
+            found = {r.wallet_id: SyncStateView(*r) for r in rows}
+        return {w: found.get(w) or SyncStateView(wallet_id=w) for w in wallet_ids}
 
     async def balance(self, user_id: str, wallet_id: str) -> Balance:
         st = await self.state(user_id, wallet_id)
@@ -98,16 +102,13 @@ class SyncQueries:
         first: int = 50,
         after: tuple[int, str] | None = None,
         include_inactive: bool = True,
-    ) -> tuple[list[WalletTx], int]:
+    ) -> tuple[list[TxView], int]:
         """Newest first: mempool, then by height descending; ``after`` = (sort key, txid)."""
         order_key = sa.func.coalesce(col(WalletTx.height), 2**31 - 1)
+        owned = sa.and_(col(WalletTx.user_id) == user_id, col(WalletTx.wallet_id) == wallet_id)
         async with self.store.read() as s:
-            q = select(WalletTx).where(WalletTx.user_id == user_id, WalletTx.wallet_id == wallet_id)
-            count_q = (
-                select(sa.func.count())
-                .select_from(WalletTx)
-                .where(WalletTx.user_id == user_id, WalletTx.wallet_id == wallet_id)
-            )
+            q = sa.select(*_TX).where(owned)
+            count_q = sa.select(sa.func.count()).select_from(WalletTx).where(owned)
             if not include_inactive:
                 q = q.where(col(WalletTx.status).in_(ACTIVE_TX_STATUSES))
                 count_q = count_q.where(col(WalletTx.status).in_(ACTIVE_TX_STATUSES))
@@ -115,34 +116,33 @@ class SyncQueries:
                 key, txid = after
                 q = q.where(sa.or_(order_key < key, sa.and_(order_key == key, col(WalletTx.txid) < txid)))
             q = q.order_by(order_key.desc(), col(WalletTx.txid).desc()).limit(first)
-            rows = list((await s.exec(q)).all())
-            total = int((await s.exec(count_q)).one())
+            rows = [TxView(*r) for r in await _run(s, q)]
+            total = int((await _run(s, count_q)).scalar_one())
         return rows, total
 
-    async def transactions_of(self, user_id: str, wallet_ids: Sequence[str], w: Window) -> dict[str, Page[TxRow]]:
+    async def transactions_of(self, user_id: str, wallet_ids: Sequence[str], w: Window) -> dict[str, Page[TxView]]:
         """One page of each wallet's transactions (order of :meth:`transactions`, cursor
         :meth:`tx_sort_key`; ``w`` from :func:`app.store.paging.window` with ``types=(int, str)``)
-        with each wallet's total: one statement (two with a cursor). Rows, not ORM objects: a
-        dashboard reads hundreds, and an ORM instance costs several times a row."""
+        with each wallet's total: one statement (two with a cursor)."""
         ids = list(wallet_ids)
         order = [(sa.func.coalesce(col(WalletTx.height), 2**31 - 1), True), (col(WalletTx.txid), True)]
         owned = sa.and_(col(WalletTx.user_id) == user_id, col(WalletTx.wallet_id).in_(ids))
         between, by = keyset(order, w)
         position = sa.func.row_number().over(partition_by=col(WalletTx.wallet_id), order_by=by)
         total = sa.func.count().over(partition_by=col(WalletTx.wallet_id))
-        inner = sa.select(*_TX_ROW, position.label("position"), total.label("total")).where(owned, *between).subquery()
+        inner = sa.select(*_TX, position.label("position"), total.label("total")).where(owned, *between).subquery()
         q = (
-            sa.select(*(inner.c[c.name] for c in _TX_ROW), inner.c.total)
+            sa.select(*(inner.c[c.name] for c in _TX), inner.c.total)
             .where(inner.c.position <= w.size + 1)
             .order_by(inner.c.wallet_id, inner.c.position)
         )
-        rows: dict[str, list[TxRow]] = {i: [] for i in ids}
+        rows: dict[str, list[TxView]] = {i: [] for i in ids}
         totals: dict[str, int] = dict.fromkeys(ids, 0)
         beyond: dict[str, bool] = dict.fromkeys(ids, False)
         async with self.store.read() as s:
-            for tx in (await s.execute(q)).all():
-                rows[tx.wallet_id].append(cast(TxRow, tx))
-                totals[tx.wallet_id] = int(tx.total)
+            for r in (await _run(s, q)).all():
+                rows[r.wallet_id].append(TxView(*r[:_N_TX]))
+                totals[r.wallet_id] = int(r.total)
             if w.cursors:  # the totals above counted only the rows between the cursors
                 outside = beyond_condition(order, w)
                 counts = await s.exec(
@@ -158,90 +158,98 @@ class SyncQueries:
                     totals[wallet_id], beyond[wallet_id] = int(n), int(past) > 0
         return {i: page_of(rows[i], w, totals[i], self.tx_sort_key, beyond=beyond[i]) for i in ids}
 
-    async def utxos_of(self, user_id: str, wallet_ids: Sequence[str]) -> dict[str, list[OutputRow]]:
-        """Each wallet's unspent outputs (order of :meth:`utxos`), one statement, as rows."""
-        out: dict[str, list[OutputRow]] = {w: [] for w in wallet_ids}
+    async def utxos_of(self, user_id: str, wallet_ids: Sequence[str]) -> dict[str, list[OutputView]]:
+        """Each wallet's unspent outputs (order of :meth:`utxos`), one statement."""
+        out: dict[str, list[OutputView]] = {w: [] for w in wallet_ids}
         async with self.store.read() as s:
-            rows = await s.execute(
-                sa.select(*_OUTPUT_ROW)
+            rows = await _run(
+                s,
+                sa.select(*_OUTPUT)
                 .where(
                     col(WalletOutput.user_id) == user_id,
                     col(WalletOutput.wallet_id).in_(list(wallet_ids)),
                     col(WalletOutput.spent_by).is_(None),
                 )
-                .order_by(col(WalletOutput.value).desc(), col(WalletOutput.txid))
+                .order_by(col(WalletOutput.value).desc(), col(WalletOutput.txid)),
             )
             for o in rows:
-                out[o.wallet_id].append(cast(OutputRow, o))
+                out[o.wallet_id].append(OutputView(*o))
         return out
 
-    async def transaction(self, user_id: str, wallet_id: str, txid: str) -> WalletTx | None:
+    async def transaction(self, user_id: str, wallet_id: str, txid: str) -> TxView | None:
         """One transaction of a wallet (any status), or None."""
         async with self.store.read() as s:
-            q = select(WalletTx).where(
-                WalletTx.user_id == user_id, WalletTx.wallet_id == wallet_id, WalletTx.txid == txid
+            q = sa.select(*_TX).where(
+                col(WalletTx.user_id) == user_id, col(WalletTx.wallet_id) == wallet_id, col(WalletTx.txid) == txid
             )
-            return (await s.exec(q)).first()
+            row = (await _run(s, q)).first()
+        return TxView(*row) if row is not None else None
 
     @staticmethod
-    def tx_sort_key(tx: TxRow) -> tuple[int, str]:
+    def tx_sort_key(tx: TxView) -> tuple[int, str]:
         return (tx.height if tx.height is not None else 2**31 - 1, tx.txid)
 
-    async def utxos(self, user_id: str, wallet_id: str) -> list[WalletOutput]:
-        async with self.store.read() as s:
-            rows = await s.exec(
-                select(WalletOutput)
-                .where(
-                    WalletOutput.user_id == user_id,
-                    WalletOutput.wallet_id == wallet_id,
-                    col(WalletOutput.spent_by).is_(None),
-                )
-                .order_by(col(WalletOutput.value).desc(), col(WalletOutput.txid))
-            )
-            return list(rows.all())
+    async def utxos(self, user_id: str, wallet_id: str) -> list[OutputView]:
+        return (await self.utxos_of(user_id, [wallet_id]))[wallet_id]
 
-    async def history(self, user_id: str, wallet_id: str) -> tuple[list[WalletTx], list[WalletOutput]]:
-        """Every active transaction and every output (spent or not) of one wallet, for exports
-        that describe them (BIP-329 height/time/fee/value)."""
+    async def history(self, user_id: str, wallet_id: str) -> WalletHistory:
+        """Every active transaction (with its stored inputs and outputs) and every output, spent or
+        not, of one wallet, for exports that describe them (BIP-329 height/time/fee/value)."""
         async with self.store.read() as s:
-            txs = await s.exec(
-                select(WalletTx).where(
-                    WalletTx.user_id == user_id,
-                    WalletTx.wallet_id == wallet_id,
+            txs = await _run(
+                s,
+                sa.select(*_TX, col(WalletTx.io), col(WalletTx.weight)).where(
+                    col(WalletTx.user_id) == user_id,
+                    col(WalletTx.wallet_id) == wallet_id,
                     col(WalletTx.status).in_(ACTIVE_TX_STATUSES),
-                )
+                ),
             )
-            outs = await s.exec(
-                select(WalletOutput).where(WalletOutput.user_id == user_id, WalletOutput.wallet_id == wallet_id)
+            views, io = [], {}
+            for r in txs:
+                views.append(TxView(*r[:_N_TX]))
+                io[r.txid] = (r.io, r.weight)
+            outs = await _run(
+                s,
+                sa.select(*_OUTPUT).where(
+                    col(WalletOutput.user_id) == user_id, col(WalletOutput.wallet_id) == wallet_id
+                ),
             )
-            return list(txs.all()), list(outs.all())
+            return WalletHistory(views, [OutputView(*o) for o in outs], io)
 
-    async def transactions_by_id(self, user_id: str, wallet_id: str, txids: Sequence[str]) -> dict[str, WalletTx]:
+    async def transactions_by_id(self, user_id: str, wallet_id: str, txids: Sequence[str]) -> dict[str, TxView]:
         """The wallet's view of these transactions (spending: is an unconfirmed parent ours?)."""
         if not txids:
             return {}
         async with self.store.read() as s:
-            rows = await s.exec(
-                select(WalletTx).where(
-                    WalletTx.user_id == user_id, WalletTx.wallet_id == wallet_id, col(WalletTx.txid).in_(list(txids))
-                )
+            rows = await _run(
+                s,
+                sa.select(*_TX).where(
+                    col(WalletTx.user_id) == user_id,
+                    col(WalletTx.wallet_id) == wallet_id,
+                    col(WalletTx.txid).in_(list(txids)),
+                ),
             )
-            return {r.txid: r for r in rows}
+            return {r.txid: TxView(*r) for r in rows}
 
-    async def script_stats(self, user_id: str, wallet_id: str) -> dict[tuple[int, int], WalletScript]:
+    async def script_stats(self, user_id: str, wallet_id: str) -> dict[tuple[int, int], ScriptView]:
         async with self.store.read() as s:
-            rows = await s.exec(
-                select(WalletScript).where(WalletScript.user_id == user_id, WalletScript.wallet_id == wallet_id)
+            rows = await _run(
+                s,
+                sa.select(*_SCRIPT).where(
+                    col(WalletScript.user_id) == user_id, col(WalletScript.wallet_id) == wallet_id
+                ),
             )
-            return {(r.chain, r.index): r for r in rows}
+            views = [ScriptView(*r) for r in rows]
+        return {(v.chain, v.index): v for v in views}
 
     # -- across a user's wallets (portfolios, reports) ----------------------------------------------
 
     async def ledger(self, user_id: str) -> list[WalletMove]:
         """Every active transaction of every wallet of the user, one move per wallet."""
         async with self.store.read() as s:
-            rows = await s.exec(
-                select(WalletTx).where(WalletTx.user_id == user_id, col(WalletTx.status).in_(ACTIVE_TX_STATUSES))
+            rows = await _run(
+                s,
+                sa.select(*_MOVE).where(col(WalletTx.user_id) == user_id, col(WalletTx.status).in_(ACTIVE_TX_STATUSES)),
             )
             return [_move(t) for t in rows]
 
@@ -267,7 +275,9 @@ class SyncQueries:
         if not conds:
             return []
         async with self.store.read() as s:
-            rows = await s.exec(select(WalletTx).where(WalletTx.user_id == user_id, sa.or_(*conds)))
+            rows = await _run(
+                s, sa.select(*_MOVE, col(WalletTx.updated_at)).where(col(WalletTx.user_id) == user_id, sa.or_(*conds))
+            )
             return [
                 LedgerChange(t.wallet_id, t.txid, t.updated_at, _move(t) if t.status in ACTIVE_TX_STATUSES else None)
                 for t in rows
@@ -334,7 +344,7 @@ class LedgerChange(NamedTuple):
     move: WalletMove | None  # None: no longer active (reorged out, replaced, evicted)
 
 
-def _move(t: WalletTx) -> WalletMove:
+def _move(t: Any) -> WalletMove:
     """The wallet's line for the analytics: the UTC day of its block time (first seen while
     unconfirmed), its signed amount, and the fee when this wallet sent and lost value."""
     return WalletMove(

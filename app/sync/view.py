@@ -19,14 +19,14 @@ from app.sync.model import (
     SELF,
     ChainUpdate,
     Outcome,
-    OutputView,
+    OutputRecord,
+    ScriptRecord,
     ScriptRef,
-    ScriptView,
     StoredScript,
     StoredTx,
     StoredWallet,
     SyncResult,
-    TxView,
+    TxRecord,
 )
 
 Key = tuple[int, int]  # (chain, index)
@@ -166,8 +166,8 @@ def apply(stored: StoredWallet, update: ChainUpdate) -> SyncResult:
     for txid, tx in txs.items():
         for i in tx.inputs:
             spenders[(i.prev_txid, i.prev_vout)] = txid
-    outputs: dict[tuple[str, int], OutputView] = {}
-    views: dict[str, TxView] = {}
+    outputs: dict[tuple[str, int], OutputRecord] = {}
+    views: dict[str, TxRecord] = {}
     new_txids: list[str] = []
     for txid, height in present.items():
         tx = txs[txid]
@@ -177,7 +177,7 @@ def apply(stored: StoredWallet, update: ChainUpdate) -> SyncResult:
             if ref is None:
                 continue
             received += o.value
-            outputs[(txid, n)] = OutputView(
+            outputs[(txid, n)] = OutputRecord(
                 txid,
                 n,
                 o.value,
@@ -203,7 +203,7 @@ def apply(stored: StoredWallet, update: ChainUpdate) -> SyncResult:
         if old is None or old.status not in ACTIVE_TX_STATUSES:
             new_txids.append(txid)
         bhash, btime = block.get(txid, (None, None))
-        views[txid] = TxView(
+        views[txid] = TxRecord(
             txid=txid,
             status=TX_CONFIRMED if height > 0 else TX_MEMPOOL,
             height=height if height > 0 else None,
@@ -236,14 +236,14 @@ def apply(stored: StoredWallet, update: ChainUpdate) -> SyncResult:
             t.replaced_by,
         )
         status = TX_REPLACED if replaced_by else TX_EVICTED
-        old_view = view_of_stored(t)
-        old_view.status = status
-        old_view.replaced_by = replaced_by
-        old_view.height = None if status != t.status else t.height
+        old_record = record_of_stored(t)
+        old_record.status = status
+        old_record.replaced_by = replaced_by
+        old_record.height = None if status != t.status else t.height
         if status != t.status:
-            old_view.block_hash = None
-            old_view.block_time = None
-        views[t.txid] = old_view
+            old_record.block_hash = None
+            old_record.block_time = None
+        views[t.txid] = old_record
 
     # 7. Per-script stats and balances.
     per_script_received: dict[str, int] = {}
@@ -259,7 +259,7 @@ def apply(stored: StoredWallet, update: ChainUpdate) -> SyncResult:
         spender_confirmed = spender is not None and views[spender].status == TX_CONFIRMED
         if creator_confirmed and not spender_confirmed:
             confirmed += ov.value
-    scripts: dict[tuple[int, int], ScriptView] = {}
+    scripts: dict[tuple[int, int], ScriptRecord] = {}
     for key, ref in update.refs.items():
         old_s = st.scripts.get(key)
         new_hist = update.histories.get(key)
@@ -271,7 +271,7 @@ def apply(stored: StoredWallet, update: ChainUpdate) -> SyncResult:
         else:
             continue  # derived but never asked (cannot happen) - skip
         used = count > 0 or (old_s.used if old_s else False)
-        scripts[key] = ScriptView(
+        scripts[key] = ScriptRecord(
             ref,
             sh_status,
             count,
@@ -361,8 +361,8 @@ def with_prevouts(tx: ChainTx, lookup: Callable[[TxInput], TxOutput | None]) -> 
     return out
 
 
-def view_of_stored(t: StoredTx) -> TxView:
-    return TxView(
+def record_of_stored(t: StoredTx) -> TxRecord:
+    return TxRecord(
         txid=t.txid,
         status=t.status,
         height=t.height,
@@ -382,7 +382,7 @@ def view_of_stored(t: StoredTx) -> TxView:
     )
 
 
-def differs(view: TxView, old: StoredTx | None) -> bool:
+def differs(view: TxRecord, old: StoredTx | None) -> bool:
     if old is None:
         return True
     return (view.status, view.height, view.block_hash, view.replaced_by) != (

@@ -1,5 +1,7 @@
 """Chain-sync types: Transaction, Utxo, SyncJob, SyncProgress, and the Wallet fields that
-resolve through the sync service (``info.context.container.sync``)."""
+resolve through the sync service (``info.context.container.sync``). Built from the sync area's
+read views (``app.sync.model``: ``TxView``, ``OutputView``, ``SyncStateView``, ``SyncJobView``),
+never from table rows."""
 
 from __future__ import annotations
 
@@ -14,10 +16,8 @@ from strawberry.types import Info
 from app.bitcoin.addresses import address_from_script
 from app.bitcoin.descriptors import Chain
 from app.bitcoin.networks import Network
-from app.store.models.chain import SyncJob as SyncJobRow
 from app.store.paging import Page, Window, paginate_list
-from app.sync.model import JobKind, Phase
-from app.sync.queries import OutputRow, TxRow
+from app.sync.model import JobKind, OutputView, Phase, SyncJobView, TxView
 from schema.context import Context
 from schema.enums import AddressChainEnum, SyncJobStatus, TxDirection, TxStatus, sync_job_kind_of, sync_phase_of
 from schema.pagination import Connection, PageArgs, to_connection
@@ -39,7 +39,7 @@ class SyncJob:
     finished_at: datetime | None
 
     @classmethod
-    def from_row(cls, j: SyncJobRow) -> SyncJob:
+    def from_view(cls, j: SyncJobView) -> SyncJob:
         return cls(
             id=strawberry.ID(j.id),
             wallet_id=strawberry.ID(j.wallet_id),
@@ -87,7 +87,7 @@ class Transaction:
     label: str | None
 
     @classmethod
-    def from_row(cls, t: TxRow, tip_height: int | None, label: str | None) -> Transaction:
+    def from_view(cls, t: TxView, tip_height: int | None, label: str | None) -> Transaction:
         conf = 0
         if t.status == "confirmed" and t.height and tip_height:
             conf = max(0, tip_height - t.height + 1)
@@ -125,9 +125,9 @@ class Utxo:
     label: str | None
 
     @classmethod
-    def from_row(
+    def from_view(
         cls,
-        o: OutputRow,
+        o: OutputView,
         network: Network,
         tip_height: int | None,
         label: str | None,
@@ -167,7 +167,7 @@ async def wallet_transactions(
         batch.labels.load((user_id, wallet_id)),
     )
     tip = state.tip_height
-    return to_connection(page, lambda t: Transaction.from_row(t, tip, labels.get(("tx", t.txid))))
+    return to_connection(page, lambda t: Transaction.from_view(t, tip, labels.get(("tx", t.txid))))
 
 
 async def wallet_utxos(
@@ -185,7 +185,7 @@ async def wallet_utxos(
         batch.labels.load((user_id, wallet_id)),
     )
     tip = state.tip_height
-    return [Utxo.from_row(o, network, tip, labels.get(("output", f"{o.txid}:{o.vout}")), internal) for o in rows]
+    return [Utxo.from_view(o, network, tip, labels.get(("output", f"{o.txid}:{o.vout}")), internal) for o in rows]
 
 
 def _utxo_rank(key: Sequence[Any]) -> tuple[int, str, int]:
