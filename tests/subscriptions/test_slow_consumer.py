@@ -135,13 +135,26 @@ async def test_a_client_that_never_reads_again_is_dropped_after_the_close_timeou
     registry = server.live
     await until(lambda: hub_subscribers(server) == 1, "the stalled socket's price subscription")
     assert registry.anonymous_count == 1
+    (handler,) = registry.all
+    state = handler.websocket.ws.scope["state"]
+    aborted: list[bool] = []
+    abort = state["abort_connection"]
+    state["abort_connection"] = lambda: (aborted.append(True), abort())
     pad = "x" * 8000
-    for i in range(600):  # ~5 MB: far beyond the 4 KB window and the kernel's send buffer
+    # Price ticks (a payload a Price is made of: a bad one would end the subscription with a small
+    # error instead) until the server gives up on the reader: the kernel's buffers take a few MB
+    # first. The bound only keeps a broken server from looping for ever (24 MB).
+    for i in range(3000):
         await server.container.hub.publish(
-            Event(type="priceUpdated", user_id=None, subject="USD", payload={"i": i, "pad": pad})
+            Event(type="priceUpdated", user_id=None, subject="USD", payload={"value": str(i), "source": pad})
         )
+        if handler.closing:
+            break
         if i % 50 == 0:
             await asyncio.sleep(0)
-    # Never read again: the server gives up on the closing handshake and frees the slot.
-    await until(lambda: registry.anonymous_count == 0 and not registry.all, "the stalled socket dropped", 60)
+    assert handler.closing, "the stalled reader was never closed 1013"
+    # Never read again: the server gives up on the closing handshake after ws_close_timeout_s and
+    # aborts the connection, which frees the slot (not uvicorn's ping timeout 40 s later).
+    await until(lambda: registry.anonymous_count == 0 and not registry.all, "the stalled socket dropped")
+    assert aborted == [True]
     stalled.writer.transport.abort()
