@@ -127,6 +127,8 @@ class Container:
             sync=self.sync,
             fee_rate=self.fees.cached_rate,  # mainnet, one hour: the spending area's estimates (10 sat/vB until known)
         )
+        # a price moved (the poller): re-value portfolios, awaited by the poll; prices never import portfolios
+        self.prices.connect_valuation(self.portfolios.base_currencies, self.portfolios.revalue)
         if background:  # a balance moved (a walletUpdated this process published): re-value portfolios
             self.hub.fanout.watch(self.portfolios.on_wallet_event, own_only=True)
         self.reports = ReportService(self.store, self.hub, self.portfolios, settings, accounts=self.accounts)

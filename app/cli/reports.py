@@ -32,16 +32,12 @@ def report_generate(
     method: Annotated[str, typer.Option(help="Cost basis method: FIFO, LIFO, HIFO or AVERAGE.")] = "FIFO",
 ) -> None:
     """Generate a report and write it to OUTPUT; prints a JSON summary on stdout."""
-    from sqlmodel import select
-
     from app.analytics.periods import PeriodInput
     from app.cli.main import run_services
     from app.errors import DomainError
-    from app.store.models.accounts import User
 
     async def main(container: Container) -> dict[str, object]:
-        async with container.store.read() as s:
-            owner = (await s.exec(select(User).where(User.email == user.strip().lower()))).first()
+        owner = await container.user_admin.find(user)
         if owner is None:
             raise typer.BadParameter(f"no user {user!r}", param_hint="--user")
         period = None if tax_year is None else PeriodInput(tax_year=tax_year)

@@ -38,17 +38,13 @@ def register(app: typer.Typer) -> None:
 
 def _run(work: Callable[[Container, str], Awaitable[T]], email: str) -> T:
     """Run ``work(container, user_id)`` on the services of a container without background work."""
-    from sqlmodel import select
-
     from app.cli.main import run_services, settings_or_exit
     from app.errors import DomainError
-    from app.store.models.accounts import User
 
     settings = settings_or_exit(data_dir=True)
 
     async def main(container: Container) -> T:
-        async with container.store.read() as s:
-            user = (await s.exec(select(User).where(User.email == email.strip().lower()))).first()
+        user = await container.user_admin.find(email)
         if user is None:
             typer.echo(f"error: no user {email!r} (create one with `mbf user create`)", err=True)
             raise typer.Exit(2)

@@ -27,12 +27,10 @@ def wallet_sync(
     """Sync watch-only wallets with the chain now and print their balances."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-    from sqlmodel import select
 
     from app.cli.main import run_services, settings_or_exit
     from app.container import Container
     from app.events.envelope import Event
-    from app.store.models.accounts import User
 
     settings = settings_or_exit(data_dir=True)
     console = Console(stderr=as_json)
@@ -40,8 +38,7 @@ def wallet_sync(
 
     async def main(container: Container) -> None:
         nonlocal failed
-        async with container.store.read() as s:
-            row = (await s.exec(select(User).where(User.email == user.strip().lower()))).first()
+        row = await container.user_admin.find(user)
         if row is None:
             typer.echo(f"error: no user {user!r}", err=True)
             raise typer.Exit(2)

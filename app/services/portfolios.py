@@ -178,7 +178,6 @@ class PortfolioService:
         self._last_values: dict[str, Decimal] = {}
         self.ledgers = LedgerCache(sync)  # caught up from what syncs wrote, not re-read per request
         self.analytics = AnalyticsCache(self.ledgers, sync, prices)  # lots, series, results (see module)
-        prices.on_price_moved.append(self.revalue)
 
     # -- CRUD -------------------------------------------------------------------------------------
 
@@ -673,6 +672,12 @@ class PortfolioService:
             )
             published += 1
         return published
+
+    async def base_currencies(self) -> set[str]:
+        """The currencies portfolios are valued in (the price poller fetches these)."""
+        async with self.store.read() as s:
+            res = await (await s.connection()).execute(sa.select(PORTFOLIOS.c.base_currency).distinct())
+            return {c for (c,) in res.all()}
 
 
 _COST_LABEL = re.compile(r"(?i)\bcost\s*[:=]\s*([0-9][0-9,]*(?:\.[0-9]+)?)")

@@ -7,7 +7,9 @@
   missing: the analytics interpolate them and mark the result partial.
 - The poller (when ``MBF_PRICE_POLL_ENABLED``) fetches the spot price of every currency in use every
   ``MBF_PRICE_POLL_INTERVAL_S``; when it moved it publishes ``priceUpdated`` (a public event,
-  ``subject`` = currency) and asks the portfolio service to re-value (``portfolioValueChanged``).
+  ``subject`` = currency) and awaits the re-valuation the container connected (the portfolios'
+  ``revalue``: ``portfolioValueChanged``). Which currencies are in use is the portfolios' answer
+  too (``connect_valuation``): this area reads only its own table, ``prices``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -34,12 +36,11 @@ from app.prices.bundled import BundledProvider
 from app.prices.chain import PriceChain, build_chain
 from app.prices.provider import DailyClose, Price
 from app.store.db import Store
-from app.store.models.portfolios import Portfolio, PriceRow
+from app.store.models.portfolios import PriceRow
 
 log = structlog.get_logger(__name__)
 
 PRICES: sa.Table = PriceRow.__table__  # type: ignore[attr-defined]
-PORTFOLIOS: sa.Table = Portfolio.__table__  # type: ignore[attr-defined]
 
 CACHE_S = 30.0
 RETRY_MISSING_S = 3600.0  # ask providers again for days they did not have after an hour
@@ -68,7 +69,8 @@ class PriceService:
         self._backfilled: dict[str, date] = {}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self.on_price_moved: list[Callable[[Price], Awaitable[object]]] = []
+        self._currencies: Callable[[], Awaitable[Collection[str]]] | None = None
+        self._revalue: Callable[[Price], Awaitable[object]] | None = None
         self.last_error: str | None = None
 
     @property
@@ -285,10 +287,19 @@ class PriceService:
 
     # -- poller -----------------------------------------------------------------------------------
 
+    def connect_valuation(
+        self,
+        currencies: Callable[[], Awaitable[Collection[str]]],
+        revalue: Callable[[Price], Awaitable[object]],
+    ) -> None:
+        """The container's wiring to the valuing area (portfolios), which this one does not import:
+        the currencies it values in (polled besides USD), and its re-valuation, awaited for each
+        moved price so that a poll ends after its re-valuations."""
+        self._currencies = currencies
+        self._revalue = revalue
+
     async def currencies_in_use(self) -> set[str]:
-        async with self.store.read() as s:
-            res = await (await s.connection()).execute(sa.select(PORTFOLIOS.c.base_currency).distinct())
-            return {"USD"} | {c for (c,) in res.all()}
+        return {"USD"} | (set(await self._currencies()) if self._currencies is not None else set())
 
     async def poll_once(self) -> list[Price]:
         """Fetch every currency in use; publish and re-value for those whose price moved."""
@@ -323,9 +334,9 @@ class PriceService:
                     },
                 )
             )
-            for callback in self.on_price_moved:
+            if self._revalue is not None:
                 try:
-                    await callback(price)
+                    await self._revalue(price)
                 except Exception:
                     log.exception("revalue_failed", currency=cur)
         self.last_error = "; ".join(errors) or None

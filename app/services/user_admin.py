@@ -33,6 +33,13 @@ class UserAdmin:
             users = (await s.exec(select(User).order_by(col(User.created_at), col(User.email)))).all()
         return [UserView.of(u) for u in users]
 
+    async def find(self, email: str) -> UserView | None:
+        """The account with this email (case and spaces ignored), or None: how the CLI names a user
+        (anything that is not a stored email is simply no user)."""
+        async with self.store.read() as s:
+            user = (await s.exec(select(User).where(User.email == email.strip().lower()))).first()
+        return None if user is None else UserView.of(user)
+
     async def _by_email(self, s: object, email: str) -> User:
         user = (await s.exec(select(User).where(User.email == self.accounts.normalize_email(email)))).first()  # type: ignore[attr-defined]
         if user is None:

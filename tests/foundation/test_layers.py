@@ -12,7 +12,9 @@
   ``app.store.models`` or ``app.store.db``; ``app.store.paging``'s cursor helpers are fine): the
   GraphQL types are built from the services' views, never from table rows.
 - A service area reads another area's tables only through that area's API: no ``sa.text``
-  outside ``app/store`` and migrations (``ALLOWED_SQL_TEXT``: database-level locks, not tables).
+  outside ``app/store`` and migrations (``ALLOWED_SQL_TEXT``: database-level locks, not tables),
+  and no module imports a table model that ``TABLE_AREA`` gives to another area (``AREAS`` says
+  which modules make up an area; a module in none, such as the CLI, imports no table model).
 """
 
 from __future__ import annotations
@@ -32,6 +34,44 @@ PURE = ("app/bitcoin", "app/analytics")
 IMPURE = ("app.store", "app.chain", "app.events", "app.services", "app.sync", "app.lightning", "httpx", "sqlalchemy")
 ROWS_IN_SCHEMA: set[str] = set()  # GraphQL modules still built from table rows: none
 ALLOWED_SQL_TEXT = {"app/services/accounts.py"}  # pg_advisory_xact_lock
+
+
+# Who owns which table: only that area's modules import its model (others call the area's API).
+AREAS = {
+    "accounts": (
+        "app/services/accounts.py",
+        "app/services/api_keys.py",
+        "app/services/audit.py",
+        "app/services/second_factor.py",
+        "app/services/session_cache.py",
+        "app/services/session_touches.py",
+        "app/services/user_admin.py",
+    ),
+    "sync": ("app/sync/",),
+    "wallets": ("app/services/wallets.py", "app/services/wallet_keys.py"),
+    "lightning": ("app/services/lightning.py", "app/services/lightning_"),
+    "portfolios": ("app/services/portfolios.py", "app/services/portfolios_", "app/services/tax_settings.py"),
+    "prices": ("app/services/prices.py",),
+    "reports": ("app/services/reports.py",),
+    "spend": ("app/spend/",),
+    "events": ("app/events/",),
+    "keystore": ("app/security/keystore.py",),
+}
+TABLE_AREA = {
+    **dict.fromkeys(("users", "auth_sessions", "recovery_codes", "api_keys", "invitations", "audit_log"), "accounts"),
+    **dict.fromkeys(("wallet_txs", "wallet_outputs", "wallet_scripts", "wallet_sync_state", "sync_jobs"), "sync"),
+    **dict.fromkeys(("wallets", "wallet_addresses", "wallet_labels"), "wallets"),
+    **dict.fromkeys(("portfolios", "portfolio_wallets", "cost_overrides", "tax_settings"), "portfolios"),
+    "lightning_nodes": "lightning",
+    "prices": "prices",
+    "reports": "reports",
+    "psbt_drafts": "spend",
+    "events": "events",
+    "key_store": "keystore",
+}
+# (module, table) pairs still reading another area's table model (to be emptied): wallets' reveal
+# hook reads wallet_scripts inside the sync's write transaction.
+FOREIGN_TABLES = {("app/services/wallets.py", "wallet_scripts")}
 
 
 def _imports(path: Path) -> set[str]:
@@ -137,3 +177,49 @@ def test_no_sql_text_outside_the_store() -> None:
         if not rel.startswith("app/store/") and rel not in ALLOWED_SQL_TEXT and "sa.text(" in path.read_text()
     ]
     assert bad == []
+
+
+def _table_names() -> dict[tuple[str, str], str]:
+    """(model module, class name) -> table name, for every table model."""
+    import importlib
+    import pkgutil
+
+    import app.store.models as models
+
+    out: dict[tuple[str, str], str] = {}
+    for info in pkgutil.iter_modules(models.__path__):
+        module = importlib.import_module(f"app.store.models.{info.name}")
+        for name, obj in vars(module).items():
+            table = getattr(obj, "__tablename__", None)
+            if isinstance(obj, type) and isinstance(table, str) and obj.__module__ == module.__name__:
+                out[(module.__name__, name)] = table
+    return out
+
+
+def _area(rel: str) -> str | None:
+    return next((area for area, prefixes in AREAS.items() if rel.startswith(prefixes)), None)
+
+
+def test_every_table_has_an_owning_area() -> None:
+    assert sorted(set(_table_names().values()) - set(TABLE_AREA)) == []
+    assert set(TABLE_AREA.values()) <= set(AREAS)
+
+
+def test_an_area_imports_only_its_own_table_models() -> None:
+    tables = _table_names()
+    seen: set[tuple[str, str]] = set()
+    bad = []
+    for rel, path in _files("app"):
+        if rel.startswith("app/store/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("app.store.models"):
+                for alias in node.names:
+                    table = tables.get((node.module, alias.name))
+                    if table is None:
+                        continue  # a constant or helper, not a table
+                    seen.add((rel, table))
+                    if TABLE_AREA[table] != _area(rel) and (rel, table) not in FOREIGN_TABLES:
+                        bad.append((rel, table))
+    assert bad == []
+    assert FOREIGN_TABLES - seen == set()  # an exception that no longer happens leaves the list
