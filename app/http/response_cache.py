@@ -35,11 +35,11 @@ from typing import Any, Literal
 from graphql import FieldNode, OperationDefinitionNode, OperationType, parse
 
 from app.events.envelope import GAP, Event
+from app.events.versions import DATA_CHANGED, DataVersions
 from app.jsonfast import canonical
 
 Shape = Literal["cacheable", "query", "mutation", "other"]
-
-DATA_CHANGED = "dataChanged"  # internal, public: subject = the user whose data a mutation changed
+__all__ = ["CACHEABLE", "DATA_CHANGED", "DataVersions", "Lookup", "ResponseCache"]
 
 # Root fields whose answers depend only on the database rows of the viewer (and the public
 # prices), every change of which is announced by an event.
@@ -52,32 +52,6 @@ class Lookup:
 
     key: tuple[Any, ...]
     user_id: str
-
-
-class DataVersions:
-    """Per-process versions moved by the hub's events."""
-
-    def __init__(self) -> None:
-        self.users: dict[str, int] = {}
-        self.public = 0
-        self.epoch = 0
-
-    def of(self, user_id: str) -> tuple[int, int, int]:
-        return (self.epoch, self.public, self.users.get(user_id, 0))
-
-    def bump_user(self, user_id: str) -> None:
-        self.users[user_id] = self.users.get(user_id, 0) + 1
-
-    def on_event(self, event: Event) -> None:
-        if event.type == GAP:
-            self.epoch += 1
-            self.users.clear()
-        elif event.user_id is not None:
-            self.bump_user(event.user_id)
-        elif event.type == DATA_CHANGED and event.subject:
-            self.bump_user(event.subject)
-        else:
-            self.public += 1
 
 
 class ResponseCache:

@@ -30,12 +30,14 @@ from app.config import Settings
 from app.errors import BadInput, NotFound
 from app.events.envelope import Event
 from app.events.hub import EventHub
+from app.events.versions import DATA_CHANGED, DataVersions
 from app.ids import new_id
 from app.prices.provider import Price
 from app.services.ledger_cache import LedgerCache
 from app.services.portfolios_cache import AnalyticsCache, PriceSeries, UserHistory
 from app.services.prices import PriceService
 from app.services.tax_settings import TaxSettings, load_tax_settings, save_tax_settings
+from app.services.versioned_memo import VersionedMemo
 from app.services.wallets import WalletInfo, WalletService
 from app.store.db import Store
 from app.store.models.portfolios import CostOverride, Portfolio, PortfolioWallet
@@ -178,8 +180,19 @@ class PortfolioService:
         self._last_values: dict[str, Decimal] = {}
         self.ledgers = LedgerCache(sync)  # caught up from what syncs wrote, not re-read per request
         self.analytics = AnalyticsCache(self.ledgers, sync, prices)  # lots, series, results (see module)
+        # Whole answers (portfolio views, balances, analyses) kept while the user's data version has
+        # not moved: a repeated read runs no SQL (see app/services/versioned_memo.py).
+        self.versions = DataVersions()
+        hub.fanout.watch(self.versions.on_event)
+        self.memo = VersionedMemo(self.versions, lambda: hub.fanout.linked(), store)
 
     # -- CRUD -------------------------------------------------------------------------------------
+
+    async def _changed(self, user_id: str) -> None:
+        """After a commit of the user's portfolio settings (no other event announces them): every
+        process's answers kept for the user are stale (the GraphQL layer publishes this after
+        every mutation too; this covers callers outside it)."""
+        await self.hub.publish(Event(type=DATA_CHANGED, user_id=None, subject=user_id, payload={}))
 
     @staticmethod
     def _check_name(name: str) -> str:
@@ -223,6 +236,7 @@ class PortfolioService:
                 await conn.execute(
                     sa.insert(MEMBERS), [{"portfolio_id": pid, "wallet_id": w.id, "user_id": user_id} for w in wallets]
                 )
+        await self._changed(user_id)
         return PortfolioView(pid, name, cur, tuple(w.id for w in wallets), False, now)
 
     async def update(
@@ -258,6 +272,7 @@ class PortfolioService:
                         sa.insert(MEMBERS),
                         [{"portfolio_id": portfolio_id, "wallet_id": w.id, "user_id": user_id} for w in wallets],
                     )
+        await self._changed(user_id)
         return await self.get(user_id, portfolio_id)
 
     async def delete(self, user_id: str, portfolio_id: str) -> bool:
@@ -269,6 +284,7 @@ class PortfolioService:
             )
         if not res.rowcount:
             raise NotFound("No portfolio with this id.", field="id")
+        await self._changed(user_id)
         self._last_values.pop(portfolio_id, None)
         return True
 
@@ -300,6 +316,16 @@ class PortfolioService:
         return PortfolioView(ALL_ID, ALL_NAME, "USD", tuple(w.id for w in wallets), True, None)
 
     async def get(self, user_id: str, portfolio_id: str) -> PortfolioView:
+        key = ("view", portfolio_id)
+        kept: PortfolioView | None = self.memo.get(user_id, key)
+        if kept is not None:
+            return kept
+        stamp = self.memo.stamp(user_id)
+        view = await self._get(user_id, portfolio_id)
+        self.memo.put(user_id, stamp, key, view)
+        return view
+
+    async def _get(self, user_id: str, portfolio_id: str) -> PortfolioView:
         if portfolio_id == ALL_ID:
             return await self._implicit(user_id)
         async with self.store.read() as s:
@@ -340,6 +366,7 @@ class PortfolioService:
                     id=new_id(), user_id=user_id, txid=txid, cost=cost, currency=cur, created_at=datetime.now(UTC)
                 )
             )
+        await self._changed(user_id)
 
     # -- data loading -----------------------------------------------------------------------------
 
@@ -394,7 +421,18 @@ class PortfolioService:
 
     async def balances_of(self, user_id: str, views: Sequence[PortfolioView]) -> dict[str, Balance]:
         """The balance of each of these portfolios of the user from the wallets' sync states (one
-        statement; a wallet never synced counts the sum of its ledger, one more)."""
+        statement; a wallet never synced counts the sum of its ledger, one more; none while the
+        user's data version has not moved)."""
+        key = ("balances", tuple((v.id, v.wallet_ids) for v in views))
+        kept: dict[str, Balance] | None = self.memo.get(user_id, key)
+        if kept is not None:
+            return dict(kept)
+        stamp = self.memo.stamp(user_id)
+        out = await self._balances_of(user_id, views)
+        self.memo.put(user_id, stamp, key, dict(out))
+        return out
+
+    async def _balances_of(self, user_id: str, views: Sequence[PortfolioView]) -> dict[str, Balance]:
         balances = await self.sync.balances(user_id)
         unsynced = {w for v in views for w in v.wallet_ids if w not in balances}
         sums = await self.sync.ledger_sums(user_id, sorted(unsynced)) if unsynced else {}
@@ -431,7 +469,9 @@ class PortfolioService:
         long_term_months: int | None = None,
         fee_treatment: str | None = None,
     ) -> TaxSettings:
-        return await save_tax_settings(self.store, user_id, fiscal_year_start, long_term_months, fee_treatment)
+        saved = await save_tax_settings(self.store, user_id, fiscal_year_start, long_term_months, fee_treatment)
+        await self._changed(user_id)
+        return saved
 
     async def resolve(
         self, user_id: str, data: PortfolioData, timeframe: str = "ALL", period: PeriodInput | None = None
@@ -479,12 +519,7 @@ class PortfolioService:
         # price when it is fresh, as daily_prices adds it; else an estimate within the gap, or None)
         end_price, _ = prices.close_on(end)
         current_price = end_price if end_price is not None else spot.value
-        fee_rate = DEFAULT_FEE_RATE
-        if self.fee_rate is not None:
-            try:
-                fee_rate = (await self.fee_rate()) or DEFAULT_FEE_RATE
-            except Exception:
-                fee_rate = DEFAULT_FEE_RATE
+        fee_rate = await self._fee_rate()
         risk_wallets = [
             WalletRisk(
                 w.id,
@@ -576,6 +611,43 @@ class PortfolioService:
         if key is not None:
             self.analytics.keep(user_id, key, (result, tuple(notes)))
         return Analysis(data, per, cur, spot, result, notes, prices, tax, end_price)
+
+    async def _fee_rate(self) -> float:
+        if self.fee_rate is None:
+            return DEFAULT_FEE_RATE
+        try:
+            return (await self.fee_rate()) or DEFAULT_FEE_RATE
+        except Exception:
+            return DEFAULT_FEE_RATE
+
+    async def analysis(
+        self,
+        user_id: str,
+        portfolio_id: str,
+        timeframe: str = "ALL",
+        method: str = "FIFO",
+        period: PeriodInput | None = None,
+        *,
+        load: Callable[[], Awaitable[PortfolioData]] | None = None,
+    ) -> Analysis:
+        """:meth:`analyse` in the portfolio's base currency, answered without reading anything while
+        the user's data version has not moved and the spot price and fee rate are those it was
+        computed with (a repeated read: no SQL). ``load``: how to get the data when it must run."""
+        key = ("analysis", portfolio_id, timeframe, method.upper(), period)
+        kept: tuple[Analysis, Decimal, float] | None = self.memo.get(user_id, key)
+        if kept is not None:
+            a, spot, fee = kept
+            if (await self.prices.spot(a.currency)).value == spot and await self._fee_rate() == fee:
+                return a
+        stamp = self.memo.stamp(user_id)
+        data = await load() if load is not None else await self.load(user_id, portfolio_id)
+        cur = self.prices.normalise(data.view.base_currency)
+        spot, fee = (await self.prices.spot(cur)).value, await self._fee_rate()
+        a = await self.analyse(user_id, portfolio_id, timeframe, method, data=data, period=period)
+        # kept only if the spot price and fee rate did not move while it ran (it read them inside)
+        if (await self.prices.spot(cur)).value == spot == a.spot.value and await self._fee_rate() == fee:
+            self.memo.put(user_id, stamp, key, (a, spot, fee))
+        return a
 
     async def value_history(
         self,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -78,6 +79,7 @@ class Snapshot:
         self.refresh_on_write = refresh_on_write
         self.closed = False
         self.transactions = 0  # how many read transactions this unit of work opened (tests, logs)
+        self.opened_at: float | None = None  # monotonic time its first read transaction was begun
         self.writes = 0  # writes seen with refresh_on_write (what was read before them is outdated)
         self._session: Tx | None = None
         self._lock = asyncio.Lock()
@@ -97,6 +99,8 @@ class Snapshot:
                 if self._session is None:
                     await self.store._snapshot_slots.acquire()
                     self._slot = True
+                    if self.opened_at is None:  # the earliest: what was read is at least this recent
+                        self.opened_at = time.monotonic()  # (before the transaction's first statement)
                     self._session = self.store._snapshot_session()
                     self.transactions += 1
                 yield self._session
@@ -185,6 +189,17 @@ class Store:
         finally:
             _SNAPSHOT.reset(token)
             await snap.close()
+
+    def snapshot_opened_at(self) -> float | None:
+        """When the current operation's snapshot began its first read transaction (monotonic seconds);
+        None when the reads of this task are not in an opened snapshot (each read then begins its
+        own transaction, later than now). What was read from it includes every commit made before
+        that time: an answer kept under a data version must come from a snapshot opened after the
+        version's last move (see ``app/events/versions.py``)."""
+        snap = _SNAPSHOT.get()
+        if snap is None or snap.closed or snap.store is not self:
+            return None
+        return snap.opened_at
 
     @contextlib.asynccontextmanager
     async def read(self, *, live: bool = False) -> AsyncIterator[Tx]:

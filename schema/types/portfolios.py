@@ -467,9 +467,8 @@ class Portfolio:
         p = period_input(period)
 
         async def analyse() -> Analysis:
-            data = await self._data(info)
-            result: Analysis = await info.context.container.portfolios.analyse(
-                uid, self._view.id, timeframe, method, data=data, period=p
+            result: Analysis = await info.context.container.portfolios.analysis(
+                uid, self._view.id, timeframe, method, p, load=lambda: self._data(info)
             )
             return result
 
