@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from schema.context import Context
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, PageArgs, paged, to_connection
 from schema.types.accounts import (
     ApiKey,
     AuditEntry,
@@ -49,29 +49,27 @@ class AccountQuery:
         return [ApiKey.of(v) for v in await ctx.container.api_keys.list(ctx.require_viewer())]
 
     @strawberry.field(description="Audit entries, newest first: the viewer's own, or everyone's (`allUsers`, admins).")
+    @paged
     async def audit_log(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
+        page: PageArgs,
         all_users: bool = False,
         action: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
     ) -> Connection[AuditEntry]:
         ctx = info.context
         viewer = ctx.require_viewer()
-        page = await ctx.container.audit.entries(
+        entries = await ctx.container.audit.entries(
             viewer.user_id,
             is_admin=viewer.is_admin,
             all_users=all_users,
             action=action,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
+            first=page.first,
+            after=page.after,
+            last=page.last,
+            before=page.before,
         )
-        return to_connection(page, AuditEntry.of)
+        return to_connection(entries, AuditEntry.of)
 
     @strawberry.field(description="Every registration invitation, newest first (admins only; codes are not shown).")
     async def invitations(self, info: Info[Context, None]) -> list[Invitation]:

@@ -11,7 +11,7 @@ from app.errors import BadInput
 from app.services.lightning import ConnectNodeInput
 from app.store.paging import paginate_list
 from schema.context import Context
-from schema.pagination import Connection, PageArgs, to_connection
+from schema.pagination import Connection, PageArgs, paged, to_connection
 from schema.types.lightning import (
     BakeMacaroonInput,
     CloseChannelInput,
@@ -44,15 +44,13 @@ class LightningQuery:
         return [LightningNode.of(r) for r in await service(info).list_nodes(_user(info))]
 
     @strawberry.field(description="The viewer's LND nodes as a Relay connection, oldest first.")
+    @paged
     async def lightning_node_connection(
         self,
         info: Info[Context, Any],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs,
     ) -> Connection[LightningNode]:
-        w = PageArgs(first, after, last, before).window(types=(str,))
+        w = page.window(types=(str,))
         rows = await service(info).list_nodes(_user(info))
         return to_connection(paginate_list(rows, lambda r: (r.id,), w), LightningNode.of)
 

@@ -12,7 +12,7 @@ from app.errors import BadInput
 from app.prices.provider import DailyClose
 from app.store.paging import paginate_list
 from schema.context import Context
-from schema.pagination import Connection, PageArgs, to_connection
+from schema.pagination import Connection, PageArgs, paged, to_connection
 from schema.types.portfolios import (
     CreatePortfolioInput,
     GenerateReportInput,
@@ -43,16 +43,14 @@ class PortfolioQuery:
         description='Your portfolios as a Relay connection, in the order of `portfolios` (the implicit "all" '
         "first, then oldest first)."
     )
+    @paged
     async def portfolio_connection(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs,
     ) -> Connection[Portfolio]:
         ctx = info.context
-        w = PageArgs(first, after, last, before).window(types=(str,))
+        w = page.window(types=(str,))
         views = await ctx.container.portfolios.list_portfolios(ctx.require_viewer().user_id)
         return to_connection(paginate_list(views, lambda v: (v.id,), w), Portfolio.of)
 
@@ -90,21 +88,20 @@ class PortfolioQuery:
         description="Daily closes from `from` to `to` as a Relay connection, oldest first (the cursor is the day: "
         "it keeps its place whatever the range)."
     )
+    @paged
     async def price_history_connection(
         self,
         info: Info[Context, None],
         currency: str,
         from_: Annotated[date, strawberry.argument(name="from")],
         to: date | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        *,
+        page: PageArgs,
     ) -> Connection[Price]:
-        w = PageArgs(first, after, last, before).window(types=(str,))
+        w = page.window(types=(str,))
         rows = sorted(await _closes(info, currency, from_, to), key=lambda r: r.day)
-        page = paginate_list(rows, lambda r: (r.day.isoformat(),), w, rank=tuple)
-        return to_connection(page, Price.of_close)
+        found = paginate_list(rows, lambda r: (r.day.isoformat(),), w, rank=tuple)
+        return to_connection(found, Price.of_close)
 
     @strawberry.field(description="Your tax settings (fiscal-year start, long-term threshold, fee treatment).")
     async def tax_settings(self, info: Info[Context, None]) -> TaxSettings:
@@ -112,16 +109,14 @@ class PortfolioQuery:
         return TaxSettings.of(await ctx.container.portfolios.tax_settings(ctx.require_viewer().user_id))
 
     @strawberry.field(description="Your generated reports, newest first.")
+    @paged
     async def reports(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs,
     ) -> Connection[Report]:
         ctx = info.context
-        args = PageArgs(first, after, last, before)
+        args = page
         args.window()  # bad arguments answer before the read
         views = await ctx.container.reports.list_reports(ctx.require_viewer().user_id)
         return paginate(views, args, Report.of)

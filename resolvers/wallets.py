@@ -13,7 +13,7 @@ from app.bitcoin.networks import Network
 from app.bitcoin.scripts import ScriptType
 from app.services import wallets as svc
 from schema.context import Context
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, PageArgs, paged, to_connection
 from schema.types.wallets import (
     Address,
     CreateMultisigWalletInput,
@@ -27,18 +27,16 @@ from schema.types.wallets import (
 @strawberry.type
 class WalletQuery:
     @strawberry.field(description="The viewer's wallets, oldest first.")
+    @paged
     async def wallets(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs,
     ) -> Connection[Wallet]:
         ctx = info.context
         user_id = ctx.require_viewer().user_id
-        page = await ctx.container.wallets.list_wallets(user_id, first, after, last, before)
-        return to_connection(page, Wallet.from_view)  # their fields batch through ctx.batch
+        wallets = await ctx.container.wallets.list_wallets(user_id, page.first, page.after, page.last, page.before)
+        return to_connection(wallets, Wallet.from_view)  # their fields batch through ctx.batch
 
     @strawberry.field(description="One of the viewer's wallets (NOT_FOUND otherwise).")
     async def wallet(self, info: Info[Context, None], id: strawberry.ID) -> Wallet:

@@ -5,7 +5,8 @@ this catalogue only fills in what is missing, by GraphQL name:
 
 * ``TYPES["Name"]``, ``FIELDS["Type.field"]``, ``ARGS["Type.field(arg)"]``, ``VALUES["Enum.VALUE"]``;
 * then rules: Relay connection and edge types, and names that mean the same everywhere
-  (``id``, ``createdAt``, ``first``/``after``, ``nodeId``...).
+  (``id``, ``createdAt``, ``nodeId``...; a connection's ``first``/``after``/``last``/``before``
+  are described by ``schema.pagination.paged``).
 
 Money units follow the scalars: a ``Sats`` field is an integer number of satoshis, ``MilliSats`` a
 decimal string of millisatoshis, ``Decimal`` a fiat (or ratio) decimal string. A field of those
@@ -760,11 +761,6 @@ COMMON_FIELDS: dict[str, str] = {
     "chanId": "Short channel id (uint64, as a string).",
 }
 COMMON_ARGS: dict[str, str] = {
-    "first": "Page forward: the first this many items (after `after`, if given); default 50, at most 500. "
-    "Not with `last`.",
-    "after": "A cursor (`pageInfo.endCursor` or an edge's cursor): only the items after it.",
-    "last": "Page backward: the last this many items (before `before`, if given); at most 500. Not with `first`.",
-    "before": "A cursor (`pageInfo.startCursor` or an edge's cursor): only the items before it.",
     "id": "The object's id.",
     "input": "The operation's input; see its type.",
     "nodeId": "The id of one of your Lightning nodes (ours, not the pubkey).",

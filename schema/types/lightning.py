@@ -24,7 +24,7 @@ from app.services.lightning import LightningService
 from app.store.paging import paginate_list, paginate_positions
 from schema.context import Context
 from schema.enums import ChannelCloseType, InvoiceState, PaymentStatus, PendingChannelKind, link_state_of
-from schema.pagination import Connection, PageArgs, to_connection
+from schema.pagination import Connection, PageArgs, paged, to_connection
 
 if TYPE_CHECKING:  # the scalars are plain ints to the type checker
     MilliSats = int
@@ -308,10 +308,11 @@ class ForwardingHistory:
     summary: strawberry.Private[m.ForwardingSummary]
 
     @strawberry.field(description="The forwards, oldest first.")
+    @paged
     def events(
-        self, first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None
+        self, page: PageArgs
     ) -> Connection[Forward]:
-        w = PageArgs(first, after, last, before).window()
+        w = page.window()
         return to_connection(paginate_positions(list(self.summary.events), w), Forward.of)
 
     @classmethod
@@ -550,38 +551,35 @@ class LightningNode:
         return (await self._info(info)).num_pending_channels
 
     @strawberry.field(description="Open channels; `active` filters on the peer being online.")
+    @paged
     async def channels(
         self,
         info: Info[Context, Any],
         active: bool | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        *,
+        page: PageArgs,
     ) -> Connection[Channel] | None:
-        w = PageArgs(first, after, last, before).window()
+        w = page.window()
         batch = info.context.batch
         batch.lightning_nodes[self.node.id] = self.node
         with_policy = selects(info.selected_fields, "localPolicy")
-        page = await batch.channels.load((self.node.user_id, self.node.id, active, w, with_policy))
-        if isinstance(page, Exception):  # this node's error, for this field only
-            raise page
-        return to_connection(page, Channel.of)
+        found = await batch.channels.load((self.node.user_id, self.node.id, active, w, with_policy))
+        if isinstance(found, Exception):  # this node's error, for this field only
+            raise found
+        return to_connection(found, Channel.of)
 
     @strawberry.field
     async def pending_channels(self, info: Info[Context, Any]) -> list[PendingChannel] | None:
         return [PendingChannel.of(p) for p in await service(info).pending_channels(self.node)]
 
     @strawberry.field(description="Newest close first.")
+    @paged
     async def closed_channels(
         self,
         info: Info[Context, Any],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs,
     ) -> Connection[ClosedChannel] | None:
-        w = PageArgs(first, after, last, before).window()
+        w = page.window()
         return to_connection(await service(info).closed_channels(self.node, w), ClosedChannel.of)
 
     @strawberry.field
@@ -602,45 +600,39 @@ class LightningNode:
         return ForwardingHistory.of(await service(info).forwarding_history(self.node, from_, to))
 
     @strawberry.field(description="Newest first.")
+    @paged
     async def invoices(
         self,
         info: Info[Context, Any],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs,
     ) -> Connection[Invoice] | None:
-        w = PageArgs(first, after, last, before).window(types=(int,))
+        w = page.window(types=(int,))
         return to_connection(await service(info).invoices(self.node, w), Invoice.of)
 
     @strawberry.field(description="Newest first, including failed and in-flight payments.")
+    @paged
     async def payments(
         self,
         info: Info[Context, Any],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs,
     ) -> Connection[Payment] | None:
-        w = PageArgs(first, after, last, before).window(types=(int,))
+        w = page.window(types=(int,))
         return to_connection(await service(info).payments(self.node, w), Payment.of)
 
     @strawberry.field(
         description="Nodes of the public graph (DescribeGraph), best connected first; `search` "
         "matches alias or pubkey prefix."
     )
+    @paged
     async def network_nodes(
         self,
         info: Info[Context, Any],
-        first: int | None = None,
-        after: str | None = None,
+        page: PageArgs,
         search: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
     ) -> Connection[NetworkNode] | None:
-        w = PageArgs(first, after, last, before).window()
-        page = await service(info).network_nodes(self.node, w, search=search)
-        return to_connection(page, NetworkNode.of)
+        w = page.window()
+        found = await service(info).network_nodes(self.node, w, search=search)
+        return to_connection(found, NetworkNode.of)
 
     @strawberry.field(description="Connected peers, by public key; the contract's list form of `peerConnection`.")
     async def peers(self, info: Info[Context, Any]) -> list[LightningPeer] | None:
@@ -651,15 +643,13 @@ class LightningNode:
         description="Connected peers as a Relay connection, by public key (a disconnected peer's cursor keeps "
         "its place)."
     )
+    @paged
     async def peer_connection(
         self,
         info: Info[Context, Any],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs,
     ) -> Connection[LightningPeer] | None:
-        w = PageArgs(first, after, last, before).window(types=(str,))
+        w = page.window(types=(str,))
         peers = sorted(await service(info).peers(self.node), key=lambda p: p.pubkey)
         return to_connection(paginate_list(peers, lambda p: (p.pubkey,), w, rank=tuple), LightningPeer.of)
 

@@ -23,7 +23,7 @@ from app.services.reports import ReportView
 from app.store.paging import paginate_positions
 from schema.context import Context
 from schema.enums import ReportStatus
-from schema.pagination import Connection, PageArgs, to_connection
+from schema.pagination import Connection, PageArgs, paged, to_connection
 from schema.scalars import Sats
 from schema.types.wallets import Wallet
 
@@ -391,10 +391,11 @@ class CostBasis:
         )
 
     @strawberry.field(description="Per-disposal rows of the period, oldest first.")
+    @paged
     def disposals(
-        self, first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None
+        self, page: PageArgs
     ) -> Connection[Disposal]:
-        return paginate(self._rows, PageArgs(first, after, last, before), Disposal.of)
+        return paginate(self._rows, page, Disposal.of)
 
 
 def paginate(items: list[Any], args: PageArgs, convert: Any) -> Connection[Any]:

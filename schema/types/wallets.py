@@ -22,7 +22,7 @@ from app.services.wallet_labels import LabelImportResult
 from app.services.wallets import AddressView, KeychainView, LabelView, WalletView
 from schema.context import Context
 from schema.enums import AddressChainEnum, NetworkEnum, ScriptTypeEnum, SyncStatus, WalletKind, sync_status_of
-from schema.pagination import Connection, PageArgs, to_connection
+from schema.pagination import Connection, PageArgs, paged, to_connection
 from schema.scalars import Sats
 
 if TYPE_CHECKING:
@@ -213,17 +213,15 @@ class Wallet:
     # -- chain-sync fields (schema/types/sync.py resolves them through the loaders) ----------
 
     @strawberry.field(description="The wallet's transactions, newest first (mempool, then by height).")
+    @paged
     async def transactions(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs,
     ) -> Connection[Annotated[Transaction, strawberry.lazy("schema.types.sync")]]:
         from schema.types.sync import wallet_transactions
 
-        args = PageArgs(first, after, last, before)
+        args = page
         return await wallet_transactions(info, self._view.user_id, self._view.id, args)
 
     @strawberry.field(
@@ -240,17 +238,15 @@ class Wallet:
         description="The unspent outputs as a Relay connection, in the order of `utxos` (largest first, then "
         "txid and output index); the same batched read as `utxos`."
     )
+    @paged
     async def utxo_connection(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs,
     ) -> Connection[Annotated[Utxo, strawberry.lazy("schema.types.sync")]]:
         from schema.types.sync import utxo_page, wallet_utxos
 
-        w = PageArgs(first, after, last, before).window(types=(int, str, int))
+        w = page.window(types=(int, str, int))
         internal = [k.internal for k in self._view.keychains]
         utxos = await wallet_utxos(info, self._view.user_id, self._view.id, self._view.network, internal)
         return to_connection(utxo_page(utxos, w), lambda u: u)
@@ -264,20 +260,18 @@ class Wallet:
         return await wallet_sync_progress(info, self._view.user_id, self._view.id)
 
     @strawberry.field(description="Derived addresses ordered by chain then index.")
+    @paged
     async def addresses(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
+        page: PageArgs,
         chain: AddressChainEnum | None = None,  # type: ignore[valid-type]
         used: bool | None = None,
-        last: int | None = None,
-        before: str | None = None,
     ) -> Connection[Address]:
         chain_arg = None if chain is None else int(Chain(chain))
-        w = PageArgs(first, after, last, before).window(types=(int, int))
-        page = await info.context.batch.addresses.load((*self._key(), chain_arg, used, w))
-        return to_connection(page, Address.from_view)
+        w = page.window(types=(int, int))
+        found = await info.context.batch.addresses.load((*self._key(), chain_arg, used, w))
+        return to_connection(found, Address.from_view)
 
 
 @strawberry.input(description="Import a watch-only wallet from an extended public key or descriptor(s).")
