@@ -356,20 +356,30 @@ class CostBasis:
     total_cost: Decimal | None = strawberry.field(description="Cost of the bitcoin held (null if a price is missing).")
     current_value: Decimal
     unrealized_gain: Decimal | None
-    realized_gain: Decimal | None = strawberry.field(description="Of the period's disposals.")
-    realized_gain_all_time: Decimal | None
+    _result: strawberry.Private[CostBasisResult]
+    _first: strawberry.Private[date | None]
+    _last: strawberry.Private[date]
+    _fy: strawberry.Private[tuple[int, int]]
+
+    # The period's sums are worked out only when asked for (a result is new after every tick or
+    # payment, and summing thousands of disposal rows is most of a read that does not want them).
+    realized_gain: Decimal | None = strawberry.field(
+        resolver=lambda root: root._result.realized_in(root._first, root._last),
+        description="Of the period's disposals.",
+    )
+    realized_gain_all_time: Decimal | None = strawberry.field(resolver=lambda root: root._result.realized_in())
     holdings: Sats
     missing_basis: Sats
     estimated_prices: bool
     missing_prices: list[str] = strawberry.field(description="Txids whose day has no price (set a cost for them).")
     pending: list[PendingTransaction]
-    summary: list[GainSubtotal] = strawberry.field(description="Per tax year and holding class, in the period.")
-    _rows: strawberry.Private[list[DisposalRow]]
+
+    @strawberry.field(description="Per tax year and holding class, in the period.")
+    def summary(self) -> list[GainSubtotal]:
+        return [GainSubtotal.of(g) for g in self._result.summary_in(self._first, self._last, self._fy)]
 
     @classmethod
     def of(cls, r: CostBasisResult, a: Analysis) -> CostBasis:
-        first, last = a.period.first, a.period.end
-        rows = r.disposals_in(first, last)  # kept on the result: a cached one is read again
         return cls(
             method=CostBasisMethod(r.method.value),
             currency=a.currency,
@@ -379,15 +389,15 @@ class CostBasis:
             total_cost=r.known_total_cost,
             current_value=r.current_value,
             unrealized_gain=r.known_unrealized,
-            realized_gain=r.realized_in(first, last),
-            realized_gain_all_time=r.realized_in(),
             holdings=r.holdings_sats,
             missing_basis=r.missing_basis_sats,
             estimated_prices=r.estimated_prices,
             missing_prices=[t for t, _ in r.missing_prices],
             pending=[PendingTransaction.of(p) for p in r.pending],
-            summary=[GainSubtotal.of(g) for g in r.summary_in(first, last, a.tax.fiscal_year_start)],
-            _rows=rows,
+            _result=r,
+            _first=a.period.first,
+            _last=a.period.end,
+            _fy=a.tax.fiscal_year_start,
         )
 
     @strawberry.field(description="Per-disposal rows of the period, oldest first.")
@@ -395,7 +405,8 @@ class CostBasis:
     def disposals(
         self, page: PageArgs
     ) -> Connection[Disposal]:
-        return paginate(self._rows, page, Disposal.of)
+        rows = self._result.disposals_in(self._first, self._last)  # kept on the result: a cached one is read again
+        return paginate(rows, page, Disposal.of)
 
 
 def paginate(items: list[Any], args: PageArgs, convert: Any) -> Connection[Any]:
