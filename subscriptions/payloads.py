@@ -16,6 +16,7 @@ Fields read from the event's payload cost nothing; fields that are objects of th
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -192,10 +193,8 @@ class TransactionEvent(Event):
         row = await sync.transaction(uid, wid, self.txid)
         if row is None:
             raise NotFound("The transaction of this event is no longer stored (wallet deleted).", field="txid")
-        state = await info.context.load_once(f"wallet_sync_state:{wid}", lambda: sync.state(uid, wid))
-        labels = await info.context.load_once(
-            f"wallet_tx_labels:{wid}", lambda: info.context.container.wallets.labels(uid, wid, "tx")
-        )
+        batch = info.context.batch  # in an event: new loaders, nothing cached from an earlier event
+        state, labels = await asyncio.gather(batch.sync_state.load((uid, wid)), batch.labels.load((uid, wid)))
         return Transaction.from_view(row, state.tip_height, labels.get(("tx", self.txid)))
 
     @classmethod
