@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import random
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +29,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
+from app.backoff import Backoff
 from app.errors import UpstreamUnavailable
 
 # Core's RPC error codes (src/rpc/protocol.h) that callers look at.
@@ -262,5 +262,8 @@ def _result(reply: Any, method: str) -> Any:
     return reply.get("result")
 
 
+_RETRY = Backoff(0.05, 2.0)  # 50 ms doubling up to 2 s, jitter in [d/2, d)
+
+
 async def _backoff(attempt: int) -> None:
-    await asyncio.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))
+    await asyncio.sleep(_RETRY.delay(attempt))

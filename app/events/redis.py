@@ -152,6 +152,7 @@ class RedisHub(FanoutSubscribe):
 
     async def _sender(self) -> None:
         failures = 0
+        send_retry = Backoff(self.backoff_base_s, 2.0, jitter=(1.0, 1.0))  # the buffer waits, in order
         while True:
             await self._out_wake.wait()
             self._out_wake.clear()
@@ -166,7 +167,7 @@ class RedisHub(FanoutSubscribe):
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     log.warning("event_hub_send_failed", error=self.last_error)
                     failures += 1
-                    await asyncio.sleep(min(2.0, self.backoff_base_s * 2**failures))
+                    await asyncio.sleep(send_retry.delay(failures))
                     continue
                 failures = 0
                 for _ in batch:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 import structlog
 
+from app.backoff import Backoff
 from app.store.db import Store, background_context
 
 log = structlog.get_logger(__name__)
@@ -96,7 +97,8 @@ class SessionTouches:
         ok = await self.flush()
         self._task = None
         if self._pending:
-            self._schedule(self.delay_s if ok else min(self.retry_max_s, self.delay_s * 2**self._failures))
+            retry = Backoff(self.delay_s, self.retry_max_s, jitter=(1.0, 1.0))
+            self._schedule(self.delay_s if ok else retry.delay(self._failures))
 
     async def flush(self) -> bool:
         """Write every pending stamp in one transaction; False (stamps kept) when it failed."""
