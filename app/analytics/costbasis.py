@@ -254,6 +254,15 @@ class CostBasisResult:
 
     # figures of a finished result asked for again (a cached result is read by many requests)
     _memo: dict[tuple[object, ...], object] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # (n, memo): the first n disposal rows are a lot checkpoint's, whose sums are kept in its memo
+    # (shared by every result resumed from it), so a read sums only the rows after them
+    _prefix: tuple[int, dict[tuple[object, ...], object]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def _within(self, part: slice, first: date | None, last: date | None) -> list[DisposalRow]:
+        rows = self.disposals[part]
+        return [r for r in rows if (first is None or r.day >= first) and (last is None or r.day <= last)]
 
     def disposals_in(self, first: date | None = None, last: date | None = None) -> list[DisposalRow]:
         """The disposal rows of ``first..last`` (a fresh list)."""
@@ -267,19 +276,34 @@ class CostBasisResult:
 
     def summary_in(self, first: date | None, last: date | None, fy: tuple[int, int]) -> list[Any]:
         """``summarise_gains`` of the disposals in ``first..last`` for the fiscal-year start ``fy``."""
-        from app.analytics.gains import summarise_gains  # gains builds on this module
+        from app.analytics.gains import gain_sums, merge_sums, subtotals, summarise_gains  # gains builds on this
 
         key = ("summary", first, last, fy)
         if key not in self._memo:
-            self._memo[key] = summarise_gains(self.disposals_in(first, last), fy)
+            if self._prefix is None:
+                self._memo[key] = summarise_gains(self.disposals_in(first, last), fy)
+            else:
+                n, shared = self._prefix
+                if key not in shared:
+                    shared[key] = gain_sums(self._within(slice(n), first, last), fy)
+                head: Any = shared[key]
+                tail = gain_sums(self._within(slice(n, None), first, last), fy)
+                self._memo[key] = subtotals(merge_sums(head, tail), fy)
         return list(self._memo[key])  # type: ignore[call-overload]
 
     def realized_in(self, first: date | None = None, last: date | None = None) -> Decimal | None:
         """Realised gain of the disposals in ``first..last``; None when one of them lacks a price."""
         key = ("realized", first, last)
         if key not in self._memo:
-            rows = self.disposals_in(first, last)
-            self._memo[key] = None if any(r.price_missing for r in rows) else sum((r.gain for r in rows), Decimal(0))
+            if self._prefix is None:
+                self._memo[key] = _realized(self.disposals_in(first, last))
+            else:
+                n, shared = self._prefix
+                if key not in shared:
+                    shared[key] = _realized(self._within(slice(n), first, last))
+                head: Decimal | None = shared[key]  # type: ignore[assignment]
+                tail = _realized(self._within(slice(n, None), first, last)) if head is not None else None
+                self._memo[key] = None if head is None or tail is None else head + tail
         return self._memo[key]  # type: ignore[return-value]
 
     @property
@@ -289,6 +313,10 @@ class CostBasisResult:
     @property
     def known_unrealized(self) -> Decimal | None:
         return self.unrealized_gain if self.holdings_cost_known else None
+
+
+def _realized(rows: list[DisposalRow]) -> Decimal | None:
+    return None if any(r.price_missing for r in rows) else sum((r.gain for r in rows), Decimal(0))
 
 
 UNIT = 100_000_000  # fiat amounts run as integers of 1e-8 inside the lot book

@@ -58,16 +58,70 @@ class GainSubtotal:
     sats: int
 
 
-def summarise_gains(rows: Iterable[DisposalRow], fy: FiscalStart = CALENDAR_YEAR) -> list[GainSubtotal]:
-    """Subtotals per (tax year, holding class), oldest year first, SHORT before LONG."""
-    acc: dict[tuple[int, str], list[DisposalRow]] = {}
+@dataclass
+class GainSums:
+    """The running sums of one (tax year, holding class): what :class:`GainSubtotal` reports."""
+
+    disposals: int = 0
+    proceeds: Decimal = Decimal(0)
+    cost: Decimal = Decimal(0)
+    gain: Decimal = Decimal(0)
+    fee_disposals: int = 0
+    fee_proceeds: Decimal = Decimal(0)
+    fee_cost: Decimal = Decimal(0)
+    fee_gain: Decimal = Decimal(0)
+    sats: int = 0
+
+    def add(self, r: DisposalRow) -> None:
+        self.proceeds += r.proceeds
+        self.cost += r.cost
+        self.gain += r.gain
+        self.sats += r.sats
+        if r.kind == "FEE":
+            self.fee_disposals += 1
+            self.fee_proceeds += r.proceeds
+            self.fee_cost += r.cost
+            self.fee_gain += r.gain
+        else:
+            self.disposals += 1
+
+    def plus(self, o: GainSums) -> GainSums:
+        return GainSums(
+            self.disposals + o.disposals, self.proceeds + o.proceeds, self.cost + o.cost, self.gain + o.gain,
+            self.fee_disposals + o.fee_disposals, self.fee_proceeds + o.fee_proceeds, self.fee_cost + o.fee_cost,
+            self.fee_gain + o.fee_gain, self.sats + o.sats,
+        )  # fmt: skip
+
+
+GroupSums = dict[tuple[int, str], GainSums]
+
+
+def gain_sums(rows: Iterable[DisposalRow], fy: FiscalStart = CALENDAR_YEAR) -> GroupSums:
+    """The sums per (tax year, holding class). Sums of a list's parts, merged with
+    :func:`merge_sums`, are those of the whole list (Decimal addition of these amounts is exact),
+    so a cost-basis checkpoint's rows are summed once and only the rows after it per read."""
+    acc: GroupSums = {}
     for r in rows:
-        acc.setdefault((tax_year_of(r.day, fy), r.holding_period), []).append(r)
+        key = (tax_year_of(r.day, fy), r.holding_period)
+        group = acc.get(key)
+        if group is None:
+            group = acc[key] = GainSums()
+        group.add(r)
+    return acc
+
+
+def merge_sums(a: GroupSums, b: GroupSums) -> GroupSums:
+    out = dict(a)
+    for key, sums in b.items():
+        have = out.get(key)
+        out[key] = sums if have is None else have.plus(sums)
+    return out
+
+
+def subtotals(acc: GroupSums, fy: FiscalStart = CALENDAR_YEAR) -> list[GainSubtotal]:
+    """Subtotals per (tax year, holding class), oldest year first, SHORT before LONG."""
     out: list[GainSubtotal] = []
-    zero = Decimal(0)
-    for (year, term), group in sorted(acc.items(), key=lambda kv: (kv[0][0], kv[0][1] != "SHORT")):
-        spends = [r for r in group if r.kind != "FEE"]
-        fees = [r for r in group if r.kind == "FEE"]
+    for (year, term), g in sorted(acc.items(), key=lambda kv: (kv[0][0], kv[0][1] != "SHORT")):
         start, end = tax_year_range(year, fy)
         out.append(
             GainSubtotal(
@@ -76,18 +130,23 @@ def summarise_gains(rows: Iterable[DisposalRow], fy: FiscalStart = CALENDAR_YEAR
                 start=start,
                 end=end,
                 holding_period=term,
-                disposals=len(spends),
-                proceeds=sum((r.proceeds for r in group), zero),
-                cost=sum((r.cost for r in group), zero),
-                gain=sum((r.gain for r in group), zero),
-                fee_disposals=len(fees),
-                fee_proceeds=sum((r.proceeds for r in fees), zero),
-                fee_cost=sum((r.cost for r in fees), zero),
-                fee_gain=sum((r.gain for r in fees), zero),
-                sats=sum(r.sats for r in group),
+                disposals=g.disposals,
+                proceeds=g.proceeds,
+                cost=g.cost,
+                gain=g.gain,
+                fee_disposals=g.fee_disposals,
+                fee_proceeds=g.fee_proceeds,
+                fee_cost=g.fee_cost,
+                fee_gain=g.fee_gain,
+                sats=g.sats,
             )
         )
     return out
+
+
+def summarise_gains(rows: Iterable[DisposalRow], fy: FiscalStart = CALENDAR_YEAR) -> list[GainSubtotal]:
+    """Subtotals per (tax year, holding class), oldest year first, SHORT before LONG."""
+    return subtotals(gain_sums(rows, fy), fy)
 
 
 @dataclass(frozen=True)

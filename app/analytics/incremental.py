@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
@@ -112,6 +112,8 @@ class LotCheckpoint:
 
     run: CostBasisRun
     through: date | None  # None: nothing fed (no settled day)
+    # sums of the run's disposal rows (realised gain, per tax year) by period, shared by its results
+    sums: dict[tuple[object, ...], object] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -142,8 +144,11 @@ class LotCheckpoint:
         start = 0 if self.through is None else _after(entries, self.through)
         stop = _after(entries, end)
         run = self.run.copy()
+        checkpoint_rows = len(run.res.disposals)
         run.feed(entries[start:stop], prices)
-        return run.result(current_price, consume=True)
+        res = run.result(current_price, consume=True)
+        res._prefix = (checkpoint_rows, self.sums)  # the checkpoint's rows are summed once, here
+        return res
 
 
 def _after(entries: list[LedgerEntry], day: date) -> int:

@@ -71,6 +71,17 @@ def test_resumed_checkpoint_equals_one_run(method: Method, fees: FeeTreatment) -
         other, PRICES, method, now, costs, fee_treatment=fees
     )
     assert cp.result(entries, PRICES, end, now) == fresh  # the checkpoint itself never moved
+    # The period sums: the checkpoint's rows summed once (kept on it), the later rows per result.
+    for ledger in (entries, other, entries):
+        resumed, whole = cp.result(ledger, PRICES, end, now), compute_cost_basis(
+            ledger, PRICES, method, now, costs, fee_treatment=fees
+        )
+        assert resumed._prefix is not None and 0 < resumed._prefix[0] < len(resumed.disposals)
+        for span in ((None, None), (DAY0 + timedelta(days=100), end), (through, None), (None, DAY0)):
+            assert resumed.realized_in(*span) == whole.realized_in(*span)
+            for fy in ((1, 1), (4, 6)):
+                assert resumed.summary_in(*span, fy) == whole.summary_in(*span, fy)
+    assert cp.sums  # kept for the next result
 
 
 def test_scoped_ledger_patched_per_txid_equals_a_fresh_one() -> None:

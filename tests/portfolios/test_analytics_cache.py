@@ -77,6 +77,12 @@ async def from_scratch(c: Container, user_id: str, portfolio_id: str, **kw: Any)
 def assert_same(cached: Analysis, fresh: Analysis) -> None:
     a, b = cached.result, fresh.result
     assert a.cost_basis == b.cost_basis  # every row, lot, pending entry and total, exact Decimals
+    # The period's sums (a resumed checkpoint's rows are summed once and only the later rows per read).
+    first, last = cached.period.first, cached.period.end
+    for span in ((None, None), (first, last), (date(2024, 4, 6), None)):
+        assert a.cost_basis.realized_in(*span) == b.cost_basis.realized_in(*span)
+        for fy in ((1, 1), (4, 6)):
+            assert a.cost_basis.summary_in(*span, fy) == b.cost_basis.summary_in(*span, fy)
     assert a.ledger == b.ledger
     assert a.risk == b.risk
     assert (a.wallet_balances, a.wallet_unconfirmed) == (b.wallet_balances, b.wallet_unconfirmed)
@@ -167,6 +173,7 @@ async def test_cached_analytics_equal_fresh_through_payments_rbf_reorg_and_ticks
             hits = analytics.hits
             again = await c.portfolios.analyse(alice.id, "all", "ALL", "HIFO")
             assert analytics.hits == hits + 1 and again.result is first.result
+            assert first.result.cost_basis._prefix is not None  # resumed from a checkpoint: its sums kept
             history = analytics.held(alice.id)
             assert history is not None
             built = history.checkpoints_built
