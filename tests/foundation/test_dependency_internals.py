@@ -4,6 +4,11 @@ in constraints.txt; behaviour is tested end to end in tests/subscriptions and te
 
 - ``subscriptions/transport.py`` overrides methods of Strawberry's WebSocket handlers: each
   override must still override a method the base class calls.
+- ``app/http/graphql.py`` (``GraphQLApp``) overrides methods of Strawberry's ASGI view, among them
+  ``execute_single`` (persisted queries, the response cache, no subscriptions over HTTP): each
+  must still be a method Strawberry calls, with the same parameters.
+- ``schema/pagination.py:paged`` relies on Strawberry reading a resolver's arguments from
+  ``inspect.signature``: pinned by ``tests/schema/test_paged.py``, which builds a schema of its own.
 - ``app/http/connection_abort.py`` reaches the asyncio transport of uvicorn's WebSocket protocol
   through the ``send`` it passes to the application.
 - ``app/bitcoin/derive.py`` uses embit's ctypes context ``_secp.ctx`` and libsecp256k1's
@@ -13,6 +18,7 @@ in constraints.txt; behaviour is tested end to end in tests/subscriptions and te
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
@@ -41,6 +47,28 @@ def test_our_websocket_overrides_still_override_strawberry_methods() -> None:
         for name in names:
             if name != "handle":
                 assert f"self.{name}(" in source, f"{base.__name__} no longer calls {name}: our override is dead"
+
+
+HTTP_VIEW_OVERRIDES = ["execute_single", "get_context", "on_ws_connect", "create_response", "encode_json",
+                       "parse_json", "should_render_graphql_ide", "render_graphql_ide"]  # fmt: skip
+
+
+def test_our_http_view_overrides_still_override_strawberry_methods() -> None:
+    from strawberry import subscriptions
+    from strawberry.asgi import GraphQL
+
+    from app.http.graphql import GraphQLApp
+
+    callers = [c for c in GraphQL.__mro__ if c.__module__.startswith("strawberry")]
+    source = "".join(inspect.getsource(c) for c in callers) + "".join(
+        path.read_text() for path in Path(subscriptions.__file__).parent.rglob("*.py")
+    )
+    for name in HTTP_VIEW_OVERRIDES:
+        theirs, ours = getattr(GraphQL, name, None), getattr(GraphQLApp, name)
+        assert theirs is not None, f"Strawberry's GraphQL view no longer has {name}: review GraphQLApp"
+        assert inspect.iscoroutinefunction(theirs) == inspect.iscoroutinefunction(ours), name
+        assert list(inspect.signature(theirs).parameters) == list(inspect.signature(ours).parameters), name
+        assert f".{name}(" in source, f"Strawberry no longer calls {name}: our override is dead"
 
 
 def test_strawberry_handler_state_we_rely_on() -> None:
