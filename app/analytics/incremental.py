@@ -53,6 +53,8 @@ class ScopedLedger:
         self.keys: list[Key] = sorted((g[0].day, t) for t, g in self.groups.items())
         self._entries: list[LedgerEntry] | None = None
         self._movements: Movements | None = None
+        self._dirty_from: Key | None = None  # entries and movements from this key on are outdated
+        self.tail_rebuilds = 0  # entries and movements patched from a key on, not rebuilt (tests, bench)
 
     def _of(self, rows: list[WalletMove]) -> list[LedgerEntry]:
         return ledger_from_moves(rows, set(self.scope) if self.scope is not None else None) if rows else []
@@ -75,13 +77,35 @@ class ScopedLedger:
             if new:
                 bisect.insort(self.keys, (new[0].day, txid))
                 self.groups[txid] = new
-        if lowest is not None:
-            self._entries = self._movements = None
+        if lowest is not None and self._entries is not None:  # what is before ``lowest`` is kept
+            self._dirty_from = lowest if self._dirty_from is None else min(self._dirty_from, lowest)
         return lowest
+
+    def _catch_up(self) -> None:
+        """Rebuild the entries (and movements, when built) from the first changed key on: a payment
+        of today changes only the end of a history of thousands of entries."""
+        dirty, self._dirty_from = self._dirty_from, None
+        old = self._entries
+        if dirty is None or old is None:
+            return
+        groups = self.groups
+        first = bisect.bisect_left(self.keys, dirty)
+        cut = sum(len(groups[txid]) for _, txid in self.keys[:first])  # entries before ``dirty``: unchanged
+        tail = [e for _, txid in self.keys[first:] for e in groups[txid]]
+        self._entries = old[:cut] + tail
+        if self._movements is not None:
+            kept, added = self._movements, movements_of(tail)
+            self._movements = Movements(
+                np.concatenate([kept.days[:cut], added.days]),
+                np.concatenate([kept.net_sats[:cut], added.net_sats]),
+                np.concatenate([kept.fee_sats[:cut], added.fee_sats]),
+            )
+        self.tail_rebuilds += 1
 
     @property
     def entries(self) -> list[LedgerEntry]:
         """Sorted by day, then txid (as ``ledger_from_moves``)."""
+        self._catch_up()
         if self._entries is None:
             groups = self.groups
             self._entries = [e for _, txid in self.keys for e in groups[txid]]
@@ -90,20 +114,22 @@ class ScopedLedger:
     @property
     def movements(self) -> Movements:
         """The scope's balance changes (as ``movements_from_ledger`` of :attr:`entries`)."""
+        self._catch_up()
         if self._movements is None:
-            entries = self.entries
-            acq = EntryKind.ACQUISITION
-            out_kinds = (EntryKind.DISPOSAL, EntryKind.MOVE_OUT)
-            net = [
-                e.sats if e.kind is acq else (-(e.sats + e.fee_sats) if e.kind in out_kinds else -e.fee_sats)
-                for e in entries
-            ]
-            days = (np.array([e.day.toordinal() for e in entries], dtype=np.int64) - _EPOCH_ORDINAL).astype(
-                "datetime64[D]"
-            )
-            fee = np.array([e.fee_sats for e in entries], dtype=np.int64)
-            self._movements = Movements(days, np.array(net, dtype=np.int64), fee)
+            self._movements = movements_of(self.entries)
         return self._movements
+
+
+def movements_of(entries: list[LedgerEntry]) -> Movements:
+    """The balance changes of these entries, in their order (as ``movements_from_ledger``)."""
+    acq = EntryKind.ACQUISITION
+    out_kinds = (EntryKind.DISPOSAL, EntryKind.MOVE_OUT)
+    net = [
+        e.sats if e.kind is acq else (-(e.sats + e.fee_sats) if e.kind in out_kinds else -e.fee_sats) for e in entries
+    ]
+    days = (np.array([e.day.toordinal() for e in entries], dtype=np.int64) - _EPOCH_ORDINAL).astype("datetime64[D]")
+    fee = np.array([e.fee_sats for e in entries], dtype=np.int64)
+    return Movements(days, np.array(net, dtype=np.int64), fee)
 
 
 @dataclass

@@ -4,6 +4,7 @@ changes the checkpoint: two different continuations of one checkpoint both equal
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import date, timedelta
 from decimal import Decimal
@@ -91,8 +92,10 @@ def test_scoped_ledger_patched_per_txid_equals_a_fresh_one() -> None:
         WalletMove("b", "cold", DAY0 + timedelta(days=1), 2_000_000),
         WalletMove("c", "cold", DAY0 + timedelta(days=2), -1_000_300, 300),
     ]
-    for scope in (frozenset({"hot"}), frozenset({"hot", "cold"})):
+    for scope, built in itertools.product((frozenset({"hot"}), frozenset({"hot", "cold"})), (False, True)):
         ledger = ScopedLedger(rows, scope)
+        if built:  # entries and movements built before the patch: only their tail is rebuilt
+            assert ledger.movements.net_sats.size == len(ledger.entries)
         changed = {
             "c": [],  # replaced (RBF) or reorged out
             "d": [WalletMove("d", "cold", DAY0 + timedelta(days=3), -700_200, 200, False)],  # its replacement
@@ -110,4 +113,41 @@ def test_scoped_ledger_patched_per_txid_equals_a_fresh_one() -> None:
         ):
             assert (a == b).all()
         assert lowest == (DAY0 + timedelta(days=1), "b")
+        assert ledger.tail_rebuilds == int(built)
         assert ledger.patch({"b": changed["b"]}) is None  # the same rows again: nothing changed
+
+
+def test_scoped_ledger_patched_again_and_again_equals_a_fresh_one() -> None:
+    """Random changes (new, changed, gone; early and late days) to a ledger read between them."""
+    rnd = random.Random(5)
+
+    def rows_of(txid: str) -> list[WalletMove]:
+        day = DAY0 + timedelta(days=rnd.randrange(60))
+        if rnd.random() < 0.5:
+            return [WalletMove(txid, rnd.choice(["hot", "cold"]), day, rnd.randrange(1, 10**7), 0, rnd.random() > 0.2)]
+        fee = rnd.randrange(1, 900)
+        out = [WalletMove(txid, "hot", day, -rnd.randrange(10**5, 10**6) - fee, fee)]
+        if rnd.random() < 0.5:
+            out.append(WalletMove(txid, "cold", day, -out[0].net_sats - fee))
+        return out
+
+    current = {f"t{i:03d}": rows_of(f"t{i:03d}") for i in range(200)}
+    for scope in (frozenset({"hot"}), frozenset({"hot", "cold"})):
+        ledger = ScopedLedger([r for rs in current.values() for r in rs], scope)
+        for _ in range(25):
+            _ = ledger.movements  # read between changes, as requests do
+            changed: dict[str, list[WalletMove]] = {}
+            for _ in range(rnd.randrange(1, 6)):
+                txid = rnd.choice([*current, f"n{rnd.randrange(10**6)}"])
+                changed[txid] = [] if rnd.random() < 0.3 else rows_of(txid)
+            current.update(changed)
+            ledger.patch(changed)
+            fresh = ScopedLedger([r for rs in current.values() for r in rs], scope)
+            assert ledger.entries == fresh.entries
+            for a, b in zip(
+                (ledger.movements.days, ledger.movements.net_sats, ledger.movements.fee_sats),
+                (fresh.movements.days, fresh.movements.net_sats, fresh.movements.fee_sats),
+                strict=True,
+            ):
+                assert (a == b).all()
+        assert ledger.tail_rebuilds > 0
