@@ -121,6 +121,17 @@ class FinalizedTx:
     psbt: str  # the finalized PSBT (base64)
 
 
+@dataclass(frozen=True, slots=True)
+class DraftView:
+    """A stored PSBT draft, as ``GET /psbt/{id}`` serves it."""
+
+    id: str
+    wallet_id: str
+    txid: str  # of the unsigned transaction
+    kind: str  # create | bump | cpfp
+    psbt: str  # base64
+
+
 class SpendService:
     def __init__(
         self,
@@ -619,7 +630,7 @@ class SpendService:
             s.add(row)
         view.draft_id = row.id
 
-    async def draft(self, user_id: str, draft_id: str) -> PsbtDraft:
+    async def draft(self, user_id: str, draft_id: str) -> DraftView:
         """A PSBT draft of the user (NOT_FOUND for anyone else's)."""
         async with self.store.read() as s:
             row = (
@@ -627,7 +638,7 @@ class SpendService:
             ).first()
         if row is None:
             raise NotFound("No such PSBT draft.", field="id")
-        return row
+        return DraftView(row.id, row.wallet_id, row.txid, row.kind, row.psbt)
 
     # -- analyze / combine / finalize / broadcast -----------------------------------------
 

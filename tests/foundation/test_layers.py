@@ -223,3 +223,25 @@ def test_an_area_imports_only_its_own_table_models() -> None:
                         bad.append((rel, table))
     assert bad == []
     assert FOREIGN_TABLES - seen == set()  # an exception that no longer happens leaves the list
+
+
+# Public service methods that hand out a table row, for their own area's modules only.
+ROWS_RETURNED = {("app/services/lightning.py", "stored_node")}  # lightning_backups/macaroons read the secrets
+
+
+def test_services_return_views_not_table_rows() -> None:
+    """Public methods of the service classes hand out views, not SQLModel rows."""
+    import re
+
+    models = {name for (_, name) in _table_names()}
+    seen, bad = set(), []
+    for rel, path in _files("app/services", "app/sync", "app/spend"):
+        classes = [n for n in ast.walk(ast.parse(path.read_text(), str(path))) if isinstance(n, ast.ClassDef)]
+        for method in (m for c in classes for m in c.body if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)):
+            public = method.returns is not None and not method.name.startswith("_")
+            if public and set(re.findall(r"[A-Za-z_]+", ast.unparse(method.returns))) & models:
+                seen.add((rel, method.name))
+                if (rel, method.name) not in ROWS_RETURNED:
+                    bad.append((rel, method.name))
+    assert bad == []
+    assert ROWS_RETURNED - seen == set()  # an exception that no longer happens leaves the list
