@@ -16,6 +16,7 @@ from app.config import Settings, load_settings
 from app.container import Container
 from app.graphql_schema import build_schema
 from app.http.connection_abort import ConnectionAbortMiddleware
+from app.http.errors import internal_error
 from app.http.graphiql import STATIC_URL, GraphiQLAssets
 from app.http.graphql import GraphQLApp, live_subscription_count
 from app.http.header_timeout import HeaderTimeoutProtocol
@@ -104,7 +105,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         middleware.insert(0, cors_middleware(settings))
     # Outermost of all: it needs the server's own send (CORS passes WebSocket scopes through untouched).
     middleware.insert(0, Middleware(ConnectionAbortMiddleware))
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, middleware=middleware, exception_handlers={Exception: internal_error}
+    )
     app.state.container = container
     app.state.settings = settings
     app.state.live = live
