@@ -158,6 +158,7 @@ async def main(repeat: int, changes: int, response_cache: bool) -> None:
                         container.portfolios.ledgers._users.clear()
                         container.portfolios.analytics._users.clear()
                         container.portfolios.analytics._series.clear()
+                        container.portfolios.memo.forget()  # whole answers kept under the data version
                         record("nothing cached", name, await timed(http, token, query))
                 for query in QUERIES.values():
                     await timed(http, token, query)  # warm again

@@ -1,6 +1,7 @@
 """CPU per request, in-process: the uncached dashboard and ``{ viewer { id email } }`` through the
 real application (every middleware, extension, loader and the SQLite snapshot), side by side with
-bench/dashboard.py's plain Strawberry schema over the same answer.
+bench/dashboard.py's plain Strawberry schema over the same answer and its bare Starlette endpoint
+over the viewer's answer (the issue's two targets: 60 % and 40 %).
 
     .venv/bin/python bench/dashboard_cpu.py [--wallets 10] [--txs 20] [--utxos 6] [--requests 200]
 
@@ -139,8 +140,8 @@ async def seed(app: Any, container: Any, args: argparse.Namespace) -> str:
     return str(token)
 
 
-def plain_app(answer: dict[str, Any]) -> Any:
-    """bench/dashboard.py's plain Strawberry schema over in-memory objects built from ``answer``."""
+def captured(serve: Any, answer: dict[str, Any]) -> Any:
+    """The ASGI app a bench/dashboard.py side server builds over ``answer`` (without serving it)."""
     work = Path(tempfile.mkdtemp(prefix="bench-cpu-"))
     (work / "answer.json").write_text(json.dumps(answer))
     built: dict[str, Any] = {}
@@ -151,12 +152,17 @@ def plain_app(answer: dict[str, Any]) -> Any:
     import uvicorn
 
     real_run = uvicorn.run
-    uvicorn.run = capture  # serve_strawberry builds the app and hands it to uvicorn.run: keep it instead
+    uvicorn.run = capture  # the side servers build the app and hand it to uvicorn.run: keep it instead
     try:
-        wrk_bench.serve_strawberry(work / "answer.json", 0)
+        serve(work / "answer.json", 0)
     finally:
         uvicorn.run = real_run
     return built["app"]
+
+
+def plain_app(answer: dict[str, Any]) -> Any:
+    """bench/dashboard.py's plain Strawberry schema over in-memory objects built from ``answer``."""
+    return captured(wrk_bench.serve_strawberry, answer)
 
 
 async def measure(app: Any, body: bytes, token: str | None, n: int) -> tuple[float, float]:
@@ -206,10 +212,13 @@ async def run(args: argparse.Namespace) -> None:
         dashboard = json.dumps({"query": wrk_bench.DASHBOARD}).encode()
         viewer = json.dumps({"query": wrk_bench.VIEWER}).encode()
         _, answer = await call(app, dashboard, token)
+        _, viewer_answer = await call(app, viewer, token)
         plain = plain_app(json.loads(answer))
+        bare = captured(wrk_bench.serve_bare, json.loads(viewer_answer))
         rows = [
             ("plain Strawberry, in-memory objects", await measure(plain, dashboard, None, args.requests)),
             ("mbf dashboard, uncached", await measure(app, dashboard, token, args.requests)),
+            ("bare Starlette, the viewer's answer", await measure(bare, viewer, None, args.requests)),
             ("mbf viewer { id email }, uncached", await measure(app, viewer, token, args.requests)),
         ]
     print(
@@ -221,6 +230,11 @@ async def run(args: argparse.Namespace) -> None:
         print(f"  {name:<40} CPU {cpu:7.2f} ms/request   wall {wall:7.2f} ms/request")
     plain_cpu, ours = rows[0][1][0], rows[1][1][0]
     print(f"  uncached dashboard / plain Strawberry (requests per CPU second): {100 * plain_cpu / ours:.1f} %")
+    bare_cpu, viewer_cpu = rows[2][1][0], rows[3][1][0]
+    print(
+        f"  uncached viewer / bare Starlette (requests per CPU second, no HTTP server on either side: "
+        f"uvicorn's own cost per request is left out of both): {100 * bare_cpu / viewer_cpu:.1f} %"
+    )
 
 
 def main() -> None:
