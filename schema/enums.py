@@ -14,8 +14,7 @@ from enum import Enum
 
 import strawberry
 
-from app.analytics.costbasis import DisposalKind as DisposalKindData
-from app.analytics.costbasis import EntryKind
+from app.analytics.costbasis import DisposalKind, EntryKind
 from app.bitcoin.descriptors import Chain
 from app.bitcoin.networks import Network
 from app.bitcoin.scripts import ScriptType
@@ -163,8 +162,8 @@ class ReportStatus(Enum):
     FAILED = strawberry.enum_value("FAILED", description="Gave up; see `error`.")
 
 
-DisposalKind = strawberry.enum(
-    DisposalKindData, name="DisposalKind", description="What a disposal row disposes of: coins spent, or a fee."
+DisposalKindEnum = strawberry.enum(
+    DisposalKind, name="DisposalKind", description="What a disposal row disposes of: coins spent, or a fee."
 )
 CostBasisEntryKind = strawberry.enum(
     EntryKind,

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlmodel import select
 
 from app.dev.devlnd import DevLnd
-from app.store.models.lightning import LightningNode as NodeRow
+from app.store.models.lightning import LightningNode
 from tests.lightning.test_graphql import connect
 from tests.support.connections import walk
 from tests.support.server import GraphQLClient, LiveServer
@@ -24,9 +24,9 @@ async def test_lightning_nodes_and_peers_page_like_their_lists(
 ) -> None:
     node = await connect(gql, devlnd)
     async with server.container.store.write() as s:  # two more stored nodes (one devlnd answers for all)
-        row = (await s.exec(select(NodeRow))).one()
+        row = (await s.exec(select(LightningNode))).one()
         for n in (1, 2):
-            copy = NodeRow(**{k: v for k, v in row.model_dump().items() if k != "id"})
+            copy = LightningNode(**{k: v for k, v in row.model_dump().items() if k != "id"})
             copy.name, copy.pubkey = f"node {n}", f"{n:02x}" * 33
             copy.created_at = row.created_at + timedelta(seconds=n)
             s.add(copy)
