@@ -1,6 +1,7 @@
-"""A Bitcoin script interpreter for the witness scripts wallets spend: P2WSH (witness v0) and
-tapscript (BIP-342) leaves, with the consensus rules and the standardness rules Bitcoin Core's
-mempool applies to them (MINIMALIF, NULLFAIL, NULLDUMMY, clean stack, compressed keys in v0).
+"""A Bitcoin script interpreter for the scripts wallets spend: P2WSH (witness v0), tapscript
+(BIP-342) leaves, legacy P2SH redeem scripts and bare scripts, with the consensus rules and the
+standardness rules Bitcoin Core's mempool applies to them (MINIMALIF for witness scripts, NULLFAIL,
+NULLDUMMY, clean stack, compressed keys in v0, push-only scriptSigs).
 
 It exists so that the dev chain's mempool can verify what the server finalizes for miniscript and
 taproot script-path wallets (a test that a node would accept the transaction), without a node.
@@ -128,6 +129,39 @@ def verify_p2wsh(witness: Sequence[bytes], program: bytes, ctx: SpendContext) ->
     _run(script, list(witness[:-1]), ctx, tapscript=False, leaf_hash=b"")
 
 
+def script_sig_stack(script_sig: bytes) -> list[bytes]:
+    """The stack a scriptSig leaves: it must be push-only (Core's SIGPUSHONLY policy for P2SH and
+    standard inputs); OP_0, OP_1..OP_16 and OP_1NEGATE push their numbers."""
+    stack: list[bytes] = []
+    for op, data in _ops(script_sig):
+        if data is not None:
+            stack.append(data)
+        elif 0x51 <= op <= 0x60:
+            stack.append(_enc(op - 0x50))
+        elif op == 0x4F:
+            stack.append(_enc(-1))
+        else:
+            raise ScriptFailure("scriptSig is not push-only")
+    return stack
+
+
+def verify_p2sh(script_sig: bytes, program: bytes, ctx: SpendContext) -> None:
+    """A legacy P2SH spend (no witness): the scriptSig's last push is the redeem script, whose
+    HASH160 is ``program``; the pushes before it are its initial stack (legacy sighash)."""
+    stack = script_sig_stack(script_sig)
+    if not stack:
+        raise ScriptFailure("empty scriptSig")
+    redeem = stack.pop()
+    if hashlib.new("ripemd160", hashlib.sha256(redeem).digest()).digest() != program:
+        raise ScriptFailure("redeem script does not match the P2SH hash")
+    _run(redeem, stack, ctx, tapscript=False, leaf_hash=b"", legacy=True)
+
+
+def verify_bare(script_sig: bytes, script_pubkey: bytes, ctx: SpendContext) -> None:
+    """A bare script (``pk()``, ``multi()``): the scriptSig's pushes run against the scriptPubKey."""
+    _run(script_pubkey, script_sig_stack(script_sig), ctx, tapscript=False, leaf_hash=b"", legacy=True)
+
+
 def verify_taproot_script_path(witness: Sequence[bytes], program: bytes, ctx: SpendContext) -> None:
     """A BIP-341 script-path spend: ..., script, control block (no annex: non-standard)."""
     if len(witness) < 2:
@@ -145,7 +179,9 @@ def verify_taproot_script_path(witness: Sequence[bytes], program: bytes, ctx: Sp
     _run(script, list(witness[:-2]), ctx, tapscript=True, leaf_hash=leaf_hash)
 
 
-def _check_sig(sig: bytes, pub: bytes, script: bytes, ctx: SpendContext, tapscript: bool, leaf_hash: bytes) -> bool:
+def _check_sig(
+    sig: bytes, pub: bytes, script: bytes, ctx: SpendContext, tapscript: bool, leaf_hash: bytes, legacy: bool = False
+) -> bool:
     if not sig:
         return False
     ok = False
@@ -171,10 +207,16 @@ def _check_sig(sig: bytes, pub: bytes, script: bytes, ctx: SpendContext, tapscri
         if not ok:
             raise ScriptFailure("schnorr signature does not verify")  # BIP-342: a non-empty invalid sig fails
         return True
-    if len(pub) != 33 or pub[0] not in (2, 3):
+    if legacy:
+        if not ((len(pub) == 33 and pub[0] in (2, 3)) or (len(pub) == 65 and pub[0] == 4)):
+            raise ScriptFailure("public key of unknown type (STRICTENC)")
+    elif len(pub) != 33 or pub[0] not in (2, 3):
         raise ScriptFailure("witness v0 public keys must be compressed")
     try:
-        h = ctx.tx.sighash_segwit(ctx.index, Script(script), ctx.value, sig[-1])
+        if legacy:  # the signature is not in the script, so FindAndDelete has nothing to remove
+            h = ctx.tx.sighash_legacy(ctx.index, Script(script), sig[-1])
+        else:
+            h = ctx.tx.sighash_segwit(ctx.index, Script(script), ctx.value, sig[-1])
         ok = ec.PublicKey.parse(pub).verify(ec.Signature.parse(sig[:-1]), h)
     except Exception:
         ok = False
@@ -183,15 +225,17 @@ def _check_sig(sig: bytes, pub: bytes, script: bytes, ctx: SpendContext, tapscri
     return True
 
 
-def _run(script: bytes, stack: list[bytes], ctx: SpendContext, *, tapscript: bool, leaf_hash: bytes) -> None:
+def _run(
+    script: bytes, stack: list[bytes], ctx: SpendContext, *, tapscript: bool, leaf_hash: bytes, legacy: bool = False
+) -> None:
     for item in stack:
         if len(item) > MAX_SCRIPT_ELEMENT:
             raise ScriptFailure("stack item over 520 bytes")
     alt: list[bytes] = []
     exec_stack: list[bool] = []
     ops = _ops(script)
-    if not tapscript and len(script) > 3600:
-        raise ScriptFailure("witness script too large")
+    if not tapscript and len(script) > (MAX_SCRIPT_ELEMENT if legacy else 3600):
+        raise ScriptFailure("redeem script over 520 bytes" if legacy else "witness script too large")
 
     def pop() -> bytes:
         if not stack:
@@ -207,9 +251,9 @@ def _run(script: bytes, stack: list[bytes], ctx: SpendContext, *, tapscript: boo
             value = False
             if executing:
                 cond = pop()
-                if cond not in (b"", b"\x01"):
+                if not legacy and cond not in (b"", b"\x01"):  # MINIMALIF: witness scripts only
                     raise ScriptFailure("MINIMALIF: the IF argument must be empty or 1")
-                value = cond == b"\x01"
+                value = _true(cond)
                 if op == 0x64:
                     value = not value
             exec_stack.append(value)
@@ -337,7 +381,7 @@ def _run(script: bytes, stack: list[bytes], ctx: SpendContext, *, tapscript: boo
             stack.append(hashlib.sha256(hashlib.sha256(pop()).digest()).digest())
         elif op in (0xAC, 0xAD):  # CHECKSIG(VERIFY)
             pub, sig = pop(), pop()
-            ok = _check_sig(sig, pub, script, ctx, tapscript, leaf_hash)
+            ok = _check_sig(sig, pub, script, ctx, tapscript, leaf_hash, legacy)
             if op == 0xAD:
                 if not ok:
                     raise ScriptFailure("CHECKSIGVERIFY failed")
@@ -363,7 +407,7 @@ def _run(script: bytes, stack: list[bytes], ctx: SpendContext, *, tapscript: boo
             for sig in sigs:
                 while k < len(pubs):
                     try:
-                        good = _check_sig(sig, pubs[k], script, ctx, False, b"")
+                        good = _check_sig(sig, pubs[k], script, ctx, False, b"", legacy)
                     except ScriptFailure:
                         good = False
                     k += 1

@@ -217,26 +217,30 @@ class _Keychain:
         top = body.split("(", 1)[0]
         if top in ("addr", "raw"):
             raise _unsupported(f"{top}()", "has no keys, so no signer can be told how to sign for it")
-        if top in ("pk", "multi", "sortedmulti", "rawtr"):
+        if top == "rawtr":
             raise _unsupported(
-                f"{top}()",
-                "is a bare or raw-key script that embit does not parse (no signer metadata can be produced)",
+                "rawtr()",
+                "has an untweaked output key: BIP-371 has no PSBT field telling a signer not to apply the "
+                "taproot tweak, so no hardware signer can be asked to sign for it",
             )
-        if body.startswith("sh(") and not body.startswith(("sh(wpkh(", "sh(wsh(")):
-            raise _unsupported("sh(miniscript)", "is legacy P2SH miniscript, which is not implemented here")
+        bare = top in ("pk", "multi", "sortedmulti")
+        if bare:  # embit parses these only as miniscript: the same script, used as the scriptPubKey
+            body = f"sh({body})"
         if body.startswith("tr("):  # tapscript keys are x-only (BIP-386)
             body = re.sub(r"(?<![0-9a-fA-F])0[23]([0-9a-fA-F]{64})(?![0-9a-fA-F])", r"\1", body)
         self.desc = Descriptor.from_string(body)
         d = self.desc
         if d.taproot:
             self.kind = "tr"
+        elif bare:
+            self.kind = "bare"
         elif d.miniscript is not None:
-            self.kind = "sh-wsh" if d.sh else "wsh"
+            self.kind = ("sh-wsh" if d.wsh else "sh") if d.sh else "wsh"
         elif d.wpkh:
             self.kind = "sh-wpkh" if d.sh else "wpkh"
         else:
             self.kind = "pkh"
-        self.segwit = self.kind != "pkh"
+        self.segwit = self.kind not in LEGACY_KINDS
         dv0 = self.derive(0)
         self.weight = self._max_weight(dv0)
         self.has_locks = any(S.has_locks(ms) for ms in ([dv0.miniscript] if dv0.miniscript is not None else [])) or any(
@@ -259,6 +263,10 @@ class _Keychain:
             ws = bytes(d.witness_script().data)
             rs = b"\x00\x20" + hashlib.sha256(ws).digest() if self.kind == "sh-wsh" else None
             return _Derived(self.kind, spk, keys, ws, rs, d.miniscript)
+        if self.kind == "sh":
+            return _Derived("sh", spk, keys, redeem_script=bytes(d.miniscript.compile()), miniscript=d.miniscript)
+        if self.kind == "bare":
+            return _Derived("bare", bytes(d.miniscript.compile()), keys, miniscript=d.miniscript)
         if self.kind == "tr":
             internal = bytes(d.key.get_public_key().xonly())
             if not d.taptree:
@@ -284,7 +292,7 @@ class _Keychain:
     def _scripts(self, dv: _Derived) -> list[tuple[Any, bool, list[bytes]]]:
         """(miniscript, tapscript?, what the witness adds after the satisfaction) per script path."""
         if dv.miniscript is not None:
-            return [(dv.miniscript, False, [dv.witness_script or b""])]
+            return [(dv.miniscript, False, [dv.witness_script or dv.redeem_script or b""])]
         return [(leaf.miniscript, True, [leaf.script, leaf.control]) for leaf in dv.leaves]
 
     def plan(self, signers: frozenset[str] | None, coin_height: int | None, state: TL.ChainState) -> InputPlan:
@@ -339,6 +347,12 @@ class _Keychain:
             return sizes.input_weight(ScriptType.P2WPKH)
         if self.kind == "sh-wpkh":
             return sizes.input_weight(ScriptType.P2SH_P2WPKH)
+        if self.kind in LEGACY_KINDS:
+            sat, _ = S.satisfy(dv.miniscript, S.worst_case_oracle(False), tapscript=False, maximize=True)
+            if sat is None:
+                raise _unsupported(f"{self.kind}()", "has a miniscript that can never be satisfied")
+            script_sig = len(legacy_script_sig(sat, dv.redeem_script))
+            return 4 * (base + sizes._varint_len(script_sig) + script_sig)
         if self.kind in ("wsh", "sh-wsh"):
             sat, _ = S.satisfy(dv.miniscript, S.worst_case_oracle(False), tapscript=False, maximize=True)
             if sat is None:
@@ -358,6 +372,25 @@ class _Keychain:
         return 4 * (base + 1) + best
 
 
+LEGACY_KINDS = ("pkh", "sh", "bare")  # no witness: inputs carry NON_WITNESS_UTXO only
+
+
+def minimal_push(item: bytes) -> bytes:
+    """The push of one stack item in a scriptSig as Core's MINIMALDATA policy wants it."""
+    if item == b"":
+        return b"\x00"
+    if len(item) == 1 and 1 <= item[0] <= 16:
+        return bytes([0x50 + item[0]])
+    if item == b"\x81":
+        return b"\x4f"
+    return P.push(item)
+
+
+def legacy_script_sig(sat: list[bytes], redeem_script: bytes | None) -> bytes:
+    """scriptSig of a legacy P2SH (the satisfaction then the redeem script) or bare spend."""
+    return b"".join(minimal_push(x) for x in sat) + (P.push(redeem_script) if redeem_script is not None else b"")
+
+
 def _dummy_sig(allowed: Any, tapscript: bool, key: bytes) -> bytes | None:
     return b"\x00" * (S.MAX_SCHNORR_SIG if tapscript else S.MAX_ECDSA_SIG) if allowed(key) else None
 
@@ -373,9 +406,14 @@ def _output_parity(internal: bytes, root: bytes) -> int:
 
 
 def _der(key: Any) -> DerivationPath:
+    """The key's origin; a plain public key without one gets HASH160(key)[:4] and an empty path,
+    as Bitcoin Core gives constant keys (its signer matches keys by that)."""
     if key.origin is not None:
         return DerivationPath(key.origin.fingerprint, list(key.origin.derivation))
-    return DerivationPath(key.fingerprint, [])
+    if key.fingerprint is not None:
+        return DerivationPath(key.fingerprint, [])
+    sec = bytes(key.get_public_key().sec())
+    return DerivationPath(hashlib.new("ripemd160", hashlib.sha256(sec).digest()).digest()[:4], [])
 
 
 class DescriptorTemplate:
@@ -412,7 +450,7 @@ class DescriptorTemplate:
         dv = self.keychains[chain].derive(index)
         if prev is not None:
             scope.non_witness_utxo = prev
-        if dv.kind != "pkh":
+        if dv.kind not in LEGACY_KINDS:
             scope.witness_utxo = TransactionOutput(value, Script(dv.spk))
         self._fill(scope, dv, is_input=True)
 
@@ -511,6 +549,12 @@ class DescriptorTemplate:
                         best = w
             return (best, None) if best is not None else None
         sigs = {bytes(pub.sec()): bytes(sig) for pub, sig in scope.partial_sigs.items()}
+        if dv.kind in ("sh", "bare"):
+            code = dv.redeem_script if dv.redeem_script is not None else dv.spk
+            for pub, sig in sigs.items():
+                _check_ecdsa(psbt, i, code, pub, sig, legacy=True)
+            sat, _ = S.satisfy(dv.miniscript, self._oracle(psbt, i, sigs.get, extra), tapscript=False)
+            return None if sat is None else ([], legacy_script_sig(sat, dv.redeem_script))
         if dv.kind in ("wsh", "sh-wsh"):
             assert dv.witness_script is not None
             for pub, sig in sigs.items():

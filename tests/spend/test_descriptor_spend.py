@@ -193,7 +193,7 @@ async def test_tampered_script_path_signature_is_refused(
     ("source", "why"),
     [
         ("addr(bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080)", "has no keys"),
-        (f"sh(or_d(pk({A}),pk({B})))", "legacy P2SH miniscript"),
+        (f"rawtr({K})", "untweaked output key"),
     ],
 )
 async def test_kinds_that_cannot_be_spent_are_refused(

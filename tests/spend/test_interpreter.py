@@ -144,3 +144,36 @@ def test_worst_case_size_bounds_every_satisfaction(policy: str) -> None:
         sat, _ = S.satisfy(d.miniscript, S.Oracle(ecdsa_sigs(tx, ws, subset).get), tapscript=False)
         if sat is not None:
             assert S.witness_size(sat) <= S.witness_size(bound)
+
+
+def test_legacy_p2sh_and_bare_scripts() -> None:
+    """Legacy P2SH redeem scripts and bare scripts: the legacy sighash, push-only scriptSigs, the
+    redeem script's hash, and a non-minimal IF argument allowed (MINIMALIF is witness-only)."""
+    from app.bitcoin.interpreter import verify_bare, verify_p2sh
+    from app.spend.templates import legacy_script_sig
+
+    d = Descriptor.from_string(f"sh(or_i(pk({tpub(0)}),pk({tpub(1)})))").derive(3)
+    redeem, spk = bytes(d.miniscript.compile()), bytes(d.script_pubkey().data)
+    tx = spending(spk)
+    ctx = SpendContext(tx, 0, [spk], [100_000])
+    k = KEYS[1].derive([0, 3]).key
+    sig = k.sign(tx.sighash_legacy(0, Script(redeem), 1)).serialize() + b"\x01"
+    sat, _ = S.satisfy(d.miniscript, S.Oracle({k.get_public_key().sec(): sig}.get), tapscript=False)
+    assert sat is not None
+    verify_p2sh(legacy_script_sig(sat, redeem), spk[2:22], ctx)
+    segwit_sig = k.sign(tx.sighash_segwit(0, Script(redeem), 100_000, 1)).serialize() + b"\x01"
+    with pytest.raises(ScriptFailure, match="does not verify"):
+        verify_p2sh(legacy_script_sig([segwit_sig, b""], redeem), spk[2:22], ctx)
+    with pytest.raises(ScriptFailure, match="does not match"):
+        verify_p2sh(legacy_script_sig(sat, redeem + b"\x51"), spk[2:22], ctx)
+    with pytest.raises(ScriptFailure, match="push-only"):
+        verify_p2sh(b"\x76" + legacy_script_sig(sat, redeem), spk[2:22], ctx)
+    # bare multi(1, A, B): the scriptPubKey is the script
+    bare = Descriptor.from_string(f"sh(multi(1,{tpub(0)},{tpub(1)}))").derive(3)
+    script = bytes(bare.miniscript.compile())
+    tx2 = spending(script)
+    a = KEYS[0].derive([0, 3]).key
+    sig_a = a.sign(tx2.sighash_legacy(0, Script(script), 1)).serialize() + b"\x01"
+    verify_bare(legacy_script_sig([b"", sig_a], None), script, SpendContext(tx2, 0, [script], [100_000]))
+    with pytest.raises(ScriptFailure):
+        verify_bare(legacy_script_sig([b"", sig], None), script, SpendContext(tx2, 0, [script], [100_000]))

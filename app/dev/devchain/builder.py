@@ -329,9 +329,30 @@ def verify_input(tx: Tx, index: int, prevouts: list[TxOut]) -> bool:
             if _verify_wsh_multi(etx, index, inp.witness, prev.spk[2:], prev.value):
                 return True
             return _run_script(etx, index, inp.witness, prev.spk[2:], prevouts, taproot=False)
+        if kind == "p2sh" and not inp.witness:  # legacy P2SH (multisig, miniscript)
+            return _run_legacy(etx, index, inp.script_sig, prev.spk, prevouts, p2sh=True)
+        if kind in ("p2pk", "unknown") and not inp.witness:  # bare pk() / multi()
+            return _run_legacy(etx, index, inp.script_sig, prev.spk, prevouts, p2sh=False)
     except Exception:
         return False
     return False
+
+
+def _run_legacy(
+    etx: Transaction, index: int, script_sig: bytes, spk: bytes, prevouts: list[TxOut], *, p2sh: bool
+) -> bool:
+    """A legacy P2SH redeem script or a bare script, run by the script interpreter."""
+    from app.bitcoin.interpreter import ScriptFailure, SpendContext, verify_bare, verify_p2sh
+
+    ctx = SpendContext(etx, index, [p.spk for p in prevouts], [p.value for p in prevouts])
+    try:
+        if p2sh:
+            verify_p2sh(script_sig, spk[2:22], ctx)
+        else:
+            verify_bare(script_sig, spk, ctx)
+    except ScriptFailure:
+        return False
+    return True
 
 
 def _run_script(

@@ -280,6 +280,13 @@ class DevChain:
         await self._flush()
         return tx.txid
 
+    async def send_to_script(self, script_pubkey: bytes, sats: int) -> str:
+        """Pay a script that has no address (bare ``pk()``/``multi()``) from the faucet."""
+        async with self._lock:
+            tx = self.state.send(script_pubkey, sats)
+        await self._flush()
+        return tx.txid
+
     async def reorg(self, depth: int = 3, drop: bool = True) -> dict[str, Any]:
         async with self._lock:
             result = self.state.reorg(depth, drop=drop)
@@ -379,6 +386,9 @@ class ThreadedDevChain:
 
     async def send(self, address: str, sats: int) -> str:
         return await self._acall(self._chain.send(address, sats))
+
+    async def send_to_script(self, script_pubkey: bytes, sats: int) -> str:
+        return await self._acall(self._chain.send_to_script(script_pubkey, sats))
 
     async def reorg(self, depth: int = 3, drop: bool = True) -> dict[str, Any]:
         return await self._acall(self._chain.reorg(depth, drop))
