@@ -14,8 +14,9 @@ from app.dev.devlnd import DevLnd
 from app.events.envelope import id_floor
 from app.store.models.lightning import LightningNode
 from tests.lightning.test_graphql import OPEN, connect, next_data
-from tests.subscriptions.wsclient import EVENTS, WS
+from tests.subscriptions.wsclient import EVENTS, WS, nothing_pending, refused
 from tests.support.server import GraphQLClient, LiveServer, error_codes
+from tests.support.signals import registered
 
 BACKUP = """query($n: ID!) { channelBackup(nodeId: $n) {
   nodeId createdAt channelPoints channelCount size sha256 downloadUrl base64 } }"""
@@ -127,5 +128,39 @@ async def test_channel_backup_updated_live_and_stored(
         assert ev["channelCount"] == 6
     finally:
         await ws.close()
+    r = await gql.http.get(f"/lightning/{n['id']}/channel-backup", headers={"authorization": f"Bearer {user_token}"})
+    assert r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == ev["sha256"]
+
+
+async def test_channel_backup_updated_subscription_is_the_owners_only(
+    gql: GraphQLClient, user_token: str, devlnd: DevLnd, server: LiveServer
+) -> None:
+    """The typed ``channelBackupUpdated``: the owner's subscription gets the refresh after a channel
+    opens; another user naming the node gets NOT_FOUND on nodeId and nothing of it."""
+    n = await connect(gql, devlnd)
+    await server.container.lightning.wait_streams_up(n["id"])
+    doc = "subscription($n: ID!) { channelBackupUpdated(nodeId: $n) { nodeId channelPoints channelCount sha256 } }"
+    bob = await WS.open(server.ws_url)
+    ws = await WS.open(server.ws_url)
+    try:
+        assert (await bob.init(await gql.register("bob@example.com")))["type"] == "connection_ack"
+        await bob.subscribe("b", doc, {"n": n["id"]})
+        error = await refused(bob, "b")
+        assert error["extensions"]["code"] == "NOT_FOUND" and error["extensions"]["field"] == "nodeId"
+        assert (await ws.init(user_token))["type"] == "connection_ack"
+        async with registered(server, 1):
+            await ws.subscribe("b", doc, {"n": n["id"]})
+        erin = next(p for p in devlnd.state.directory.values() if p.alias == "erin")
+        opened = await gql(OPEN, {"i": {"nodeId": n["id"], "peer": f"{erin.pubkey}@{erin.host}", "capacity": 70_000}})
+        point = opened["data"]["openChannel"]["channelPoint"]
+        while True:  # (a refresh of the channels before this one may come first)
+            ev = (await next_data(ws, "b"))["data"]["channelBackupUpdated"]
+            if point in ev["channelPoints"]:
+                break
+        assert ev["nodeId"] == n["id"] and ev["channelCount"] == len(ev["channelPoints"]) == 6
+        await nothing_pending(bob)
+    finally:
+        await ws.close()
+        await bob.close()
     r = await gql.http.get(f"/lightning/{n['id']}/channel-backup", headers={"authorization": f"Bearer {user_token}"})
     assert r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == ev["sha256"]
