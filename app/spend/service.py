@@ -756,7 +756,7 @@ class SpendService:
                 why = desc.missing(psbt, i, where[0], where[1], extra or None) if where is not None else None
                 if why is not None:
                     raise BadInput(
-                        f"Input {i} is signed for a branch that also needs {why}.",
+                        f"Input {i} has the signatures of a branch that is not satisfied yet: {why}.",
                         field="preimages" if "preimage" in why else "psbt",
                         hint="Give the preimage (finalizePsbt preimages, or the PSBT's PSBT_IN_SHA256 field)"
                         if "preimage" in why
