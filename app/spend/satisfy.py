@@ -134,11 +134,12 @@ class _PreimageMark(LockMark):
     hash: bytes
 
 
-def has_locks(node: Any) -> bool:
-    """Does this miniscript have an ``older`` or ``after`` fragment anywhere?"""
-    if type(node).__name__ in ("Older", "After"):
-        return True
-    return any(has_locks(a) for a in getattr(node, "args", ()) if hasattr(a, "args"))
+def lock_values(node: Any) -> list[tuple[str, int]]:
+    """Every ``older``/``after`` fragment of this miniscript: ("older" | "after", value)."""
+    name = type(node).__name__
+    if name in ("Older", "After"):
+        return [(name.lower(), int(node.arg.num))]
+    return [v for a in getattr(node, "args", ()) if hasattr(a, "args") for v in lock_values(a)]
 
 
 def _strip(w: Sat) -> Sat:

@@ -193,20 +193,22 @@ class SpendService:
             raise BadInput("Name at least one signer, or leave signers out (every key).", field="signers")
         return frozenset(out)
 
-    async def _chain_state(self, backend: Any, heights: Sequence[int | None]) -> TL.ChainState:
-        """The tip and the median times past time locks are judged by (BIP-113): of the tip, and
-        of the block before each coin's (for time-based relative locks)."""
+    async def _chain_state(self, backend: Any, heights: Sequence[int | None], times: bool) -> TL.ChainState:
+        """The tip and, for time-based locks only (``times``), the median times past they are
+        judged by (BIP-113): of the tip, and of the block before each coin's (``heights``)."""
         tip = await backend.tip()
+        if not times:
+            return TL.ChainState(tip.height)
         confirmed = sorted({h for h in heights if h is not None})
         wanted = {x for x in range(max(0, tip.height - 10), tip.height + 1)}
         if len(confirmed) <= 200:
             for h in confirmed:
                 wanted.update(range(max(0, h - 11), h))
         headers = await backend.block_headers(sorted(wanted))
-        times = {h: hd.time for h, hd in headers.items()}
+        block_times = {h: hd.time for h, hd in headers.items()}
 
         def mtp(top: int) -> int | None:
-            window = [times[x] for x in range(max(0, top - 10), top + 1) if x in times]
+            window = [block_times[x] for x in range(max(0, top - 10), top + 1) if x in block_times]
             return TL.median_time_past(window) if window else None
 
         coin_mtp = {h: m for h in confirmed if h > 0 and (m := mtp(h - 1)) is not None}
@@ -243,7 +245,8 @@ class SpendService:
         candidates, by_outpoint, positions, heights = await self._candidates(user_id, inp.wallet_id, desc)
         plans: dict[str, InputPlan] = {}
         if signers is not None or desc.has_locks:  # which branch, which time locks, per coin
-            state = await self._chain_state(backend, list(heights.values()) if desc.has_locks else [])
+            coin_heights = list(heights.values()) if desc.needs_coin_times else []
+            state = await self._chain_state(backend, coin_heights, desc.needs_times)
             for op in by_outpoint:
                 plans[op] = desc.plan(positions[op][0], signers, heights[op], state)
         manual = inp.utxos is not None

@@ -76,6 +76,8 @@ class SpendTemplate(Protocol):
     change_spk_len: int
     change_chain: int
     has_locks: bool
+    needs_times: bool  # a time-based lock: the tip's median time past is needed
+    needs_coin_times: bool  # a time-based older(): the coins' blocks' median times past too
 
     def input_weight(self, chain: int) -> int: ...
     def needs_prev_tx(self, chain: int) -> bool: ...
@@ -110,7 +112,7 @@ class ClassicTemplate:
         self.any_segwit = sizes.is_segwit(self.st)
         self.change_spk_len = len(P.script_info(desc, 1, 0).script_pubkey)
         self.change_chain = 1
-        self.has_locks = False
+        self.has_locks = self.needs_times = self.needs_coin_times = False
         self._in_w = sizes.input_weight(self.st, self.threshold, len(desc.keys))
 
     def input_weight(self, chain: int) -> int:
@@ -243,9 +245,11 @@ class _Keychain:
         self.segwit = self.kind not in LEGACY_KINDS
         dv0 = self.derive(0)
         self.weight = self._max_weight(dv0)
-        self.has_locks = any(S.has_locks(ms) for ms in ([dv0.miniscript] if dv0.miniscript is not None else [])) or any(
-            S.has_locks(leaf.miniscript) for leaf in dv0.leaves
-        )
+        locks = [v for ms, _tap, _extra in self._scripts(dv0) for v in S.lock_values(ms)]
+        self.has_locks = bool(locks)
+        # time-based locks need median times past: the tip's (after/older), the coins' blocks' (older)
+        self.needs_coin_times = any(k == "older" and TL.is_time_older(n) for k, n in locks)
+        self.needs_times = self.needs_coin_times or any(k == "after" and TL.is_time_after(n) for k, n in locks)
 
     def derive(self, index: int) -> _Derived:
         found = self._derived.get(index)
@@ -433,6 +437,8 @@ class DescriptorTemplate:
         self.change_chain = next((i for i, kc in enumerate(self.keychains) if kc.internal), 0)
         self.change_spk_len = len(self.keychains[self.change_chain].derive(0).spk)
         self.has_locks = any(kc.has_locks for kc in self.keychains)
+        self.needs_times = any(kc.needs_times for kc in self.keychains)
+        self.needs_coin_times = any(kc.needs_coin_times for kc in self.keychains)
 
     def input_weight(self, chain: int) -> int:
         return self.keychains[chain].weight

@@ -168,3 +168,26 @@ async def test_signers_without_a_branch_are_refused(devchain: DevChain, gql: Gra
     wid = await funded(gql, devchain, f"wsh(and_v(v:pk({A}),pk({B})))")
     to = devchain.info["wallets"][0]["firstAddress"]
     assert "no branch of its script is theirs" in refusal(await create(gql, wid, to, [FP_B]), "signers")
+
+
+async def test_time_based_older_and_taproot_leaf_lock(devchain: DevChain, gql: GraphQLClient, user_token: str) -> None:
+    """older() in 512-second units (BIP-68 bit 22), in a taproot leaf: createPsbt(signers: [B])
+    refuses until the tip's median time past is 512 s past the coin's, then the draft's nSequence is
+    the lock, B alone signs the leaf, and the dev chain (judging by its own median times) accepts it."""
+    lock = (1 << 22) | 0xFFFF  # 388 days: the dev chain's older blocks are ~8 months apart, so 1-2 blocks
+    K = key(3)
+    wid = await funded(gql, devchain, f"tr({K},{{pk({A}),and_v(v:pk({B}),older({lock}))}})")
+    to = devchain.info["wallets"][0]["firstAddress"]
+    refused = 0
+    for _ in range(20):
+        body = await create(gql, wid, to, [FP_B])
+        if "errors" not in body:
+            break
+        assert "seconds" in refusal(body, "signers")
+        refused += 1
+        await devchain.mine(1)
+    assert refused >= 1  # locked at first
+    draft = body["data"]["createPsbt"]
+    assert [s.sequence for s in PSBT.from_string(draft["psbt"]).inputs] == [lock] * len(draft["inputs"])
+    txid = (await gql(BROADCAST, {"w": wid, "p": sign(draft["psbt"], 1)}))["data"]["broadcastTransaction"]
+    await sent_and_mined(gql, devchain, wid, txid, draft)
