@@ -880,7 +880,11 @@ def _none_unlocked(plans: Sequence[InputPlan], explicit: bool) -> BadInput:
     waiting = [p for p in plans if p.wait is not None]
     field = "signers" if explicit else "outputs"
     if not waiting:
-        return _locked(plans[0], field, "No coin of this wallet")
+        return BadInput(
+            "The signers given cannot spend any coin of this wallet: no branch of its script is theirs.",
+            field=field,
+            hint="Add signers (master fingerprints) that can satisfy the script, or leave signers out.",
+        )
     first = min(waiting, key=lambda p: _wait_blocks(p.wait or ""))
     return BadInput(
         f"No coin is spendable by the signers given yet: every branch they can sign is time-locked; "

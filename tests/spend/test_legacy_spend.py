@@ -67,7 +67,11 @@ async def spend(
 
 async def test_classic_p2sh_sortedmulti_two_of_three(devchain: DevChain, gql: GraphQLClient, user_token: str) -> None:
     wid = await fund(gql, devchain, f"sh(sortedmulti(2,{A},{B},{C}))")
-    draft = await spend(gql, devchain, wid, [0, 2])
+    to = devchain.info["wallets"][0]["firstAddress"]
+    one = {"w": wid, "o": [{"address": to, "amount": 200_000}], "r": "3", "s": [ROOTS[0].my_fingerprint.hex()]}
+    err = (await gql(CREATE_S, one, expect_errors=True))["errors"][0]  # one signer of a 2-of-3
+    assert err["extensions"]["field"] == "signers" and "no branch of its script is theirs" in err["message"]
+    draft = await spend(gql, devchain, wid, [0, 2], [ROOTS[0].my_fingerprint.hex(), ROOTS[2].my_fingerprint.hex()])
     assert draft["signaturesRequired"] == 2
 
 
