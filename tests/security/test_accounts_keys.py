@@ -196,3 +196,42 @@ async def test_report_download_needs_the_reports_scope(gql: GraphQLClient) -> No
         "/reports/01ARZ3NDEKTSV4RRFFQ69G5FAV/download", headers={"authorization": f"Bearer {with_scope}"}
     )
     assert resp.status_code == 404  # allowed; there is simply no such report
+
+
+async def test_bad_key_requests_store_nothing_and_an_account_holds_at_most_50_live_keys(
+    gql: GraphQLClient, server: LiveServer
+) -> None:
+    token = await gql.register("k9@example.com")
+
+    async def attempt(**fields: Any) -> dict[str, Any]:
+        i = {"name": "script", "scopes": ["WALLETS_READ"], "password": PASSWORD, **fields}
+        return await gql(CREATE, {"i": i}, token=token, expect_errors=True)
+
+    for fields, field in [
+        ({"name": ""}, "name"),
+        ({"name": "   "}, "name"),
+        ({"name": "n" * 101}, "name"),
+        ({"expiresInDays": 0}, "expiresInDays"),
+        ({"expiresInDays": 3651}, "expiresInDays"),
+    ]:
+        bad = await attempt(**fields)
+        assert error_codes(bad) == ["BAD_USER_INPUT"] and bad["errors"][0]["extensions"]["field"] == field, fields
+    async with server.container.store.read() as s:
+        assert (await s.exec(sa.select(sa.func.count()).select_from(ApiKey))).one()[0] == 0  # type: ignore[call-overload]
+
+    first = (await attempt(name="n" * 100, expiresInDays=1))["data"]["createApiKey"]
+    assert first["key"]["expiresAt"]
+    assert (await attempt(expiresInDays=3650))["data"]["createApiKey"]["token"]
+    user_id = (await gql("{ viewer { id } }", token=token))["data"]["viewer"]["id"]
+    async with server.container.store.write() as s:  # 48 more live keys (through the API: 48 password checks)
+        s.add_all(
+            ApiKey(user_id=user_id, name=f"k{i}", prefix=f"mbfk_{i:06d}", token_hash=f"{i:064x}", scopes="reports")
+            for i in range(48)
+        )
+    over = await attempt()  # the 51st live key
+    assert error_codes(over) == ["BAD_USER_INPUT"] and over["errors"][0]["extensions"]["field"] == "name"
+    assert "50" in over["errors"][0]["message"]
+    await gql("mutation($id: ID!) { revokeApiKey(id: $id) }", {"id": first["key"]["id"]}, token=token)
+    assert (await attempt())["data"]["createApiKey"]["token"]  # a revoked key does not count
+    async with server.container.store.read() as s:
+        assert (await s.exec(sa.select(sa.func.count()).select_from(ApiKey))).one()[0] == 51  # type: ignore[call-overload]
