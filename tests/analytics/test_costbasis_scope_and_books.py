@@ -199,3 +199,31 @@ def test_user_set_proceeds_on_a_day_without_a_close_are_known() -> None:
     r = compute_cost_basis(entries, p, Method.FIFO, D(50000))
     assert r.disposals[0].price_missing is True and r.missing_prices == [("s", sale_day)]
     assert r.realized_in() is None
+
+
+def test_one_transaction_across_three_of_the_users_wallets() -> None:
+    # w1 (1,000 + the 100-sat fee) and w2 (2,000) pay 1,500 to the user's w3 and 1,500 to someone else
+    rows = [
+        WalletMove("t", "w1", DAY0, -1_100, 100),
+        WalletMove("t", "w2", DAY0, -2_000),
+        WalletMove("t", "w3", DAY0, 1_500),
+    ]
+    (whole,) = ledger_from_moves(rows)
+    assert (whole.kind, whole.sats, whole.fee_sats, whole.wallet_ids) == (DISP, 1_500, 100, ("w1", "w2", "w3"))
+    # the paying wallets: 1,500 to the outsider (with the fee) and 1,500 moved out to w3
+    got = [(e.kind, e.sats, e.fee_sats) for e in ledger_from_moves(rows, scope={"w1", "w2"})]
+    assert got == [(DISP, 1_500, 100), (MOVE_OUT, 1_500, 0)]
+    # the receiving wallet: an acquisition (at the day's price) of what it got
+    assert [(e.kind, e.sats) for e in ledger_from_moves(rows, scope={"w3"})] == [(ACQ, 1_500)]
+
+
+def test_coins_acquired_before_the_first_close_have_an_unknown_cost_unless_the_user_sets_it() -> None:
+    # no close on or before DAY0, and prices are not estimated across 3 or more missing days
+    p = DailyPrices.from_pairs([(DAY0 + timedelta(days=10), D("40000"))], max_gap_days=3)
+    entries = [LedgerEntry("a", DAY0, ACQ, 1_000, 0, ("w",))]
+    r = compute_cost_basis(entries, p, Method.FIFO, D(40000))
+    assert r.missing_prices == [("a", DAY0)] and r.holdings_sats == 1_000
+    assert r.known_total_cost is None and r.known_unrealized is None  # never a made-up zero cost
+    r = compute_cost_basis(entries, p, Method.FIFO, D(40000), {"a": D("0.25")})
+    assert r.missing_prices == [] and r.known_total_cost == D("0.25")
+    assert r.known_unrealized == D("0.15")  # 1,000 sats at 40,000 = 0.40, minus 0.25
