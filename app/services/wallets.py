@@ -67,6 +67,7 @@ from app.store.models.wallets import (
     WalletLabel,
 )
 from app.store.paging import Page, Window, beyond_condition, keyset, page_of, window
+from app.sync.queries import script_stats_in
 
 log = structlog.get_logger(__name__)
 
@@ -862,8 +863,6 @@ class WalletService:
         """RevealHook, inside sync's write transaction: extend the stored windows past the last
         used index per chain by ``gap_limit``, refresh address caches from ``wallet_scripts`` and
         mark the wallet synced."""
-        from app.store.models.chain import WalletScript  # the chain area's table
-
         wallet = await _owned(s, user_id, wallet_id, for_update=True)
         desc = self._descriptor(wallet)
         for chain, keychain in enumerate(desc.keychains):
@@ -888,14 +887,7 @@ class WalletService:
                 if attr is not None:
                     setattr(wallet, attr, want)
         await s.flush()
-        stats = {
-            (w.chain, w.index): w
-            for w in (
-                await s.exec(
-                    select(WalletScript).where(WalletScript.wallet_id == wallet_id, WalletScript.user_id == user_id)
-                )
-            ).all()
-        }
+        stats = await script_stats_in(s, user_id, wallet_id)
         if stats:
             rows = (await s.exec(select(WalletAddress).where(WalletAddress.wallet_id == wallet_id))).all()
             for a in rows:

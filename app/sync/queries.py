@@ -66,6 +66,16 @@ async def _run(s: Tx, q: sa.Executable) -> sa.CursorResult[*tuple[Any, ...]]:
     return await (await s.connection()).execute(q)
 
 
+async def script_stats_in(s: Tx, user_id: str, wallet_id: str) -> dict[tuple[int, int], ScriptView]:
+    """The wallet's scripts by (chain, index), read in the caller's transaction: the wallets area's
+    reveal hook runs inside sync's write and must see what that write has flushed."""
+    rows = await _run(
+        s,
+        sa.select(*_SCRIPT).where(col(WalletScript.user_id) == user_id, col(WalletScript.wallet_id) == wallet_id),
+    )
+    return {(v.chain, v.index): v for v in (ScriptView(*r) for r in rows)}
+
+
 def job_view(j: SyncJob) -> SyncJobView:
     """A job row (read or written by the service) as others see it."""
     return SyncJobView(*(getattr(j, c.name) for c in _JOB))
@@ -233,14 +243,7 @@ class SyncQueries:
 
     async def script_stats(self, user_id: str, wallet_id: str) -> dict[tuple[int, int], ScriptView]:
         async with self.store.read() as s:
-            rows = await _run(
-                s,
-                sa.select(*_SCRIPT).where(
-                    col(WalletScript.user_id) == user_id, col(WalletScript.wallet_id) == wallet_id
-                ),
-            )
-            views = [ScriptView(*r) for r in rows]
-        return {(v.chain, v.index): v for v in views}
+            return await script_stats_in(s, user_id, wallet_id)
 
     # -- across a user's wallets (portfolios, reports) ----------------------------------------------
 

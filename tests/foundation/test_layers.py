@@ -69,9 +69,9 @@ TABLE_AREA = {
     "events": "events",
     "key_store": "keystore",
 }
-# (module, table) pairs still reading another area's table model (to be emptied): wallets' reveal
-# hook reads wallet_scripts inside the sync's write transaction.
-FOREIGN_TABLES = {("app/services/wallets.py", "wallet_scripts")}
+# (module, table) pairs allowed to read another area's table model: none (wallets' reveal hook reads
+# the scripts through ``app.sync.queries.script_stats_in``, in sync's write transaction).
+FOREIGN_TABLES: set[tuple[str, str]] = set()
 
 
 def _imports(path: Path) -> set[str]:
