@@ -83,7 +83,7 @@ RescanProgress = Callable[[float], Awaitable[None]]
 
 
 @dataclass(slots=True)
-class WalletTx:
+class CoreWalletTx:
     """What a Core wallet says about one of its transactions."""
 
     tx: ChainTx  # decoded, with height/block fields of its current state
@@ -101,7 +101,7 @@ class WalletCache:
     """The transactions of one Core wallet as of ``last_block`` (kept between syncs)."""
 
     name: str
-    txs: dict[str, WalletTx] = field(default_factory=dict)
+    txs: dict[str, CoreWalletTx] = field(default_factory=dict)
     last_block: str | None = None
     txcount: int | None = None
     ready: bool = False
@@ -307,7 +307,7 @@ class CoreBackend:
                     out[t] = a
         return out
 
-    def _cached(self, txid: str) -> WalletTx | None:
+    def _cached(self, txid: str) -> CoreWalletTx | None:
         for cache in self.wallets.values():
             wtx = cache.txs.get(txid)
             if wtx is not None and wtx.hex:
@@ -624,7 +624,7 @@ class CoreBackend:
         answers = await self.rpc.batch([("gettransaction", [t, True]) for t in new], wallet=name)
         for txid, a in zip(new, answers, strict=True):
             if isinstance(a, dict):
-                cache.txs[txid] = WalletTx(decode_tx(str(a["hex"])), int(a.get("confirmations", 0)), str(a["hex"]))
+                cache.txs[txid] = CoreWalletTx(decode_tx(str(a["hex"])), int(a.get("confirmations", 0)), str(a["hex"]))
                 state[txid] = a
         for txid, entry in state.items():
             wtx = cache.txs.get(txid)
@@ -811,7 +811,7 @@ def _unexpected(e: CoreRpcError, url: str) -> UpstreamUnavailable:
     )
 
 
-def _with_prevouts(tx: ChainTx, txs: Mapping[str, WalletTx]) -> ChainTx:
+def _with_prevouts(tx: ChainTx, txs: Mapping[str, CoreWalletTx]) -> ChainTx:
     """The transaction with the values/scripts of inputs whose parent the wallet holds."""
     inputs = []
     for i in tx.inputs:
