@@ -16,6 +16,11 @@ from schema.context import Context
 from schema.enums import NetworkEnum
 from schema.types.spend import FeeEstimates, FeeTarget, FinalizedTransaction, Psbt, PsbtOutputInput
 
+# The PSBT version argument of the fee-bumping mutations (declared per field, as Strawberry needs).
+PsbtVersionArg = Annotated[
+    int, strawberry.argument(description="0: a BIP-174 PSBT (default); 2: a BIP-370 PSBT v2.")
+]
+
 
 @strawberry.type
 class SpendQuery:
@@ -157,10 +162,7 @@ class SpendMutation:
         wallet_id: strawberry.ID,
         txid: str,
         fee_rate: Decimal,
-        psbt_version: Annotated[
-            int,
-            strawberry.argument(description="0: a BIP-174 PSBT (default); 2: a BIP-370 PSBT v2."),
-        ] = 0,
+        psbt_version: PsbtVersionArg = 0,
     ) -> Psbt:
         ctx = info.context
         user = ctx.require_viewer().user_id
@@ -179,10 +181,7 @@ class SpendMutation:
         wallet_id: strawberry.ID,
         txid: str,
         fee_rate: Decimal,
-        psbt_version: Annotated[
-            int,
-            strawberry.argument(description="0: a BIP-174 PSBT (default); 2: a BIP-370 PSBT v2."),
-        ] = 0,
+        psbt_version: PsbtVersionArg = 0,
     ) -> Psbt:
         ctx = info.context
         user = ctx.require_viewer().user_id
