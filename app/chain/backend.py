@@ -269,7 +269,11 @@ class ChainBackend(Protocol):
         with the node's reason when the node refuses it, ``UpstreamUnavailable`` when unreachable."""
         ...
 
-    async def subscribe_tip(self, listener: TipListener) -> None: ...
+    async def subscribe_tip(self, listener: TipListener) -> BlockRef | None:
+        """Call ``listener`` for each tip after the current one, which is returned where the backend
+        knows it (``None`` where it only tells later tips). Like ``subscribe_scripthashes``: the
+        caller gets the state it starts from, the listener only changes. Only where supported."""
+        ...
 
     async def subscribe_scripthashes(
         self, scripthashes: Sequence[str], listener: ScripthashListener

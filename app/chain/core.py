@@ -682,6 +682,7 @@ class CoreBackend:
     # -- push: ZMQ or polling ----------------------------------------------------------------------
 
     async def subscribe_tip(self, listener: TipListener) -> None:
+        """ZMQ (or polling) tells later blocks only; the current tip is not announced."""
         self._tip_listeners.append(listener)
         self._start_push()
 
@@ -864,8 +865,9 @@ class _ViewBase:
     async def broadcast(self, raw_hex: str) -> str:
         return await self.backend.broadcast(raw_hex)
 
-    async def subscribe_tip(self, listener: TipListener) -> None:
+    async def subscribe_tip(self, listener: TipListener) -> BlockRef | None:
         await self.backend.subscribe_tip(listener)
+        return None  # Core tells later blocks only
 
     async def health(self) -> dict[str, object]:
         return await self.backend.health()

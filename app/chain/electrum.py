@@ -507,9 +507,13 @@ class ElectrumBackend:
         except RpcError as exc:
             raise BroadcastRejected(*rejection_reason(exc.message)) from None
 
-    async def subscribe_tip(self, listener: TipListener) -> None:
+    async def subscribe_tip(self, listener: TipListener) -> BlockRef:
+        # The tip is read before the listener joins, so the listener hears only later blocks: a
+        # restarted server does not take the block it already synced at for a new one. Nothing can
+        # arrive between the read and the append (no await in between).
+        ref = await self.tip()
         self._tip_listeners.append(listener)
-        await self.tip()
+        return self._last_tip or ref
 
     async def subscribe_scripthashes(
         self, scripthashes: Sequence[str], listener: ScripthashListener
